@@ -1,0 +1,39 @@
+# The two commands a user needs: `make demo` and `make test`. Both set up .venv first.
+SHELL   := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY      ?= $(shell command -v python3.11 || command -v python3)
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test setup data lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BIN)/pip install -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BIN)/python -c "import graftlab, torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+# Data that ships inside an sdist is fetched once into the cache and checksummed.
+data: $(STAMP)
+	$(BIN)/graftlab fetch vader
+
+setup: data
+
+demo: setup
+	$(BIN)/graftlab demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

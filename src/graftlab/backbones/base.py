@@ -1,0 +1,113 @@
+"""The small contract every backbone keeps, whatever its family.
+
+A backbone turns raw inputs (uint8 images or strings) into a batch (:meth:`preprocess`), runs
+its trunk up to any named layer (:meth:`forward_layers`), and pools a layer's output into one
+vector per sample (:meth:`features`). Later steps (feature extraction, freezing, fine-tuning)
+use only this contract, never a family's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from graftlab.errors import ConfigError, unknown_name
+
+IMAGE_POOLINGS = ("avg", "max")
+TEXT_POOLINGS = ("mean", "cls", "max")
+
+
+class Backbone(nn.Module):
+    """Base class: subclasses set the attributes below and implement the three methods."""
+
+    name: str = "backbone"
+    modality: str = "image"
+    num_features: int = 0
+    default_pooling: str = "avg"
+
+    def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
+        """Raw inputs (a uint8 array (B, H, W, 3) or a list of str) -> model-ready tensors."""
+        raise NotImplementedError
+
+    def layer_names(self) -> list[str]:
+        """Named layers, input to output, that :meth:`forward_layers` can return."""
+        raise NotImplementedError
+
+    def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
+                       ) -> dict[str, torch.Tensor]:
+        """Unpooled outputs of ``layers``; stops after the deepest one asked for."""
+        raise NotImplementedError
+
+    def blocks(self) -> list[tuple[str, nn.Module]]:
+        """The trunk's blocks in order (for freezing and layer-wise learning rates)."""
+        return [(n, self.get_submodule(n)) for n in self.layer_names()]
+
+    def cache_key(self) -> dict:
+        """What identifies this backbone's outputs (name, weights checksum, preprocessing)."""
+        return {"name": self.name}
+
+    # ---- shared behaviour -------------------------------------------------------------
+    @property
+    def default_layer(self) -> str:
+        return self.layer_names()[-1]
+
+    def check_layers(self, layers: str | Sequence[str] | None) -> list[str]:
+        """Normalise a layer request; unknown names get the list of available ones."""
+        if layers is None:
+            return [self.default_layer]
+        if isinstance(layers, str):
+            layers = [layers]
+        known = self.layer_names()
+        for layer in layers:
+            if layer not in known:
+                raise unknown_name(
+                    "layer", layer, known,
+                    hint=f"backbone {self.name!r} has layers {known[0]} ... {known[-1]}; "
+                    "pick one of them (`graftlab layers BACKBONE` lists them all).",
+                )
+        return list(layers)
+
+    def check_pooling(self, pooling: str | None) -> str:
+        pooling = pooling or self.default_pooling
+        allowed = IMAGE_POOLINGS if self.modality == "image" else TEXT_POOLINGS
+        if pooling not in allowed:
+            raise ConfigError(
+                f"pooling {pooling!r} is not available for {self.modality} backbones; "
+                f"choose one of {', '.join(allowed)}."
+            )
+        return pooling
+
+    def pool(self, x: torch.Tensor, pooling: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One vector per sample from a layer output.
+
+        Images: (B, C, H, W) -> (B, C) by global average or max. Text: (B, T, D) -> (B, D) by
+        the mask-aware mean over tokens, the first ([CLS]) token, or the max.
+        """
+        if x.ndim == 2:
+            return x
+        if x.ndim == 4:
+            return x.amax(dim=(2, 3)) if pooling == "max" else x.mean(dim=(2, 3))
+        if x.ndim == 3:
+            if pooling == "cls":
+                return x[:, 0]
+            mask = batch.get("attention_mask")
+            if mask is None:
+                return x.amax(1) if pooling == "max" else x.mean(1)
+            mask = mask.unsqueeze(-1).to(x.dtype)
+            if pooling == "max":
+                return x.masked_fill(mask == 0, torch.finfo(x.dtype).min).amax(1)
+            return (x * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        raise ConfigError(f"cannot pool a layer output of shape {tuple(x.shape)}.")
+
+    def features(self, batch: dict[str, torch.Tensor], layer: str | None = None,
+                 pooling: str | None = None) -> torch.Tensor:
+        """Pooled features (B, D) of one layer (default: the last)."""
+        (layer,) = self.check_layers(layer)
+        pooling = self.check_pooling(pooling)
+        return self.pool(self.forward_layers(batch, [layer])[layer], pooling, batch)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.features(batch)

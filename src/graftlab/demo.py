@@ -1,0 +1,78 @@
+"""The first vertical slice: frozen EfficientNet-Lite0 features + a linear probe trained on
+MNIST, evaluated on MNIST (held out) and on MNIST-M (the same digits' held-out split blended
+onto photo patches) — the domain gap transfer learning has to close.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+
+from graftlab.data import load_dataset
+from graftlab.features import extract_features
+from graftlab.probe import LinearProbeClassifier
+from graftlab.report import markdown_table, new_run_folder, write_run
+
+Progress = Callable[[str, int, int], None]
+
+
+def run_demo(*, source: str = "mnist", target: str = "mnist_m",
+             backbone: str = "efficientnet_lite0", image_size: int = 64,
+             test_size: float = 0.2, seed: int = 0, runs_dir: str | Path = "runs",
+             cache: bool = True, progress: Progress | None = None) -> dict:
+    """Run the demo and write its run folder; returns the metrics (with ``run_folder``)."""
+    t0 = time.perf_counter()
+    src = load_dataset(source)
+    tgt = load_dataset(target)
+    train_idx, test_idx = train_test_split(np.arange(len(src)), test_size=test_size,
+                                           random_state=seed, stratify=src.labels)
+    options = {"backbone_options": {"image_size": image_size}, "cache": cache}
+
+    def step(name: str):
+        return (lambda done, total: progress(name, done, total)) if progress else None
+
+    x_src = np.asarray(extract_features(backbone, src, progress=step(f"features {source}"),
+                                        **options))
+    tgt_test = tgt.subset(test_idx, name=f"{target}[test]")
+    x_tgt = np.asarray(extract_features(backbone, tgt_test, progress=step(f"features {target}"),
+                                        **options))
+    t_features = time.perf_counter() - t0
+    probe = LinearProbeClassifier(random_state=seed).fit(x_src[train_idx], src.labels[train_idx])
+    rows = []
+    for label, feats, y in [(f"{source} (source, held out)", x_src[test_idx], src.labels[test_idx]),
+                            (f"{target} (target)", x_tgt, tgt_test.labels)]:
+        pred = probe.predict(feats)
+        rows.append({"evaluated on": label, "samples": len(y),
+                     "accuracy": float(accuracy_score(y, pred)),
+                     "macro_f1": float(f1_score(y, pred, average="macro"))})
+    metrics = {
+        "source_accuracy": rows[0]["accuracy"], "target_accuracy": rows[1]["accuracy"],
+        "source_macro_f1": rows[0]["macro_f1"], "target_macro_f1": rows[1]["macro_f1"],
+        "probe_C": probe.C_, "train_samples": int(len(train_idx)),
+        "seconds_features": round(t_features, 2),
+        "seconds_total": round(time.perf_counter() - t0, 2), "table": rows,
+    }
+    config = {"job": "demo", "source": source, "target": target, "backbone": backbone,
+              "image_size": image_size, "layer": "head", "pooling": "avg",
+              "probe": "LinearProbeClassifier", "test_size": test_size, "seed": seed}
+    gap = rows[0]["accuracy"] - rows[1]["accuracy"]
+    summary = "\n\n".join([
+        f"# graftlab demo: {source} -> {target}",
+        f"Frozen `{backbone}` features ({image_size} px, global average pooling) and a "
+        f"logistic-regression probe (C={probe.C_:g}, chosen by 3-fold CV) trained on "
+        f"{len(train_idx)} labelled {source} images.",
+        markdown_table(rows),
+        f"The probe loses {gap:.1%} of accuracy when the domain shifts from {source} to "
+        f"{target}: that is the gap domain adaptation (`graftlab adapt`) sets out to close.",
+        f"Features took {t_features:.1f} s (cached on disk for the next run); "
+        f"total {metrics['seconds_total']:.1f} s.",
+    ]) + "\n"
+    folder = new_run_folder(runs_dir, "demo")
+    write_run(folder, config=config, metrics=metrics, summary=summary)
+    metrics["run_folder"] = str(folder)
+    return metrics

@@ -1,0 +1,60 @@
+"""Errors that teach the fix.
+
+Every user-facing failure in graftlab is a :class:`GraftlabError` (or a subclass that is also
+the matching built-in, so ``except ValueError`` keeps working): it names the bad value, what
+was allowed, and what to do next.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GraftlabError(Exception):
+    """Base class for every error graftlab raises on bad input or a bad environment."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.hint = hint
+        super().__init__(f"{message}\nHINT: {hint}" if hint else message)
+
+
+class ConfigError(GraftlabError, ValueError):
+    """An argument or configuration value that is not allowed."""
+
+
+class DataError(GraftlabError, ValueError):
+    """User data that cannot be used as given (missing, empty, corrupt, one class...)."""
+
+
+class NotFoundError(GraftlabError, KeyError):
+    """A name (backbone, data set, layer...) that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class WeightsError(GraftlabError, RuntimeError):
+    """Pretrained weights that are missing or fail their checksum."""
+
+
+class NotFittedError(GraftlabError, AttributeError):
+    """An estimator used before ``fit``."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The closest registered name to ``name`` (for 'did you mean' hints), or None."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[match[0]] if match else None
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str], *, hint: str | None = None):
+    """A :class:`NotFoundError` that lists the known names and suggests the closest one."""
+    choices = sorted(choices)
+    guess = closest(name, choices)
+    message = f"unknown {kind} {name!r}. Known {kind}s: {', '.join(choices) or '(none)'}."
+    if guess:
+        message += f" Did you mean {guess!r}?"
+    return NotFoundError(message, hint=hint)

@@ -1,0 +1,125 @@
+"""The bundled registry and the image benchmarks (mnist, digits, mnist_m)."""
+
+import numpy as np
+import pytest
+
+from graftlab.data import DatasetSpec, get_dataset_spec, list_datasets, load_dataset
+from graftlab.errors import ConfigError, NotFoundError
+
+
+def test_registry_lists_every_set_with_a_full_spec():
+    specs = list_datasets()
+    assert [s.name for s in specs] == ["digits", "mnist", "mnist_m", "vader"]
+    for spec in specs:
+        assert isinstance(spec, DatasetSpec) and spec.modality in ("image", "text")
+        assert spec.domains and spec.classes and spec.description and spec.source and spec.licence
+    assert get_dataset_spec("vader:movies").domains == {
+        "movies": 10072, "amazon": 2985, "nyt": 2970, "tweets": 3432}
+
+
+def test_unknown_data_set_suggests_the_closest():
+    with pytest.raises(NotFoundError, match=r"unknown data set 'mnsit'\. Known data sets: digits, "
+                                            r"mnist, mnist_m, vader\. Did you mean 'mnist'"):
+        load_dataset("mnsit")
+    with pytest.raises(NotFoundError, match="unknown data set 'nope'"):
+        get_dataset_spec("nope")
+
+
+def test_unknown_domain_lists_the_domains():
+    with pytest.raises(NotFoundError, match=r"unknown domain 'movie'\. Known domains: amazon, "
+                                            r"movies, nyt, tweets\. Did you mean 'movies'"):
+        load_dataset("vader:movie")
+    with pytest.raises(NotFoundError, match="unknown domain 'svhn'"):
+        load_dataset("mnist", domain="svhn")
+
+
+def test_multi_domain_set_needs_a_domain():
+    with pytest.raises(ConfigError,
+                       match=r"'vader' has 4 domains(.|\n)*load_dataset\('vader:movies'"):
+        load_dataset("vader")
+
+
+def test_domain_given_twice():
+    with pytest.raises(ConfigError, match="two domains given for 'vader'"):
+        load_dataset("vader:movies", domain="nyt")
+
+
+def test_unknown_option_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"'mnist_m' has no option 'sed'; its options are: "
+                                          r"seed(.|\n)*did you mean 'seed'"):
+        load_dataset("mnist_m", sed=1)
+    with pytest.raises(ConfigError, match=r"options are: \(none\)"):
+        load_dataset("mnist", framed=True)
+
+
+def _check_digits(d, n):
+    assert d.modality == "image" and d.inputs.shape == (n, 28, 28, 3)
+    assert d.inputs.dtype == np.uint8 and d.classes == [str(i) for i in range(10)]
+
+
+def test_mnist():
+    d = load_dataset("mnist")
+    _check_digits(d, 5000)
+    assert d.name == "mnist" and np.bincount(d.labels).tolist() == [500] * 10
+    assert (d.inputs[..., 0] == d.inputs[..., 1]).all() and d.inputs.max() == 255
+    d.inputs[:] = 0  # a caller's edits must not leak into the next load
+    assert load_dataset("mnist").inputs.max() == 255
+
+
+def test_digits_framed_like_mnist():
+    d = load_dataset("digits")
+    _check_digits(d, 1797)
+    assert np.bincount(d.labels).sum() == 1797 and d.labels.max() == 9
+    frame = np.ones((28, 28), bool)
+    frame[4:24, 4:24] = False
+    assert (d.inputs[:, frame] == 0).all()  # 4-pixel empty frame, like MNIST
+    assert d.inputs.max() > 200
+
+
+def test_digits_stretched():
+    d = load_dataset("digits", framed=False)
+    _check_digits(d, 1797)
+    assert d.inputs[:, 4:24, :4].any() and d.meta["framed"] is False
+
+
+def test_mnist_m_shapes_labels_and_order():
+    m, mnist = load_dataset("mnist_m"), load_dataset("mnist")
+    _check_digits(m, 5000)
+    assert np.array_equal(m.labels, mnist.labels) and m.meta["seed"] == 2015
+    assert np.abs(m.inputs.astype(int) - mnist.inputs).mean() > 30  # really differs
+    assert (m.inputs[..., 0] != m.inputs[..., 2]).mean() > 0.5  # colour from the photos
+
+
+def _find_crop(image, digit):
+    """The 28x28 crop of a sample photo that ``image`` shows wherever ``digit`` is 0."""
+    from sklearn.datasets import load_sample_images
+
+    ys, xs = np.nonzero(digit == 0)
+    for photo in load_sample_images().images:
+        windows = np.lib.stride_tricks.sliding_window_view(photo, (28, 28), axis=(0, 1))
+        hits = (windows[..., ys[0], xs[0]] == image[ys[0], xs[0]]).all(-1)
+        for top, left in zip(*np.nonzero(hits), strict=True):
+            crop = photo[top:top + 28, left:left + 28]
+            if (crop[ys, xs] == image[ys, xs]).all():
+                return crop
+    return None
+
+
+def test_mnist_m_blend_recipe():
+    """Sample i is |crop - digit i| for a 28x28 crop of one of scikit-learn's sample photos."""
+    m, mnist = load_dataset("mnist_m"), load_dataset("mnist")
+    for i in (0, 4321):
+        crop = _find_crop(m.inputs[i], mnist.inputs[i][..., 0])
+        assert crop is not None
+        expected = np.abs(crop.astype(int) - mnist.inputs[i].astype(int)).astype(np.uint8)
+        assert np.array_equal(m.inputs[i], expected)
+
+
+def test_mnist_m_is_deterministic_per_seed():
+    a = load_dataset("mnist_m").inputs
+    b = load_dataset("mnist_m").inputs
+    c = load_dataset("mnist_m", seed=1).inputs
+    assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, c)
+    assert load_dataset("mnist_m", seed=1).fingerprint() == load_dataset(
+        "mnist_m", domain="mnist_m", seed=1).fingerprint()

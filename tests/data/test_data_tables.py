@@ -1,0 +1,159 @@
+"""load_table: .csv and .jsonl text tables, labels, targets and every error path."""
+
+import json
+
+import numpy as np
+import pytest
+
+from graftlab.data import load_table
+from graftlab.errors import DataError
+
+
+def _csv(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_csv_string_labels(tmp_path):
+    path = _csv(tmp_path / "reviews.csv",
+                'text,label\n"great, really",pos\nawful,neg\n"fine\nreally",pos\n')
+    d = load_table(path)
+    assert d.name == "reviews" and d.modality == "text"
+    assert d.inputs == ["great, really", "awful", "fine\nreally"]
+    assert d.classes == ["neg", "pos"] and d.labels.tolist() == [1, 0, 1]
+    assert d.targets is None and d.meta["source"] == str(path)
+
+
+def test_csv_with_bom_and_custom_columns(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("\ufeffbody,y,score\nhello,a,0.5\nbye,b,-1\n", encoding="utf-8")
+    d = load_table(path, text_column="body", label_column="y", target_column="score", name="n")
+    assert d.name == "n" and d.inputs == ["hello", "bye"] and d.classes == ["a", "b"]
+    np.testing.assert_allclose(d.targets, [0.5, -1.0])
+
+
+def test_jsonl_int_labels_sort_numerically(tmp_path):
+    rows = [{"text": f"t{i}", "label": lab} for i, lab in enumerate([10, 2, 1, 2])]
+    d = load_table(_jsonl(tmp_path / "t.jsonl", rows))
+    assert d.classes == ["1", "2", "10"] and d.labels.tolist() == [2, 1, 0, 1]
+
+
+def test_jsonl_skips_blank_lines_and_csv_int_like_labels(tmp_path):
+    path = tmp_path / "t.JSONL"
+    path.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"}\n')
+    assert len(load_table(path)) == 2
+    d = load_table(_csv(tmp_path / "n.csv", "text,label\na,10\nb,9\n"))
+    assert d.classes == ["9", "10"]
+
+
+def test_unlabelled_and_regression(tmp_path):
+    rows = [{"text": "a", "rating": 1.5}, {"text": "b", "rating": -2}]
+    d = load_table(_jsonl(tmp_path / "t.jsonl", rows), label_column=None, target_column="rating")
+    assert d.labels is None and d.classes == []
+    assert d.targets.dtype == np.float32 and d.targets.tolist() == [1.5, -2.0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"table .*nope.csv' does not exist"):
+        load_table(tmp_path / "nope.csv")
+
+
+def test_folder_instead_of_file(tmp_path):
+    with pytest.raises(DataError, match=r"is a folder, not a file(.|\n)*load_image_folder"):
+        load_table(tmp_path)
+
+
+def test_unsupported_extension(tmp_path):
+    path = _csv(tmp_path / "t.tsv", "text\tlabel\n")
+    with pytest.raises(DataError, match=r"unsupported extension '.tsv'; tables must be .csv or "
+                                        r"\.jsonl"):
+        load_table(path)
+
+
+def test_missing_columns_list_the_existing_ones(tmp_path):
+    path = _csv(tmp_path / "t.csv", "sentence,sentiment\nhi,pos\n")
+    with pytest.raises(DataError, match=r"column\(s\) 'text', 'label' not found.*its columns "
+                                        r"are: 'sentence', 'sentiment'(.|\n)*text_column="):
+        load_table(path)
+
+
+def test_missing_target_column(tmp_path):
+    path = _jsonl(tmp_path / "t.jsonl", [{"text": "a", "label": "x"}])
+    with pytest.raises(DataError, match=r"column\(s\) 'score' not found"):
+        load_table(path, target_column="score")
+
+
+@pytest.mark.parametrize(("file", "content"), [("e.csv", ""), ("h.csv", "text,label\n"),
+                                               ("e.jsonl", "\n\n")])
+def test_empty_table(tmp_path, file, content):
+    with pytest.raises(DataError, match="is empty: it holds no data rows"):
+        load_table(_csv(tmp_path / file, content))
+
+
+def test_empty_text_cells_name_lines(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label\nok,a\n  ,b\nfine,a\n,b\n")
+    with pytest.raises(DataError, match=r"text column 'text' .* is empty at line\(s\) 3, 5"):
+        load_table(path)
+
+
+def test_empty_text_in_jsonl_null_or_missing(tmp_path):
+    rows = [{"text": "a", "label": "x"}, {"text": None, "label": "y"}, {"label": "y"}]
+    with pytest.raises(DataError, match=r"empty at line\(s\) 2, 3"):
+        load_table(_jsonl(tmp_path / "t.jsonl", rows))
+
+
+def test_many_empty_cells_are_abbreviated(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label\n" + "a,x\nb,y\n" + ",x\n" * 12)
+    with pytest.raises(DataError, match=r"4, 5, 6, 7, 8, 9, 10, 11, 12, 13 and 2 more"):
+        load_table(path)
+
+
+def test_empty_label_cells(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label\na,x\nb,\nc,y\n")
+    with pytest.raises(DataError, match=r"label column 'label' .* empty at line\(s\) 3"
+                                        r"(.|\n)*label_column=None"):
+        load_table(path)
+
+
+def test_single_class(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label\na,pos\nb,pos\n")
+    with pytest.raises(DataError, match=r"single class 'pos'; classification needs at least two"):
+        load_table(path)
+
+
+def test_malformed_json_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": \n')
+    with pytest.raises(DataError, match=r"line 2 of .* is not valid JSON"):
+        load_table(path)
+
+
+def test_json_line_not_an_object(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n["b", "y"]\n')
+    with pytest.raises(DataError, match=r"line 2 of .* holds a JSON list, not an object"):
+        load_table(path)
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("text,label\ncaf\u00e9,a\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"is not UTF-8 text(.|\n)*re-save it as UTF-8"):
+        load_table(path)
+
+
+def test_unparsable_csv(tmp_path):
+    path = _csv(tmp_path / "t.csv", 'text,label\n"an unclosed quote,x\n' + "y" * 200_000)
+    with pytest.raises(DataError, match="cannot parse .* as CSV: field larger"):
+        load_table(path)
+
+
+def test_non_numeric_target(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,score\na,1.5\nb,high\nc,\n")
+    with pytest.raises(DataError, match=r"not numeric at line\(s\) 3, 4"):
+        load_table(path, label_column=None, target_column="score")
