@@ -51,6 +51,16 @@ def _progress():
         yield update
 
 
+def _load(data: str, *, text_column: str, label_column: str | None):
+    """load_data, with the column options only for a table (folders and bundled data sets take
+    no such options and would refuse them)."""
+    from graftlab.data import load_data
+
+    if Path(data).expanduser().is_file():
+        return load_data(data, text_column=text_column, label_column=label_column)
+    return load_data(data)
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -65,7 +75,8 @@ def backbones() -> None:
 
     table = Table(title="Registered backbones")
     for col in ("name", "modality", "features", "input", "licence", "weights package", "installed"):
-        table.add_column(col)
+        # Names are what users type: never cut them ("efficie…") on an 80-column or piped output.
+        table.add_column(col, no_wrap=col == "name")
     for spec in list_backbones():
         try:
             spec.weights_path()
@@ -159,18 +170,18 @@ def extract(
     batch_size: Annotated[int | None, typer.Option()] = None,
     image_size: Annotated[int | None, typer.Option(help="Image backbones: input pixels.")] = None,
     text_column: Annotated[str, typer.Option(help="CSV/JSONL text column.")] = "text",
-    label_column: Annotated[str, typer.Option(help="CSV/JSONL label column.")] = "label",
+    label_column: Annotated[str | None, typer.Option(
+        help="CSV/JSONL label column (optional: extraction needs no labels).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
 ) -> None:
     """Extract pooled features from any layer(s), through the on-disk cache."""
     import numpy as np
 
     from graftlab import _atomic
-    from graftlab.data import load_data
     from graftlab.features import extract_layers
 
     with _errors(), _progress() as update:
-        domain = load_data(data, text_column=text_column, label_column=label_column)
+        domain = _load(data, text_column=text_column, label_column=label_column)
         opts = {"image_size": image_size} if image_size else {}
         feats = extract_layers(backbone, domain, layers=layer or None, pooling=pooling,
                                batch_size=batch_size, cache=not no_cache, backbone_options=opts,
@@ -197,11 +208,10 @@ def probe(
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
 ) -> None:
     """Linear probe: a tuned logistic regression on cached features, scored on a held-out split."""
-    from graftlab.data import load_data
     from graftlab.probe.run import run_probe
 
     with _errors(), _progress() as update:
-        domain = load_data(data, text_column=text_column, label_column=label_column)
+        domain = _load(data, text_column=text_column, label_column=label_column)
         result = run_probe(domain, backbone=backbone, layer=layer, pooling=pooling,
                            image_size=image_size, test_size=test_size, seed=seed,
                            runs_dir=runs_dir, progress=update)
@@ -234,8 +244,13 @@ def cache_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not as
     from graftlab.features import FeatureCache
 
     store = FeatureCache()
-    if not yes and sys.stdin.isatty() and not typer.confirm(f"Delete everything in {store.root}?"):
-        raise typer.Exit(1)
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print(f"[bold red]error:[/] refusing to delete {store.root} without confirmation."
+                      "\nHINT: pass --yes to clear the cache non-interactively.")
+            raise typer.Exit(2)
+        if not typer.confirm(f"Delete everything in {store.root}?"):
+            raise typer.Exit(1)
     console.print(f"removed {store.clear()} cache entries from {store.root}")
 
 

@@ -14,10 +14,41 @@ from typing import Any
 import torch
 from torch import nn
 
-from graftlab.errors import ConfigError, unknown_name
+from graftlab.errors import ConfigError, NotFoundError, closest
 
 IMAGE_POOLINGS = ("avg", "max")
 TEXT_POOLINGS = ("mean", "cls", "max")
+
+
+def resolve_layers(backbone: str, known: list[str], layers: str | Sequence[str] | None
+                   ) -> list[str]:
+    """Normalise a layer request (None: the last layer); unknown names list the known ones."""
+    if layers is None:
+        return [known[-1]]
+    if isinstance(layers, str):
+        layers = [layers]
+    for layer in layers:
+        if layer not in known:
+            # Listed input to output (not sorted: blocks.10 would precede blocks.2).
+            guess = closest(layer, known)
+            raise NotFoundError(
+                f"unknown layer {layer!r}. Known layers: {', '.join(known)}."
+                + (f" Did you mean {guess!r}?" if guess else ""),
+                hint=f"backbone {backbone!r} has layers {known[0]} ... {known[-1]}; "
+                "pick one of them (`graftlab layers BACKBONE` lists them all).",
+            )
+    return list(layers)
+
+
+def resolve_pooling(modality: str, pooling: str | None, default: str) -> str:
+    pooling = pooling or default
+    allowed = IMAGE_POOLINGS if modality == "image" else TEXT_POOLINGS
+    if pooling not in allowed:
+        raise ConfigError(
+            f"pooling {pooling!r} is not available for {modality} backbones; "
+            f"choose one of {', '.join(allowed)}."
+        )
+    return pooling
 
 
 class Backbone(nn.Module):
@@ -56,29 +87,10 @@ class Backbone(nn.Module):
 
     def check_layers(self, layers: str | Sequence[str] | None) -> list[str]:
         """Normalise a layer request; unknown names get the list of available ones."""
-        if layers is None:
-            return [self.default_layer]
-        if isinstance(layers, str):
-            layers = [layers]
-        known = self.layer_names()
-        for layer in layers:
-            if layer not in known:
-                raise unknown_name(
-                    "layer", layer, known,
-                    hint=f"backbone {self.name!r} has layers {known[0]} ... {known[-1]}; "
-                    "pick one of them (`graftlab layers BACKBONE` lists them all).",
-                )
-        return list(layers)
+        return resolve_layers(self.name, self.layer_names(), layers)
 
     def check_pooling(self, pooling: str | None) -> str:
-        pooling = pooling or self.default_pooling
-        allowed = IMAGE_POOLINGS if self.modality == "image" else TEXT_POOLINGS
-        if pooling not in allowed:
-            raise ConfigError(
-                f"pooling {pooling!r} is not available for {self.modality} backbones; "
-                f"choose one of {', '.join(allowed)}."
-            )
-        return pooling
+        return resolve_pooling(self.modality, pooling, self.default_pooling)
 
     def pool(self, x: torch.Tensor, pooling: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One vector per sample from a layer output.

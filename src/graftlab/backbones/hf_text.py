@@ -15,10 +15,24 @@ import torch
 from torch import nn
 
 from graftlab.backbones.base import Backbone
-from graftlab.backbones.registry import BackboneSpec, register_backbone, verify_sha256
+from graftlab.backbones.registry import (
+    BackboneSpec,
+    Description,
+    register_backbone,
+    verify_sha256,
+)
 from graftlab.errors import ConfigError, DataError, WeightsError
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
+
+
+def _key(name: str, weights_sha256: str, max_length: int, folder: Path) -> dict:
+    """The cache key: weights, tokenizer files and truncation length decide the outputs."""
+    tokenizer = {f: verify_sha256(folder / f, "", what=name)[:16]
+                 for f in _TOKENIZER_FILES if (folder / f).is_file()}
+    return {"name": name, "weights": weights_sha256, "max_length": max_length,
+            "tokenizer": tokenizer}
 
 
 class HFTextEncoder(Backbone):
@@ -87,8 +101,7 @@ class HFTextEncoder(Backbone):
                 *[(f"layer.{i}", layer) for i, layer in enumerate(self._layers)]]
 
     def cache_key(self) -> dict:
-        return {"name": self.name, "weights": self.weights_sha256, "max_length": self.max_length,
-                "tokenizer": type(self.tokenizer).__name__}
+        return _key(self.name, self.weights_sha256, self.max_length, self.folder)
 
     def preprocess(self, inputs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Strings -> token ids and attention mask, padded to the batch's longest text."""
@@ -104,14 +117,25 @@ class HFTextEncoder(Backbone):
         wanted = self.check_layers(list(layers))
         names = self.layer_names()
         deepest = max(names.index(layer) for layer in wanted)
+        blocks = dict(self.blocks())
+        captured: dict[str, torch.Tensor] = {}
+        # Our own hooks, not output_hidden_states: transformers >= 5 installs its capturing hooks
+        # once, on the layers present at the first such call, so a first call on a shortened
+        # trunk would leave every later call short of hidden states.
+        handles = [blocks[layer].register_forward_hook(
+            lambda _m, _i, out, key=layer: captured.__setitem__(
+                key, out[0] if isinstance(out, tuple) else out))
+            for layer in dict.fromkeys(wanted)]
         full = self._layers
         # Run only as deep as needed: the layers past the deepest one asked for are skipped.
         self.model.encoder.layer = nn.ModuleList(list(full)[:max(deepest, 1)])
         try:
-            out = self.model(**batch, output_hidden_states=True)
+            self.model(**batch)
         finally:
             self.model.encoder.layer = full
-        return {layer: out.hidden_states[names.index(layer)] for layer in wanted}
+            for handle in handles:
+                handle.remove()
+        return {layer: captured[layer] for layer in wanted}
 
 
 def hf_backbone(path: str, **options) -> HFTextEncoder:
@@ -128,7 +152,27 @@ MINILM = BackboneSpec(
 )
 
 
-@register_backbone(MINILM)
+def _describe_minilm(spec: BackboneSpec, *, max_length: int | None = None,
+                     pretrained: bool = True, weights: str | Path | None = None) -> Description:
+    import json
+
+    folder = Path(weights) if weights else spec.weights_path().parent
+    if not pretrained:
+        sha = "random-init"
+    elif weights:
+        found = next((folder / f for f in _WEIGHT_FILES if (folder / f).is_file()), None)
+        if found is None:
+            return None  # let the builder raise its clear error
+        sha = verify_sha256(found, "", what=spec.name)
+    else:
+        sha = spec.sha256  # pinned; loading refuses a file that does not match
+    n_layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+    layers = ["embeddings", *[f"layer.{i}" for i in range(n_layers)]]
+    return Description(_key(spec.name, sha, int(max_length or spec.input_size), folder), layers,
+                       "text", "mean")
+
+
+@register_backbone(MINILM, describe=_describe_minilm)
 def _minilm(spec: BackboneSpec, *, max_length: int | None = None, pretrained: bool = True,
             weights: str | Path | None = None) -> HFTextEncoder:
     folder = Path(weights) if weights else spec.weights_path().parent

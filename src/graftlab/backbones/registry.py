@@ -61,18 +61,40 @@ class BackboneSpec:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Description:
+    """What a backbone's outputs are called and keyed by, known without loading its weights
+    (so a feature-cache hit never builds the model)."""
+
+    key: dict
+    layers: list[str]
+    modality: str
+    default_pooling: str
+
+    @classmethod
+    def of(cls, backbone: Backbone) -> Description:
+        return cls(backbone.cache_key(), backbone.layer_names(), backbone.modality,
+                   backbone.default_pooling)
+
+
 Builder = Callable[..., "Backbone"]
+Describer = Callable[..., Description]
 _REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {}
+_DESCRIBERS: dict[str, Describer] = {}
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def register_backbone(spec: BackboneSpec) -> Callable[[Builder], Builder]:
-    """Register ``builder(spec, **options) -> Backbone`` under ``spec.name``."""
+def register_backbone(spec: BackboneSpec, *, describe: Describer | None = None
+                      ) -> Callable[[Builder], Builder]:
+    """Register ``builder(spec, **options) -> Backbone`` under ``spec.name``; ``describe(spec,
+    **options)``, when given, tells the cache key and layers without building the model."""
 
     def decorator(builder: Builder) -> Builder:
         if spec.name in _REGISTRY:
             raise ConfigError(f"backbone {spec.name!r} is registered twice.")
         _REGISTRY[spec.name] = (spec, builder)
+        if describe is not None:
+            _DESCRIBERS[spec.name] = describe
         return builder
 
     return decorator
@@ -95,7 +117,7 @@ def get_spec(name: str) -> BackboneSpec:
     return _REGISTRY[name][0]
 
 
-def create_backbone(name: str | nn.Module | Backbone, **options: Any) -> Backbone:
+def create_backbone(name: str | nn.Module | Backbone, /, **options: Any) -> Backbone:
     """Build a backbone by registered name, ``hf:PATH`` (a local Hugging Face encoder folder),
     or from any ``nn.Module`` (wrapped with :func:`wrap_module`). Never touches the network."""
     from torch import nn
@@ -103,6 +125,13 @@ def create_backbone(name: str | nn.Module | Backbone, **options: Any) -> Backbon
     from graftlab.backbones.base import Backbone
 
     if isinstance(name, Backbone):
+        if options:  # silently ignoring e.g. image_size would give features nobody asked for
+            raise ConfigError(
+                f"options {', '.join(sorted(options))} cannot change the already-built backbone "
+                f"{name.name!r}.",
+                hint="pass them when building it (create_backbone(NAME, ...)), or pass the "
+                "backbone's name instead of the object.",
+            )
         return name
     if isinstance(name, nn.Module):
         from graftlab.backbones.custom import wrap_module
@@ -120,8 +149,27 @@ def create_backbone(name: str | nn.Module | Backbone, **options: Any) -> Backbon
     return _REGISTRY[name][1](spec, **options)
 
 
+def describe_backbone(backbone: str | Backbone, **options: Any) -> Description | None:
+    """The backbone's :class:`Description` without loading weights, or None if that needs the
+    model (``hf:`` folders, wrapped modules: build it and use ``Description.of``)."""
+    from graftlab.backbones.base import Backbone
+
+    if isinstance(backbone, Backbone):
+        return Description.of(backbone)
+    if not isinstance(backbone, str) or backbone.startswith("hf:"):
+        return None
+    spec = get_spec(backbone)
+    describe = _DESCRIBERS.get(spec.name)
+    return describe(spec, **options) if describe else None
+
+
 def verify_sha256(path: Path, expected: str, *, what: str) -> str:
     """Check a weight file against its pinned sha256 (memoised per path, size and mtime)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what}: weight file {path} does not exist (or is not a file).",
+                           hint="check the path passed as weights=, or drop weights= to use "
+                           "the installed weight package.")
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA_CACHE:

@@ -60,8 +60,10 @@ class CacheEntry:
     def partial(self) -> Path:
         return self.folder / "partial"
 
-    def chunk_path(self, index: int) -> Path:
-        return self.partial / f"chunk-{index:05d}.npy"
+    def chunk_path(self, start: int, stop: int) -> Path:
+        """Chunks are named by their row span, so a resume with another chunk size can never
+        take rows from the wrong place."""
+        return self.partial / f"rows-{start:09d}-{stop:09d}.npy"
 
     def meta(self) -> dict | None:
         try:
@@ -86,8 +88,9 @@ class CacheEntry:
             return None
         return array
 
-    def load_chunk(self, index: int, rows: int, dim: int | None) -> np.ndarray | None:
-        path = self.chunk_path(index)
+    def load_chunk(self, start: int, stop: int) -> np.ndarray | None:
+        """Rows ``start:stop`` saved by an earlier (interrupted) run, or None."""
+        path = self.chunk_path(start, stop)
         if not path.exists():
             return None
         try:
@@ -95,31 +98,26 @@ class CacheEntry:
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
             return None
-        if chunk.ndim != 2 or chunk.shape[0] != rows or (dim is not None and chunk.shape[1] != dim):
+        if chunk.ndim != 2 or chunk.shape[0] != stop - start:
             path.unlink(missing_ok=True)
             return None
         return chunk
 
-    def save_chunk(self, index: int, chunk: np.ndarray) -> None:
-        _atomic.write_npy(self.chunk_path(index), np.ascontiguousarray(chunk))
+    def save_chunk(self, start: int, stop: int, chunk: np.ndarray) -> None:
+        _atomic.write_npy(self.chunk_path(start, stop), np.ascontiguousarray(chunk))
 
-    def finalize(self, n_chunks: int, info: dict) -> np.ndarray:
+    def finalize(self, spans: list[tuple[int, int]], info: dict) -> np.ndarray:
         """Join the chunks into one file (streamed: memory stays one chunk), then publish meta."""
-        first = np.load(self.chunk_path(0), mmap_mode="r")
-        total = sum(np.load(self.chunk_path(i), mmap_mode="r").shape[0] for i in range(n_chunks))
+        chunks = [np.load(self.chunk_path(a, b), mmap_mode="r") for a, b in spans]
+        total, dim, dtype = spans[-1][1], int(chunks[0].shape[1]), chunks[0].dtype
         tmp = self.folder / ".features.npy.tmp"
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype,
-                                        shape=(total, first.shape[1]))
-        row = 0
-        for i in range(n_chunks):
-            chunk = np.load(self.chunk_path(i), mmap_mode="r")
-            out[row:row + len(chunk)] = chunk
-            row += len(chunk)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(total, dim))
+        for (a, b), chunk in zip(spans, chunks, strict=True):
+            out[a:b] = chunk
         out.flush()
-        del out
+        del out, chunks
         os.replace(tmp, self.array_path)
-        meta = {**info, "key": self.key, "shape": [total, int(first.shape[1])],
-                "dtype": str(first.dtype), "sha256": _sha256(self.array_path),
+        meta = {**info, "key": self.key, "shape": [total, dim], "dtype": str(dtype), "sha256": _sha256(self.array_path),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "bytes": self.array_path.stat().st_size}
         _atomic.write_json(self.meta_path, meta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from graftlab.backbones import create_backbone
@@ -35,18 +36,27 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self.backbone_ = create_backbone(self.backbone, **(self.backbone_options or {})).eval()
         (self.layer_,) = self.backbone_.check_layers(self.layer)
         self.pooling_ = self.backbone_.check_pooling(self.pooling)
+        # The chosen layer's width (not the backbone's last): one dummy sample through it.
+        dummy = np.zeros((1, 32, 32, 3), np.uint8) if self.backbone_.modality == "image" else ["a"]
+        with torch.inference_mode():
+            batch = self.backbone_.preprocess(dummy)
+            self.n_features_out_ = int(self.backbone_.features(batch, self.layer_,
+                                                               self.pooling_).shape[1])
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "backbone_"):
             raise NotFittedError(
                 "this FeatureExtractor is not fitted yet; call fit() (or fit_transform) first."
             )
+
+    def transform(self, X: Any) -> np.ndarray:
+        self._check_fitted()
         feats = extract_features(self.backbone_, X, layer=self.layer_, pooling=self.pooling_,
                                  batch_size=self.batch_size, cache=self.cache,
                                  cache_dir=self.cache_dir)
         return np.asarray(feats)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        dim = self.backbone_.num_features
-        return np.array([f"{self.layer_}_{i}" for i in range(dim)], dtype=object)
+        self._check_fitted()
+        return np.array([f"{self.layer_}_{i}" for i in range(self.n_features_out_)], dtype=object)

@@ -8,7 +8,6 @@ atomically before the next begins. Peak memory is one chunk, not the data set.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,24 +15,46 @@ import numpy as np
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
+from graftlab.backbones.base import resolve_layers, resolve_pooling
+from graftlab.backbones.registry import Description, describe_backbone
 from graftlab.data.domain import Domain
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 from graftlab.features.cache import FeatureCache
 from graftlab.features.runtime import fast_allocator
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+BACKENDS = ("auto", "torch", "onnx")
+ONNX_MIN_SAMPLES = 256  # below this, exporting costs more than it saves
+
+
+class _Forward:
+    """``forward_layers`` through ONNX Runtime when asked (built on the first batch, checked
+    against eager there), else eager PyTorch. Falls back to eager on any export problem."""
+
+    def __init__(self, model: Backbone, layers: list[str], use_onnx: bool, folder) -> None:
+        self.model, self.layers, self.use_onnx, self.folder = model, layers, use_onnx, folder
+        self.runner = None
+        self.backend = "onnx" if use_onnx else "torch"
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.use_onnx:
+            try:
+                if self.runner is None:
+                    from graftlab.features.onnx_backend import OnnxRunner
+
+                    self.runner = OnnxRunner(self.model, self.layers, batch, folder=self.folder)
+                return self.runner(batch)
+            except Exception as exc:  # export/runtime/parity problems: eager still works
+                log.warning("ONNX Runtime backend unavailable for %s (%s); using PyTorch",
+                            self.model.name, exc)
+                self.use_onnx, self.backend = False, "torch"
+        return self.model.forward_layers(batch, self.layers)
 
 
 def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domain:
     """Accept a Domain, an image array or a list of texts."""
-    if isinstance(data, Domain):
-        domain = data
-    else:
-        try:
-            domain = Domain(name="inputs", modality=modality, inputs=data)
-        except DataError:
-            raise
+    domain = data if isinstance(data, Domain) else Domain("inputs", modality, data)
     if domain.modality != modality:
         raise DataError(
             f"data {domain.name!r} is {domain.modality} but the backbone takes {modality}.",
@@ -56,13 +77,14 @@ def _take(domain: Domain, idx: np.ndarray) -> Any:
 
 
 @torch.inference_mode()
-def _run_chunk(backbone: Backbone, domain: Domain, index: np.ndarray, layers: list[str],
-               pooling: str, batch_size: int, tick: Progress | None) -> dict[str, np.ndarray]:
+def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.ndarray,
+               layers: list[str], pooling: str, batch_size: int, tick: Progress | None
+               ) -> dict[str, np.ndarray]:
     out = {layer: None for layer in layers}
     start = int(index[0])
     for idx in _batches(domain, index, batch_size):
         batch = backbone.preprocess(_take(domain, idx))
-        acts = backbone.forward_layers(batch, layers)
+        acts = forward(batch)
         for layer in layers:
             pooled = backbone.pool(acts[layer], pooling, batch).float().numpy()
             if out[layer] is None:
@@ -77,27 +99,41 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
                    layers: Sequence[str] | None = None, pooling: str | None = None,
                    batch_size: int | None = None, cache: bool = True,
                    cache_dir: str | None = None, chunk_size: int = 2048,
-                   progress: Progress | None = None, backbone_options: dict | None = None
-                   ) -> dict[str, np.ndarray]:
+                   progress: Progress | None = None, backbone_options: dict | None = None,
+                   backend: str = "auto") -> dict[str, np.ndarray]:
     """Pooled features ``(N, D)`` of each of ``layers`` (default: the last layer).
 
     Cached results come back memory-mapped and cost no forward pass; a partly extracted entry
     resumes from its last saved chunk. ``progress(done, total)`` is called as samples finish.
+    ``backend``: ``"onnx"`` runs the frozen trunk in ONNX Runtime (checked against eager on the
+    first batch), ``"torch"`` runs eager PyTorch, ``"auto"`` picks ONNX from
+    ``ONNX_MIN_SAMPLES`` samples on.
     """
-    model = create_backbone(backbone, **(backbone_options or {}))
-    model.eval()
-    domain = as_domain(data, model.modality)
-    layer_list = model.check_layers(list(layers) if layers is not None else None)
-    pooling = model.check_pooling(pooling)
-    batch_size = batch_size or (64 if model.modality == "image" else 32)
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    options = backbone_options or {}
+    if isinstance(backbone, Backbone) and options:
+        create_backbone(backbone, **options)  # raises: options cannot change a built backbone
+    # A registered backbone describes its cache key and layers without loading weights, so a
+    # cache hit never builds the model; anything else is built now.
+    desc = describe_backbone(backbone, **options) if isinstance(backbone, str | Backbone) else None
+    model = backbone if isinstance(backbone, Backbone) else None
+    if desc is None:
+        model = create_backbone(backbone, **options)
+        desc = Description.of(model)
+    name = desc.key.get("name", "backbone")
+    domain = as_domain(data, desc.modality)
+    layer_list = resolve_layers(name, desc.layers, list(layers) if layers is not None else None)
+    pooling = resolve_pooling(desc.modality, pooling, desc.default_pooling)
+    batch_size = batch_size or (64 if desc.modality == "image" else 32)
     n = len(domain)
-    n_chunks = math.ceil(n / chunk_size)
+    spans = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
     store = FeatureCache(cache_dir) if cache else None
     if store:
         store.check_writable()
     fingerprint = domain.fingerprint()
     entries = {
-        layer: store.entry({"backbone": model.cache_key(), "layer": layer, "pooling": pooling,
+        layer: store.entry({"backbone": desc.key, "layer": layer, "pooling": pooling,
                             "data": fingerprint, "n": n})
         for layer in layer_list
     } if store else {}
@@ -113,6 +149,9 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
             progress(n, n)
         return {layer: results[layer] for layer in layer_list}
 
+    model = (model if model is not None else create_backbone(backbone, **options)).eval()
+    use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
+    forward = _Forward(model, todo, use_onnx, store.root / "onnx" if store else None)
     done = 0
     memory: dict[str, list[np.ndarray]] = {layer: [] for layer in todo}
 
@@ -123,33 +162,33 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
             progress(done, n)
 
     with fast_allocator():
-        for c in range(n_chunks):
-            index = np.arange(c * chunk_size, min(n, (c + 1) * chunk_size))
-            saved = {layer: entries[layer].load_chunk(c, len(index), None)
+        for start, stop in spans:
+            index = np.arange(start, stop)
+            saved = {layer: entries[layer].load_chunk(start, stop)
                      for layer in todo} if store else {}
             if store and all(chunk is not None for chunk in saved.values()):
                 tick(len(index), 0)
                 continue
-            chunk = _run_chunk(model, domain, index, todo, pooling, batch_size, tick)
+            chunk = _run_chunk(model, forward, domain, index, todo, pooling, batch_size, tick)
             for layer in todo:
                 if store:
-                    entries[layer].save_chunk(c, chunk[layer])
+                    entries[layer].save_chunk(start, stop, chunk[layer])
                 else:
                     memory[layer].append(chunk[layer])
     for layer in todo:
         if store:
             info = {"backbone": model.name, "layer": layer, "pooling": pooling,
-                    "data": domain.name, "modality": model.modality}
-            results[layer] = entries[layer].finalize(n_chunks, info)
+                    "data": domain.name, "modality": model.modality,
+                    "backend": forward.backend}
+            results[layer] = entries[layer].finalize(spans, info)
         else:
             results[layer] = np.concatenate(memory[layer])
-    log.info("extracted %s x %d samples with %s", todo, n, model.name)
+    log.info("extracted %s x %d samples with %s (%s)", todo, n, model.name, forward.backend)
     return {layer: results[layer] for layer in layer_list}
 
 
 def extract_features(backbone: str | Backbone, data: Domain | np.ndarray | Sequence[str], *,
                      layer: str | None = None, **options: Any) -> np.ndarray:
     """Pooled features ``(N, D)`` of one layer (default: the backbone's last)."""
-    model = create_backbone(backbone, **options.pop("backbone_options", None) or {})
-    (layer,) = model.check_layers(layer)
-    return extract_layers(model, data, layers=[layer], **options)[layer]
+    result = extract_layers(backbone, data, layers=None if layer is None else [layer], **options)
+    return next(iter(result.values()))

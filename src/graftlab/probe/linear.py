@@ -29,11 +29,15 @@ def _check_xy(X, y, *, classify: bool) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"features must be a 2-D array (samples, dims), got shape {X.shape}.")
     if len(X) != len(y):
         raise DataError(f"{len(X)} feature rows but {len(y)} labels; give one label per row.")
+    if len(X) == 0:
+        raise DataError("no samples to fit on: the features have 0 rows.")
     if not np.isfinite(X).all():
         raise DataError("features hold NaN or inf values; re-extract them (the cache rebuilds).")
     if classify and len(np.unique(y)) < 2:
+        only = np.unique(y)[0]
+        only = only.item() if isinstance(only, np.generic) else only  # 'a', not np.str_('a')
         raise DataError(
-            f"labels hold a single class ({np.unique(y)[0]!r}); a classifier needs at least two.",
+            f"labels hold a single class ({only!r}); a classifier needs at least two.",
             hint="check the label column, or use a regressor for continuous targets.",
         )
     return X, y

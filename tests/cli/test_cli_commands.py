@@ -1,0 +1,166 @@
+"""The `graftlab` command: lists, extraction, the cache, the probe, and errors as exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from graftlab.cli import app
+from graftlab.features import FeatureCache, extract_features
+
+TEXTS = ["a lovely, moving film", "dull and far too long", "fine", "I would watch it again"]
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def reviews_csv(tmp_path) -> Path:
+    path = tmp_path / "reviews.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([t, i % 2] for i, t in enumerate(TEXTS))
+    return path
+
+
+@pytest.fixture
+def squares(tmp_path) -> Path:
+    """An image folder: 12 red-ish and 12 blue-ish squares of assorted sizes, as real PNGs."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "squares"
+    for name, colour in [("red", (210, 40, 30)), ("blue", (30, 60, 210))]:
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            image = np.full((28, 28, 3), 235, np.uint8)
+            side, top, left = rng.integers(10, 20), rng.integers(0, 8), rng.integers(0, 8)
+            image[top:top + side, left:left + side] = colour
+            Image.fromarray(image).save(root / name / f"{i:02d}.png")
+    return root
+
+
+def test_backbones_lists_the_four_names(cli):
+    out = cli("backbones").output
+    for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "minilm_l6"):
+        assert name in out  # whole, even on an 80-column, non-terminal output
+    assert "hf:PATH" in out and "wrap_module" in out
+
+
+def test_datasets_lists_the_bundled_sets_and_vader_domains(cli):
+    out = cli("datasets").output
+    for name in ("mnist", "digits", "mnist_m", "vader", "movies", "amazon", "nyt", "tweets"):
+        assert name in out
+    assert "5,000" in out and "1,797" in out
+
+
+def test_layers(cli):
+    out = cli("layers", "efficientnet_lite0").output
+    assert out.startswith("efficientnet_lite0: stem, blocks.0, blocks.1")
+    assert "blocks.15, head" in out and "default layer: head; pooling: avg" in out
+
+
+def test_unknown_backbone_is_exit_code_2_with_the_message(cli):
+    result = cli("layers", "efficientnet_lite9", code=2)
+    assert "error: unknown backbone 'efficientnet_lite9'" in result.stderr
+    assert "Did you mean 'efficientnet_lite" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_extract_csv_with_minilm_to_npy(cli, reviews_csv, tmp_path, minilm):
+    out = tmp_path / "x.npy"
+    result = cli("extract", str(reviews_csv), "--backbone", "minilm_l6", "--out", str(out))
+    assert "layer.5: 4 x 384 features" in result.output
+    saved = np.load(out)
+    assert saved.shape == (4, 384)
+    np.testing.assert_allclose(saved, extract_features(minilm, TEXTS), atol=1e-5)
+
+
+def test_extract_several_layers_writes_one_file_each(cli, reviews_csv, tmp_path):
+    out = tmp_path / "feats.npy"
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "embeddings", "-l", "layer.2",
+        "--pooling", "cls", "--out", str(out), "--no-cache")
+    assert np.load(tmp_path / "feats.embeddings.npy").shape == (4, 384)
+    assert np.load(tmp_path / "feats.layer.2.npy").shape == (4, 384)
+    assert FeatureCache().entries() == []
+
+
+def test_extract_an_image_folder(cli, squares, tmp_path, lite0):
+    out = tmp_path / "squares.npy"
+    result = cli("extract", str(squares), "--image-size", "32", "-l", "blocks.3", "--out", str(out))
+    assert "blocks.3: 24 x 40 features" in result.output
+    assert np.load(out).shape == (24, 40)
+
+
+def test_extract_an_unlabelled_table(cli, tmp_path):
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    result = cli("extract", str(path), "-b", "minilm_l6", "--no-cache")
+    assert "layer.5: 4 x 384 features" in result.output
+
+
+def test_extract_errors_are_exit_code_2(cli, reviews_csv, tmp_path):
+    result = cli("extract", str(tmp_path / "missing.csv"), code=2)
+    assert "is neither an existing file or folder" in result.stderr
+    result = cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "layer.9", code=2)
+    assert "unknown layer 'layer.9'" in result.stderr
+    result = cli("extract", str(reviews_csv), "-b", "efficientnet_lite0", code=2)
+    assert "is text but the backbone takes image" in result.stderr
+
+
+def test_cache_list_and_clear(cli, reviews_csv):
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "layer.1", "-l", "layer.3")
+    entries = FeatureCache().entries()
+    assert len(entries) == 2
+    listing = cli("cache", "list").output
+    assert str(FeatureCache().root) in listing.replace("\n", "")
+    for entry in entries:
+        assert entry["id"][:8] in listing
+    cleared = cli("cache", "clear", "--yes").output
+    assert "removed 2 cache entries" in cleared
+    assert FeatureCache().entries() == []
+    assert "total 0.0 MiB" in cli("cache", "list").output
+
+
+def test_cache_clear_without_yes_refuses_when_not_interactive(cli, reviews_csv):
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "layer.1")
+    result = cli("cache", "clear", code=2)
+    assert "pass --yes" in result.stderr
+    assert len(FeatureCache().entries()) == 1
+
+
+def test_probe_on_an_image_folder(cli, squares, tmp_path):
+    runs = tmp_path / "runs"
+    result = cli("probe", str(squares), "--image-size", "32", "--runs-dir", str(runs))
+    (folder,) = runs.iterdir()
+    assert folder.name.startswith("probe-") and str(folder) in result.output.replace("\n", "")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json",
+                                                        "summary.md"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["train"] + metrics["test"] == 24
+    assert metrics["accuracy"] >= 0.8  # red vs blue squares
+    assert f"held-out accuracy {metrics['accuracy']:.3f}" in result.output
+    config = json.loads((folder / "config.json").read_text())
+    assert config["data"] == "squares" and config["image_size"] == 32
+    assert "# Linear probe on squares" in (folder / "summary.md").read_text()
+
+
+def test_probe_errors_are_exit_code_2(cli, reviews_csv, tmp_path):
+    result = cli("probe", str(reviews_csv), "-b", "minilm_l6", "--runs-dir", str(tmp_path / "r"),
+                 code=2)
+    assert "too small to split" in result.stderr
+    assert not (tmp_path / "r").exists()

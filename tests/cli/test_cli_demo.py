@@ -1,0 +1,104 @@
+"""The demo (MNIST -> MNIST-M) on a 300-image subset: run folder, numbers, and never overwriting.
+
+The real demo uses all 5,000 images (about a minute); here `load_dataset` is patched to return
+the same first-300-of-a-shuffle subset of both domains (sample i of mnist_m is digit i of mnist,
+so one index keeps them aligned).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import graftlab.demo as demo
+from graftlab.cli import app
+from graftlab.data import load_dataset
+from graftlab.probe import LinearProbeClassifier
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    index = np.random.default_rng(0).permutation(5000)[:N]
+    return {name: load_dataset(name).subset(index) for name in ("mnist", "mnist_m")}
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One feature cache for this module, so only the first demo run extracts."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.fixture
+def small_demo(monkeypatch, small_data, shared_cache):
+    monkeypatch.setattr(demo, "load_dataset", lambda name: small_data[name])
+    monkeypatch.setenv("GRAFTLAB_CACHE", str(shared_cache))
+
+
+def table_rows(summary: str) -> list[list[str]]:
+    lines = [line for line in summary.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_demo_writes_a_consistent_run_folder(small_demo, tmp_path):
+    metrics = demo.run_demo(runs_dir=tmp_path)
+    folder = Path(metrics.pop("run_folder"))
+    assert folder.parent == tmp_path and folder.name.startswith("demo-")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json",
+                                                        "summary.md"]
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert saved["train_samples"] == 240
+    assert saved["source_accuracy"] > 0.5
+    assert saved["source_accuracy"] > saved["target_accuracy"]
+
+    summary = (folder / "summary.md").read_text()
+    rows = table_rows(summary)
+    assert [r[0] for r in rows] == ["mnist (source, held out)", "mnist_m (target)"]
+    for row, (acc, f1) in zip(rows, [("source_accuracy", "source_macro_f1"),
+                                     ("target_accuracy", "target_macro_f1")], strict=True):
+        assert int(row[1]) == 60
+        assert float(row[2]) == pytest.approx(saved[acc], abs=5e-4)
+        assert float(row[3]) == pytest.approx(saved[f1], abs=5e-4)
+    gap = float(re.search(r"loses (-?[\d.]+) points of accuracy", summary).group(1))
+    assert gap == pytest.approx(100 * (saved["source_accuracy"] - saved["target_accuracy"]),
+                                abs=0.05)
+    assert "chosen by cross-validation" in summary  # 240 samples: below the hold-out minimum
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["source"], config["target"], config["image_size"]) == ("mnist", "mnist_m", 64)
+
+
+def test_a_second_run_gets_a_new_folder_and_the_same_numbers(small_demo, tmp_path):
+    first = demo.run_demo(runs_dir=tmp_path)
+    first_summary = (Path(first["run_folder"]) / "summary.md").read_text()
+    second = demo.run_demo(runs_dir=tmp_path)
+    assert second["run_folder"] != first["run_folder"]
+    assert len(list(tmp_path.iterdir())) == 2
+    assert (Path(first["run_folder"]) / "summary.md").read_text() == first_summary
+    for key in ("source_accuracy", "target_accuracy", "probe_C"):
+        assert second[key] == first[key]
+
+
+def test_summary_names_the_hold_out_split_when_it_is_used(small_demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "LinearProbeClassifier",
+                        functools.partial(LinearProbeClassifier, holdout_min=100))
+    metrics = demo.run_demo(runs_dir=tmp_path)
+    summary = (Path(metrics["run_folder"]) / "summary.md").read_text()
+    assert "chosen on a stratified 20% hold-out split" in summary
+
+
+def test_demo_command(small_demo, tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    assert "mnist (source, held out)" in result.output and "mnist_m (target)" in result.output
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert f"{metrics['source_accuracy']:.3f}" in result.output
+    assert folder.name in result.output

