@@ -1,3 +1,14 @@
 """graftlab: graft a pretrained model (the rootstock) onto your task, offline."""
 
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Grafter", "__version__"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: `import graftlab` stays light for the CLI
+    if name == "Grafter":
+        from graftlab.grafter import Grafter
+
+        return Grafter
+    raise AttributeError(f"module 'graftlab' has no attribute {name!r}")

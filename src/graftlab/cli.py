@@ -51,13 +51,15 @@ def _progress():
         yield update
 
 
-def _load(data: str, *, text_column: str, label_column: str | None):
+def _load(data: str, *, text_column: str, label_column: str | None,
+          target_column: str | None = None):
     """load_data, with the column options only for a table (folders and bundled data sets take
     no such options and would refuse them)."""
     from graftlab.data import load_data
 
     if Path(data).expanduser().is_file():
-        return load_data(data, text_column=text_column, label_column=label_column)
+        return load_data(data, text_column=text_column, label_column=label_column,
+                         target_column=target_column)
     return load_data(data)
 
 
@@ -205,19 +207,54 @@ def probe(
     seed: Annotated[int, typer.Option()] = 0,
     text_column: Annotated[str, typer.Option()] = "text",
     label_column: Annotated[str, typer.Option()] = "label",
+    target_column: Annotated[str | None, typer.Option(
+        help="CSV/JSONL numeric column: fit a ridge regressor on it instead.")] = None,
+    task: Annotated[str, typer.Option(help="auto, classification or regression (bundled "
+                                           "sets with raw ratings, e.g. vader:movies).")] = "auto",
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
 ) -> None:
-    """Linear probe: a tuned logistic regression on cached features, scored on a held-out split."""
+    """Linear probe on cached features (tuned logistic regression, or ridge for a numeric
+    target), scored on a held-out split."""
     from graftlab.probe.run import run_probe
 
     with _errors(), _progress() as update:
-        domain = _load(data, text_column=text_column, label_column=label_column)
+        domain = _load(data, text_column=text_column,
+                       label_column=None if target_column else label_column,
+                       target_column=target_column)
         result = run_probe(domain, backbone=backbone, layer=layer, pooling=pooling,
                            image_size=image_size, test_size=test_size, seed=seed,
-                           runs_dir=runs_dir, progress=update)
-    console.print(f"{domain.name}: held-out accuracy {result['accuracy']:.3f}, macro F1 "
-                  f"{result['macro_f1']:.3f} (C={result['probe_C']:g}); "
-                  f"run folder {result['run_folder']}")
+                           runs_dir=runs_dir, task=task, progress=update)
+    if result["task"] == "regression":
+        console.print(f"{domain.name}: held-out R² {result['r2']:.3f}, MAE {result['mae']:.3f} "
+                      f"(ridge alpha={result['probe_alpha']:g}); "
+                      f"run folder {result['run_folder']}")
+    else:
+        console.print(f"{domain.name}: held-out accuracy {result['accuracy']:.3f}, macro F1 "
+                      f"{result['macro_f1']:.3f} (C={result['probe_C']:g}); "
+                      f"run folder {result['run_folder']}")
+
+
+@app.command()
+def fit(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (sections data, model, "
+                                                       "train).")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="Dotted overrides, e.g. train.epochs=3 model.head=mlp.")] = None,
+) -> None:
+    """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
+    from graftlab.config import load_config
+    from graftlab.train.run import run_fit
+
+    with _errors():
+        if config is not None and "=" in str(config) and not config.exists():
+            overrides, config = [str(config), *(overrides or [])], None
+        cfg = load_config(config, overrides or [])
+        with _progress() as update:
+            result = run_fit(cfg, progress=update)
+    console.print(f"{cfg.data.path} with {cfg.model.backbone} ({cfg.train.strategy}): held-out "
+                  f"accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f}, "
+                  f"{result['trainable_params']:,} trainable parameters, "
+                  f"{result['seconds']:.1f} s; run folder {result['run_folder']}")
 
 
 @cache_app.command("list")

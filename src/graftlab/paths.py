@@ -20,3 +20,8 @@ def data_dir() -> Path:
 def feature_cache_dir() -> Path:
     """The content-addressed feature cache lives here."""
     return Path(os.environ.get("GRAFTLAB_CACHE", home() / "features")).expanduser()
+
+
+def onnx_dir() -> Path:
+    """Exported ONNX trunks (a per-machine compile cache, shared by every feature cache)."""
+    return Path(os.environ.get("GRAFTLAB_ONNX", home() / "onnx")).expanduser()

@@ -164,3 +164,27 @@ def test_probe_errors_are_exit_code_2(cli, reviews_csv, tmp_path):
                  code=2)
     assert "too small to split" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_probe_regression_on_a_numeric_column(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["awful", "bad", "fine", "good", "great", "superb"]
+    path = tmp_path / "ratings.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "score"])
+        for i in range(40):
+            k = int(rng.integers(0, len(words)))
+            writer.writerow([f"the film was {words[k]} number {i}", k - 2.5])
+    runs = tmp_path / "runs"
+    result = cli("probe", str(path), "-b", "minilm_l6", "--target-column", "score",
+                 "--runs-dir", str(runs))
+    assert "R²" in result.output
+    (folder,) = runs.iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and metrics["r2"] > 0.3
+
+
+def test_probe_regression_needs_targets(cli, squares):
+    result = cli("probe", str(squares), "--task", "regression", "--image-size", "32", code=2)
+    assert "no continuous targets" in result.stderr

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from graftlab.errors import ConfigError, NotFoundError, closest
 
-IMAGE_POOLINGS = ("avg", "max")
+IMAGE_POOLINGS = ("avg", "max", "none")  # none: the feature map, flattened
 TEXT_POOLINGS = ("mean", "cls", "max")
 
 
@@ -76,6 +77,17 @@ class Backbone(nn.Module):
         """The trunk's blocks in order (for freezing and layer-wise learning rates)."""
         return [(n, self.get_submodule(n)) for n in self.layer_names()]
 
+    def sequence_lengths(self, inputs: Sequence[str]) -> np.ndarray:
+        """Tokens per text after truncation, to batch equal lengths together (text only).
+        The default, characters, is a rough stand-in; tokenizer-backed encoders override it."""
+        return np.fromiter((len(t) for t in inputs), dtype=np.int64, count=len(inputs))
+
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
+                     ) -> dict[str, torch.Tensor]:
+        """Continue the trunk from layer ``start``'s output ``x``. Families that support it
+        let fine-tuning train the upper blocks from cached activations."""
+        raise NotImplementedError
+
     def cache_key(self) -> dict:
         """What identifies this backbone's outputs (name, weights checksum, preprocessing)."""
         return {"name": self.name}
@@ -101,6 +113,8 @@ class Backbone(nn.Module):
         if x.ndim == 2:
             return x
         if x.ndim == 4:
+            if pooling == "none":
+                return x.flatten(1)
             return x.amax(dim=(2, 3)) if pooling == "max" else x.mean(dim=(2, 3))
         if x.ndim == 3:
             if pooling == "cls":

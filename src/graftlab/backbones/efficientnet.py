@@ -127,15 +127,30 @@ class EfficientNetLite(Backbone):
     def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
                        ) -> dict[str, torch.Tensor]:
         wanted = set(self.check_layers(list(layers)))
-        out: dict[str, torch.Tensor] = {}
         x = self.stem(batch["pixel_values"])
-        if "stem" in wanted:
-            out["stem"] = x
+        out = {"stem": x} if "stem" in wanted else {}
+        return self._run(x, 0, wanted, out)
+
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
+                     ) -> dict[str, torch.Tensor]:
+        """Continue from ``start``'s output ``x`` (e.g. cached activations) to ``layers``."""
+        names = self.layer_names()
+        wanted = set(self.check_layers(list(layers)))
+        first = names.index(start)  # stem is 0, blocks.i is i + 1, head is last
+        if any(names.index(layer) <= first for layer in wanted):
+            raise ConfigError(f"layers {sorted(wanted)} must all come after {start!r}.")
+        return self._run(x, first, wanted, {})
+
+    def _run(self, x: torch.Tensor, start_block: int, wanted: set[str],
+             out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         n = len(self.blocks_)
-        for i, block in enumerate(self.blocks_):
+        for i in range(start_block, n):
             if len(out) == len(wanted):
                 return out
-            rate = self.drop_connect_rate * i / n if self.training else None
+            block = self.blocks_[i]
+            # Stochastic depth only where the block itself trains: a frozen block (eval mode)
+            # is deterministic, which is what makes caching its output valid.
+            rate = self.drop_connect_rate * i / n if block.training else None
             x = block(x, drop_connect_rate=rate)
             if f"blocks.{i}" in wanted:
                 out[f"blocks.{i}"] = x

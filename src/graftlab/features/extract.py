@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -21,6 +23,7 @@ from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.features.cache import FeatureCache
 from graftlab.features.runtime import fast_allocator
+from graftlab.paths import onnx_dir
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -36,6 +39,15 @@ class _Forward:
         self.model, self.layers, self.use_onnx, self.folder = model, layers, use_onnx, folder
         self.runner = None
         self.backend = "onnx" if use_onnx else "torch"
+
+    @property
+    def ready(self) -> bool:
+        """Built (or not needed): batches can go to the worker threads."""
+        return not self.use_onnx or self.runner is not None
+
+    @property
+    def workers(self) -> int:
+        return self.runner.workers if self.use_onnx and self.runner is not None else 1
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.use_onnx:
@@ -63,11 +75,11 @@ def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domai
     return domain
 
 
-def _batches(domain: Domain, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Index batches; text is ordered by length first so padding is minimal."""
+def _batches(backbone: Backbone, domain: Domain, index: np.ndarray, batch_size: int
+             ) -> list[np.ndarray]:
+    """Index batches; text is ordered by token count first, so a batch pads almost nothing."""
     if domain.modality == "text":
-        lengths = np.fromiter((len(domain.inputs[i]) for i in index), dtype=np.int64,
-                              count=len(index))
+        lengths = backbone.sequence_lengths([domain.inputs[i] for i in index])
         index = index[np.argsort(-lengths, kind="stable")]
     return [index[i:i + batch_size] for i in range(0, len(index), batch_size)]
 
@@ -76,29 +88,47 @@ def _take(domain: Domain, idx: np.ndarray) -> Any:
     return domain.inputs[idx] if domain.modality == "image" else [domain.inputs[i] for i in idx]
 
 
-@torch.inference_mode()
 def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.ndarray,
                layers: list[str], pooling: str, batch_size: int, tick: Progress | None
                ) -> dict[str, np.ndarray]:
-    out = {layer: None for layer in layers}
+    """Features of ``index``; with ONNX Runtime, several batches are in flight at once
+    (tokenising, the graph and pooling all release the GIL)."""
+    out: dict[str, np.ndarray] = {}
     start = int(index[0])
-    for idx in _batches(domain, index, batch_size):
+
+    @torch.inference_mode()
+    def job(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         batch = backbone.preprocess(_take(domain, idx))
         acts = forward(batch)
-        for layer in layers:
-            pooled = backbone.pool(acts[layer], pooling, batch).float().numpy()
-            if out[layer] is None:
-                out[layer] = np.empty((len(index), pooled.shape[1]), dtype=np.float32)
-            out[layer][idx - start] = pooled
+        return idx, {layer: backbone.pool(acts[layer], pooling, batch).float().numpy()
+                     for layer in layers}
+
+    def store(idx: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        for layer, values in pooled.items():
+            if layer not in out:
+                out[layer] = np.empty((len(index), values.shape[1]), dtype=np.float32)
+            out[layer][idx - start] = values
         if tick:
             tick(len(idx), 0)
+
+    batches = _batches(backbone, domain, index, batch_size)
+    if not forward.ready:  # the first batch builds (and checks) the ONNX session
+        store(*job(batches.pop(0)))
+    workers = forward.workers
+    if workers > 1 and len(batches) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for idx, pooled in pool.map(job, batches):
+                store(idx, pooled)
+    else:
+        for idx in batches:
+            store(*job(idx))
     return out
 
 
 def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequence[str], *,
                    layers: Sequence[str] | None = None, pooling: str | None = None,
                    batch_size: int | None = None, cache: bool = True,
-                   cache_dir: str | None = None, chunk_size: int = 2048,
+                   cache_dir: str | None = None, chunk_size: int = 4096,
                    progress: Progress | None = None, backbone_options: dict | None = None,
                    backend: str = "auto") -> dict[str, np.ndarray]:
     """Pooled features ``(N, D)`` of each of ``layers`` (default: the last layer).
@@ -151,7 +181,7 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
 
     model = (model if model is not None else create_backbone(backbone, **options)).eval()
     use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
-    forward = _Forward(model, todo, use_onnx, store.root / "onnx" if store else None)
+    forward = _Forward(model, todo, use_onnx, onnx_dir())
     done = 0
     memory: dict[str, list[np.ndarray]] = {layer: [] for layer in todo}
 

@@ -2,7 +2,8 @@
 
 The backbone's trunk, up to the deepest layer asked for, is exported to ONNX once (stored
 beside the feature cache, keyed by the backbone's cache key and the layers) and run with ONNX
-Runtime's fully optimised CPU graph — several times faster than eager PyTorch for
+Runtime's fully optimised CPU graph, one thread per run and as many runs in flight as there
+are cores — several times faster than eager PyTorch for
 EfficientNet's depthwise convolutions, and faster for BERT-style encoders (fused attention).
 Every session is checked against eager PyTorch on its first batch; a mismatch above
 ``tolerance`` or any export failure falls back to eager, with a log line saying why.
@@ -58,7 +59,11 @@ class OnnxRunner:
             self._export(sample, path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = torch.get_num_threads()
+        # One thread per run, several runs at once (the extraction loop keeps
+        # ``self.workers`` batches in flight): on small matrices this beats one run spread
+        # over all cores, which spends its time synchronising threads.
+        self.workers = max(1, torch.get_num_threads())
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options,

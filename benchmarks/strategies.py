@@ -1,0 +1,197 @@
+"""Fine-tuning strategies side by side, against the by-hand baseline (scikit-learn logistic
+regression on frozen features), on images and text. Each (strategy, seed) runs in a fresh
+process; the table reports mean ± std over seeds and writes BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/strategies.py                 # the default protocol
+    .venv/bin/python benchmarks/strategies.py --quick         # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from extraction import table, write_section  # noqa: E402
+
+STRATEGIES = ["linear_probe", "head_only", "last_k", "gradual_unfreeze", "discriminative_lr",
+              "full", "lora", "bitfit"]
+
+
+def _split(task: str, n_train: int, n_test: int):
+    import numpy as np
+
+    from graftlab.data import load_dataset
+
+    domain = load_dataset("mnist" if task == "images" else "vader:movies")
+    order = np.random.default_rng(0).permutation(len(domain))  # fixed split, all seeds
+    return domain.subset(order[:n_train]), domain.subset(order[n_train:n_train + n_test])
+
+
+def run_one(task: str, strategy: str, seed: int, n_train: int, n_test: int, epochs: int
+            ) -> dict:
+    import numpy as np
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+
+    torch.set_num_threads(2)
+    train, test = _split(task, n_train, n_test)
+    t = time.perf_counter()
+    if strategy == "sklearn_logreg":  # the by-hand baseline on frozen features
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        from graftlab.features import extract_features
+
+        name, opts = (("efficientnet_lite0", {"image_size": 64}) if task == "images"
+                      else ("minilm_l6", {}))
+        xtr = np.asarray(extract_features(name, train, backbone_options=opts, cache=False))
+        xte = np.asarray(extract_features(name, test, backbone_options=opts, cache=False))
+        scaler = StandardScaler().fit(xtr)
+        clf = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(xtr),
+                                                                       train.labels)
+        pred, trainable = clf.predict(scaler.transform(xte)), clf.coef_.size + clf.intercept_.size
+    else:
+        from graftlab import Grafter
+
+        if task == "images":
+            kw = {"backbone": "efficientnet_lite0", "backbone_options": {"image_size": 64},
+                  "batch_size": 64, "lr": 3e-3, "lr_backbone": 1e-3}
+        else:
+            kw = {"backbone": "minilm_l6", "backbone_options": {"max_length": 128},
+                  "batch_size": 32, "lr": 2e-3, "lr_backbone": 5e-5}
+        g = Grafter(strategy=strategy, epochs=epochs, seed=seed, k=4, **kw)
+        g.fit(train, train.labels)
+        pred, trainable = g.predict(test), g.trainable_params_
+    seconds = time.perf_counter() - t
+    return {"accuracy": float(accuracy_score(test.labels, pred)),
+            "macro_f1": float(f1_score(test.labels, pred, average="macro")),
+            "trainable": int(trainable), "seconds": seconds}
+
+
+def step_times(repeats: int = 5) -> dict:
+    """EfficientNet-Lite0 at 64 px, batch 64: one step of last_k (k=4, 2) from cached
+    activations vs through the whole network, and one full fine-tuning step."""
+    import numpy as np
+    import torch
+
+    from graftlab import Grafter
+    from graftlab.grafter import _FromActivations
+    from graftlab.methods import ERM
+
+    torch.set_num_threads(2)
+    x = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 3), dtype=np.uint8)
+    y = torch.arange(64) % 10
+    out = {}
+    for label, strategy, k in [("full", "full", 0), ("last_k=4", "last_k", 4),
+                               ("last_k=2", "last_k", 2)]:
+        g = Grafter(strategy=strategy, k=k or 2, backbone_options={"image_size": 64})
+        model, plan = g._build(10)
+        opt = torch.optim.AdamW(plan.param_groups)
+        batch = model.backbone.preprocess(x)
+        variants = {"uncached": (ERM(model, num_classes=10), {"inputs": batch, "labels": y})}
+        if strategy == "last_k":
+            start = [n for n, _ in model.trunk_blocks()][-k - 1]
+            with torch.no_grad():
+                acts = model.backbone.forward_layers(batch, [start])[start]
+            variants["cached"] = (ERM(_FromActivations(model, start), num_classes=10),
+                                  {"inputs": {"acts": acts}, "labels": y})
+        for name, (method, b) in variants.items():
+            method.train()
+            times = []
+            for _ in range(repeats + 1):
+                t = time.perf_counter()
+                loss = method(b)["loss"]
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                times.append(time.perf_counter() - t)
+            out[f"{label} {name}"] = statistics.median(times[1:])
+    return out
+
+
+def child(kind: str, kwargs: dict) -> None:
+    result = step_times() if kind == "steps" else run_one(**kwargs)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def measure(kind: str, **kwargs) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(kwargs)],
+                         capture_output=True, text=True, cwd=ROOT, env=os.environ)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise SystemExit(f"{kind} {kwargs} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(lines[-1][7:])
+    print(f"  {kwargs}: {result}", flush=True)
+    return result
+
+
+def summarise(task: str, n_train: int, n_test: int, epochs: int, seeds: int,
+              strategies: list[str]) -> str:
+    rows = []
+    for strategy in ["sklearn_logreg", *strategies]:
+        runs = [measure("run", task=task, strategy=strategy, seed=s, n_train=n_train,
+                        n_test=n_test, epochs=epochs) for s in range(seeds)]
+
+        def ms(key: str, scale: float = 100.0) -> str:
+            values = [r[key] * scale for r in runs]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.mean(values):.1f} ± {sd:.1f}"
+
+        rows.append([strategy + (" (baseline)" if strategy == "sklearn_logreg" else ""),
+                     ms("accuracy"), ms("macro_f1"), f"{runs[0]['trainable']:,}",
+                     f"{statistics.median(r['seconds'] for r in runs):.0f}",
+                     f"{statistics.median(r['peak_rss_mib'] for r in runs):,.0f}"])
+    return table(rows, ["strategy", "accuracy %", "macro-F1 %", "trainable params",
+                        "wall s (median)", "peak RSS MiB"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tasks", default="images,text")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], json.loads(args.child[1]))
+        return
+    seeds = 1 if args.quick else args.seeds
+    protocol = {"images": (1000, 1000, 2 if args.quick else 5),
+                "text": (400 if args.quick else 2000, 400 if args.quick else 2000,
+                         1 if args.quick else 3)}
+    parts = [f"Command: `.venv/bin/python benchmarks/strategies.py"
+             f"{' --quick' if args.quick else ''}` (2 threads, CPU, fp32; each run a fresh "
+             f"process; {seeds} seed(s), mean ± std; one fixed train/test split)."]
+    for task in args.tasks.split(","):
+        n_train, n_test, epochs = protocol[task]
+        what = ("MNIST, EfficientNet-Lite0 at 64 px, batch 64" if task == "images"
+                else "VADER movies, MiniLM-L6 (max 128 tokens), batch 32")
+        parts.append(f"**{task}**: {what}; {n_train:,} labelled for training, {n_test:,} "
+                     f"held out; {epochs} epochs; last_k uses k=4.")
+        parts.append(summarise(task, n_train, n_test, epochs, seeds, STRATEGIES))
+    steps = measure("steps")
+    parts.append("Step time, EfficientNet-Lite0 at 64 px, batch 64 (median of 5): "
+                 + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items()
+                             if k != "peak_rss_mib")
+                 + f". Cached activations speed last_k=4 up "
+                 f"{steps['last_k=4 uncached'] / steps['last_k=4 cached']:.1f}x and last_k=2 "
+                 f"{steps['last_k=2 uncached'] / steps['last_k=2 cached']:.1f}x.")
+    body = "\n\n".join(parts)
+    print("\n" + body)
+    if not args.no_write:
+        write_section("strategies", "Fine-tuning strategies", body)
+
+
+if __name__ == "__main__":
+    main()

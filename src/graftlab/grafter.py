@@ -1,0 +1,380 @@
+"""``Grafter``: fine-tune a pretrained backbone on your data, scikit-learn style.
+
+    Grafter(backbone="minilm_l6", strategy="lora").fit(texts, labels).predict(new_texts)
+
+It builds backbone + head, applies the strategy (what trains, at which learning rate), and runs
+the one :class:`~graftlab.train.trainer.Trainer` on the :class:`~graftlab.methods.ERM` method.
+Fitted models save to a folder (safetensors weights + a JSON config; never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+
+from graftlab import _atomic
+from graftlab.backbones import Backbone, create_backbone
+from graftlab.data.domain import Domain
+from graftlab.errors import ConfigError, DataError, NotFittedError
+from graftlab.heads import create_head
+from graftlab.methods import ERM
+from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
+from graftlab.train.model import GraftedModel
+from graftlab.train.strategies import STRATEGIES, apply_strategy, trainable_parameters
+from graftlab.train.trainer import Trainer
+
+_DEFAULT_LR_BACKBONE = {"image": 3e-4, "text": 5e-5}
+
+
+def _as_domain(X: Any, modality: str) -> Domain:
+    if isinstance(X, Domain):
+        return X
+    return Domain("inputs", modality, X)
+
+
+def _take(domain: Domain, idx: np.ndarray) -> Any:
+    return domain.inputs[idx] if domain.modality == "image" else [domain.inputs[i] for i in idx]
+
+
+class Grafter(ClassifierMixin, BaseEstimator):
+    """Fine-tune ``backbone`` with ``strategy`` and a ``head`` on labelled inputs."""
+
+    def __init__(self, *, backbone: str = "efficientnet_lite0", strategy: str = "head_only",
+                 head: str = "linear", head_options: dict | None = None,
+                 layer: str | None = None, pooling: str | None = None, epochs: int = 5,
+                 batch_size: int = 32, lr: float = 1e-3, lr_backbone: float | None = None,
+                 weight_decay: float = 0.01, k: int = 2, lr_decay: float = 0.7, lora_r: int = 8,
+                 lora_alpha: int = 16, label_smoothing: float = 0.0, mixup: float = 0.0,
+                 l2sp: float = 0.0, augment: bool | None = None, early_stopping: int | None = None,
+                 validation_fraction: float = 0.0, seed: int = 0,
+                 backbone_options: dict | None = None, checkpoint_dir: str | None = None,
+                 cache_activations: bool | None = None,
+                 callbacks: list[Callback] | None = None) -> None:
+        self.backbone, self.strategy, self.head, self.head_options = (backbone, strategy, head,
+                                                                       head_options)
+        self.layer, self.pooling, self.epochs, self.batch_size = layer, pooling, epochs, batch_size
+        self.lr, self.lr_backbone, self.weight_decay = lr, lr_backbone, weight_decay
+        self.k, self.lr_decay, self.lora_r, self.lora_alpha = k, lr_decay, lora_r, lora_alpha
+        self.label_smoothing, self.mixup, self.l2sp = label_smoothing, mixup, l2sp
+        self.augment, self.early_stopping = augment, early_stopping
+        self.validation_fraction, self.seed = validation_fraction, seed
+        self.backbone_options, self.checkpoint_dir = backbone_options, checkpoint_dir
+        self.cache_activations = cache_activations
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ building
+    def _build(self, num_outputs: int) -> tuple[GraftedModel, Any]:
+        if self.strategy not in STRATEGIES:
+            from graftlab.errors import unknown_name
+
+            raise unknown_name("strategy", self.strategy, STRATEGIES)
+        torch.manual_seed(self.seed)
+        backbone = create_backbone(self.backbone, **(self.backbone_options or {})).eval()
+        head_name = self.head
+        (layer,) = backbone.check_layers(self.layer)
+        probe = np.zeros((1, 32, 32, 3), np.uint8) if backbone.modality == "image" else ["a b"]
+        with torch.no_grad():
+            batch = backbone.preprocess(probe)
+            out = backbone.forward_layers(batch, [layer])[layer]
+        width = out.shape[1] if out.ndim in (2, 4) else out.shape[-1]
+        head = create_head(head_name, in_features=int(width), num_outputs=num_outputs,
+                           **(self.head_options or {}))
+        model = GraftedModel(backbone, head, layer=layer, pooling=self.pooling)
+        plan = apply_strategy(
+            model, "head_only" if self.strategy == "linear_probe" else self.strategy,
+            lr_head=self.lr,
+            lr_backbone=self.lr_backbone or _DEFAULT_LR_BACKBONE[backbone.modality], k=self.k,
+            lr_decay=self.lr_decay, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
+            weight_decay=self.weight_decay)
+        return model, plan
+
+    def _augmenter(self, modality: str):
+        use = self.augment if self.augment is not None else (
+            modality == "image" and self.strategy == "head_only")
+        if not use or modality != "image":
+            return None
+        import kornia.augmentation as K
+
+        return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
+            progress=None) -> Grafter:
+        """Train on inputs ``X`` (uint8 images (N, H, W, 3), a list of texts, or a Domain).
+
+        ``validation_data=(X_val, y_val)`` is scored every epoch (and drives early stopping);
+        without it, ``validation_fraction`` of ``X`` is held out when early stopping is on.
+        """
+        t0 = time.perf_counter()
+        backbone_modality = _modality(self.backbone, self.backbone_options)
+        domain = _as_domain(X, backbone_modality)
+        y = np.asarray(y if y is not None else domain.labels)
+        if len(y) != len(domain):
+            raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(
+                f"labels hold a single class ({self.classes_[0].item()!r}); fine-tuning a "
+                "classifier needs at least two.", hint="check the label column.")
+        train_idx, val_idx = self._split(labels)
+        if validation_data is not None:
+            domain, labels, train_idx, val_idx = self._join_validation(
+                domain, labels, validation_data, backbone_modality)
+        model, plan = self._build(len(self.classes_))
+        labels_t = torch.as_tensor(labels, dtype=torch.long)
+        if self.strategy == "linear_probe":
+            return self._fit_on_cached_features(model, plan, domain, labels_t, train_idx,
+                                                val_idx, progress, t0)
+        start = self._frozen_prefix(model)
+        if start is not None:
+            return self._fit_on_cached_activations(model, plan, start, domain, labels_t,
+                                                   train_idx, val_idx, progress, t0)
+        method = ERM(model, num_classes=len(self.classes_), label_smoothing=self.label_smoothing,
+                     mixup=self.mixup, l2sp=self.l2sp,
+                     augment=self._augmenter(model.backbone.modality))
+        method.anchor_pretrained()
+
+        def collate(which: np.ndarray):
+            def fn(pos: np.ndarray) -> dict:
+                idx = which[pos]
+                return {"inputs": model.backbone.preprocess(_take(domain, idx)),
+                        "labels": labels_t[idx]}
+            return fn
+
+        return self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
+
+    def _fit_on_cached_features(self, model, plan, domain, labels_t, train_idx, val_idx,
+                                progress, t0) -> Grafter:
+        """linear_probe: the frozen backbone runs once (through the feature cache); the head
+        trains on the pooled features."""
+        from graftlab.features import extract_features
+
+        if model.head.input_kind != "pooled":
+            raise ConfigError(f"linear_probe trains on pooled features; head {self.head!r} "
+                              f"takes {model.head.input_kind} input.", hint="use head='linear'.")
+        feats = torch.from_numpy(np.array(extract_features(
+            model.backbone, domain, layer=model.layer, pooling=model.pooling)))
+        method = ERM(_OnFeatures(model.head), num_classes=len(self.classes_),
+                     label_smoothing=self.label_smoothing)
+
+        def collate(which: np.ndarray):
+            def fn(pos: np.ndarray) -> dict:
+                idx = which[pos]
+                return {"inputs": {"features": feats[idx]}, "labels": labels_t[idx]}
+            return fn
+
+        self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
+        self.record_["feature_cache"] = True
+        return self
+
+    def _frozen_prefix(self, model: GraftedModel) -> str | None:
+        """The deepest layer below every trainable block, when training from its cached output
+        is exactly equivalent (frozen prefix, no input augmentation or mixup, a family that can
+        resume from a layer); else None."""
+        if self.cache_activations is False or self.strategy not in ("head_only", "last_k"):
+            return None
+        backbone = model.backbone
+        if self._augmenter(backbone.modality) is not None or self.mixup or \
+                type(backbone).forward_from is Backbone.forward_from:
+            return None
+        blocks = [name for name, _ in model.trunk_blocks()]
+        if self.strategy == "head_only":
+            return model.layer
+        return blocks[-self.k - 1] if self.k < len(blocks) else None
+
+    def _fit_on_cached_activations(self, model, plan, start, domain, labels_t, train_idx,
+                                   val_idx, progress, t0) -> Grafter:
+        """Run the frozen prefix once (through the feature cache, unpooled) and train the
+        upper blocks and the head from its stored output: the same model, several times
+        cheaper per step."""
+        from graftlab.features import extract_layers
+
+        backbone = model.backbone
+        with torch.no_grad():
+            probe = backbone.preprocess(_take(domain, np.arange(1)))
+            shape = backbone.forward_layers(probe, [start])[start].shape[1:]
+        flat = extract_layers(backbone, domain, layers=[start], pooling="none")[start]
+        acts = torch.from_numpy(np.array(flat)).view(len(domain), *shape)
+        method = ERM(_FromActivations(model, start), num_classes=len(self.classes_),
+                     label_smoothing=self.label_smoothing, l2sp=self.l2sp)
+        method.anchor_pretrained()
+
+        def collate(which: np.ndarray):
+            def fn(pos: np.ndarray) -> dict:
+                idx = which[pos]
+                return {"inputs": {"acts": acts[idx]}, "labels": labels_t[idx]}
+            return fn
+
+        self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
+        self.record_["cached_activations"] = {"layer": start,
+                                              "floats_per_sample": int(acts[0].numel())}
+        return self
+
+    def _train(self, model, plan, method, collate, train_idx, val_idx, progress, t0) -> Grafter:
+        callbacks = list(self.callbacks or [])
+        if self.early_stopping:
+            callbacks.append(EarlyStopping(monitor="val_loss", patience=self.early_stopping))
+        if progress is not None:
+            callbacks.append(ProgressCallback(progress))
+        optimizer = torch.optim.AdamW(plan.param_groups)
+        steps = self.epochs * math.ceil(len(train_idx) / self.batch_size)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
+        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                          callbacks=callbacks, checkpoint_dir=self.checkpoint_dir)
+        self.history_ = trainer.fit(method, n_train=len(train_idx), collate=collate(train_idx),
+                                    optimizer=optimizer, scheduler=scheduler,
+                                    n_val=len(val_idx), collate_val=collate(val_idx),
+                                    on_epoch_start=plan.on_epoch_start)
+        self.model_ = model.eval()
+        self.trainable_params_ = sum(
+            p.numel() for g in plan.param_groups for p in g["params"])
+        self.total_params_ = sum(p.numel() for p in model.parameters())
+        self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
+                        "trainable_params_at_end": trainable_parameters(model)}
+        return self
+
+    def _join_validation(self, domain: Domain, labels: np.ndarray, validation_data: tuple,
+                         modality: str) -> tuple[Domain, np.ndarray, np.ndarray, np.ndarray]:
+        """Append explicit validation data after the training data; its classes must be known."""
+        X_val, y_val = validation_data
+        val = _as_domain(X_val, modality)
+        y_val = np.asarray(y_val)
+        if len(y_val) != len(val):
+            raise DataError(f"validation: {len(val)} inputs but {len(y_val)} labels.")
+        unseen = sorted(set(y_val.tolist()) - set(self.classes_.tolist()))
+        if unseen:
+            raise DataError(
+                f"validation labels {unseen} never occur in the training labels "
+                f"{self.classes_.tolist()}; the model cannot predict them.",
+                hint="add training samples of those classes, or drop them from validation.")
+        inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
+                  else [*domain.inputs, *val.inputs])
+        joined = Domain(domain.name, modality, inputs)
+        all_labels = np.concatenate([labels, np.searchsorted(self.classes_, y_val)])
+        n = len(domain)
+        return joined, all_labels, np.arange(n), np.arange(n, n + len(val))
+
+    def _split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.arange(len(labels))
+        fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
+        if not fraction:
+            return idx, idx[:0]
+        return tuple(train_test_split(idx, test_size=fraction, random_state=self.seed,
+                                      stratify=labels))
+
+    def _check(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Grafter is not fitted yet; call fit(X, y) first.")
+
+    @torch.no_grad()
+    def decision_function(self, X: Any, batch_size: int = 64) -> np.ndarray:
+        self._check()
+        domain = _as_domain(X, self.model_.backbone.modality)
+        self.model_.eval()
+        out = [self.model_(self.model_.backbone.preprocess(_take(domain, idx))).float().numpy()
+               for idx in np.array_split(np.arange(len(domain)),
+                                         max(1, math.ceil(len(domain) / batch_size)))]
+        return np.concatenate(out)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        scores = self.decision_function(X)  # raises the not-fitted error first
+        return self.classes_[scores.argmax(-1)]
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, folder: str | Path) -> Path:
+        """``model.safetensors`` + ``config.json`` in ``folder`` (created; files atomic)."""
+        from safetensors.torch import save_model
+
+        self._check()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
+        config = {"format": "graftlab.grafter/1", "params": params,
+                  "classes": self.classes_.tolist(), "trainable_params": self.trainable_params_,
+                  "history": self.history_}
+        tmp = folder / ".model.safetensors.tmp"
+        save_model(self.model_, str(tmp))
+        tmp.replace(folder / "model.safetensors")
+        _atomic.write_json(folder / "config.json", config)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Grafter:
+        from safetensors.torch import load_model
+
+        folder = Path(folder)
+        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+            raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
+                              "model.safetensors).", hint="save one with Grafter.save(folder).")
+        config = json.loads((folder / "config.json").read_text())
+        self = cls(**config["params"])
+        self.classes_ = np.asarray(config["classes"])
+        model, _ = self._build(len(self.classes_))
+        load_model(model, str(folder / "model.safetensors"))
+        self.model_ = model.eval()
+        self.history_ = config.get("history", [])
+        self.trainable_params_ = config.get("trainable_params")
+        return self
+
+
+class _FromActivations(torch.nn.Module):
+    """The grafted model resumed from a frozen layer's cached output."""
+
+    def __init__(self, model: GraftedModel, start: str) -> None:
+        super().__init__()
+        self.model, self.start = model, start
+
+    @property
+    def backbone(self):
+        return self.model.backbone
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        m, x = self.model, inputs["acts"]
+        if self.start != m.layer:
+            x = m.backbone.forward_from(self.start, x, [m.layer])[m.layer]
+        if m.head.input_kind == "pooled":
+            x = m.backbone.pool(x, m.pooling, inputs)
+        return m.head(x, None)
+
+
+class _OnFeatures(torch.nn.Module):
+    """A head as a model over precomputed pooled features."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        return self.head(inputs["features"])
+
+
+def _modality(backbone: Any, options: dict | None) -> str:
+    from graftlab.backbones.registry import describe_backbone
+
+    desc = describe_backbone(backbone, **(options or {})) if isinstance(backbone, str) else None
+    if desc is not None:
+        return desc.modality
+    return create_backbone(backbone, **(options or {})).modality
+
+
+def _warmup_cosine(total: int, warmup_fraction: float = 0.1):
+    warm = max(1, int(total * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor

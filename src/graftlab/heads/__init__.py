@@ -1,0 +1,15 @@
+"""Task heads grafted onto a backbone: one registry, one contract (see :class:`Head`)."""
+
+from graftlab.heads.heads import (
+    ConvHead,
+    Head,
+    LinearHead,
+    MLPHead,
+    SequenceHead,
+    create_head,
+    list_heads,
+    register_head,
+)
+
+__all__ = ["ConvHead", "Head", "LinearHead", "MLPHead", "SequenceHead", "create_head",
+           "list_heads", "register_head"]

@@ -1,0 +1,161 @@
+"""Heads: what turns a backbone layer's output into class logits or regression values.
+
+Every head declares the input it takes — ``pooled`` (B, D), ``spatial`` (B, C, H, W: an image
+feature map) or ``tokens`` (B, T, D with a (B, T) mask) — and maps it to (B, num_outputs).
+The grafted model pools (or not) accordingly, so any head fits any backbone whose layer gives
+that kind of output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from graftlab.errors import ConfigError, unknown_name
+
+_HEADS: dict[str, type[Head]] = {}
+
+
+def register_head(name: str) -> Callable[[type[Head]], type[Head]]:
+    def decorator(cls: type[Head]) -> type[Head]:
+        _HEADS[name] = cls
+        cls.name = name
+        return cls
+
+    return decorator
+
+
+def list_heads() -> list[str]:
+    return sorted(_HEADS)
+
+
+def create_head(name: str, *, in_features: int, num_outputs: int, **options) -> Head:
+    """Build a registered head; unknown names and options get a clear error."""
+    if name not in _HEADS:
+        raise unknown_name("head", name, _HEADS)
+    if in_features < 1 or num_outputs < 1:
+        raise ConfigError(f"head {name!r} needs in_features and num_outputs >= 1, got "
+                          f"{in_features} and {num_outputs}.")
+    try:
+        return _HEADS[name](in_features, num_outputs, **options)
+    except TypeError as exc:
+        raise ConfigError(f"head {name!r}: {exc}.",
+                          hint=f"see graftlab.heads.{_HEADS[name].__name__} for its options."
+                          ) from exc
+
+
+class Head(nn.Module):
+    """Base: ``forward(x, mask=None) -> (B, num_outputs)``; ``input_kind`` says what x is."""
+
+    name = "head"
+    input_kind = "pooled"
+    expected_ndim = {"pooled": 2, "spatial": 4, "tokens": 3}
+
+    def check_input(self, x: torch.Tensor) -> None:
+        want = self.expected_ndim[self.input_kind]
+        if x.ndim != want:
+            raise ConfigError(
+                f"head {self.name!r} takes {self.input_kind} input ({want}-D), got a tensor of "
+                f"shape {tuple(x.shape)}.",
+                hint="use 'linear' or 'mlp' on pooled features, 'conv' on an image layer's "
+                "feature map, 'sequence' on a text layer's token outputs.",
+            )
+
+
+@register_head("linear")
+class LinearHead(Head):
+    """Dropout + one linear layer on pooled features."""
+
+    def __init__(self, in_features: int, num_outputs: int, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_features, num_outputs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        return self.fc(self.drop(x))
+
+
+_NORMS = {"layer": nn.LayerNorm, "batch": nn.BatchNorm1d, None: lambda _: nn.Identity()}
+
+
+@register_head("mlp")
+class MLPHead(Head):
+    """Hidden layers of ``hidden`` sizes, each Linear -> norm -> GELU -> dropout."""
+
+    def __init__(self, in_features: int, num_outputs: int, *, hidden: Sequence[int] = (512,),
+                 dropout: float = 0.1, norm: str | None = "layer") -> None:
+        super().__init__()
+        if norm not in _NORMS:
+            raise ConfigError(f"mlp norm must be 'layer', 'batch' or None, got {norm!r}.")
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), _NORMS[norm](size), nn.GELU(), nn.Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, num_outputs))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        return self.net(x)
+
+
+@register_head("conv")
+class ConvHead(Head):
+    """A conv block over an image feature map, then global average pooling and a linear layer."""
+
+    input_kind = "spatial"
+
+    def __init__(self, in_features: int, num_outputs: int, *, hidden: int = 256,
+                 kernel_size: int = 3, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_features, hidden, kernel_size, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, num_outputs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        return self.fc(self.drop(self.conv(x).mean(dim=(2, 3))))
+
+
+@register_head("sequence")
+class SequenceHead(Head):
+    """Token outputs -> one vector by attention pooling (a learned query) or a bidirectional
+    GRU, padding masked out, then a linear layer."""
+
+    input_kind = "tokens"
+
+    def __init__(self, in_features: int, num_outputs: int, *, kind: str = "attention",
+                 hidden: int = 128, dropout: float = 0.1) -> None:
+        super().__init__()
+        if kind not in ("attention", "gru"):
+            raise ConfigError(f"sequence head kind must be 'attention' or 'gru', got {kind!r}.")
+        self.kind = kind
+        if kind == "attention":
+            self.score = nn.Sequential(nn.Linear(in_features, hidden), nn.Tanh(),
+                                       nn.Linear(hidden, 1))
+            width = in_features
+        else:
+            self.gru = nn.GRU(in_features, hidden, batch_first=True, bidirectional=True)
+            width = 2 * hidden
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(width, num_outputs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        mask = torch.ones(x.shape[:2], device=x.device) if mask is None else mask.to(x.dtype)
+        if self.kind == "attention":
+            scores = self.score(x).squeeze(-1).masked_fill(mask == 0, float("-inf"))
+            pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * x).sum(1)
+        else:
+            lengths = mask.sum(1).clamp(min=1).long().cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                       enforce_sorted=False)
+            _, h = self.gru(packed)
+            pooled = torch.cat([h[0], h[1]], dim=-1)
+        return self.fc(self.drop(pooled))

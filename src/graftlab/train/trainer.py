@@ -1,0 +1,242 @@
+"""The one trainer: a plain PyTorch loop that ``accelerate`` runs on one or many processes.
+
+It trains a *method*: an ``nn.Module`` whose ``forward(batch)`` returns a dict holding
+``"loss"`` (plus anything worth logging) and whose ``evaluate(batch)`` returns metrics sums.
+Fine-tuning strategies and domain-adaptation methods are such modules; the loop is the same.
+
+Runs are repeatable (seeded; the data order of epoch e depends only on seed and e), checkpoint
+atomically at every epoch end, and resume from the last checkpoint to the same result as an
+uninterrupted run. A non-finite loss stops the run with a clear error; the last good checkpoint
+stays on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from graftlab.errors import ConfigError, GraftlabError
+from graftlab.train.callbacks import Callback
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(GraftlabError, FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+class _Indices(torch.utils.data.Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [np.random.get_state()[1].tolist(), int(np.random.get_state()[2])]}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuples(state["python"]))
+    keys, pos = state["numpy"]
+    np.random.set_state(("MT19937", np.asarray(keys, dtype=np.uint32), pos, 0, 0.0))
+
+
+def _tuples(x: Any) -> Any:
+    return tuple(_tuples(v) for v in x) if isinstance(x, list | tuple) else x
+
+
+class Trainer:
+    """Train ``method`` on ``n`` samples, fed by ``collate(indices) -> batch``."""
+
+    def __init__(self, *, epochs: int = 5, batch_size: int = 32, seed: int = 0,
+                 max_grad_norm: float | None = 1.0, callbacks: Sequence[Callback] = (),
+                 checkpoint_dir: str | Path | None = None, accelerator: Any = None) -> None:
+        if epochs < 1 or batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.max_grad_norm = max_grad_norm
+        self.callbacks = list(callbacks)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self._accelerator = accelerator
+        self.stop = False
+        self.history: list[dict] = []
+        self.record: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def accelerator(self):
+        if self._accelerator is None:
+            from accelerate import Accelerator
+            from accelerate.utils import DataLoaderConfiguration
+
+            # split_batches: a global batch is cut across processes, so N processes train the
+            # same model as one (same batches, gradients averaged).
+            self._accelerator = Accelerator(
+                cpu=not torch.cuda.is_available(),
+                dataloader_config=DataLoaderConfiguration(split_batches=True))
+        return self._accelerator
+
+    def call(self, event: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, event)(self, *args)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / "checkpoint.pt" if self.checkpoint_dir else None
+
+    def _loader(self, n: int, collate: Callable, shuffle: bool, epoch: int) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+        return DataLoader(_Indices(n), batch_size=self.batch_size, shuffle=shuffle,
+                          generator=gen, collate_fn=lambda idx: collate(np.asarray(idx)),
+                          drop_last=False)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, method: nn.Module, *, n_train: int, collate: Callable,
+            optimizer: torch.optim.Optimizer, scheduler: Any = None,
+            n_val: int = 0, collate_val: Callable | None = None,
+            on_epoch_start: Callable[[int], None] | None = None) -> list[dict]:
+        """Train; returns the per-epoch history (train loss, val metrics, learning rates)."""
+        acc = self.accelerator
+        seed_everything(self.seed)
+        start_epoch = self._resume(method, optimizer, scheduler)
+        model, optimizer = acc.prepare(method, optimizer)
+        self.unwrapped = acc.unwrap_model(model)
+        self.stop = False
+        self.call("on_fit_start")
+        for epoch in range(start_epoch, self.epochs):
+            if on_epoch_start:
+                on_epoch_start(epoch)
+            self.call("on_epoch_start", epoch)
+            loader = acc.prepare(self._loader(n_train, collate, True, epoch))
+            model.train()
+            _eval_frozen(self.unwrapped)
+            total, steps = 0.0, len(loader)
+            for step, batch in enumerate(loader, 1):
+                out = model(batch)
+                loss = out["loss"]
+                if not torch.isfinite(loss):
+                    self._diverged(epoch, step, float(loss.detach()), optimizer)
+                optimizer.zero_grad(set_to_none=True)
+                acc.backward(loss)
+                if self.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total += float(loss.detach())
+                self.call("on_batch_end", step, steps, float(loss.detach()))
+            metrics = {"epoch": epoch, "train_loss": total / max(steps, 1),
+                       "lr": [g["lr"] for g in optimizer.param_groups]}
+            if n_val:
+                metrics.update(self.evaluate(model, n_val, collate_val or collate))
+            self.history.append(metrics)
+            self.call("on_epoch_end", epoch, metrics)
+            self._save(epoch, optimizer, scheduler)
+            if self.stop:
+                break
+        self.call("on_fit_end")
+        return self.history
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, n: int, collate: Callable) -> dict:
+        """Validation metrics: the method's ``evaluate`` sums, gathered over processes."""
+        acc = self.accelerator
+        model.eval()
+        loader = acc.prepare(self._loader(n, collate, False, 0))
+        sums: dict[str, float] = {}
+        for batch in loader:
+            part = acc.unwrap_model(model).evaluate(batch)
+            for key, value in part.items():
+                total = acc.reduce(torch.as_tensor(float(value)), reduction="sum")
+                sums[key] = sums.get(key, 0.0) + float(total)
+        count = max(sums.pop("count", n), 1)
+        return {f"val_{k}": v / count for k, v in sums.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, epoch: int, optimizer, scheduler) -> None:
+        path = self.checkpoint_path
+        if path is None or not self.accelerator.is_main_process:
+            return
+        state = {"epoch": epoch, "model": self.unwrapped.state_dict(),
+                 "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                 "history": self.history, "rng": _rng_state(), "record": self.record,
+                 "callbacks": [getattr(c, "__dict__", {}) for c in self.callbacks
+                               if not callable(getattr(c, "update", None))]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def _resume(self, method: nn.Module, optimizer, scheduler) -> int:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return 0
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        method.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        self.history = list(state["history"])
+        self.record.update(state.get("record", {}))
+        saved = iter(state.get("callbacks", []))
+        for callback in self.callbacks:
+            if not callable(getattr(callback, "update", None)):
+                callback.__dict__.update(next(saved, {}))
+        _set_rng_state(state["rng"])
+        log.info("resumed from %s after epoch %d", path, state["epoch"])
+        self.record["resumed_from_epoch"] = state["epoch"]
+        return state["epoch"] + 1
+
+    def _diverged(self, epoch: int, step: int, value: float, optimizer) -> None:
+        lrs = ", ".join(f"{g['lr']:.2g}" for g in optimizer.param_groups)
+        kept = (f"the last good checkpoint is kept at {self.checkpoint_path}"
+                if self.checkpoint_path and self.checkpoint_path.exists()
+                else "no checkpoint had been written yet")
+        raise TrainingDivergedError(
+            f"the loss became {value} at epoch {epoch + 1}, step {step}; {kept}.",
+            hint=f"lower the learning rate (now {lrs}), the transfer weight lambda, or enable "
+            "gradient clipping (max_grad_norm); then run again (it resumes from the checkpoint).",
+        )
+
+
+def _eval_frozen(model: nn.Module) -> None:
+    """Frozen parts run as at inference: a sub-module none of whose parameters train goes to
+    eval mode (BatchNorm keeps its statistics, dropout and stochastic depth are off), and so
+    does a BatchNorm whose scale is frozen (BitFit trains only its shift)."""
+
+    def visit(module: nn.Module) -> bool:  # True if anything below trains
+        trains = any(p.requires_grad for p in module.parameters(recurse=False))
+        for child in module.children():
+            trains = visit(child) or trains
+        has_params = next(module.parameters(), None) is not None
+        if has_params and not trains:
+            module.eval()
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and (
+                module.weight is None or not module.weight.requires_grad):
+            module.eval()
+        return trains
+
+    visit(model)

@@ -1,0 +1,109 @@
+"""Grafter: the scikit-learn-style fine-tuning API, save/load, and its error messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from graftlab import Grafter
+from graftlab.errors import ConfigError, DataError, NotFittedError
+
+OPTS = {"image_size": 32}
+
+
+def _images(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.array(["cat", "dog"] * (n // 2))
+    x = rng.integers(0, 120, (n, 32, 32, 3), dtype=np.uint8)
+    x[y == "dog", 8:24, 8:24] = 250  # a bright square: learnable
+    return x, y
+
+
+def test_fit_predict_on_images_learns_the_task():
+    x, y = _images(48)
+    g = Grafter(strategy="head_only", epochs=6, batch_size=8, lr=3e-3,
+                backbone_options=OPTS).fit(x[:32], y[:32])
+    assert set(g.predict(x[32:])) <= {"cat", "dog"}
+    assert (g.predict(x[32:]) == y[32:]).mean() >= 0.75
+    proba = g.predict_proba(x[32:])
+    assert proba.shape == (16, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert len(g.history_) == 6 and g.trainable_params_ == 1280 * 2 + 2
+
+
+def test_linear_probe_goes_through_the_feature_cache(tmp_path):
+    from graftlab.features import FeatureCache
+
+    x, y = _images()
+    g = Grafter(strategy="linear_probe", epochs=3, batch_size=8, backbone_options=OPTS)
+    g.fit(x, y)
+    assert g.record_["feature_cache"] is True
+    assert len(FeatureCache().entries()) == 1
+
+
+@pytest.mark.parametrize("strategy", ["head_only", "lora"])
+def test_save_and_load_give_the_same_predictions(tmp_path, strategy):
+    x, y = _images()
+    g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
+    folder = g.save(tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["params"]["strategy"] == strategy and config["classes"] == ["cat", "dog"]
+    loaded = Grafter.load(folder)
+    np.testing.assert_allclose(loaded.decision_function(x), g.decision_function(x), atol=1e-5)
+    assert list(loaded.predict(x)) == list(g.predict(x))
+
+
+def test_text_lora_fit_predict():
+    texts = ["a great film", "awful and dull", "truly wonderful", "boring mess"] * 4
+    y = [1, 0, 1, 0] * 4
+    g = Grafter(backbone="minilm_l6", strategy="lora", epochs=2, batch_size=8,
+                backbone_options={"max_length": 16}).fit(texts, y)
+    assert g.predict(["wonderful, great"]).shape == (1,)
+    assert 0 < g.trainable_params_ < 0.1 * g.total_params_
+
+
+def test_clone_and_get_params_follow_sklearn():
+    g = Grafter(strategy="full", epochs=2)
+    c = clone(g)
+    assert c.get_params()["strategy"] == "full" and c is not g
+
+
+def test_one_class_is_refused():
+    x, _ = _images(8)
+    with pytest.raises(DataError, match="single class \\('cat'\\).*at least two"):
+        Grafter(backbone_options=OPTS).fit(x, ["cat"] * 8)
+
+
+def test_validation_classes_unseen_in_training_are_named():
+    x, y = _images(8)
+    with pytest.raises(DataError, match=r"validation labels \['bird'\] never occur"):
+        Grafter(backbone_options=OPTS).fit(x, y, validation_data=(x[:2], ["cat", "bird"]))
+
+
+def test_validation_data_is_scored_each_epoch():
+    x, y = _images(16)
+    g = Grafter(epochs=2, batch_size=8, backbone_options=OPTS).fit(
+        x[:12], y[:12], validation_data=(x[12:], y[12:]))
+    assert all("val_accuracy" in h for h in g.history_)
+
+
+def test_mismatched_lengths_and_unfitted_use():
+    x, y = _images(8)
+    with pytest.raises(DataError, match="8 inputs but 3 labels"):
+        Grafter(backbone_options=OPTS).fit(x, y[:3])
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        Grafter().predict(x)
+
+
+def test_head_that_does_not_fit_the_backbone_is_explained():
+    texts, y = ["good", "bad"] * 4, [1, 0] * 4
+    with pytest.raises(ConfigError, match="head 'conv' takes spatial input"):
+        Grafter(backbone="minilm_l6", head="conv").fit(texts, y)
+
+
+def test_loading_a_folder_that_is_not_a_model():
+    with pytest.raises(ConfigError, match="is not a saved Grafter"):
+        Grafter.load("/nonexistent-folder")
