@@ -164,13 +164,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             model.backbone, domain, layer=model.layer, pooling=model.pooling)))
         method = ERM(_OnFeatures(model.head), num_classes=len(self.classes_),
                      label_smoothing=self.label_smoothing)
-
-        def collate(which: np.ndarray):
-            def fn(pos: np.ndarray) -> dict:
-                idx = which[pos]
-                return {"inputs": {"features": feats[idx]}, "labels": labels_t[idx]}
-            return fn
-
+        collate = _tensor_collate("features", feats, labels_t)
         self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
         self.record_["feature_cache"] = True
         return self
@@ -206,13 +200,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         method = ERM(_FromActivations(model, start), num_classes=len(self.classes_),
                      label_smoothing=self.label_smoothing, l2sp=self.l2sp)
         method.anchor_pretrained()
-
-        def collate(which: np.ndarray):
-            def fn(pos: np.ndarray) -> dict:
-                idx = which[pos]
-                return {"inputs": {"acts": acts[idx]}, "labels": labels_t[idx]}
-            return fn
-
+        collate = _tensor_collate("acts", acts, labels_t)
         self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
         self.record_["cached_activations"] = {"layer": start,
                                               "floats_per_sample": int(acts[0].numel())}
@@ -326,6 +314,18 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
         return self
+
+
+def _tensor_collate(key: str, values: torch.Tensor, labels: torch.Tensor):
+    """Batches of precomputed tensors: ``collate(split)(positions) -> batch``."""
+
+    def for_split(which: np.ndarray):
+        def fn(pos: np.ndarray) -> dict:
+            idx = which[pos]
+            return {"inputs": {key: values[idx]}, "labels": labels[idx]}
+        return fn
+
+    return for_split
 
 
 class _FromActivations(torch.nn.Module):
