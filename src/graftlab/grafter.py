@@ -24,6 +24,7 @@ from graftlab import _atomic
 from graftlab.backbones import Backbone, create_backbone
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, NotFittedError
+from graftlab.features.extract import as_domain
 from graftlab.heads import create_head
 from graftlab.methods import ERM
 from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
@@ -32,16 +33,6 @@ from graftlab.train.strategies import STRATEGIES, apply_strategy, trainable_para
 from graftlab.train.trainer import Trainer
 
 _DEFAULT_LR_BACKBONE = {"image": 3e-4, "text": 5e-5}
-
-
-def _as_domain(X: Any, modality: str) -> Domain:
-    if isinstance(X, Domain):
-        return X
-    return Domain("inputs", modality, X)
-
-
-def _take(domain: Domain, idx: np.ndarray) -> Any:
-    return domain.inputs[idx] if domain.modality == "image" else [domain.inputs[i] for i in idx]
 
 
 class Grafter(ClassifierMixin, BaseEstimator):
@@ -115,7 +106,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """
         t0 = time.perf_counter()
         backbone_modality = _modality(self.backbone, self.backbone_options)
-        domain = _as_domain(X, backbone_modality)
+        domain = as_domain(X, backbone_modality)
         y = np.asarray(y if y is not None else domain.labels)
         if len(y) != len(domain):
             raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
@@ -145,7 +136,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         def collate(which: np.ndarray):
             def fn(pos: np.ndarray) -> dict:
                 idx = which[pos]
-                return {"inputs": model.backbone.preprocess(_take(domain, idx)),
+                return {"inputs": model.backbone.preprocess(domain.inputs_at(idx)),
                         "labels": labels_t[idx]}
             return fn
 
@@ -193,7 +184,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
         backbone = model.backbone
         with torch.no_grad():
-            probe = backbone.preprocess(_take(domain, np.arange(1)))
+            probe = backbone.preprocess(domain.inputs_at(np.arange(1)))
             shape = backbone.forward_layers(probe, [start])[start].shape[1:]
         flat = extract_layers(backbone, domain, layers=[start], pooling="none")[start]
         acts = torch.from_numpy(np.array(flat)).view(len(domain), *shape)
@@ -233,7 +224,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                          modality: str) -> tuple[Domain, np.ndarray, np.ndarray, np.ndarray]:
         """Append explicit validation data after the training data; its classes must be known."""
         X_val, y_val = validation_data
-        val = _as_domain(X_val, modality)
+        val = as_domain(X_val, modality)
         y_val = np.asarray(y_val)
         if len(y_val) != len(val):
             raise DataError(f"validation: {len(val)} inputs but {len(y_val)} labels.")
@@ -265,9 +256,9 @@ class Grafter(ClassifierMixin, BaseEstimator):
     @torch.no_grad()
     def decision_function(self, X: Any, batch_size: int = 64) -> np.ndarray:
         self._check()
-        domain = _as_domain(X, self.model_.backbone.modality)
+        domain = as_domain(X, self.model_.backbone.modality)
         self.model_.eval()
-        out = [self.model_(self.model_.backbone.preprocess(_take(domain, idx))).float().numpy()
+        out = [self.model_(self.model_.backbone.preprocess(domain.inputs_at(idx))).float().numpy()
                for idx in np.array_split(np.arange(len(domain)),
                                          max(1, math.ceil(len(domain) / batch_size)))]
         return np.concatenate(out)

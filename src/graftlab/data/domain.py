@@ -74,10 +74,16 @@ class Domain:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def inputs_at(self, index: np.ndarray) -> np.ndarray | list[str]:
+        """The raw inputs at ``index`` (an image array, or a list of texts)."""
+        if self.modality == "image":
+            return self.inputs[np.asarray(index)]
+        return [self.inputs[i] for i in index]
+
     def subset(self, index: np.ndarray, name: str | None = None) -> Domain:
         """A new domain holding the samples at ``index`` (same classes)."""
         index = np.asarray(index)
-        inputs = self.inputs[index] if self.modality == "image" else [self.inputs[i] for i in index]
+        inputs = self.inputs_at(index)
         return Domain(
             name=name or self.name,
             modality=self.modality,

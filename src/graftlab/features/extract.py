@@ -84,10 +84,6 @@ def _batches(backbone: Backbone, domain: Domain, index: np.ndarray, batch_size: 
     return [index[i:i + batch_size] for i in range(0, len(index), batch_size)]
 
 
-def _take(domain: Domain, idx: np.ndarray) -> Any:
-    return domain.inputs[idx] if domain.modality == "image" else [domain.inputs[i] for i in idx]
-
-
 def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.ndarray,
                layers: list[str], pooling: str, batch_size: int, tick: Progress | None
                ) -> dict[str, np.ndarray]:
@@ -98,7 +94,7 @@ def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.
 
     @torch.inference_mode()
     def job(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        batch = backbone.preprocess(_take(domain, idx))
+        batch = backbone.preprocess(domain.inputs_at(idx))
         acts = forward(batch)
         return idx, {layer: backbone.pool(acts[layer], pooling, batch).float().numpy()
                      for layer in layers}
