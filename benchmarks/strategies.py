@@ -4,6 +4,7 @@ process; the table reports mean ± std over seeds and writes BENCHMARKS.md.
 
     .venv/bin/python benchmarks/strategies.py                 # the default protocol
     .venv/bin/python benchmarks/strategies.py --quick         # a smoke run
+    .venv/bin/python benchmarks/strategies.py --tasks text    # re-run one part, keep the rest
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def run_one(task: str, strategy: str, seed: int, n_train: int, n_test: int, epoc
 
         if task == "images":
             kw = {"backbone": "efficientnet_lite0", "backbone_options": {"image_size": 64},
-                  "batch_size": 64, "lr": 3e-3, "lr_backbone": 1e-3}
+                  "batch_size": 64, "lr": 3e-3, "lr_backbone": 3e-4}
         else:
             kw = {"backbone": "minilm_l6", "backbone_options": {"max_length": 128},
                   "batch_size": 32, "lr": 2e-3, "lr_backbone": 5e-5}
@@ -193,13 +194,17 @@ def measure(kind: str, **kwargs) -> dict:
     return result
 
 
-def summarise(task: str, n_train: int, n_test: int, epochs: int, seeds: int,
-              strategies: list[str]) -> str:
-    rows = []
-    for strategy in ["sklearn_logreg", *strategies]:
-        runs = [measure("run", task=task, strategy=strategy, seed=s, n_train=n_train,
-                        n_test=n_test, epochs=epochs) for s in range(seeds)]
+def run_task(task: str, n_train: int, n_test: int, epochs: int, seeds: int,
+             strategies: list[str]) -> dict:
+    """Every strategy (and the baseline) for ``seeds`` seeds: the raw runs, for the table."""
+    return {strategy: [measure("run", task=task, strategy=strategy, seed=s, n_train=n_train,
+                               n_test=n_test, epochs=epochs) for s in range(seeds)]
+            for strategy in ["sklearn_logreg", *strategies]}
 
+
+def task_table(runs_by_strategy: dict) -> str:
+    rows = []
+    for strategy, runs in runs_by_strategy.items():
         def ms(key: str, scale: float = 100.0) -> str:
             values = [r[key] * scale for r in runs]
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -208,16 +213,78 @@ def summarise(task: str, n_train: int, n_test: int, epochs: int, seeds: int,
         rows.append([strategy + (" (baseline)" if strategy == "sklearn_logreg" else ""),
                      ms("accuracy"), ms("macro_f1"), f"{runs[0]['trainable']:,}",
                      f"{statistics.median(r['seconds'] for r in runs):.0f}",
-                     f"{statistics.median(r['peak_rss_mib'] for r in runs):,.0f}"])
+                     f"{statistics.median(r['peak_rss_mib'] for r in runs):,.0f}",
+                     str(len(runs))])
     return table(rows, ["strategy", "accuracy %", "macro-F1 %", "trainable params",
-                        "wall s (median)", "peak RSS MiB"])
+                        "wall s (median)", "peak RSS MiB", "seeds"])
+
+
+def verdict(runs_by_strategy: dict) -> str:
+    mean = {s: statistics.mean(r["accuracy"] for r in runs) * 100
+            for s, runs in runs_by_strategy.items()}
+    probe = mean.get("linear_probe", mean["sklearn_logreg"])
+    best = max((s for s in mean if s not in ("sklearn_logreg", "linear_probe")), key=mean.get)
+    beats = [s for s in mean if s not in ("sklearn_logreg", "linear_probe") and mean[s] > probe]
+    return (f"Best fine-tuning strategy: **{best}** at {mean[best]:.1f}% against the linear probe's "
+            f"{probe:.1f}% and scikit-learn's {mean['sklearn_logreg']:.1f}%; "
+            f"{len(beats)} of {len(mean) - 2} fine-tuning strategies beat the probe"
+            + (f" ({', '.join(beats)})." if beats else "."))
+
+
+PROTOCOL = {
+    "images": ("MNIST, EfficientNet-Lite0 at 64 px, batch 64, AdamW (head lr 3e-3, backbone lr "
+               "3e-4, warm-up + cosine, BatchNorm statistics frozen)"),
+    "text": ("VADER movies, MiniLM-L6 (max 128 tokens), batch 32, AdamW (head lr 2e-3, "
+             "backbone lr 5e-5, warm-up + cosine)"),
+}
+
+
+def render(results: dict, command: str) -> str:
+    parts = [f"Command: `{command}` (2 threads, CPU, fp32; each run a fresh process; mean ± "
+             "std over seeds; one fixed train/test split; the baseline is scikit-learn's "
+             "logistic regression on frozen features). Parts are stored in "
+             "`benchmarks/results/strategies.json`; `--tasks` re-runs some and keeps the rest."]
+    for task in ("images", "text"):
+        if task not in results:
+            parts.append(f"**{task}**: not run yet.")
+            continue
+        info = results[task]
+        parts.append(f"**{task}**: {PROTOCOL[task]}; {info['n_train']:,} labelled for training, "
+                     f"{info['n_test']:,} held out; {info['epochs']} epochs; last_k uses k=4.")
+        parts.append(task_table(info["runs"]))
+        parts.append(verdict(info["runs"]))
+    if "steps" in results:
+        steps = results["steps"]
+        parts.append(
+            "Step time, EfficientNet-Lite0 at 64 px, batch 64 (median of 5): "
+            + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items()
+                        if k != "peak_rss_mib")
+            + f". Cached activations speed last_k=4 up "
+            f"{steps['last_k=4 uncached'] / steps['last_k=4 cached']:.1f}x and last_k=2 "
+            f"{steps['last_k=2 uncached'] / steps['last_k=2 cached']:.1f}x; against a full "
+            f"fine-tuning step {steps['full uncached'] / steps['last_k=4 cached']:.1f}x (k=4) "
+            f"and {steps['full uncached'] / steps['last_k=2 cached']:.1f}x (k=2).")
+    if "throughput" in results:
+        tp = results["throughput"]
+        med = {name: statistics.median(r["per_s"] for r in runs) for name, runs in tp.items()}
+        ratios = [g["per_s"] / h["per_s"] for g, h in zip(tp["graftlab"], tp["hf"])]
+        parts.append(
+            f"Training throughput, `full` fine-tuning of MiniLM (one epoch over 512 VADER "
+            f"snippets, batch 32, max 128 tokens, model load included; runs alternate, median "
+            f"of {len(ratios)}): graftlab {med['graftlab']:.1f} samples/s, Hugging Face "
+            f"`Trainer` {med['hf']:.1f} samples/s; median paired ratio "
+            f"{statistics.median(ratios):.2f}x.")
+    return "\n\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--tasks", default="images,text")
+    parser.add_argument("--tasks", default="images,text,steps,throughput",
+                        help="comma-separated parts to (re-)run: images, text, steps, "
+                        "throughput")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -228,34 +295,38 @@ def main() -> None:
     protocol = {"images": (1000, 1000, 2 if args.quick else 5),
                 "text": (400 if args.quick else 1000, 400 if args.quick else 1000,
                          1 if args.quick else 2)}
-    parts = [f"Command: `.venv/bin/python benchmarks/strategies.py"
-             f"{' --quick' if args.quick else ''}` (2 threads, CPU, fp32; each run a fresh "
-             f"process; {seeds} seed(s), mean ± std; one fixed train/test split)."]
-    for task in args.tasks.split(","):
-        n_train, n_test, epochs = protocol[task]
-        what = ("MNIST, EfficientNet-Lite0 at 64 px, batch 64" if task == "images"
-                else "VADER movies, MiniLM-L6 (max 128 tokens), batch 32")
-        parts.append(f"**{task}**: {what}; {n_train:,} labelled for training, {n_test:,} "
-                     f"held out; {epochs} epochs; last_k uses k=4.")
-        parts.append(summarise(task, n_train, n_test, epochs, seeds, STRATEGIES))
-    steps = measure("steps")
-    parts.append("Step time, EfficientNet-Lite0 at 64 px, batch 64 (median of 5): "
-                 + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items()
-                             if k != "peak_rss_mib")
-                 + f". Cached activations speed last_k=4 up "
-                 f"{steps['last_k=4 uncached'] / steps['last_k=4 cached']:.1f}x and last_k=2 "
-                 f"{steps['last_k=2 uncached'] / steps['last_k=2 cached']:.1f}x.")
-    tp = {name: statistics.median(measure("throughput", trainer=name)["per_s"]
-                                  for _ in range(1 if args.quick else 3))
-          for name in ("graftlab", "hf")}
-    parts.append(f"Training throughput, `full` fine-tuning of MiniLM (one epoch over 512 VADER "
-                 f"snippets, batch 32, max 128 tokens, model load included; median of "
-                 f"{1 if args.quick else 3}): graftlab {tp['graftlab']:.1f} samples/s, "
-                 f"Hugging Face `Trainer` {tp['hf']:.1f} samples/s "
-                 f"({tp['graftlab'] / tp['hf']:.2f}x).")
-    body = "\n\n".join(parts)
+    store = ROOT / "benchmarks" / "results" / "strategies.json"
+    results = {} if args.quick or not store.exists() else json.loads(store.read_text())
+
+    def save() -> None:
+        if not (args.quick or args.no_write):
+            store.parent.mkdir(exist_ok=True)
+            tmp = store.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(store)
+
+    for part in args.tasks.split(","):
+        if part in protocol:
+            n_train, n_test, epochs = protocol[part]
+            results[part] = {"n_train": n_train, "n_test": n_test, "epochs": epochs,
+                             "runs": run_task(part, n_train, n_test, epochs, seeds,
+                                              args.strategies.split(","))}
+        elif part == "steps":
+            results["steps"] = measure("steps")
+        elif part == "throughput":
+            runs: dict[str, list] = {"graftlab": [], "hf": []}
+            for _ in range(1 if args.quick else 3):  # alternate, so drift hits both
+                for name in runs:
+                    runs[name].append(measure("throughput", trainer=name))
+            results["throughput"] = runs
+        else:
+            raise SystemExit(f"unknown part {part!r}; choose from images, text, steps, "
+                             "throughput.")
+        save()
+    body = render(results, ".venv/bin/python benchmarks/strategies.py"
+                  + (" --quick" if args.quick else ""))
     print("\n" + body)
-    if not args.no_write:
+    if not (args.quick or args.no_write):
         write_section("strategies", "Fine-tuning strategies", body)
 
 

@@ -57,6 +57,8 @@ class TrainConfig(_Section):
     early_stopping: int | None = None
     validation_fraction: float = 0.0
     seed: int = 0
+    pretrained: bool = True
+    freeze_bn_stats: bool | None = None
 
 
 class FitConfig(_Section):

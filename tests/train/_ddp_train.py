@@ -33,3 +33,9 @@ if trainer.accelerator.is_main_process:
     torch.save({k: v.detach() for k, v in trainer.unwrapped.model.state_dict().items()},
                sys.argv[1])
 print("processes", trainer.accelerator.num_processes)
+# Leave the process group cleanly: without this, gloo's threads can still be running when the
+# interpreter exits, and rank 0 aborts ("terminate called without an active exception").
+trainer.accelerator.wait_for_everyone()
+trainer.accelerator.end_training()
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()

@@ -107,3 +107,41 @@ def test_head_that_does_not_fit_the_backbone_is_explained():
 def test_loading_a_folder_that_is_not_a_model():
     with pytest.raises(ConfigError, match="is not a saved Grafter"):
         Grafter.load("/nonexistent-folder")
+
+
+def _bn_means(model):
+    import torch
+
+    return [m.running_mean.clone() for m in model.modules()
+            if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_full_fine_tuning_keeps_batchnorm_statistics_only_when_asked(freeze):
+    import torch
+
+    x, y = _images(16)
+    g = Grafter(strategy="full", epochs=1, batch_size=8, backbone_options=OPTS,
+                freeze_bn_stats=freeze)
+    before = _bn_means(g._build(2)[0])
+    g.fit(x, y)
+    after = _bn_means(g.model_)
+    same = all(torch.equal(a, b) for a, b in zip(before, after))
+    assert same is freeze
+    # the scale and shift train either way
+    assert g.trainable_params_ == g.total_params_
+
+
+def test_pretrained_false_redraws_the_weights_and_skips_the_caches():
+    import torch
+
+    from graftlab.features import FeatureCache
+
+    pre, _ = Grafter(backbone_options=OPTS)._build(2)
+    scratch, _ = Grafter(backbone_options=OPTS, pretrained=False)._build(2)
+    pairs = list(zip(pre.backbone.parameters(), scratch.backbone.parameters()))
+    assert sum(not torch.equal(a, b) for a, b in pairs) > 0.9 * len(pairs)
+    x, y = _images()
+    g = Grafter(strategy="linear_probe", epochs=1, batch_size=8, backbone_options=OPTS,
+                pretrained=False).fit(x, y)
+    assert FeatureCache().entries() == [] and g.predict(x).shape == (len(x),)

@@ -102,7 +102,9 @@ def test_frozen_batchnorm_keeps_its_statistics():
     _, before, after = _fit("head_only", "linear", x, y)
     stats = [k for k in before if "running_mean" in k and k.startswith("backbone.")]
     assert stats and all(torch.equal(before[k], after[k]) for k in stats)
-    _, before, after = _fit("full", "linear", x, y)
+    _, before, after = _fit("full", "linear", x, y)  # frozen statistics by default ...
+    assert all(torch.equal(before[k], after[k]) for k in stats)
+    _, before, after = _fit("full", "linear", x, y, freeze_bn_stats=False)  # ... unless asked
     assert any(not torch.equal(before[k], after[k]) for k in stats)
 
 

@@ -72,7 +72,8 @@ class Trainer:
 
     def __init__(self, *, epochs: int = 5, batch_size: int = 32, seed: int = 0,
                  max_grad_norm: float | None = 1.0, callbacks: Sequence[Callback] = (),
-                 checkpoint_dir: str | Path | None = None, accelerator: Any = None) -> None:
+                 checkpoint_dir: str | Path | None = None, accelerator: Any = None,
+                 freeze_bn_stats: bool = False) -> None:
         if epochs < 1 or batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
@@ -80,6 +81,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self._accelerator = accelerator
+        self.freeze_bn_stats = freeze_bn_stats
         self.stop = False
         self.history: list[dict] = []
         self.record: dict[str, Any] = {}
@@ -131,7 +133,7 @@ class Trainer:
             self.call("on_epoch_start", epoch)
             loader = acc.prepare(self._loader(n_train, collate, True, epoch))
             model.train()
-            _eval_frozen(self.unwrapped)
+            _eval_frozen(self.unwrapped, all_batchnorm=self.freeze_bn_stats)
             total, steps = 0.0, len(loader)
             for step, batch in enumerate(loader, 1):
                 out = model(batch)
@@ -222,10 +224,11 @@ class Trainer:
         )
 
 
-def _eval_frozen(model: nn.Module) -> None:
+def _eval_frozen(model: nn.Module, all_batchnorm: bool = False) -> None:
     """Frozen parts run as at inference: a sub-module none of whose parameters train goes to
     eval mode (BatchNorm keeps its statistics, dropout and stochastic depth are off), and so
-    does a BatchNorm whose scale is frozen (BitFit trains only its shift)."""
+    does a BatchNorm whose scale is frozen (BitFit trains only its shift). ``all_batchnorm``
+    keeps every BatchNorm's running statistics (its scale and shift still train)."""
 
     def visit(module: nn.Module) -> bool:  # True if anything below trains
         trains = any(p.requires_grad for p in module.parameters(recurse=False))
@@ -235,7 +238,7 @@ def _eval_frozen(model: nn.Module) -> None:
         if has_params and not trains:
             module.eval()
         elif isinstance(module, nn.modules.batchnorm._BatchNorm) and (
-                module.weight is None or not module.weight.requires_grad):
+                all_batchnorm or module.weight is None or not module.weight.requires_grad):
             module.eval()
         return trains
 
