@@ -257,6 +257,75 @@ def fit(
                   f"{result['seconds']:.1f} s; run folder {result['run_folder']}")
 
 
+@app.command()
+def compare(
+    data: Annotated[str, typer.Option(help="Image folder, CSV/JSONL file or bundled data set "
+                                           "(`graftlab datasets`).")],
+    backbone: Annotated[str, typer.Option(help="Registered backbone or hf:PATH.")] =
+        "efficientnet_lite0",
+    strategies: Annotated[str | None, typer.Option(
+        help="Comma-separated strategies; default linear_probe,head_only,last_k,full,lora. "
+             "The from-scratch baseline is added unless --no-scratch.")] = None,
+    seeds: Annotated[int, typer.Option(help="Train/test splits (and seeds) per strategy.")] = 3,
+    epochs: Annotated[int, typer.Option()] = 5,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    lr: Annotated[float | None, typer.Option(help="Head learning rate.")] = None,
+    lr_backbone: Annotated[float | None, typer.Option(help="Backbone learning rate.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Resize images to this side.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Truncate texts to this many "
+                                                        "tokens.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use a stratified sample of this many "
+                                                   "samples.")] = None,
+    test_size: Annotated[float, typer.Option(help="Held-out fraction of each split.")] = 0.2,
+    scratch: Annotated[bool, typer.Option(help="Add the from-scratch baseline.")] = True,
+    feature_map: Annotated[bool, typer.Option("--map/--no-map",
+                                              help="Draw the t-SNE feature map.")] = True,
+    text_column: Annotated[str, typer.Option(help="CSV/JSONL text column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="CSV/JSONL label column.")] = "label",
+    runs_dir: Annotated[Path, typer.Option(help="Where dated run folders go.")] = Path("runs"),
+    out: Annotated[Path | None, typer.Option(help="Exact run folder (must be new or "
+                                                  "empty).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it holds an earlier "
+                                                 "comparison.")] = False,
+) -> None:
+    """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
+    from graftlab.compare import CompareInterrupted, run_compare
+    from graftlab.compare.run import check_strategies
+
+    with _errors():
+        chosen = check_strategies(strategies.split(",") if strategies else None)
+        domain = _load(data, text_column=text_column, label_column=label_column)
+        try:
+            with _progress() as update:
+                result = run_compare(
+                    domain, backbone=backbone, strategies=chosen, seeds=seeds, epochs=epochs,
+                    batch_size=batch_size, lr=lr, lr_backbone=lr_backbone,
+                    image_size=image_size, max_length=max_length, limit=limit,
+                    test_size=test_size, scratch=scratch, runs_dir=runs_dir, out=out,
+                    overwrite=overwrite, feature_map=feature_map, progress=update)
+        except CompareInterrupted as stop:
+            folder = stop.results["run_folder"]
+            err.print(f"interrupted: the report of the {len(stop.results['runs'])} finished "
+                      f"run(s) is in {folder}/report.html")
+            raise typer.Exit(130) from None
+    _print_summary(result)
+
+
+def _print_summary(result: dict) -> None:
+    from graftlab.report.compare import cells, headers
+
+    table = Table(title=f"compare: {result['config']['data']['name']} with "
+                        f"{result['config']['backbone']}")
+    for i, col in enumerate(headers(result["task"])):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in result["summary"]:
+        style = "bold green" if row["strategy"] == result["verdict"]["recommended"] else None
+        table.add_row(*[text for _, _, text in cells(row, result["task"])], style=style)
+    console.print(table)
+    console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
+    console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
+
+
 @cache_app.command("list")
 def cache_list() -> None:
     """List cached feature matrices."""

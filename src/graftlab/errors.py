@@ -54,7 +54,8 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], *, hint: str | No
     """A :class:`NotFoundError` that lists the known names and suggests the closest one."""
     choices = sorted(choices)
     guess = closest(name, choices)
-    message = f"unknown {kind} {name!r}. Known {kind}s: {', '.join(choices) or '(none)'}."
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    message = f"unknown {kind} {name!r}. Known {plural}: {', '.join(choices) or '(none)'}."
     if guess:
         message += f" Did you mean {guess!r}?"
     return NotFoundError(message, hint=hint)

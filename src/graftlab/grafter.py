@@ -291,9 +291,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
                 f"validation labels {unseen} never occur in the training labels "
                 f"{self.classes_.tolist()}; the model cannot predict them.",
                 hint="add training samples of those classes, or drop them from validation.")
-        inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
-                  else [*domain.inputs, *val.inputs])
-        joined = Domain(domain.name, modality, inputs)
+        if domain.origin and val.origin and domain.origin[0] is val.origin[0]:
+            # two splits of one data set: still a subset of it, so caches of the whole serve it
+            joined = domain.origin[0].subset(np.concatenate([domain.origin[1], val.origin[1]]))
+        else:
+            inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
+                      else [*domain.inputs, *val.inputs])
+            joined = Domain(domain.name, modality, inputs)
         all_labels = np.concatenate([labels, np.searchsorted(self.classes_, y_val)])
         n = len(domain)
         return joined, all_labels, np.arange(n), np.arange(n, n + len(val))
@@ -318,6 +322,21 @@ class Grafter(ClassifierMixin, BaseEstimator):
         out = [self.model_(self.model_.backbone.preprocess(domain.inputs_at(idx))).float().numpy()
                for idx in np.array_split(np.arange(len(domain)),
                                          max(1, math.ceil(len(domain) / batch_size)))]
+        return np.concatenate(out)
+
+    @torch.no_grad()
+    def transform(self, X: Any, batch_size: int = 64) -> np.ndarray:
+        """The fine-tuned model's pooled features at its layer (what a pooled head sees):
+        for maps and for comparing them with the frozen backbone's."""
+        self._check()
+        m = self.model_.eval()
+        domain = as_domain(X, m.backbone.modality)
+        out = []
+        for idx in np.array_split(np.arange(len(domain)),
+                                  max(1, math.ceil(len(domain) / batch_size))):
+            batch = m.backbone.preprocess(domain.inputs_at(idx))
+            acts = m.backbone.forward_layers(batch, [m.layer])[m.layer]
+            out.append(m.backbone.pool(acts, m.pooling, batch).float().numpy())
         return np.concatenate(out)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -413,6 +432,10 @@ def _reinitialise(module: torch.nn.Module) -> None:
     for sub in module.modules():
         if sub is not module and callable(getattr(sub, "reset_parameters", None)):
             sub.reset_parameters()
+        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
+            # Ported TF weights use momentum 0.01; statistics that start from nothing need
+            # PyTorch's 0.1 to catch up within a short training run.
+            sub.momentum = 0.1
 
 
 def _modality(backbone: Any, options: dict | None) -> str:

@@ -145,3 +145,28 @@ def test_pretrained_false_redraws_the_weights_and_skips_the_caches():
     g = Grafter(strategy="linear_probe", epochs=1, batch_size=8, backbone_options=OPTS,
                 pretrained=False).fit(x, y)
     assert FeatureCache().entries() == [] and g.predict(x).shape == (len(x),)
+
+
+def test_transform_gives_the_pooled_features_the_head_sees():
+    import torch
+
+    x, y = _images()
+    g = Grafter(strategy="head_only", epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
+    feats = g.transform(x)
+    assert feats.shape == (len(x), 1280)
+    with torch.no_grad():
+        logits = g.model_.head(torch.from_numpy(feats)).numpy()
+    np.testing.assert_allclose(logits, g.decision_function(x), atol=1e-4)
+
+
+def test_validation_split_of_the_same_data_set_keeps_the_cache_origin():
+    from graftlab.data import Domain
+    from graftlab.features import FeatureCache
+
+    x, y = _images(32)
+    d = Domain("toy", "image", x, labels=(y == "dog").astype(int), classes=["cat", "dog"])
+    train, val = d.subset(np.arange(24)), d.subset(np.arange(24, 32))
+    g = Grafter(strategy="linear_probe", backbone_options=OPTS)
+    g.fit(train, train.labels, validation_data=(val, val.labels))
+    (entry,) = FeatureCache().entries()
+    assert entry["shape"][0] == 32 and "val_accuracy" in g.history_[-1]

@@ -30,6 +30,9 @@ class Domain:
     classes: list[str] = field(default_factory=list)
     targets: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    # (root domain, row indices) when this domain is a subset: lets the feature cache serve a
+    # split from one extraction of the whole data set.
+    origin: tuple[Domain, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.modality not in ("image", "text"):
@@ -81,9 +84,11 @@ class Domain:
         return [self.inputs[i] for i in index]
 
     def subset(self, index: np.ndarray, name: str | None = None) -> Domain:
-        """A new domain holding the samples at ``index`` (same classes)."""
-        index = np.asarray(index)
+        """A new domain holding the samples at ``index`` (same classes); it remembers its
+        ``origin`` (the root domain and the rows there)."""
+        index = np.asarray(index, dtype=np.int64)
         inputs = self.inputs_at(index)
+        origin = (self.origin[0], self.origin[1][index]) if self.origin else (self, index)
         return Domain(
             name=name or self.name,
             modality=self.modality,
@@ -92,12 +97,13 @@ class Domain:
             classes=list(self.classes),
             targets=None if self.targets is None else self.targets[index],
             meta=dict(self.meta),
+            origin=origin,
         )
 
     def unlabelled(self) -> Domain:
         """The same inputs without labels (how a target domain is handed to adaptation)."""
         return Domain(self.name, self.modality, self.inputs, None, list(self.classes), None,
-                      dict(self.meta))
+                      dict(self.meta), origin=self.origin)
 
     def fingerprint(self) -> str:
         """A content hash of the inputs (not the labels): the data key of the feature cache."""

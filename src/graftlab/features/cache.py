@@ -65,6 +65,11 @@ class CacheEntry:
         take rows from the wrong place."""
         return self.partial / f"rows-{start:09d}-{stop:09d}.npy"
 
+    @property
+    def complete(self) -> bool:
+        """Finished writing (cheap: no checksum; ``load`` verifies)."""
+        return self.meta_path.is_file() and self.array_path.is_file()
+
     def meta(self) -> dict | None:
         try:
             return json.loads(self.meta_path.read_text())

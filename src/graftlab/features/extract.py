@@ -157,12 +157,24 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
     store = FeatureCache(cache_dir) if cache else None
     if store:
         store.check_writable()
-    fingerprint = domain.fingerprint()
-    entries = {
-        layer: store.entry({"backbone": desc.key, "layer": layer, "pooling": pooling,
-                            "data": fingerprint, "n": n})
-        for layer in layer_list
-    } if store else {}
+
+    def entries_for(d: Domain) -> dict:
+        fingerprint = d.fingerprint()
+        return {layer: store.entry({"backbone": desc.key, "layer": layer, "pooling": pooling,
+                                    "data": fingerprint, "n": len(d)})
+                for layer in layer_list}
+
+    if store and domain.origin is not None:
+        root, rows = domain.origin
+        # A split that is most of its data set (or whose data set is cached already) is served
+        # from one extraction of the whole: every other split, strategy and seed then hits.
+        if 2 * n >= len(root) or all(e.complete for e in entries_for(root).values()):
+            whole = extract_layers(backbone, root, layers=layer_list, pooling=pooling,
+                                   batch_size=batch_size, cache_dir=cache_dir,
+                                   chunk_size=chunk_size, progress=progress,
+                                   backbone_options=backbone_options, backend=backend)
+            return {layer: np.asarray(whole[layer][rows]) for layer in layer_list}
+    entries = entries_for(domain) if store else {}
 
     results: dict[str, np.ndarray] = {}
     for layer, entry in entries.items():

@@ -1,0 +1,282 @@
+"""``graftlab compare``: several ways of transferring one backbone, on the same splits, in one
+report — and the same network trained from random weights, so negative transfer shows.
+
+Every seed is one stratified train/test split that every strategy sees. Strategies that keep
+the lower network frozen reuse the feature cache: the whole data set is extracted once (per
+layer) and every split, strategy and seed reads from it. Results are written after every run,
+so Ctrl-C (or a crash) leaves a report of what finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, recall_score)
+from sklearn.model_selection import train_test_split
+
+from graftlab import _atomic
+from graftlab.compare.summary import BASELINE, summarise, verdict
+from graftlab.data import load_data
+from graftlab.data.domain import Domain
+from graftlab.errors import ConfigError, DataError, unknown_name
+from graftlab.report import new_run_folder
+from graftlab.report.memory import PeakMemory
+from graftlab.report.run import environment
+from graftlab.train.strategies import STRATEGIES
+
+DEFAULT_STRATEGIES = ("linear_probe", "head_only", "last_k", "full", "lora")
+CHOICES = (*STRATEGIES, BASELINE)
+FORMAT = "graftlab.compare/1"
+Progress = Callable[[str, int, int], None]
+
+
+class CompareInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a comparison, raised after the partial report was written."""
+
+    def __init__(self, results: dict) -> None:
+        super().__init__(f"interrupted; partial report in {results['run_folder']}")
+        self.results = results
+
+
+def check_strategies(strategies: list[str] | None) -> list[str]:
+    chosen = list(strategies or DEFAULT_STRATEGIES)
+    for name in chosen:
+        if name not in CHOICES:
+            raise unknown_name("strategy", name, CHOICES,
+                               hint="scratch is the from-scratch baseline; the others are "
+                               "described in graftlab.train.strategies.")
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"strategies {chosen} name one twice; give each once.")
+    return chosen
+
+
+def minimum_per_class(test_size: float) -> int:
+    """Samples per class so that both sides of a stratified split hold at least two."""
+    return max(4, math.ceil(2 / min(test_size, 1 - test_size)))
+
+
+def _check_size(domain: Domain, test_size: float, seeds: int) -> None:
+    if not 0 < test_size < 1:
+        raise ConfigError(f"test_size must be between 0 and 1, got {test_size}.")
+    if seeds < 1:
+        raise ConfigError(f"seeds must be >= 1, got {seeds}.")
+    need = minimum_per_class(test_size)
+    counts = np.bincount(domain.labels, minlength=domain.num_classes or None)
+    small = {domain.classes[i] if domain.classes else i: int(c)
+             for i, c in enumerate(counts) if 0 < c < need}
+    if small or (counts > 0).sum() < 2:
+        raise DataError(
+            f"data {domain.name!r} is too small to compare strategies on {seeds} seed(s) of "
+            f"stratified {1 - test_size:.0%}/{test_size:.0%} train/test splits: each class needs "
+            f"at least {need} samples (so both sides of every split hold two), and there must "
+            f"be two classes; these classes have fewer: {small or dict(enumerate(counts))}.",
+            hint=f"add samples, drop those classes, or raise --test-size (the minimum is "
+            f"{need} per class, {need * max(2, len(counts))} in all).")
+
+
+def _limit(domain: Domain, limit: int | None, seed: int = 0) -> Domain:
+    """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
+    if not limit or limit >= len(domain):
+        return domain
+    idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
+                              stratify=domain.labels)
+    return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
+
+
+def _folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool) -> Path:
+    if out is None:
+        return new_run_folder(runs_dir, "compare")
+    folder = Path(out)
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"run folder {folder} already exists and is not empty; graftlab "
+                              "never overwrites a run.",
+                              hint="choose another --out, drop --out for a fresh dated folder, "
+                              "or pass --overwrite to replace it.")
+        if not (folder / "results.json").is_file():
+            raise ConfigError(f"--overwrite refuses {folder}: it holds no results.json, so it "
+                              "does not look like a compare run folder.",
+                              hint="point --out at an empty or new folder.")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict):
+    from graftlab.grafter import Grafter
+
+    kw = dict(train_kw)
+    if strategy == BASELINE:  # the same network from random weights, everything trained
+        kw.setdefault("lr_backbone", kw.get("lr", 1e-3))
+        return Grafter(backbone=backbone, strategy="full", pretrained=False, seed=seed,
+                       backbone_options=options or None, **kw)
+    return Grafter(backbone=backbone, strategy=strategy, seed=seed,
+                   backbone_options=options or None, **kw)
+
+
+def _score(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
+    labels = np.arange(n_classes)
+    return {"accuracy": float(accuracy_score(y, pred)),
+            "macro_f1": float(f1_score(y, pred, average="macro", labels=labels,
+                                       zero_division=0)),
+            "per_class_recall": recall_score(y, pred, average=None, labels=labels,
+                                             zero_division=0).tolist(),
+            "confusion": confusion_matrix(y, pred, labels=labels).tolist()}
+
+
+def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
+                strategies: list[str] | None = None, seeds: int = 3, test_size: float = 0.2,
+                epochs: int = 5, batch_size: int = 32, lr: float | None = None,
+                lr_backbone: float | None = None, image_size: int | None = None,
+                max_length: int | None = None, limit: int | None = None, scratch: bool = True,
+                text_column: str = "text", label_column: str = "label",
+                runs_dir: str | Path = "runs", out: str | Path | None = None,
+                overwrite: bool = False, feature_map: bool = True,
+                progress: Progress | None = None) -> dict:
+    """Run the comparison and write ``results.json``, ``report.html`` and ``report.md``.
+
+    Returns the results (with ``run_folder``). Ctrl-C stops after writing the report of the
+    runs that finished (``status: interrupted``), then raises :class:`CompareInterrupted`
+    (a ``KeyboardInterrupt`` that carries the results).
+    """
+    chosen = check_strategies(strategies)
+    if scratch and BASELINE not in chosen:
+        chosen.append(BASELINE)
+    if isinstance(data, Domain):
+        domain = data
+    elif str(data).endswith((".csv", ".jsonl")):
+        domain = load_data(str(data), text_column=text_column, label_column=label_column)
+    else:
+        domain = load_data(str(data))
+    if not domain.labelled:
+        raise DataError(f"data {domain.name!r} has no labels; compare scores strategies on "
+                        "labelled data.", hint="point --label-column at the labels.")
+    domain = _limit(domain, limit)
+    _check_size(domain, test_size, seeds)
+    classes = domain.classes or [str(i) for i in range(int(domain.labels.max()) + 1)]
+    options = {k: v for k, v in (("image_size", image_size), ("max_length", max_length))
+               if v is not None}
+    train_kw: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size}
+    if lr is not None:
+        train_kw["lr"] = lr
+    if lr_backbone is not None:
+        train_kw["lr_backbone"] = lr_backbone
+    folder = _folder(out, runs_dir, overwrite)
+    config = {"data": domain.describe(), "backbone": backbone, "backbone_options": options,
+              "strategies": chosen, "seeds": seeds, "test_size": test_size, "limit": limit,
+              **train_kw}
+    results: dict[str, Any] = {
+        "format": FORMAT, "status": "running", "task": "classification", "config": config,
+        "classes": classes, "environment": environment(), "runs": [],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _atomic.write_json(folder / "results.json", results)
+    results["run_folder"] = str(folder)
+    fitted: dict[str, Any] = {}  # seed 0's model per strategy: the map and the saved winner
+    splits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    total, t_start = seeds * len(chosen), time.perf_counter()
+    try:
+        for seed in range(seeds):
+            train_idx, test_idx = train_test_split(
+                np.arange(len(domain)), test_size=test_size, random_state=seed,
+                stratify=domain.labels)
+            splits[seed] = (train_idx, test_idx)
+            train, test = domain.subset(train_idx), domain.subset(test_idx)
+            for strategy in chosen:
+                done = len(results["runs"])
+                if progress:
+                    progress(f"[{done + 1}/{total}] {strategy} seed {seed}", done, total)
+                run = _one(strategy, seed, train, test, backbone, options, train_kw,
+                           len(classes), progress)
+                grafter = run.pop("grafter")
+                if seed == 0:
+                    fitted[strategy] = grafter
+                results["runs"].append(run)
+                _atomic.write_json(folder / "results.json", results)
+        results["status"] = "complete"
+    except KeyboardInterrupt:
+        results["status"] = "interrupted"
+        _finish(results, folder, chosen, domain, splits, fitted, backbone, options,
+                feature_map=False, t_start=t_start)
+        raise CompareInterrupted(results) from None
+    _finish(results, folder, chosen, domain, splits, fitted, backbone, options,
+            feature_map=feature_map, t_start=t_start, progress=progress)
+    return results
+
+
+def _one(strategy: str, seed: int, train: Domain, test: Domain, backbone: str, options: dict,
+         train_kw: dict, n_classes: int, progress: Progress | None) -> dict:
+    grafter = _grafter(strategy, seed, backbone, options, train_kw)
+    step = (lambda what, d, t: progress(f"{strategy} seed {seed}: {what}", d, t)) \
+        if progress else None
+    t0 = time.perf_counter()
+    with PeakMemory() as peak:
+        grafter.fit(train, train.labels, validation_data=(test, test.labels), progress=step)
+        t_fit = time.perf_counter() - t0
+        pred = grafter.predict(test)
+    seconds = time.perf_counter() - t0
+    record = {k: v for k, v in grafter.record_.items()
+              if k in ("feature_cache", "cached_activations", "solver", "C", "best_epoch")}
+    return {"strategy": strategy, "seed": seed, **_score(test.labels, pred, n_classes),
+            "trainable_params": int(grafter.trainable_params_),
+            "total_params": int(grafter.total_params_), "fit_seconds": t_fit,
+            "seconds": seconds, "peak_rss_mib": peak.rss_mib, "peak_cuda_mib": peak.cuda_mib,
+            "history": _history(grafter.history_), "record": record, "grafter": grafter}
+
+
+def _history(history: list[dict]) -> list[dict]:
+    keep = ("epoch", "train_loss", "val_loss", "val_accuracy")
+    return [{k: h[k] for k in keep if k in h} for h in history]
+
+
+def _finish(results: dict, folder: Path, chosen: list[str], domain: Domain, splits: dict,
+            fitted: dict, backbone: str, options: dict, *, feature_map: bool, t_start: float,
+            progress: Progress | None = None) -> None:
+    from graftlab.report.compare import write_report
+
+    results["summary"] = summarise(results["runs"], chosen, results["task"])
+    results["verdict"] = verdict(results["summary"], results["runs"], results["task"])
+    results["seconds_total"] = time.perf_counter() - t_start
+    figures_data: dict[str, Any] = {}
+    if feature_map and 0 in splits and results["summary"]:
+        if progress:
+            progress("2-D map of the features (t-SNE)", 0, 1)
+        figures_data["map"] = _feature_map(domain, splits[0][1], fitted, results, backbone,
+                                           options)
+    winner = results["verdict"].get("recommended")
+    if winner in fitted:
+        fitted[winner].save(folder / "model")
+        results["model"] = {"strategy": winner, "seed": 0, "folder": "model"}
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results, figures_data)
+
+
+def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: dict,
+                 backbone: str, options: dict, max_points: int = 600) -> dict:
+    """t-SNE of the held-out split's features: the frozen backbone's, and those of the best
+    strategy that changes the backbone (seed 0)."""
+    from sklearn.manifold import TSNE
+
+    from graftlab.features import extract_features
+
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(test_idx, min(max_points, len(test_idx)), replace=False))
+    sample = domain.subset(idx)
+    panels = [("frozen " + backbone, np.asarray(extract_features(
+        backbone, sample, backbone_options=options or None)))]
+    moving = [row for row in sorted(results["summary"], key=lambda r: -r["accuracy_mean"])
+              if row["strategy"] not in ("linear_probe", "head_only", BASELINE)
+              and row["strategy"] in fitted]
+    if moving:
+        name = moving[0]["strategy"]
+        panels.append((f"after {name} (seed 0)", fitted[name].transform(sample)))
+    perplexity = float(min(30, max(2, (len(idx) - 1) // 3)))
+    maps = [(title, TSNE(2, init="pca", perplexity=perplexity, random_state=0)
+             .fit_transform(x.astype(np.float64))) for title, x in panels]
+    return {"panels": maps, "labels": domain.labels[idx], "classes": results["classes"]}

@@ -1,0 +1,176 @@
+"""graftlab compare: one run over tiny images, its report (every section, numbers equal to
+results.json), the cache reuse, Ctrl-C, and the bad-input messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from graftlab.compare import CompareInterrupted, run_compare
+from graftlab.compare.run import minimum_per_class
+from graftlab.errors import ConfigError, DataError, NotFoundError
+from graftlab.report.compare import SECTIONS
+
+from _tiny import KW, STRATEGIES, tiny_domain  # noqa: E402
+
+
+def test_every_strategy_and_the_scratch_baseline_ran_on_every_seed(compared):
+    results, folder, _, events = compared
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["status"] == "complete"
+    assert {(r["strategy"], r["seed"]) for r in saved["runs"]} == {
+        (s, seed) for s in [*STRATEGIES, "scratch"] for seed in range(2)}
+    for run in saved["runs"]:
+        assert 0 <= run["accuracy"] <= 1 and len(run["per_class_recall"]) == 3
+        assert np.asarray(run["confusion"]).sum() == 12  # the 25% test split
+        assert run["peak_rss_mib"] > 50 and run["seconds"] > 0
+    # the splits are the same for every strategy of a seed: same confusion row sums
+    rows = {(r["strategy"], r["seed"]): np.asarray(r["confusion"]).sum(1).tolist()
+            for r in saved["runs"]}
+    assert rows[("full", 1)] == rows[("linear_probe", 1)] == rows[("scratch", 1)]
+    assert any("[8/8]" in e[0] for e in events)
+    assert saved["verdict"]["recommended"] in [*STRATEGIES]
+
+
+def test_strategies_share_one_extraction_of_the_whole_data_set(compared):
+    results, _, cache, _ = compared
+    # linear_probe's pooled features and last_k's activations: one entry each, for all 48
+    # samples, whatever the number of seeds and splits
+    assert sorted(e["pooling"] for e in cache) == ["avg", "none"]
+    assert all(e["shape"][0] == 48 for e in cache)
+    records = {r["strategy"]: r["record"] for r in results["runs"] if r["seed"] == 0}
+    assert records["linear_probe"]["feature_cache"] and "cached_activations" in records["last_k"]
+    assert results["summary"][[r["strategy"] for r in results["summary"]].index(
+        "linear_probe")]["trainable_params"] < results["summary"][-1]["trainable_params"]
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells, self.ids, self._open = [], set(), None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "td" and "data-key" in attrs:
+            self._open = [attrs["data-key"], json.loads(attrs["data-value"]), ""]
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._open is not None:
+            self.cells.append(tuple(self._open))
+            self._open = None
+
+
+def test_html_report_has_every_section_and_the_numbers_of_results_json(compared):
+    _, folder, _, _ = compared
+    saved = json.loads((folder / "results.json").read_text())
+    page = (folder / "report.html").read_text()
+    parser = _Cells()
+    parser.feed(page)
+    assert {key for key, _ in SECTIONS} <= parser.ids
+    assert page.count("<svg") >= 4 and "http" not in page.split("<svg")[0]  # self-contained
+    by_strategy = {row["strategy"]: row for row in saved["summary"]}
+    table = [c for c in parser.cells if c[0] in ("strategy", "accuracy_mean", "macro_f1_mean",
+                                                 "trainable_params", "seeds")]
+    current = None
+    checked = 0
+    for key, value, text in table:
+        if key == "strategy":
+            current = by_strategy[value]
+            continue
+        assert value == current[key]
+        if key.endswith("_mean"):  # "91.7 ± 2.4" shows mean and std in percent
+            mean, std = map(float, re.findall(r"[\d.]+", text))
+            metric = key[:-5]
+            assert abs(mean - 100 * current[f"{metric}_mean"]) <= 0.05
+            assert abs(std - 100 * current[f"{metric}_std"]) <= 0.05
+        else:
+            assert int(text.replace(",", "")) == current[key]
+        checked += 1
+    assert checked == 4 * len(saved["summary"])
+    recalls = [c for c in parser.cells if c[0] in saved["classes"]]
+    flat = [v for row in saved["summary"] for v in row["per_class_recall"]]
+    assert [float(c[2]) for c in recalls] == pytest.approx([100 * v for v in flat], abs=0.05)
+    assert saved["verdict"]["text"].split("**")[1] in page
+
+
+def test_markdown_report_and_figures_are_written(compared):
+    _, folder, _, _ = compared
+    md = (folder / "report.md").read_text()
+    for _, title in SECTIONS:
+        assert f"## {title}" in md
+    for name in ("tradeoff", "curves", "confusion", "map"):
+        svg = (folder / "figures" / f"{name}.svg").read_text()
+        assert svg.startswith("<svg") and f"figures/{name}.svg" in md
+    assert (folder / "model" / "model.safetensors").is_file()
+
+
+def test_ctrl_c_leaves_a_report_of_what_finished(tmp_path, monkeypatch):
+    import graftlab.compare.run as run_module
+
+    real, calls = run_module._one, []
+
+    def interrupt_third(*args, **kw):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(run_module, "_one", interrupt_third)
+    with pytest.raises(CompareInterrupted) as stop:
+        run_compare(tiny_domain(), strategies=["linear_probe", "last_k"], out=tmp_path / "r",
+                    **KW)
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert saved["status"] == "interrupted" and len(saved["runs"]) == 2
+    assert stop.value.results["run_folder"] == str(tmp_path / "r")
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "Run interrupted" in page and 'id="results"' in page
+
+
+def test_unknown_strategy_lists_the_valid_ones():
+    with pytest.raises(NotFoundError, match="linar_probe.*Known strategies.*linear_probe") as info:
+        run_compare(tiny_domain(), strategies=["linar_probe"])
+    assert "scratch" in str(info.value)
+
+
+def test_too_small_a_data_set_names_the_minimum():
+    need = minimum_per_class(0.25)
+    small = tiny_domain(per_class=need - 1)
+    with pytest.raises(DataError, match=f"at least {need} samples") as info:
+        run_compare(small, strategies=["linear_probe"], **KW)
+    assert "'tl': " in str(info.value)
+
+
+def test_an_existing_run_folder_is_never_overwritten_unless_asked(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="(?s)already exists.*--overwrite"):
+        run_compare(tiny_domain(), strategies=["linear_probe"], out=out, **KW)
+    with pytest.raises(ConfigError, match="does not look like a compare run"):
+        run_compare(tiny_domain(), strategies=["linear_probe"], out=out, overwrite=True, **KW)
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    first = run_compare(tiny_domain(), strategies=["linear_probe"], out=out, scratch=False,
+                        feature_map=False, **{**KW, "seeds": 1})
+    again = run_compare(tiny_domain(), strategies=["linear_probe"], out=out, overwrite=True,
+                        scratch=False, feature_map=False, **{**KW, "seeds": 1})
+    assert first["run_folder"] == again["run_folder"] == str(out)
+
+
+def test_without_out_each_run_gets_a_new_folder(tmp_path):
+    kw = {**KW, "seeds": 1}
+    a = run_compare(tiny_domain(), strategies=["linear_probe"], runs_dir=tmp_path,
+                    scratch=False, feature_map=False, **kw)
+    b = run_compare(tiny_domain(), strategies=["linear_probe"], runs_dir=tmp_path,
+                    scratch=False, feature_map=False, **kw)
+    assert a["run_folder"] != b["run_folder"]
