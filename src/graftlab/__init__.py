@@ -3,12 +3,12 @@
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Grafter", "__version__"]
+__all__ = ["Grafter", "GrafterRegressor", "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import graftlab` stays light for the CLI
-    if name == "Grafter":
-        from graftlab.grafter import Grafter
+    if name in ("Grafter", "GrafterRegressor"):
+        from graftlab import grafter
 
-        return Grafter
+        return getattr(grafter, name)
     raise AttributeError(f"module 'graftlab' has no attribute {name!r}")

@@ -282,6 +282,9 @@ def compare(
                                               help="Draw the t-SNE feature map.")] = True,
     text_column: Annotated[str, typer.Option(help="CSV/JSONL text column.")] = "text",
     label_column: Annotated[str, typer.Option(help="CSV/JSONL label column.")] = "label",
+    target_column: Annotated[str | None, typer.Option(
+        help="CSV/JSONL numeric column: compare as regression (R², MAE).")] = None,
+    task: Annotated[str, typer.Option(help="auto, classification or regression.")] = "auto",
     runs_dir: Annotated[Path, typer.Option(help="Where dated run folders go.")] = Path("runs"),
     out: Annotated[Path | None, typer.Option(help="Exact run folder (must be new or "
                                                   "empty).")] = None,
@@ -294,14 +297,16 @@ def compare(
 
     with _errors():
         chosen = check_strategies(strategies.split(",") if strategies else None)
-        domain = _load(data, text_column=text_column, label_column=label_column)
+        domain = _load(data, text_column=text_column,
+                       label_column=None if target_column else label_column,
+                       target_column=target_column)
         try:
             with _progress() as update:
                 result = run_compare(
                     domain, backbone=backbone, strategies=chosen, seeds=seeds, epochs=epochs,
                     batch_size=batch_size, lr=lr, lr_backbone=lr_backbone,
                     image_size=image_size, max_length=max_length, limit=limit,
-                    test_size=test_size, scratch=scratch, runs_dir=runs_dir, out=out,
+                    test_size=test_size, scratch=scratch, task=task, runs_dir=runs_dir, out=out,
                     overwrite=overwrite, feature_map=feature_map, progress=update)
         except CompareInterrupted as stop:
             folder = stop.results["run_folder"]

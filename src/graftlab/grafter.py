@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
@@ -121,20 +121,17 @@ class Grafter(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         backbone_modality = _modality(self.backbone, self.backbone_options)
         domain = as_domain(X, backbone_modality)
-        y = np.asarray(y if y is not None else domain.labels)
+        y = np.asarray(y if y is not None else
+                       domain.labels if self._loss_classes else domain.targets)
         if len(y) != len(domain):
             raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(
-                f"labels hold a single class ({self.classes_[0].item()!r}); fine-tuning a "
-                "classifier needs at least two.", hint="check the label column.")
+        labels = self._encode_targets(y)
         train_idx, val_idx = self._split(labels)
         if validation_data is not None:
             domain, labels, train_idx, val_idx = self._join_validation(
                 domain, labels, validation_data, backbone_modality)
-        model, plan = self._build(len(self.classes_))
-        labels_t = torch.as_tensor(labels, dtype=torch.long)
+        model, plan = self._build(self._num_outputs)
+        labels_t = torch.as_tensor(labels, dtype=self._target_dtype)
         if self.strategy == "linear_probe":
             return self._fit_on_cached_features(model, plan, domain, labels_t, train_idx,
                                                 val_idx, progress, t0)
@@ -142,7 +139,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if start is not None:
             return self._fit_on_cached_activations(model, plan, start, domain, labels_t,
                                                    train_idx, val_idx, progress, t0)
-        method = ERM(model, num_classes=len(self.classes_), label_smoothing=self.label_smoothing,
+        method = ERM(model, num_classes=self._loss_classes, label_smoothing=self.label_smoothing,
                      mixup=self.mixup, l2sp=self.l2sp,
                      augment=self._augmenter(model.backbone.modality))
         method.anchor_pretrained()
@@ -170,7 +167,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             cache=self.pretrained)))
         if self.head == "linear" and not self.label_smoothing:
             return self._solve_linear_probe(model, plan, feats, labels_t, train_idx, val_idx, t0)
-        method = ERM(_OnFeatures(model.head), num_classes=len(self.classes_),
+        method = ERM(_OnFeatures(model.head), num_classes=self._loss_classes,
                      label_smoothing=self.label_smoothing)
         collate = _tensor_collate("features", feats, labels_t)
         self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
@@ -182,9 +179,32 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """The linear head solved, not trained: graftlab's tuned logistic regression
         (standardised features, ``C`` chosen on held-out data) folded into the head's weights,
         so the probe is the converged optimum rather than a few epochs of SGD."""
+        x, y = feats[train_idx].numpy(), labels_t[train_idx].numpy()
+        weight, bias, solver = self._solve_head(x, y)
+        with torch.no_grad():
+            model.head.fc.weight.copy_(torch.as_tensor(weight))
+            model.head.fc.bias.copy_(torch.as_tensor(bias))
+        self.model_ = model.eval()
+        history = {"epoch": 0, **solver}
+        if len(val_idx):
+            with torch.no_grad():
+                out = model.head(feats[val_idx])
+                history["val_loss"] = float(ERM(torch.nn.Identity(), num_classes=self._loss_classes)
+                                            ._loss(out, labels_t[val_idx]))
+                if self._loss_classes:
+                    history["val_accuracy"] = float(
+                        (out.argmax(-1) == labels_t[val_idx]).float().mean())
+        self.history_ = [history]
+        self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
+        self.total_params_ = sum(p.numel() for p in model.parameters())
+        self.record_ = {"fit_seconds": time.perf_counter() - t0, "feature_cache": self.pretrained,
+                        **solver, "trainable_params_at_end": trainable_parameters(model)}
+        return self
+
+    def _solve_head(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """graftlab's tuned logistic regression, as the head's weight and bias."""
         from graftlab.probe import LinearProbeClassifier
 
-        x, y = feats[train_idx].numpy(), labels_t[train_idx].numpy()
         probe = LinearProbeClassifier(random_state=self.seed).fit(x, y)
         scaler, clf = probe.model_.named_steps["scale"], probe.model_.named_steps["clf"]
         w = clf.coef_ / scaler.scale_                       # (C or 1, D) on raw features
@@ -194,25 +214,41 @@ class Grafter(ClassifierMixin, BaseEstimator):
         weight = np.zeros((len(self.classes_), w.shape[1]))
         bias = np.zeros(len(self.classes_))
         weight[probe.classes_], bias[probe.classes_] = w, b  # a class absent from train: 0
-        with torch.no_grad():
-            model.head.fc.weight.copy_(torch.as_tensor(weight))
-            model.head.fc.bias.copy_(torch.as_tensor(bias))
-        self.model_ = model.eval()
-        history = {"epoch": 0, "solver": "lbfgs", "C": probe.C_}
-        if len(val_idx):
-            with torch.no_grad():
-                logits = model.head(feats[val_idx])
-                history["val_loss"] = float(torch.nn.functional.cross_entropy(
-                    logits, labels_t[val_idx]))
-                history["val_accuracy"] = float(
-                    (logits.argmax(-1) == labels_t[val_idx]).float().mean())
-        self.history_ = [history]
-        self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
-        self.total_params_ = sum(p.numel() for p in model.parameters())
-        self.record_ = {"fit_seconds": time.perf_counter() - t0, "feature_cache": self.pretrained,
-                        "solver": "LinearProbeClassifier", "C": probe.C_,
-                        "trainable_params_at_end": trainable_parameters(model)}
-        return self
+        return weight, bias, {"solver": "LinearProbeClassifier", "C": probe.C_}
+
+    # ------------------------------------------------------------------ targets (classes)
+    _target_dtype = torch.long
+
+    @property
+    def _num_outputs(self) -> int:
+        return len(self.classes_)
+
+    @property
+    def _loss_classes(self) -> int:
+        return len(self.classes_)
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(
+                f"labels hold a single class ({self.classes_[0].item()!r}); fine-tuning a "
+                "classifier needs at least two.", hint="check the label column.")
+        return labels
+
+    def _encode_validation(self, y_val: np.ndarray) -> np.ndarray:
+        unseen = sorted(set(y_val.tolist()) - set(self.classes_.tolist()))
+        if unseen:
+            raise DataError(
+                f"validation labels {unseen} never occur in the training labels "
+                f"{self.classes_.tolist()}; the model cannot predict them.",
+                hint="add training samples of those classes, or drop them from validation.")
+        return np.searchsorted(self.classes_, y_val)
+
+    def _targets_config(self) -> dict:
+        return {"classes": self.classes_.tolist()}
+
+    def _restore_targets(self, config: dict) -> None:
+        self.classes_ = np.asarray(config["classes"])
 
     def _frozen_prefix(self, model: GraftedModel) -> str | None:
         """The deepest layer below every trainable block, when training from its cached output
@@ -235,15 +271,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """Run the frozen prefix once (through the feature cache, unpooled) and train the
         upper blocks and the head from its stored output: the same model, several times
         cheaper per step."""
-        from graftlab.features import extract_layers
-
-        backbone = model.backbone
-        with torch.no_grad():
-            probe = backbone.preprocess(domain.inputs_at(np.arange(1)))
-            shape = backbone.forward_layers(probe, [start])[start].shape[1:]
-        flat = extract_layers(backbone, domain, layers=[start], pooling="none")[start]
-        acts = torch.from_numpy(np.array(flat)).view(len(domain), *shape)
-        method = ERM(_FromActivations(model, start), num_classes=len(self.classes_),
+        acts = _activations(model, start, domain)
+        method = ERM(_FromActivations(model, start), num_classes=self._loss_classes,
                      label_smoothing=self.label_smoothing, l2sp=self.l2sp)
         method.anchor_pretrained()
         collate = _tensor_collate("acts", acts, labels_t)
@@ -285,12 +314,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         y_val = np.asarray(y_val)
         if len(y_val) != len(val):
             raise DataError(f"validation: {len(val)} inputs but {len(y_val)} labels.")
-        unseen = sorted(set(y_val.tolist()) - set(self.classes_.tolist()))
-        if unseen:
-            raise DataError(
-                f"validation labels {unseen} never occur in the training labels "
-                f"{self.classes_.tolist()}; the model cannot predict them.",
-                hint="add training samples of those classes, or drop them from validation.")
+        encoded = self._encode_validation(y_val)
         if domain.origin and val.origin and domain.origin[0] is val.origin[0]:
             # two splits of one data set: still a subset of it, so caches of the whole serve it
             joined = domain.origin[0].subset(np.concatenate([domain.origin[1], val.origin[1]]))
@@ -298,7 +322,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
                       else [*domain.inputs, *val.inputs])
             joined = Domain(domain.name, modality, inputs)
-        all_labels = np.concatenate([labels, np.searchsorted(self.classes_, y_val)])
+        all_labels = np.concatenate([labels, encoded])
         n = len(domain)
         return joined, all_labels, np.arange(n), np.arange(n, n + len(val))
 
@@ -308,7 +332,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if not fraction:
             return idx, idx[:0]
         return tuple(train_test_split(idx, test_size=fraction, random_state=self.seed,
-                                      stratify=labels))
+                                      stratify=labels if self._loss_classes else None))
 
     def _check(self) -> None:
         if not hasattr(self, "model_"):
@@ -316,13 +340,41 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def decision_function(self, X: Any, batch_size: int = 64) -> np.ndarray:
+        """Raw outputs (logits). A split of a data set (a Domain with an ``origin``) goes through
+        the feature cache when the trained part sits above a frozen pretrained prefix."""
         self._check()
-        domain = as_domain(X, self.model_.backbone.modality)
-        self.model_.eval()
-        out = [self.model_(self.model_.backbone.preprocess(domain.inputs_at(idx))).float().numpy()
-               for idx in np.array_split(np.arange(len(domain)),
-                                         max(1, math.ceil(len(domain) / batch_size)))]
-        return np.concatenate(out)
+        m = self.model_.eval()
+        domain = as_domain(X, m.backbone.modality)
+        batches = np.array_split(np.arange(len(domain)),
+                                 max(1, math.ceil(len(domain) / batch_size)))
+        start = self._prediction_start() if domain.origin is not None else None
+        if start == "pooled":
+            from graftlab.features import extract_features
+
+            feats = torch.from_numpy(np.array(extract_features(
+                m.backbone, domain, layer=m.layer, pooling=m.pooling)))
+            return np.concatenate([m.head(feats[idx]).float().numpy() for idx in batches])
+        if start is not None:
+            acts, resume = _activations(m, start, domain), _FromActivations(m, start)
+            return np.concatenate([resume({"acts": acts[idx]}).float().numpy()
+                                   for idx in batches])
+        return np.concatenate([m(m.backbone.preprocess(domain.inputs_at(idx))).float().numpy()
+                               for idx in batches])
+
+    def _prediction_start(self) -> str | None:
+        """Where a prediction may start from cached outputs: ``"pooled"`` features when only
+        the head trained, the frozen prefix's layer for last_k; None when backbone weights
+        below the head changed (full, lora, bitfit ...) or are not the pretrained ones."""
+        m = self.model_
+        if not self.pretrained or self.cache_activations is False:
+            return None
+        if self.strategy in ("linear_probe", "head_only") and m.head.input_kind == "pooled":
+            return "pooled"
+        if self.strategy == "last_k" and \
+                type(m.backbone).forward_from is not Backbone.forward_from:
+            blocks = [name for name, _ in m.trunk_blocks()]
+            return blocks[-self.k - 1] if self.k < len(blocks) else None
+        return None
 
     @torch.no_grad()
     def transform(self, X: Any, batch_size: int = 64) -> np.ndarray:
@@ -355,9 +407,9 @@ class Grafter(ClassifierMixin, BaseEstimator):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
-        config = {"format": "graftlab.grafter/1", "params": params,
-                  "classes": self.classes_.tolist(), "trainable_params": self.trainable_params_,
-                  "history": self.history_}
+        config = {"format": "graftlab.grafter/1", "estimator": type(self).__name__,
+                  "params": params, **self._targets_config(),
+                  "trainable_params": self.trainable_params_, "history": self.history_}
         tmp = folder / ".model.safetensors.tmp"
         save_model(self.model_, str(tmp))
         tmp.replace(folder / "model.safetensors")
@@ -373,14 +425,81 @@ class Grafter(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
                               "model.safetensors).", hint="save one with Grafter.save(folder).")
         config = json.loads((folder / "config.json").read_text())
+        saved_as = config.get("estimator", "Grafter")
+        if saved_as != cls.__name__:
+            raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
         self = cls(**config["params"])
-        self.classes_ = np.asarray(config["classes"])
-        model, _ = self._build(len(self.classes_))
+        self._restore_targets(config)
+        model, _ = self._build(self._num_outputs)
         load_model(model, str(folder / "model.safetensors"))
         self.model_ = model.eval()
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
         return self
+
+
+class GrafterRegressor(RegressorMixin, Grafter):
+    """Fine-tune for a continuous target (mean squared error on the standardised target).
+
+    The same strategies and options as :class:`Grafter`; ``linear_probe`` solves ridge
+    regression (``alpha`` by leave-one-out) instead of logistic regression. ``predict`` returns
+    values on the original scale.
+    """
+
+    _target_dtype = torch.float32
+    _num_outputs = 1
+    _loss_classes = 0
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("regression targets must be numbers; got non-numeric values.",
+                            hint="use Grafter (the classifier) for class labels.") from None
+        if not np.isfinite(y).all():
+            raise DataError("regression targets hold NaN or inf; drop or fill those rows.")
+        std = float(y.std())
+        if std == 0:
+            raise DataError(f"every regression target is {y[0]:g}: there is nothing to learn.")
+        self.target_mean_, self.target_std_ = float(y.mean()), std
+        return ((y - self.target_mean_) / std).astype(np.float32)
+
+    def _encode_validation(self, y_val: np.ndarray) -> np.ndarray:
+        y_val = np.asarray(y_val, dtype=np.float64)
+        return ((y_val - self.target_mean_) / self.target_std_).astype(np.float32)
+
+    def _solve_head(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        from graftlab.probe import LinearProbeRegressor
+
+        probe = LinearProbeRegressor().fit(x, y)
+        scaler, ridge = probe.model_.named_steps["scale"], probe.model_.named_steps["ridge"]
+        w = np.atleast_2d(ridge.coef_ / scaler.scale_)
+        b = np.atleast_1d(ridge.intercept_ - w @ scaler.mean_)
+        return w, b, {"solver": "LinearProbeRegressor", "alpha": probe.alpha_}
+
+    def _targets_config(self) -> dict:
+        return {"target_mean": self.target_mean_, "target_std": self.target_std_}
+
+    def _restore_targets(self, config: dict) -> None:
+        self.target_mean_, self.target_std_ = config["target_mean"], config["target_std"]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.decision_function(X)[:, 0] * self.target_std_ + self.target_mean_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raise AttributeError("a regressor has no predict_proba; use predict.")
+
+
+def _activations(model: GraftedModel, start: str, domain: Domain) -> torch.Tensor:
+    """The frozen prefix's output at ``start`` for every sample, through the feature cache."""
+    from graftlab.features import extract_layers
+
+    backbone = model.backbone
+    with torch.no_grad():
+        probe = backbone.preprocess(domain.inputs_at(np.arange(1)))
+        shape = backbone.forward_layers(probe, [start])[start].shape[1:]
+    flat = extract_layers(backbone, domain, layers=[start], pooling="none")[start]
+    return torch.from_numpy(np.array(flat)).view(len(domain), *shape)
 
 
 def _tensor_collate(key: str, values: torch.Tensor, labels: torch.Tensor):

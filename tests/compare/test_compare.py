@@ -12,6 +12,7 @@ import pytest
 
 from graftlab.compare import CompareInterrupted, run_compare
 from graftlab.compare.run import minimum_per_class
+from graftlab.data import Domain
 from graftlab.errors import ConfigError, DataError, NotFoundError
 from graftlab.report.compare import SECTIONS
 
@@ -174,3 +175,20 @@ def test_without_out_each_run_gets_a_new_folder(tmp_path):
     b = run_compare(tiny_domain(), strategies=["linear_probe"], runs_dir=tmp_path,
                     scratch=False, feature_map=False, **kw)
     assert a["run_folder"] != b["run_folder"]
+
+
+def test_regression_is_scored_with_r2_and_mae(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (40, 32, 32, 3), dtype=np.uint8)
+    size = rng.integers(4, 28, 40)
+    for i, s in enumerate(size):
+        x[i, :s, :s] = 250
+    d = Domain("sizes", "image", x, targets=size.astype(float))
+    results = run_compare(d, strategies=["linear_probe", "last_k"], out=tmp_path / "r",
+                          **{**KW, "epochs": 3})
+    assert results["task"] == "regression"
+    assert {"r2_mean", "mae_mean", "r2_std"} <= set(results["summary"][0])
+    assert "accuracy_mean" not in results["summary"][0]
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "R²" in page and "MAE" in page and "Not applicable to regression" in page
+    assert results["verdict"]["metric"] == "r2" and (tmp_path / "r" / "figures" / "map.svg").exists()

@@ -52,3 +52,8 @@ def test_paired_differences_cancel_split_noise():
     runs = _runs({"a": [0.5, 0.7, 0.9], "b": [0.4, 0.6, 0.8]}, {"a": 1, "b": 1})
     gain, se, n = paired(runs, "a", "b", "accuracy")
     assert n == 3 and abs(gain - 0.1) < 1e-9 and se < 1e-9
+
+
+def test_scratch_worse_on_average_but_unconfirmed_asks_for_more_seeds():
+    v, _ = _verdict({"full": [0.9, 0.5], "scratch": [0.3, 0.45]})
+    assert not v["negative_transfer"] and "run more seeds" in v["text"]

@@ -170,3 +170,80 @@ def test_validation_split_of_the_same_data_set_keeps_the_cache_origin():
     g.fit(train, train.labels, validation_data=(val, val.labels))
     (entry,) = FeatureCache().entries()
     assert entry["shape"][0] == 32 and "val_accuracy" in g.history_[-1]
+
+
+def _sized_squares(n=48):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (n, 32, 32, 3), dtype=np.uint8)
+    size = rng.integers(4, 28, n)
+    for i, s in enumerate(size):  # the target: how big the bright square is
+        x[i, :s, :s] = 250
+    return x, 10.0 + size.astype(float)
+
+
+def test_regressor_learns_a_continuous_target_and_round_trips(tmp_path):
+    from graftlab import GrafterRegressor
+
+    x, y = _sized_squares()
+    g = GrafterRegressor(strategy="last_k", epochs=8, batch_size=8, lr=3e-3,
+                         backbone_options=OPTS).fit(x[:36], y[:36])
+    pred = g.predict(x[36:])
+    assert pred.shape == (12,) and g.score(x[36:], y[36:]) > 0.3  # R², 0 for the mean
+    loaded = GrafterRegressor.load(g.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(x[36:]), pred, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="load it with GrafterRegressor.load"):
+        Grafter.load(tmp_path / "m")
+
+
+def test_regressor_linear_probe_is_the_tuned_ridge_folded_into_the_head():
+    from graftlab import GrafterRegressor
+    from graftlab.features import extract_features
+    from graftlab.probe import LinearProbeRegressor
+
+    x, y = _sized_squares()
+    g = GrafterRegressor(strategy="linear_probe", backbone_options=OPTS).fit(x[:36], y[:36])
+    f = np.asarray(extract_features("efficientnet_lite0", x, backbone_options=OPTS))
+    z = (y[:36] - y[:36].mean()) / y[:36].std()
+    ridge = LinearProbeRegressor().fit(f[:36], z)
+    expected = ridge.predict(f[36:]) * y[:36].std() + y[:36].mean()
+    np.testing.assert_allclose(g.predict(x[36:]), expected, rtol=1e-4, atol=1e-3)
+    assert g.record_["alpha"] == ridge.alpha_
+
+
+def test_regressor_refuses_constant_or_non_numeric_targets():
+    from graftlab import GrafterRegressor
+
+    x, _ = _images(8)
+    with pytest.raises(DataError, match="nothing to learn"):
+        GrafterRegressor(backbone_options=OPTS).fit(x, np.full(8, 3.0))
+    with pytest.raises(DataError, match="must be numbers"):
+        GrafterRegressor(backbone_options=OPTS).fit(x, ["a"] * 8)
+
+
+@pytest.mark.parametrize("strategy", ["linear_probe", "head_only", "last_k"])
+def test_predicting_a_split_goes_through_the_cache_and_matches_the_eager_model(strategy):
+    from graftlab.data import Domain
+    from graftlab.features import FeatureCache
+
+    x, y = _images(32)
+    d = Domain("toy", "image", x, labels=(y == "dog").astype(int), classes=["cat", "dog"])
+    train, test = d.subset(np.arange(24)), d.subset(np.arange(24, 32))
+    g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS,
+                augment=False).fit(train, train.labels)
+    assert g._prediction_start() is not None
+    entries = len(FeatureCache().entries())
+    cached = g.decision_function(test)                  # a split: served from the cache
+    eager = g.decision_function(x[24:])                 # a plain array: the whole network
+    np.testing.assert_allclose(cached, eager, atol=1e-4)
+    if strategy != "head_only":  # trained from the very entry prediction reads
+        assert len(FeatureCache().entries()) == entries
+    after_first = len(FeatureCache().entries())
+    np.testing.assert_allclose(g.decision_function(test), cached, atol=1e-6)
+    assert len(FeatureCache().entries()) == after_first
+
+
+def test_strategies_that_change_the_backbone_never_predict_from_the_cache():
+    x, y = _images(16)
+    for strategy in ("full", "lora", "bitfit"):
+        g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
+        assert g._prediction_start() is None

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, recall_score)
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, mean_absolute_error,
+                             r2_score, recall_score)
 from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
-from graftlab.compare.summary import BASELINE, summarise, verdict
+from graftlab.compare.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
@@ -62,12 +63,19 @@ def minimum_per_class(test_size: float) -> int:
     return max(4, math.ceil(2 / min(test_size, 1 - test_size)))
 
 
-def _check_size(domain: Domain, test_size: float, seeds: int) -> None:
+def _check_size(domain: Domain, test_size: float, seeds: int, task: str) -> None:
     if not 0 < test_size < 1:
         raise ConfigError(f"test_size must be between 0 and 1, got {test_size}.")
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1, got {seeds}.")
     need = minimum_per_class(test_size)
+    if task == "regression":
+        if len(domain) < 2 * need:
+            raise DataError(
+                f"data {domain.name!r} has {len(domain)} samples; a regression comparison on "
+                f"{1 - test_size:.0%}/{test_size:.0%} splits needs at least {2 * need}.",
+                hint="add samples or raise --test-size.")
+        return
     counts = np.bincount(domain.labels, minlength=domain.num_classes or None)
     small = {domain.classes[i] if domain.classes else i: int(c)
              for i, c in enumerate(counts) if 0 < c < need}
@@ -81,12 +89,31 @@ def _check_size(domain: Domain, test_size: float, seeds: int) -> None:
             f"{need} per class, {need * max(2, len(counts))} in all).")
 
 
-def _limit(domain: Domain, limit: int | None, seed: int = 0) -> Domain:
+def _task(domain: Domain, task: str) -> str:
+    if task not in ("auto", "classification", "regression"):
+        raise ConfigError(f"task must be auto, classification or regression, got {task!r}.")
+    if task == "auto":
+        task = "classification" if domain.labelled else "regression"
+    if task == "classification" and not domain.labelled:
+        raise DataError(f"data {domain.name!r} has no labels; compare scores strategies on "
+                        "labelled data.", hint="point --label-column at the labels.")
+    if task == "regression" and domain.targets is None:
+        raise DataError(f"data {domain.name!r} has no numeric targets to regress on.",
+                        hint="point --target-column at a numeric column, or compare as a "
+                        "classification task.")
+    return task
+
+
+def _stratify(domain: Domain, task: str) -> np.ndarray | None:
+    return domain.labels if task == "classification" else None
+
+
+def _limit(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
     """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
     if not limit or limit >= len(domain):
         return domain
     idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
-                              stratify=domain.labels)
+                              stratify=_stratify(domain, task))
     return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
 
 
@@ -109,19 +136,23 @@ def _folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool) -> Pa
     return folder
 
 
-def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict):
-    from graftlab.grafter import Grafter
+def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict,
+             task: str):
+    from graftlab.grafter import Grafter, GrafterRegressor
 
+    cls = Grafter if task == "classification" else GrafterRegressor
     kw = dict(train_kw)
     if strategy == BASELINE:  # the same network from random weights, everything trained
         kw.setdefault("lr_backbone", kw.get("lr", 1e-3))
-        return Grafter(backbone=backbone, strategy="full", pretrained=False, seed=seed,
+        return cls(backbone=backbone, strategy="full", pretrained=False, seed=seed,
                        backbone_options=options or None, **kw)
-    return Grafter(backbone=backbone, strategy=strategy, seed=seed,
-                   backbone_options=options or None, **kw)
+    return cls(backbone=backbone, strategy=strategy, seed=seed,
+               backbone_options=options or None, **kw)
 
 
 def _score(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
+    if not n_classes:
+        return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
     labels = np.arange(n_classes)
     return {"accuracy": float(accuracy_score(y, pred)),
             "macro_f1": float(f1_score(y, pred, average="macro", labels=labels,
@@ -136,7 +167,9 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 epochs: int = 5, batch_size: int = 32, lr: float | None = None,
                 lr_backbone: float | None = None, image_size: int | None = None,
                 max_length: int | None = None, limit: int | None = None, scratch: bool = True,
-                text_column: str = "text", label_column: str = "label",
+                task: str = "auto",
+                text_column: str = "text", label_column: str | None = "label",
+                target_column: str | None = None,
                 runs_dir: str | Path = "runs", out: str | Path | None = None,
                 overwrite: bool = False, feature_map: bool = True,
                 progress: Progress | None = None) -> dict:
@@ -152,15 +185,15 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     if isinstance(data, Domain):
         domain = data
     elif str(data).endswith((".csv", ".jsonl")):
-        domain = load_data(str(data), text_column=text_column, label_column=label_column)
+        domain = load_data(str(data), text_column=text_column, label_column=label_column,
+                           target_column=target_column)
     else:
         domain = load_data(str(data))
-    if not domain.labelled:
-        raise DataError(f"data {domain.name!r} has no labels; compare scores strategies on "
-                        "labelled data.", hint="point --label-column at the labels.")
-    domain = _limit(domain, limit)
-    _check_size(domain, test_size, seeds)
-    classes = domain.classes or [str(i) for i in range(int(domain.labels.max()) + 1)]
+    task = _task(domain, task)
+    domain = _limit(domain, limit, task)
+    _check_size(domain, test_size, seeds, task)
+    classes = ([] if task == "regression" else
+               domain.classes or [str(i) for i in range(int(domain.labels.max()) + 1)])
     options = {k: v for k, v in (("image_size", image_size), ("max_length", max_length))
                if v is not None}
     train_kw: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size}
@@ -173,7 +206,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
               "strategies": chosen, "seeds": seeds, "test_size": test_size, "limit": limit,
               **train_kw}
     results: dict[str, Any] = {
-        "format": FORMAT, "status": "running", "task": "classification", "config": config,
+        "format": FORMAT, "status": "running", "task": task, "config": config,
         "classes": classes, "environment": environment(), "runs": [],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     _atomic.write_json(folder / "results.json", results)
@@ -185,7 +218,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         for seed in range(seeds):
             train_idx, test_idx = train_test_split(
                 np.arange(len(domain)), test_size=test_size, random_state=seed,
-                stratify=domain.labels)
+                stratify=_stratify(domain, task))
             splits[seed] = (train_idx, test_idx)
             train, test = domain.subset(train_idx), domain.subset(test_idx)
             for strategy in chosen:
@@ -193,7 +226,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 if progress:
                     progress(f"[{done + 1}/{total}] {strategy} seed {seed}", done, total)
                 run = _one(strategy, seed, train, test, backbone, options, train_kw,
-                           len(classes), progress)
+                           len(classes), task, progress)
                 grafter = run.pop("grafter")
                 if seed == 0:
                     fitted[strategy] = grafter
@@ -211,19 +244,21 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
 
 
 def _one(strategy: str, seed: int, train: Domain, test: Domain, backbone: str, options: dict,
-         train_kw: dict, n_classes: int, progress: Progress | None) -> dict:
-    grafter = _grafter(strategy, seed, backbone, options, train_kw)
+         train_kw: dict, n_classes: int, task: str, progress: Progress | None) -> dict:
+    grafter = _grafter(strategy, seed, backbone, options, train_kw, task)
+    y_train, y_test = ((train.labels, test.labels) if task == "classification"
+                       else (train.targets, test.targets))
     step = (lambda what, d, t: progress(f"{strategy} seed {seed}: {what}", d, t)) \
         if progress else None
     t0 = time.perf_counter()
     with PeakMemory() as peak:
-        grafter.fit(train, train.labels, validation_data=(test, test.labels), progress=step)
+        grafter.fit(train, y_train, validation_data=(test, y_test), progress=step)
         t_fit = time.perf_counter() - t0
         pred = grafter.predict(test)
     seconds = time.perf_counter() - t0
     record = {k: v for k, v in grafter.record_.items()
               if k in ("feature_cache", "cached_activations", "solver", "C", "best_epoch")}
-    return {"strategy": strategy, "seed": seed, **_score(test.labels, pred, n_classes),
+    return {"strategy": strategy, "seed": seed, **_score(y_test, pred, n_classes),
             "trainable_params": int(grafter.trainable_params_),
             "total_params": int(grafter.total_params_), "fit_seconds": t_fit,
             "seconds": seconds, "peak_rss_mib": peak.rss_mib, "peak_cuda_mib": peak.cuda_mib,
@@ -270,7 +305,8 @@ def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: di
     sample = domain.subset(idx)
     panels = [("frozen " + backbone, np.asarray(extract_features(
         backbone, sample, backbone_options=options or None)))]
-    moving = [row for row in sorted(results["summary"], key=lambda r: -r["accuracy_mean"])
+    (metric, _), _ = METRICS[results["task"]]
+    moving = [row for row in sorted(results["summary"], key=lambda r: -r[f"{metric}_mean"])
               if row["strategy"] not in ("linear_probe", "head_only", BASELINE)
               and row["strategy"] in fitted]
     if moving:
@@ -279,4 +315,5 @@ def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: di
     perplexity = float(min(30, max(2, (len(idx) - 1) // 3)))
     maps = [(title, TSNE(2, init="pca", perplexity=perplexity, random_state=0)
              .fit_transform(x.astype(np.float64))) for title, x in panels]
-    return {"panels": maps, "labels": domain.labels[idx], "classes": results["classes"]}
+    values = domain.labels if results["task"] == "classification" else domain.targets
+    return {"panels": maps, "labels": values[idx], "classes": results["classes"]}

@@ -127,9 +127,13 @@ def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
     negative = False
     if scratch is not None:
         gain, se, n = paired(runs, best["strategy"], BASELINE, metric)
-        if _clearly_better(sign * gain, se, n) or (n == 1 and sign * gain > 0):
+        if _clearly_better(sign * gain, se, n):
             parts.append(f"Pretraining helps: the same network trained from random weights "
-                         f"scores {score(scratch)}, {gain * pct:.1f}{unit} lower.")
+                         f"scores {score(scratch)}, {abs(gain) * pct:.1f}{unit} worse.")
+        elif sign * gain > 0:
+            parts.append(f"The same network trained from random weights scores "
+                         f"{score(scratch)}, {abs(gain) * pct:.1f}{unit} worse on average, but "
+                         f"{n} seed(s) cannot confirm that pretraining helps: run more seeds.")
         else:
             negative = True
             parts.append(f"Warning: the same network trained from random weights scores "

@@ -89,16 +89,18 @@ def _explain(results: dict) -> dict[str, str]:
     notes = {
         "tradeoff": "Up and to the left is better: the same score for fewer trained parameters "
                     "or less time. Error bars are one standard deviation over seeds.",
-        "curves": "Held-out accuracy is scored after every epoch on the test split for "
-                  "inspection only; no strategy stops early or picks a checkpoint on it. "
-                  "linear_probe is solved in closed form (one star, no curve).",
+        "curves": "The held-out split is scored after every epoch for inspection only; no "
+                  "strategy stops early or picks a checkpoint on it. linear_probe is solved "
+                  "in closed form (one star, no curve).",
         "confusion": "Rows are true classes, normalised to 100; summed over seeds.",
-        "map": "t-SNE of held-out samples (seed 0's split), coloured by true class: the frozen "
+        "map": "t-SNE of held-out samples (seed 0's split), coloured by the truth: the frozen "
                "backbone's features, then those of the best strategy that changes the "
                "backbone. Tighter, better-separated clusters are what fine-tuning buys.",
     }
     if results["status"] != "complete":
         notes["map"] = "Skipped: the run was interrupted before all strategies finished."
+    if results["task"] == "regression":
+        notes["confusion"] = "Not applicable to regression."
     return notes
 
 
@@ -109,10 +111,12 @@ def _setup_lines(results: dict) -> list[str]:
     runs = results["runs"]
     cached = sorted({r["strategy"] for r in runs if r["record"].get("cached_activations")})
     features = sorted({r["strategy"] for r in runs if r["record"].get("feature_cache")})
+    what = (f"{len(results['classes'])} classes" if results["task"] == "classification"
+            else "regression")
     lines = [
-        f"Data: {data['name']} ({data['modality']}, {data['size']:,} samples, "
-        f"{len(results['classes'])} classes){' limited to ' + str(c['limit']) if c['limit'] else ''}.",
-        f"Splits: {c['seeds']} seed(s), each a stratified {1 - c['test_size']:.0%}/"
+        f"Data: {data['name']} ({data['modality']}, {data['size']:,} samples, {what})"
+        f"{' limited to ' + str(c['limit']) if c['limit'] else ''}.",
+        f"Splits: {c['seeds']} seed(s), each a{' stratified' if results['task'] == 'classification' else ''} {1 - c['test_size']:.0%}/"
         f"{c['test_size']:.0%} train/test split shared by every strategy.",
         f"Backbone: {c['backbone']} {c['backbone_options'] or ''}; epochs {c['epochs']}, "
         f"batch {c['batch_size']}"
@@ -127,8 +131,9 @@ def _setup_lines(results: dict) -> list[str]:
         f"{env['torch']}, {env['threads']} threads.",
     ]
     if results.get("model"):
+        cls = "Grafter" if results["task"] == "classification" else "GrafterRegressor"
         lines.append(f"The recommended model ({results['model']['strategy']}, seed 0) is saved "
-                     "in `model/`: `graftlab.Grafter.load('model')`.")
+                     f"in `model/`: `graftlab.{cls}.load('model')`.")
     return lines
 
 

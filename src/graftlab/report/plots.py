@@ -61,14 +61,17 @@ def tradeoff(rows: Sequence[dict], *, metric: str, label: str, scale: float) -> 
 
 
 def curves(runs: Sequence[dict], strategies: Sequence[str]) -> str:
-    """Training loss and held-out accuracy by epoch, mean over seeds, one line per strategy."""
+    """Training loss and held-out accuracy (or, for regression, loss) by epoch, mean over seeds,
+    one line per strategy."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    held_out = "val_accuracy" if any("val_accuracy" in h for r in runs for h in r["history"]) \
+        else "val_loss"
     for i, strategy in enumerate(strategies):
         histories = [r["history"] for r in runs if r["strategy"] == strategy and r["history"]]
         if not histories:
             continue
-        for ax, key in [(axes[0], "train_loss"), (axes[1], "val_accuracy")]:
+        for ax, key in [(axes[0], "train_loss"), (axes[1], held_out)]:
             per_epoch: dict[int, list[float]] = {}
             for history in histories:
                 for h in history:
@@ -82,7 +85,7 @@ def curves(runs: Sequence[dict], strategies: Sequence[str]) -> str:
                 {"marker": "*", "markersize": 10, "linestyle": "none"}
             ax.plot(xs, ys, color=color(i), label=strategy, **style)
     axes[0].set_title("training loss")
-    axes[1].set_title("held-out accuracy (scored each epoch, never used to select)")
+    axes[1].set_title(f"held-out {held_out[4:]} (scored each epoch, never used to select)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -125,20 +128,29 @@ def confusions(matrices: dict[str, np.ndarray], classes: Sequence[str]) -> str:
 
 def feature_map(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray,
                 classes: Sequence[str]) -> str:
-    """2-D embeddings of the same samples, coloured by class, one panel per feature set."""
+    """2-D embeddings of the same samples, one panel per feature set, coloured by class (or by
+    the target value when ``classes`` is empty: regression)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
     for ax, (title, xy) in zip(axes[0], panels):
-        for k, name in enumerate(classes):
-            sel = labels == k
-            if sel.any():
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=color(k), label=str(name),
-                           alpha=0.8, linewidths=0)
+        if classes:
+            for k, name in enumerate(classes):
+                sel = labels == k
+                if sel.any():
+                    ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=color(k), label=str(name),
+                               alpha=0.8, linewidths=0)
+        else:
+            points = ax.scatter(xy[:, 0], xy[:, 1], s=6, c=labels, cmap="viridis",
+                                linewidths=0)
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", markerscale=2, frameon=False,
-               bbox_to_anchor=(1.0 + 0.02 * len(panels), 0.5))
-    fig.tight_layout()
+    if classes:
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="center right", markerscale=2, frameon=False,
+                   bbox_to_anchor=(1.0 + 0.02 * len(panels), 0.5))
+    else:
+        fig.colorbar(points, ax=list(axes[0]), label="target", shrink=0.8)
+    if classes:
+        fig.tight_layout()
     return to_svg(fig)
