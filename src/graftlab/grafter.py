@@ -525,13 +525,24 @@ class _FromActivations(torch.nn.Module):
     def backbone(self):
         return self.model.backbone
 
-    def forward(self, inputs: dict) -> torch.Tensor:
+    @property
+    def head(self):
+        return self.model.head
+
+    def _layer(self, inputs: dict) -> torch.Tensor:
         m, x = self.model, inputs["acts"]
         if self.start != m.layer:
             x = m.backbone.forward_from(self.start, x, [m.layer])[m.layer]
+        return x
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        m, x = self.model, self._layer(inputs)
         if m.head.input_kind == "pooled":
             x = m.backbone.pool(x, m.pooling, inputs)
         return m.head(x, None)
+
+    def features(self, inputs: dict) -> torch.Tensor:
+        return self.model.backbone.pool(self._layer(inputs), self.model.pooling, inputs)
 
 
 class _OnFeatures(torch.nn.Module):

@@ -1,5 +1,11 @@
-"""Training methods: small modules whose forward returns a dict holding ``"loss"``."""
+"""Training methods: small modules whose forward returns a dict holding ``"loss"``.
 
+``ERM`` for labelled data; the domain-adaptation methods (one file each: dann, dan, coral,
+cdan, mcc, and the source_only baseline) for labelled source + unlabelled target.
+"""
+
+from graftlab.methods import cdan, coral, dan, dann, mcc  # noqa: F401  (register themselves)
+from graftlab.methods.adaptation import Adaptation, create_method, list_methods
 from graftlab.methods.erm import ERM
 
-__all__ = ["ERM"]
+__all__ = ["ERM", "Adaptation", "create_method", "list_methods"]

@@ -40,3 +40,12 @@ class GraftedModel(nn.Module):
         if self.head.input_kind == "pooled":
             x = self.backbone.pool(x, self.pooling, batch)
         return self.head(x, batch.get("attention_mask"))
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The pooled features a pooled head sees, (B, D): what domain adaptation aligns."""
+        if self.head.input_kind != "pooled":
+            raise ConfigError(f"head {self.head.name!r} takes {self.head.input_kind} input; "
+                              "domain adaptation aligns pooled features.",
+                              hint="use head='linear' or head='mlp'.")
+        x = self.backbone.forward_layers(batch, [self.layer])[self.layer]
+        return self.backbone.pool(x, self.pooling, batch)

@@ -1,0 +1,173 @@
+"""``Adapter``: domain-adaptive fine-tuning, scikit-learn style.
+
+    Adapter(backbone="efficientnet_lite0", method="dann").fit(x_src, y_src, target=x_tgt)
+        .predict(x_tgt)
+
+The backbone, head and strategy (what trains) are built exactly as :class:`Grafter` builds
+them; the method (``source_only``, ``dann``, ``dan``, ``coral``, ``cdan``, ``mcc``) is a small
+module run by the one trainer. When the lower blocks are frozen (``last_k``/``head_only`` on a
+backbone that can resume from a layer) both domains' activations there are computed once,
+through the feature cache, and the upper blocks train from them. Target labels are never
+taken: ``fit`` has no argument for them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from graftlab.data.domain import Domain
+from graftlab.errors import DataError, NotFittedError
+from graftlab.features.extract import as_domain
+from graftlab.methods import create_method
+from graftlab.train.callbacks import Callback, ProgressCallback
+from graftlab.train.trainer import Trainer
+
+
+class Adapter(ClassifierMixin, BaseEstimator):
+    """Fit on labelled source and unlabelled target inputs; predict on either."""
+
+    def __init__(self, *, backbone: str = "efficientnet_lite0", method: str = "dann",
+                 strategy: str = "last_k", k: int = 2, head: str = "linear",
+                 epochs: int = 5, batch_size: int = 32, lr: float = 1e-3,
+                 lr_backbone: float | None = None, weight_decay: float = 0.01,
+                 transfer_weight: float = 1.0, schedule: str = "warmup",
+                 method_options: dict | None = None, seed: int = 0,
+                 backbone_options: dict | None = None, cache_activations: bool | None = None,
+                 checkpoint_dir: str | None = None,
+                 callbacks: list[Callback] | None = None) -> None:
+        self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
+                                                                         strategy, k, head)
+        self.epochs, self.batch_size, self.lr, self.lr_backbone = (epochs, batch_size, lr,
+                                                                   lr_backbone)
+        self.weight_decay, self.transfer_weight, self.schedule = (weight_decay,
+                                                                  transfer_weight, schedule)
+        self.method_options, self.seed = method_options, seed
+        self.backbone_options, self.cache_activations = backbone_options, cache_activations
+        self.checkpoint_dir, self.callbacks = checkpoint_dir, callbacks
+
+    def _grafter(self):
+        from graftlab.grafter import Grafter
+
+        return Grafter(backbone=self.backbone, strategy=self.strategy, k=self.k, head=self.head,
+                       epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                       lr_backbone=self.lr_backbone, weight_decay=self.weight_decay,
+                       seed=self.seed, backbone_options=self.backbone_options,
+                       cache_activations=self.cache_activations, augment=False)
+
+    def fit(self, X: Any, y: Any, *, target: Any, progress=None) -> Adapter:
+        """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only)."""
+        from graftlab.grafter import _activations, _FromActivations, _modality, _warmup_cosine
+
+        t0 = time.perf_counter()
+        modality = _modality(self.backbone, self.backbone_options)
+        source, tgt = as_domain(X, modality), _target_domain(target, modality)
+        _check_shapes(source, tgt)
+        y = np.asarray(y if y is not None else source.labels)
+        if len(y) != len(source):
+            raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r});"
+                            " adaptation trains a classifier and needs at least two.")
+        grafter = self._grafter()
+        model, plan = grafter._build(len(self.classes_))
+        start = grafter._frozen_prefix(model)
+        labels_t = torch.as_tensor(labels)
+        if start is not None:
+            net = _FromActivations(model, start)
+            data = {"source": _activations(model, start, source),
+                    "target": _activations(model, start, tgt)}
+
+            def inputs(which: str, idx: np.ndarray) -> dict:
+                return {"acts": data[which][idx]}
+        else:
+            net = model
+            domains = {"source": source, "target": tgt}
+
+            def inputs(which: str, idx: np.ndarray) -> dict:
+                return model.backbone.preprocess(domains[which].inputs_at(idx))
+        steps = self.epochs * math.ceil(len(source) / self.batch_size)
+        width = next(m.in_features for m in model.head.modules()
+                     if isinstance(m, torch.nn.Linear))
+        method = create_method(self.method, net, num_classes=len(self.classes_),
+                               feature_dim=width, total_steps=steps,
+                               weight=self.transfer_weight, schedule=self.schedule,
+                               **(self.method_options or {}))
+        extra = [p for n, p in method.named_parameters() if not n.startswith("model.")]
+        groups = plan.param_groups + ([{"params": extra, "lr": self.lr, "name": "method",
+                                        "weight_decay": self.weight_decay}] if extra else [])
+        optimizer = torch.optim.AdamW(groups)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
+        n_target, seed = len(tgt), self.seed
+
+        def collate(pos: np.ndarray) -> dict:
+            # the target batch is drawn by a generator keyed on the source batch: the same
+            # pairs on every run and after a resume
+            rng = np.random.default_rng([seed, int(pos[0]), len(pos)])
+            t_idx = rng.choice(n_target, size=len(pos), replace=n_target < len(pos))
+            return {"source": {"inputs": inputs("source", pos), "labels": labels_t[pos]},
+                    "target": {"inputs": inputs("target", t_idx)}}
+
+        callbacks = list(self.callbacks or [])
+        if progress is not None:
+            callbacks.append(ProgressCallback(progress))
+        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                          callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
+                          freeze_bn_stats=True)
+        self.history_ = trainer.fit(method, n_train=len(source), collate=collate,
+                                    optimizer=optimizer, scheduler=scheduler,
+                                    on_epoch_start=plan.on_epoch_start)
+        self.model_, self.grafter_ = model.eval(), grafter
+        grafter.model_, grafter.classes_ = self.model_, self.classes_
+        self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
+        self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
+                        "cached_activations": start}
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Adapter is not fitted yet; call fit(X, y, target=...).")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        self._check()
+        return self.grafter_.decision_function(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.decision_function(X).argmax(-1)]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The adapted model's pooled features (for maps and domain distances)."""
+        self._check()
+        return self.grafter_.transform(X)
+
+
+def _target_domain(target: Any, modality: str) -> Domain:
+    if target is None:
+        raise DataError("adaptation needs unlabelled target inputs: fit(X, y, target=...).")
+    try:
+        tgt = as_domain(target, modality)
+    except DataError as exc:
+        raise DataError(f"target: {exc}", hint="give target inputs of the source's kind.") \
+            from None
+    if tgt.labels is not None:
+        tgt = tgt.unlabelled()  # never trained on, never selected on
+    return tgt
+
+
+def _check_shapes(source: Domain, target: Domain) -> None:
+    if source.modality == "image":
+        s, t = source.inputs.shape[1:], target.inputs.shape[1:]
+        if s != t:
+            raise DataError(f"source images are {s[0]}x{s[1]} but target images are "
+                            f"{t[0]}x{t[1]}; both domains go through the same network.",
+                            hint="resize one domain to the other's size first.")
+

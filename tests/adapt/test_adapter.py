@@ -1,0 +1,73 @@
+"""Adapter: every method trains through the one trainer on tiny shifted images; target labels
+are never used; bad input is explained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graftlab.adapt import Adapter
+from graftlab.data import Domain
+from graftlab.errors import DataError
+from graftlab.features import FeatureCache
+from graftlab.methods import list_methods
+
+OPTS = {"image_size": 32}
+
+
+def _squares(n_per_class=8, dark=False, seed=0):
+    """Two classes (a bright square left or right); the target domain is a dark background
+    with grey squares."""
+    rng = np.random.default_rng(seed)
+    n = 2 * n_per_class
+    x = rng.integers(150 if dark else 0, 200 if dark else 90, (n, 32, 32, 3), dtype=np.uint8)
+    y = np.repeat([0, 1], n_per_class)
+    for i, label in enumerate(y):
+        c = 2 if label == 0 else 18
+        x[i, 10:22, c:c + 12] = 40 if dark else 250
+    return x, y
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_fits_from_cached_activations_and_predicts(method):
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    a = Adapter(method=method, epochs=2, batch_size=8, backbone_options=OPTS)
+    a.fit(xs, ys, target=xt)
+    assert a.record_["cached_activations"] is not None  # last_k on EfficientNet
+    assert a.predict(xt).shape == (16,) and set(a.predict(xs)) <= {0, 1}
+    assert len(a.history_) == 2 and np.isfinite(a.history_[-1]["train_loss"])
+    assert a.trainable_params_ > 0
+    assert a.transform(xt).shape == (16, 1280)
+
+
+def test_target_labels_are_never_used():
+    xs, ys = _squares()
+    xt, yt = _squares(dark=True, seed=1)
+    labelled = Domain("target", "image", xt, labels=yt, classes=["l", "r"])
+    flipped = Domain("target", "image", xt, labels=1 - yt, classes=["l", "r"])
+    kw = {"method": "dann", "epochs": 1, "batch_size": 8, "backbone_options": OPTS}
+    a = Adapter(**kw).fit(xs, ys, target=labelled)
+    b = Adapter(**kw).fit(xs, ys, target=flipped)
+    np.testing.assert_allclose(a.decision_function(xt), b.decision_function(xt), atol=1e-6)
+
+
+def test_whole_network_path_when_nothing_is_frozen():
+    xs, ys = _squares(4)
+    xt, _ = _squares(4, dark=True)
+    a = Adapter(method="coral", strategy="full", epochs=1, batch_size=4,
+                backbone_options=OPTS).fit(xs, ys, target=xt)
+    assert a.record_["cached_activations"] is None and FeatureCache().entries() == []
+
+
+def test_bad_target_input_is_explained():
+    xs, ys = _squares(4)
+    a = Adapter(method="dann", epochs=1, backbone_options=OPTS)
+    with pytest.raises(DataError, match="target images are 24x24"):
+        a.fit(xs, ys, target=np.zeros((4, 24, 24, 3), np.uint8))
+    with pytest.raises(DataError, match="target: .*text"):
+        a.fit(xs, ys, target=Domain("t", "text", ["a", "b"]))
+    with pytest.raises(DataError, match="empty"):
+        a.fit(xs, ys, target=np.zeros((0, 32, 32, 3), np.uint8))
+    with pytest.raises(DataError, match="single class"):
+        a.fit(xs, np.zeros(len(xs)), target=xs)
