@@ -316,6 +316,71 @@ def compare(
     _print_summary(result)
 
 
+@app.command()
+def adapt(
+    source: Annotated[str, typer.Option(help="Labelled source: image folder, CSV/JSONL or "
+                                             "bundled name (mnist, vader:movies ...).")],
+    target: Annotated[str, typer.Option(help="Target data; its labels, if any, are used only "
+                                             "to report target accuracy.")],
+    method: Annotated[str, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
+                                             "(source_only always runs too).")] = "dann",
+    backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
+    strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
+    k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
+    epochs: Annotated[int, typer.Option()] = 5,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    transfer_weight: Annotated[float, typer.Option("--lambda", help="Weight of the transfer "
+                                                   "loss (warmed up from 0).")] = 1.0,
+    seeds: Annotated[int, typer.Option()] = 1,
+    image_size: Annotated[int | None, typer.Option()] = None,
+    max_length: Annotated[int | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many samples per domain.")]
+        = None,
+    guard: Annotated[bool, typer.Option(help="Keep source_only when the validators say "
+                                             "adaptation hurts.")] = True,
+    feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
+    out: Annotated[Path | None, typer.Option()] = None,
+    overwrite: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
+    against negative transfer; report.html/.md and results.json."""
+    from graftlab.adapt.run import adapt_to_folder, check_methods
+    from graftlab.compare.run import limit_domain
+
+    with _errors():
+        methods = method.split(",")
+        check_methods(methods)
+        domains = []
+        for name in (source, target):
+            d = _load(name, text_column=text_column, label_column=label_column)
+            domains.append(limit_domain(d, limit, "classification" if d.labelled else "none"))
+        options = {k2: v for k2, v in (("image_size", image_size), ("max_length", max_length))
+                   if v is not None}
+        with _progress() as update:
+            result = adapt_to_folder(
+                *domains, methods=methods, runs_dir=runs_dir, out=out, overwrite=overwrite,
+                feature_map=feature_map, progress=update, seeds=seeds, guard=guard,
+                backbone=backbone, strategy=strategy, k=k, epochs=epochs,
+                batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
+                backbone_options=options or None)
+    from graftlab.report.adapt import tables, verdict
+
+    head, rows = tables(result)["results"]
+    table = Table(title=f"adapt: {result['source']['name']} -> {result['target']['name']}")
+    for i, col in enumerate(head):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*[c[2] for c in row],
+                      style="bold green" if row[0][1] == result["selected"] else None)
+    console.print(table)
+    console.print(verdict(result).replace("**", ""), soft_wrap=True)
+    console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
+
+
 def _print_summary(result: dict) -> None:
     from graftlab.report.compare import cells, headers
 

@@ -126,6 +126,9 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.model_, self.grafter_ = model.eval(), grafter
         grafter.model_, grafter.classes_ = self.model_, self.classes_
         self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
+        # the inner Grafter predicts and saves: a saved Adapter loads with Grafter.load
+        grafter.trainable_params_, grafter.history_ = self.trainable_params_, self.history_
+        grafter.total_params_ = sum(p.numel() for p in model.parameters())
         self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
                         "cached_activations": start}
         return self

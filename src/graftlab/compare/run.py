@@ -108,7 +108,7 @@ def _stratify(domain: Domain, task: str) -> np.ndarray | None:
     return domain.labels if task == "classification" else None
 
 
-def _limit(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
+def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
     """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
     if not limit or limit >= len(domain):
         return domain
@@ -117,9 +117,12 @@ def _limit(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domai
     return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
 
 
-def _folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool) -> Path:
+def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
+            kind: str = "compare") -> Path:
+    """A new run folder; an existing one only with ``overwrite`` and only if it holds an
+    earlier run's results.json (never anything else)."""
     if out is None:
-        return new_run_folder(runs_dir, "compare")
+        return new_run_folder(runs_dir, kind)
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:
@@ -129,7 +132,7 @@ def _folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool) -> Pa
                               "or pass --overwrite to replace it.")
         if not (folder / "results.json").is_file():
             raise ConfigError(f"--overwrite refuses {folder}: it holds no results.json, so it "
-                              "does not look like a compare run folder.",
+                              f"does not look like a {kind} run folder.",
                               hint="point --out at an empty or new folder.")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -190,7 +193,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     else:
         domain = load_data(str(data))
     task = _task(domain, task)
-    domain = _limit(domain, limit, task)
+    domain = limit_domain(domain, limit, task)
     _check_size(domain, test_size, seeds, task)
     classes = ([] if task == "regression" else
                domain.classes or [str(i) for i in range(int(domain.labels.max()) + 1)])
@@ -201,7 +204,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         train_kw["lr"] = lr
     if lr_backbone is not None:
         train_kw["lr_backbone"] = lr_backbone
-    folder = _folder(out, runs_dir, overwrite)
+    folder = prepare_run_folder(out, runs_dir, overwrite)
     config = {"data": domain.describe(), "backbone": backbone, "backbone_options": options,
               "strategies": chosen, "seeds": seeds, "test_size": test_size, "limit": limit,
               **train_kw}

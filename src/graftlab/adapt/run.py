@@ -1,0 +1,186 @@
+"""``graftlab adapt``: source_only and the chosen methods on labelled source + unlabelled target,
+label-free selection, and the negative-transfer guard.
+
+Every run trains ``source_only`` beside the methods. The validators (computed without target
+labels) vote for a method; when their vote goes to ``source_only``, adaptation is judged to
+hurt and the source-only model is kept (``guard=False`` keeps the best-voted adaptation
+instead). Target labels, when the target has them, are read only to report target accuracy and
+how often each validator's pick matches the oracle's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+from graftlab import _atomic
+from graftlab.adapt.adapter import Adapter
+from graftlab.adapt.validators import VALIDATORS, mmd, proxy_a_distance, validate
+from graftlab.data.domain import Domain
+from graftlab.errors import DataError
+from graftlab.methods import list_methods
+from graftlab.report.run import environment
+
+Progress = Callable[[str, int, int], None]
+
+
+def check_methods(methods: list[str]) -> list[str]:
+    from graftlab.errors import unknown_name
+
+    for name in methods:
+        if name not in list_methods():
+            raise unknown_name("adaptation method", name, list_methods())
+    return ["source_only", *[m for m in dict.fromkeys(methods) if m != "source_only"]]
+
+
+def _check_labels(source: Domain, target: Domain) -> None:
+    if not source.labelled:
+        raise DataError(f"source {source.name!r} has no labels; adaptation learns the task "
+                        "from labelled source data.", hint="give the source's label column.")
+    if target.labelled and source.classes and target.classes and \
+            list(target.classes) != list(source.classes):
+        extra = sorted(set(target.classes) - set(source.classes))
+        missing = sorted(set(source.classes) - set(target.classes))
+        raise DataError(
+            f"source and target label sets differ: the target has {extra or 'no'} labels the "
+            f"source lacks, and lacks {missing or 'none'} of the source's "
+            f"({source.classes} vs {target.classes}).",
+            hint="rename the target's classes (folders or label values) to the source's, or "
+            "drop its labels: they are only used to report target accuracy.")
+
+
+def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
+              holdout: float = 0.1, guard: bool = True, folder: Path | None = None,
+              progress: Progress | None = None, **adapter_kw: Any) -> dict:
+    """Train source_only and ``methods`` for each seed; score, select, guard; return results
+    (and write results.json into ``folder`` after every run when given)."""
+    chosen = check_methods(methods)
+    _check_labels(source, target)
+    y_t = target.labels if target.labelled else None
+    target_in = target.unlabelled()
+    results: dict[str, Any] = {
+        "format": "graftlab.adapt/1", "status": "running", "source": source.describe(),
+        "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
+        "methods": chosen, "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
+        "environment": environment(), "runs": []}
+    total, t0 = seeds * len(chosen), time.perf_counter()
+    models: dict[str, Adapter] = {}
+    for seed in range(seeds):
+        tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
+                                  stratify=source.labels)
+        src_train, src_val = source.subset(tr), source.subset(va)
+        for method in chosen:
+            if progress:
+                progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
+                         len(results["runs"]), total)
+            t = time.perf_counter()
+            adapter = Adapter(method=method, seed=seed, **adapter_kw)
+            adapter.fit(src_train, src_train.labels, target=target_in)
+            run = _score(adapter, src_train, src_val, target_in, y_t)
+            run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
+                       trainable_params=int(adapter.trainable_params_),
+                       history=adapter.history_)
+            results["runs"].append(run)
+            if seed == 0:
+                models[method] = adapter
+            if folder is not None:
+                _atomic.write_json(folder / "results.json", results)
+    results.update(_select(results["runs"], chosen, guard))
+    results["status"] = "complete"
+    results["seconds_total"] = time.perf_counter() - t0
+    results["distances"] = _distances(models, results["selected"], source, target_in)
+    results["_models"] = models
+    return results
+
+
+def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
+           y_t: np.ndarray | None) -> dict:
+    probs_t = adapter.predict_proba(target)
+    f_t, f_s = adapter.transform(target), adapter.transform(src_train)
+    f_v, probs_v = adapter.transform(src_val), adapter.predict_proba(src_val)
+    labels_v = np.searchsorted(adapter.classes_, src_val.labels)
+    out = {"validators": validate(probs_t, f_t, features_s=f_s, features_val_s=f_v,
+                                  probs_val_s=probs_v, labels_val_s=labels_v),
+           "source_accuracy": float(accuracy_score(src_val.labels,
+                                                   adapter.classes_[probs_v.argmax(1)]))}
+    if y_t is not None:
+        out["target_accuracy"] = float(accuracy_score(y_t, adapter.classes_[probs_t.argmax(1)]))
+    return out
+
+
+def _mean(runs: list[dict], method: str, key: str, validator: bool = False) -> float:
+    values = [(r["validators"] if validator else r)[key] for r in runs
+              if r["method"] == method and key in (r["validators"] if validator else r)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
+    names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
+    picks = {v: max(chosen, key=lambda m: _mean(runs, m, v, True)) for v in names}
+    votes = Counter(picks.values())
+    top = max(votes.values())
+    voted = [m for m in chosen if votes.get(m) == top]
+    adaptive = [m for m in voted if m != "source_only"]
+    best_adaptive = max((m for m in chosen if m != "source_only"),
+                        key=lambda m: (votes.get(m, 0), _mean(runs, m, "info_max", True)),
+                        default="source_only")
+    guarded = guard and ("source_only" in voted or not adaptive)
+    selected = "source_only" if guarded else (adaptive[0] if adaptive else best_adaptive)
+    out = {"validator_picks": picks, "votes": dict(votes), "selected": selected,
+           "guard": {"enabled": guard, "kept_source_only": bool(guarded and len(chosen) > 1)}}
+    if all("target_accuracy" in r for r in runs):
+        oracle = max(chosen, key=lambda m: _mean(runs, m, "target_accuracy"))
+        out["oracle"] = oracle
+        out["validator_matches_oracle"] = {v: picks[v] == oracle for v in names}
+    return out
+
+
+def _distances(models: dict[str, Adapter], selected: str, source: Domain, target: Domain
+               ) -> dict:
+    """Frozen-backbone features (before) vs the selected model's (after), on the same samples."""
+    from graftlab.features import extract_features
+
+    rng = np.random.default_rng(0)
+    s_idx = np.sort(rng.choice(len(source), min(500, len(source)), replace=False))
+    t_idx = np.sort(rng.choice(len(target), min(500, len(target)), replace=False))
+    s, t = source.subset(s_idx), target.subset(t_idx)
+    ref = models["source_only"]
+    before = [np.asarray(extract_features(ref.backbone, d, backbone_options=ref.backbone_options))
+              for d in (s, t)]
+    after = [models[selected].transform(d) for d in (s, t)]
+    return {"before": {"proxy_a_distance": proxy_a_distance(*before), "mmd": mmd(*before)},
+            "after": {"proxy_a_distance": proxy_a_distance(*after), "mmd": mmd(*after),
+                      "model": selected}}
+
+
+def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
+                    runs_dir: str | Path = "runs", out: str | Path | None = None,
+                    overwrite: bool = False, feature_map: bool = True,
+                    progress: Progress | None = None, **kw: Any) -> dict:
+    """run_adapt, then the run folder: results.json, report.html/.md, the kept model."""
+    from graftlab.compare.run import prepare_run_folder
+    from graftlab.report.adapt import domain_map, write_report
+
+    check_methods(methods)
+    folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
+    results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
+    models = results.pop("_models")
+    selected = results["selected"]
+    models[selected].grafter_.save(folder / "model")
+    results["model"] = {"method": selected, "seed": 0, "folder": "model"}
+    results["run_folder"] = str(folder)
+    figure = None
+    if feature_map:
+        if progress:
+            progress("2-D map of source and target (t-SNE)", 0, 1)
+        figure = domain_map(models, selected, source, target.unlabelled())
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results, figure)
+    return results

@@ -1,0 +1,110 @@
+"""Label-free validation: scores of an adapted model computed without target labels, to pick
+a checkpoint or a method (higher is better for every score here).
+
+- ``entropy``: minus the mean prediction entropy on the target (confident is better).
+- ``info_max``: information maximisation, H(mean p) - mean H(p): confident *and* diverse
+  (Shi & Sha 2012; used for selection by Musgrave et al. 2022, https://arxiv.org/abs/2208.07360).
+- ``snd``: soft neighbourhood density (Saito et al. 2021, https://arxiv.org/abs/2108.10860):
+  the entropy of each target sample's softmax similarity to the other target samples; dense
+  neighbourhoods of same-class points score high.
+- ``iwv``: importance-weighted validation (Sugiyama et al. 2007): the held-out *source*
+  cross-entropy, each sample weighted by p(target | x) / p(source | x) from a domain classifier
+  on the features, so the source looks like the target. Needs held-out labelled source.
+
+And distances between the domains' feature sets: the proxy A-distance (Ben-David et al. 2007)
+2 (1 - 2 err) of a linear domain classifier, and the (RBF, median-bandwidth) MMD.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+from sklearn.preprocessing import StandardScaler
+
+VALIDATORS = ("entropy", "info_max", "snd", "iwv")
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-12, 1))).sum(-1)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def entropy_score(probs_t: np.ndarray) -> float:
+    return float(-_entropy(probs_t).mean())
+
+
+def info_max(probs_t: np.ndarray) -> float:
+    return float(_entropy(probs_t.mean(0)) - _entropy(probs_t).mean())
+
+
+def snd(features_t: np.ndarray, temperature: float = 0.05, max_samples: int = 2000,
+        seed: int = 0) -> float:
+    f = features_t
+    if len(f) > max_samples:
+        f = f[np.random.default_rng(seed).choice(len(f), max_samples, replace=False)]
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    sim = f @ f.T
+    np.fill_diagonal(sim, -np.inf)
+    return float(_entropy(_softmax(sim / temperature)).mean())
+
+
+def _domain_probability(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> LogisticRegression:
+    x = StandardScaler().fit(np.vstack([f_s, f_t]))
+    clf = LogisticRegression(C=0.1, max_iter=1000, random_state=seed)
+    clf.fit(x.transform(np.vstack([f_s, f_t])), np.r_[np.zeros(len(f_s)), np.ones(len(f_t))])
+    return lambda f: clf.predict_proba(x.transform(f))[:, 1]
+
+
+def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.ndarray,
+        features_s: np.ndarray, features_t: np.ndarray) -> float:
+    """Minus the importance-weighted cross-entropy of held-out source samples."""
+    p_t = _domain_probability(features_s, features_t)(features_val_s)
+    w = p_t / np.clip(1 - p_t, 1e-6, None) * len(features_s) / len(features_t)
+    w = np.clip(w, 0, np.quantile(w, 0.95) * 2 + 1e-12)  # tame the heavy tail
+    ce = -np.log(np.clip(probs_val_s[np.arange(len(labels_val_s)), labels_val_s], 1e-12, 1))
+    return float(-(w * ce).sum() / max(w.sum(), 1e-12))
+
+
+def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0,
+                     max_samples: int = 2000) -> float:
+    """2 (1 - 2 err) of a cross-validated linear domain classifier: 0 when the domains are
+    indistinguishable, 2 when perfectly separable."""
+    rng = np.random.default_rng(seed)
+    f_s = f_s[rng.permutation(len(f_s))[:max_samples]]
+    f_t = f_t[rng.permutation(len(f_t))[:max_samples]]
+    x = StandardScaler().fit_transform(np.vstack([f_s, f_t]))
+    y = np.r_[np.zeros(len(f_s)), np.ones(len(f_t))]
+    pred = cross_val_predict(LogisticRegression(C=0.1, max_iter=1000), x, y, cv=3)
+    err = float((pred != y).mean())
+    return max(0.0, 2 * (1 - 2 * min(err, 0.5)))
+
+
+def mmd(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0, max_samples: int = 1000) -> float:
+    """Biased MMD^2 with one RBF kernel at the median pairwise distance."""
+    rng = np.random.default_rng(seed)
+    f_s = f_s[rng.permutation(len(f_s))[:max_samples]].astype(np.float64)
+    f_t = f_t[rng.permutation(len(f_t))[:max_samples]].astype(np.float64)
+    x = np.vstack([f_s, f_t])
+    sq = (x ** 2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
+    bandwidth = np.median(d2[d2 > 0]) if (d2 > 0).any() else 1.0
+    k = np.exp(-d2 / bandwidth)
+    n = len(f_s)
+    return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
+
+
+def validate(probs_t: np.ndarray, features_t: np.ndarray, *, features_s: np.ndarray | None = None,
+             features_val_s: np.ndarray | None = None, probs_val_s: np.ndarray | None = None,
+             labels_val_s: np.ndarray | None = None) -> dict[str, float]:
+    """Every validator that the inputs allow (iwv needs held-out labelled source)."""
+    out = {"entropy": entropy_score(probs_t), "info_max": info_max(probs_t),
+           "snd": snd(features_t)}
+    if features_s is not None and features_val_s is not None and labels_val_s is not None:
+        out["iwv"] = iwv(features_val_s, probs_val_s, labels_val_s, features_s, features_t)
+    return out

@@ -1,0 +1,150 @@
+"""The adaptation report: ``report.html`` (self-contained) and ``report.md`` beside
+``results.json``: source and target accuracy per method, the label-free validators and whom
+they pick, the guard's decision, domain distances before and after, and a t-SNE map of source
+and target features before and after adaptation."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from graftlab import _atomic
+from graftlab.report import plots
+from graftlab.report.compare import CSS, _table_html
+
+SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("validators", "Validators"),
+            ("distances", "Domain distances"), ("map", "Feature map"), ("setup", "Setup")]
+
+
+def _mean(runs: list[dict], method: str, get) -> float:
+    values = [get(r) for r in runs if r["method"] == method]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
+    runs, labelled = results["runs"], results["target"]["labelled_for_evaluation"]
+    head = ["method", "source accuracy %"] + (["target accuracy %"] if labelled else []) + \
+        ["trainable params", "wall s"]
+    rows = []
+    for m in results["methods"]:
+        row = [("method", m, m)]
+        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
+            v = _mean(runs, m, lambda r, k=key: r.get(k))
+            row.append((key, v, f"{v * 100:.1f}"))
+        params = next(r["trainable_params"] for r in runs if r["method"] == m)
+        secs = _mean(runs, m, lambda r: r["seconds"])
+        row += [("trainable_params", params, f"{params:,}"), ("seconds", secs, f"{secs:.1f}")]
+        rows.append(row)
+    names = list(results["validator_picks"])
+    vhead = ["method"] + names
+    vrows = []
+    for m in results["methods"]:
+        scores = {v: _mean(runs, m, lambda r, v=v: r["validators"][v]) for v in names}
+        vrows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names])
+    pick = [("method", "pick", "picks")] + [(v, results["validator_picks"][v],
+                                             results["validator_picks"][v]) for v in names]
+    vrows.append(pick)
+    if "validator_matches_oracle" in results:
+        vrows.append([("method", "matches", f"matches oracle ({results['oracle']})")] +
+                     [(v, results["validator_matches_oracle"][v],
+                       "yes" if results["validator_matches_oracle"][v] else "no")
+                      for v in names])
+    d = results["distances"]
+    dhead = ["features", "proxy A-distance", "MMD²"]
+    drows = [[("features", w, label), ("proxy_a_distance", d[w]["proxy_a_distance"],
+                                       f"{d[w]['proxy_a_distance']:.3f}"),
+              ("mmd", d[w]["mmd"], f"{d[w]['mmd']:.4f}")]
+             for w, label in [("before", "frozen backbone (before)"),
+                              ("after", f"{d['after']['model']} (after)")]]
+    return {"results": (head, rows), "validators": (vhead, vrows), "distances": (dhead, drows)}
+
+
+def verdict(results: dict) -> str:
+    sel, guard = results["selected"], results["guard"]
+    parts = []
+    if guard["kept_source_only"]:
+        parts.append("The validators, computed without target labels, say adaptation does not "
+                     "help here: graftlab keeps **source_only** (the negative-transfer guard; "
+                     "--no-guard overrides it).")
+    else:
+        parts.append(f"Selected without target labels: **{sel}** "
+                     f"({results['votes'].get(sel, 0)} of {len(results['validator_picks'])} "
+                     "validators vote for it).")
+    if "oracle" in results:
+        runs = results["runs"]
+        acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
+        parts.append(f"Target accuracy (labels used only here): {sel} {acc[sel] * 100:.1f}%, "
+                     f"source_only {acc['source_only'] * 100:.1f}%, the best method "
+                     f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
+    d = results["distances"]
+    parts.append(f"Proxy A-distance between the domains: {d['before']['proxy_a_distance']:.2f} "
+                 f"with frozen features, {d['after']['proxy_a_distance']:.2f} after.")
+    return " ".join(parts)
+
+
+def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
+    figs = {}
+    if feature_map:
+        figs["map"] = plots.feature_map(feature_map["panels"], feature_map["labels"],
+                                        feature_map["classes"])
+        _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
+    text, tabs = verdict(results), tables(results)
+    notes = {"map": "t-SNE of up to 300 source and 300 target samples, coloured by domain: "
+                    "the frozen backbone's features, then the selected model's. Adaptation "
+                    "should mix the two colours while keeping class clusters apart.",
+             "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items())}
+    body, md = [f"<h1>graftlab adapt: {html.escape(results['source']['name'])} → "
+                f"{html.escape(results['target']['name'])}</h1>"], \
+        [f"# graftlab adapt: {results['source']['name']} -> {results['target']['name']}"]
+    for key, title in SECTIONS:
+        body.append(f'<section id="{key}"><h2>{title}</h2>')
+        md.append(f"## {title}")
+        if key == "verdict":
+            bold = html.escape(text).split("**")
+            body.append('<div class="verdict">' + "".join(
+                f"<b>{t}</b>" if i % 2 else t for i, t in enumerate(bold)) + "</div>")
+            md.append(text)
+        elif key in tabs:
+            head, rows = tabs[key]
+            body.append(_table_html(head, rows))
+            md.append("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + "\n".join(
+                "| " + " | ".join(c[2] for c in row) + " |" for row in rows))
+        elif key in figs:
+            body.append(f"<figure>{figs[key]}<figcaption>{html.escape(notes[key])}"
+                        "</figcaption></figure>")
+            md.append(f"![{title}](figures/{key}.svg)\n\n{notes[key]}")
+        else:
+            body.append(f"<p>{html.escape(notes.get(key, 'Not drawn.'))}</p>")
+            md.append(notes.get(key, "Not drawn."))
+        body.append("</section>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>graftlab adapt</title><style>{CSS}</style></head><body><main>"
+            f"{''.join(body)}</main></body></html>\n")
+    _atomic.write_text(folder / "report.html", page)
+    _atomic.write_text(folder / "report.md", "\n\n".join(md) + "\n")
+
+
+def domain_map(models: dict, selected: str, source, target, max_points: int = 300) -> dict:
+    """t-SNE panels of source+target features, frozen vs selected."""
+    from sklearn.manifold import TSNE
+
+    from graftlab.features import extract_features
+
+    rng = np.random.default_rng(0)
+    s = source.subset(np.sort(rng.choice(len(source), min(max_points, len(source)), False)))
+    t = target.subset(np.sort(rng.choice(len(target), min(max_points, len(target)), False)))
+    ref = models["source_only"]
+    sets = [("frozen backbone", [np.asarray(extract_features(
+        ref.backbone, d, backbone_options=ref.backbone_options)) for d in (s, t)])]
+    sets.append((f"after {selected}", [models[selected].transform(d) for d in (s, t)]))
+    n = len(s) + len(t)
+    perplexity = float(min(30, max(2, (n - 1) // 3)))
+    panels = [(title, TSNE(2, init="pca", perplexity=perplexity, random_state=0)
+               .fit_transform(np.vstack(parts).astype(np.float64))) for title, parts in sets]
+    labels = np.r_[np.zeros(len(s), int), np.ones(len(t), int)]
+    return {"panels": panels, "labels": labels,
+            "classes": [f"source ({source.name})", f"target ({target.name})"]}
+

@@ -1,0 +1,98 @@
+"""run_adapt: source_only beside each method, validators, selection, the guard, distances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_adapter import OPTS, _squares
+
+from graftlab.adapt.run import run_adapt
+from graftlab.data import Domain
+from graftlab.errors import DataError, NotFoundError
+
+
+def _domains():
+    xs, ys = _squares(12)
+    xt, yt = _squares(12, dark=True, seed=1)
+    return (Domain("light", "image", xs, labels=ys, classes=["l", "r"]),
+            Domain("dark", "image", xt, labels=yt, classes=["l", "r"]))
+
+
+def test_run_adapt_scores_selects_and_reports_distances():
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], epochs=2, batch_size=8,
+                  backbone_options=OPTS)
+    assert [x["method"] for x in r["runs"]] == ["source_only", "coral", "dann"]
+    for run in r["runs"]:
+        assert set(run["validators"]) == {"entropy", "info_max", "snd", "iwv"}
+        assert 0 <= run["target_accuracy"] <= 1 and 0 <= run["source_accuracy"] <= 1
+    assert r["selected"] in ("source_only", "coral", "dann")
+    assert set(r["validator_picks"]) == {"entropy", "info_max", "snd", "iwv"}
+    assert r["oracle"] in ("source_only", "coral", "dann")
+    assert set(r["validator_matches_oracle"]) == set(r["validator_picks"])
+    for when in ("before", "after"):
+        assert 0 <= r["distances"][when]["proxy_a_distance"] <= 2
+    # the light/dark shift is obvious to a domain classifier on frozen features
+    assert r["distances"]["before"]["proxy_a_distance"] > 1.0
+
+
+def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
+    import graftlab.adapt.run as run_module
+
+    source, target = _domains()
+    real = run_module._score
+
+    def rigged(adapter, *args):  # validators that always prefer source_only
+        out = real(adapter, *args)
+        bonus = 1.0 if adapter.method == "source_only" else 0.0
+        out["validators"] = {k: v + bonus for k, v in out["validators"].items()}
+        return out
+
+    monkeypatch.setattr(run_module, "_score", rigged)
+    kw = {"methods": ["coral"], "epochs": 1, "batch_size": 8, "backbone_options": OPTS}
+    guarded = run_adapt(source, target, **kw)
+    assert guarded["selected"] == "source_only" and guarded["guard"]["kept_source_only"]
+    unguarded = run_adapt(source, target, guard=False, **kw)
+    assert unguarded["selected"] == "coral" and not unguarded["guard"]["kept_source_only"]
+
+
+def test_label_sets_that_differ_are_named():
+    source, target = _domains()
+    other = Domain("dark", "image", target.inputs, labels=target.labels, classes=["l", "x"])
+    with pytest.raises(DataError, match=r"target has \['x'\].*lacks \['r'\]"):
+        run_adapt(source, other, methods=["dann"], backbone_options=OPTS)
+    with pytest.raises(NotFoundError, match="Did you mean 'coral'"):
+        run_adapt(source, target, methods=["corral"], backbone_options=OPTS)
+    unlabelled = Domain("s", "image", source.inputs)
+    with pytest.raises(DataError, match="source 's' has no labels"):
+        run_adapt(unlabelled, target, methods=["dann"], backbone_options=OPTS)
+
+
+def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    source, target = _domains()
+    for d, root in ((source, tmp_path / "light"), (target, tmp_path / "dark")):
+        for i, (x, y) in enumerate(zip(d.inputs, d.labels)):
+            (root / d.classes[y]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x).save(root / d.classes[y] / f"{i:03d}.png")
+    out = tmp_path / "run"
+    args = ["adapt", "--source", str(tmp_path / "light"), "--target", str(tmp_path / "dark"),
+            "--method", "coral", "--epochs", "1", "--batch-size", "8", "--image-size", "32",
+            "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "source_only" in result.output and "report:" in result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["status"] == "complete" and saved["selected"] in ("source_only", "coral")
+    page = (out / "report.html").read_text()
+    for section in ("verdict", "results", "validators", "distances", "map", "setup"):
+        assert f'id="{section}"' in page
+    assert (out / "model" / "model.safetensors").is_file()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "never overwrites" in again.output
