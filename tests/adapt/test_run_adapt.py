@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from test_adapter import OPTS, _squares
 
@@ -96,3 +95,25 @@ def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     assert (out / "model" / "model.safetensors").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "never overwrites" in again.output
+
+
+def _run(method, iwv, ent, src=0.9):
+    return {"method": method, "seed": 0, "source_accuracy": src,
+            "validators": {"entropy": ent, "info_max": ent, "snd": ent, "iwv": iwv}}
+
+
+def test_selection_follows_importance_weighting_not_confidence():
+    from graftlab.adapt.run import _select
+
+    runs = [_run("source_only", -0.8, -0.9), _run("dann", -0.5, -1.1), _run("mcc", -0.7, -0.3)]
+    picked = _select(runs, ["source_only", "dann", "mcc"], guard=True)
+    assert picked["validator_picks"]["entropy"] == "mcc"  # reported, but does not decide
+    assert picked["selected"] == "dann" and picked["primary_validator"] == "iwv"
+
+
+def test_guard_trips_when_the_pick_loses_source_accuracy():
+    from graftlab.adapt.run import _select
+
+    runs = [_run("source_only", -0.8, -0.9, src=0.90), _run("dann", -0.5, -1.1, src=0.80)]
+    assert _select(runs, ["source_only", "dann"], guard=True)["selected"] == "source_only"
+    assert _select(runs, ["source_only", "dann"], guard=False)["selected"] == "dann"

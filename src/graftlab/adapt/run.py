@@ -1,10 +1,10 @@
 """``graftlab adapt``: source_only and the chosen methods on labelled source + unlabelled target,
 label-free selection, and the negative-transfer guard.
 
-Every run trains ``source_only`` beside the methods. The validators (computed without target
-labels) vote for a method; when their vote goes to ``source_only``, adaptation is judged to
-hurt and the source-only model is kept (``guard=False`` keeps the best-voted adaptation
-instead). Target labels, when the target has them, are read only to report target accuracy and
+Every run trains ``source_only`` beside the methods. Importance-weighted validation (computed
+without target labels) picks the method; when it picks ``source_only``, or the pick loses
+held-out source accuracy, adaptation is judged to hurt and the source-only model is kept
+(``guard=False`` keeps the best adaptation instead). All validators' picks are reported. Target labels, when the target has them, are read only to report target accuracy and
 how often each validator's pick matches the oracle's.
 """
 
@@ -121,20 +121,38 @@ def _mean(runs: list[dict], method: str, key: str, validator: bool = False) -> f
     return float(np.mean(values)) if values else float("nan")
 
 
+PRIMARY = ("iwv", "info_max")  # what selects: the first validator every run has
+MAX_SOURCE_DROP = 0.05
+
+
 def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
+    """The method the primary validator scores best; every validator's pick is reported.
+
+    Importance-weighted validation comes first: it estimates the target risk from labelled
+    source data reweighted towards the target, while entropy, information maximisation and
+    SND reward confident predictions and so favour methods that minimise entropy themselves
+    (MCC), whatever their accuracy. The guard keeps ``source_only`` when it scores best, or
+    when the pick loses more than 5 points of held-out source accuracy to it.
+    """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     picks = {v: max(chosen, key=lambda m: _mean(runs, m, v, True)) for v in names}
     votes = Counter(picks.values())
-    top = max(votes.values())
-    voted = [m for m in chosen if votes.get(m) == top]
-    adaptive = [m for m in voted if m != "source_only"]
-    best_adaptive = max((m for m in chosen if m != "source_only"),
-                        key=lambda m: (votes.get(m, 0), _mean(runs, m, "info_max", True)),
-                        default="source_only")
-    guarded = guard and ("source_only" in voted or not adaptive)
-    selected = "source_only" if guarded else (adaptive[0] if adaptive else best_adaptive)
-    out = {"validator_picks": picks, "votes": dict(votes), "selected": selected,
-           "guard": {"enabled": guard, "kept_source_only": bool(guarded and len(chosen) > 1)}}
+    primary = next(v for v in PRIMARY if v in names)
+    ranked = sorted(chosen, key=lambda m: -_mean(runs, m, primary, True))
+    best = ranked[0]
+    source_drop = _mean(runs, "source_only", "source_accuracy") - \
+        _mean(runs, best, "source_accuracy")
+    hurts = best == "source_only" or source_drop > MAX_SOURCE_DROP
+    if guard and hurts:
+        selected = "source_only"
+    else:
+        selected = best if best != "source_only" else next(
+            (m for m in ranked if m != "source_only"), "source_only")
+    out = {"validator_picks": picks, "votes": dict(votes), "primary_validator": primary,
+           "selected": selected,
+           "guard": {"enabled": guard, "kept_source_only": bool(guard and hurts and
+                                                                 len(chosen) > 1),
+                     "source_accuracy_drop": source_drop}}
     if all("target_accuracy" in r for r in runs):
         oracle = max(chosen, key=lambda m: _mean(runs, m, "target_accuracy"))
         out["oracle"] = oracle

@@ -66,13 +66,15 @@ def verdict(results: dict) -> str:
     sel, guard = results["selected"], results["guard"]
     parts = []
     if guard["kept_source_only"]:
-        parts.append("The validators, computed without target labels, say adaptation does not "
-                     "help here: graftlab keeps **source_only** (the negative-transfer guard; "
-                     "--no-guard overrides it).")
+        parts.append(f"{results['primary_validator']}, computed without target labels, says "
+                     "adaptation does not help here (or the best method loses source accuracy): "
+                     "graftlab keeps **source_only** (the negative-transfer guard; --no-guard "
+                     "overrides it).")
     else:
-        parts.append(f"Selected without target labels: **{sel}** "
-                     f"({results['votes'].get(sel, 0)} of {len(results['validator_picks'])} "
-                     "validators vote for it).")
+        agree = sum(p == sel for p in results["validator_picks"].values())
+        parts.append(f"Selected without target labels: **{sel}**, by "
+                     f"{results['primary_validator']} ({agree} of "
+                     f"{len(results['validator_picks'])} validators pick it).")
     if "oracle" in results:
         runs = results["runs"]
         acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}

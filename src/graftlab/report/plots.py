@@ -146,11 +146,10 @@ def feature_map(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray,
         ax.set_xticks([])
         ax.set_yticks([])
     if classes:
+        fig.tight_layout()
         handles, names = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="center right", markerscale=2, frameon=False,
-                   bbox_to_anchor=(1.0 + 0.02 * len(panels), 0.5))
+        fig.legend(handles, names, loc="upper center", markerscale=2, frameon=False,
+                   ncol=min(len(names), 10), bbox_to_anchor=(0.5, 0.02))
     else:
         fig.colorbar(points, ax=list(axes[0]), label="target", shrink=0.8)
-    if classes:
-        fig.tight_layout()
     return to_svg(fig)
