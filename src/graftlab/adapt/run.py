@@ -57,8 +57,9 @@ def _check_labels(source: Domain, target: Domain) -> None:
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
-              holdout: float = 0.1, guard: bool = True, folder: Path | None = None,
-              progress: Progress | None = None, **adapter_kw: Any) -> dict:
+              first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
+              folder: Path | None = None, progress: Progress | None = None,
+              **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given)."""
     chosen = check_methods(methods)
@@ -72,7 +73,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         "environment": environment(), "runs": []}
     total, t0 = seeds * len(chosen), time.perf_counter()
     models: dict[str, Adapter] = {}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
                                   stratify=source.labels)
         src_train, src_val = source.subset(tr), source.subset(va)
@@ -88,7 +89,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                        trainable_params=int(adapter.trainable_params_),
                        history=adapter.history_)
             results["runs"].append(run)
-            if seed == 0:
+            if seed == first_seed:
                 models[method] = adapter
             if folder is not None:
                 _atomic.write_json(folder / "results.json", results)
