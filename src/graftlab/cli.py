@@ -387,11 +387,12 @@ def _print_summary(result: dict) -> None:
     table = Table(title=f"compare: {result['config']['data']['name']} with "
                         f"{result['config']['backbone']}")
     for i, col in enumerate(headers(result["task"])):
-        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
     for row in result["summary"]:
         style = "bold green" if row["strategy"] == result["verdict"]["recommended"] else None
         table.add_row(*[text for _, _, text in cells(row, result["task"])], style=style)
-    console.print(table)
+    # a pipe or a log gets 80 columns from rich: never cut the numbers there
+    (console if console.is_terminal else Console(width=160)).print(table)
     console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
 

@@ -45,7 +45,12 @@ def test_random_weights_as_good_as_transfer_is_a_warning():
 
 def test_one_seed_says_there_is_no_uncertainty_estimate():
     v, _ = _verdict({"linear_probe": [0.8], "full": [0.9]})
-    assert v["recommended"] == "full" and "no estimate of the uncertainty" in v["text"]
+    assert v["recommended"] == "full" and "no reliable estimate" in v["text"]
+
+
+def test_two_seeds_trust_the_mean_rather_than_a_powerless_test():
+    v, _ = _verdict({"linear_probe": [0.86, 0.88], "full": [0.92, 0.93]})
+    assert v["recommended"] == "full" and "no reliable estimate" in v["text"]
 
 
 def test_paired_differences_cancel_split_noise():

@@ -14,6 +14,9 @@ import statistics
 from typing import Any
 
 BASELINE = "scratch"
+# With 2 seeds a paired t-test needs a gain of 12.7 standard errors: almost nothing passes, and
+# "within noise, take the cheapest" would overrule real gains. From 3 seeds on it decides.
+MIN_SEEDS_FOR_TIES = 3
 METRICS = {  # primary metric, secondary metric, and whether higher is better for each
     "classification": (("accuracy", True), ("macro_f1", True)),
     "regression": (("r2", True), ("mae", False)),
@@ -86,7 +89,7 @@ def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
         gain, se, n = paired(runs, best["strategy"], row["strategy"], metric)
         if _clearly_better(sign * gain, se, n):
             beaten.append((row, gain, se, n))
-        elif n > 1:  # one seed cannot tell noise from a difference: trust the mean then
+        elif n >= MIN_SEEDS_FOR_TIES:  # fewer seeds cannot tell noise from a difference
             ties.append((row, gain, se, n))
     pool = [best] + [row for row, *_ in ties]
     recommended = min(pool, key=lambda r: (r["trainable_params"], r["seconds_median"]))
@@ -115,9 +118,10 @@ def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
             f"{_ratio(best['trainable_params'], recommended['trainable_params'])} as many "
             f"parameters and takes "
             f"{_ratio(best['seconds_median'], recommended['seconds_median'])} as long.")
-    if seeds < 2:
-        parts.append("With one seed there is no estimate of the uncertainty: run with "
-                     "--seeds 3 before trusting small differences.")
+    if seeds < MIN_SEEDS_FOR_TIES:
+        parts.append(f"With {seeds} seed{'s' if seeds > 1 else ''} there is no "
+                     "reliable estimate of the uncertainty, so the highest mean wins: run with "
+                     "--seeds 3 or more before trusting small differences.")
     elif beaten:
         row, gain, se, _ = max(beaten, key=lambda t: sign * t[0][f"{metric}_mean"])
         parts.append(f"It is clearly ahead of {len(beaten)} other strateg"
