@@ -30,7 +30,7 @@ from graftlab.methods import ERM
 from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
 from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import STRATEGIES, apply_strategy, trainable_parameters
-from graftlab.train.trainer import Trainer
+from graftlab.train.trainer import Trainer, adamw
 
 _DEFAULT_LR_BACKBONE = {"image": 3e-4, "text": 5e-5}
 
@@ -287,7 +287,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             callbacks.append(EarlyStopping(monitor="val_loss", patience=self.early_stopping))
         if progress is not None:
             callbacks.append(ProgressCallback(progress))
-        optimizer = torch.optim.AdamW(plan.param_groups)
+        optimizer = adamw(plan.param_groups)
         steps = self.epochs * math.ceil(len(train_idx) / self.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
         freeze_bn = self.pretrained if self.freeze_bn_stats is None else self.freeze_bn_stats

@@ -26,7 +26,7 @@ from graftlab.errors import DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.methods import create_method
 from graftlab.train.callbacks import Callback, ProgressCallback
-from graftlab.train.trainer import Trainer
+from graftlab.train.trainer import Trainer, adamw
 
 
 class Adapter(ClassifierMixin, BaseEstimator):
@@ -102,7 +102,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         extra = [p for n, p in method.named_parameters() if not n.startswith("model.")]
         groups = plan.param_groups + ([{"params": extra, "lr": self.lr, "name": "method",
                                         "weight_decay": self.weight_decay}] if extra else [])
-        optimizer = torch.optim.AdamW(groups)
+        optimizer = adamw(groups)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
         n_target, seed = len(tgt), self.seed
 
