@@ -244,6 +244,8 @@ def render(results: dict, command: str) -> str:
              "std over seeds; one fixed train/test split; the baseline is scikit-learn's "
              "logistic regression on frozen features). Parts are stored in "
              "`benchmarks/results/strategies.json`; `--tasks` re-runs some and keeps the rest."]
+    if results.get("note"):
+        parts.append(f"Note: {results['note']}")
     for task in ("images", "text"):
         if task not in results:
             parts.append(f"**{task}**: not run yet.")
@@ -283,10 +285,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tasks", default="images,text,steps,throughput",
                         help="comma-separated parts to (re-)run: images, text, steps, "
-                        "throughput")
+                        "throughput; 'none' re-renders the stored results")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--note", help="a remark on the conditions, stored and shown with "
+                        "the table (e.g. that other work shared the machine)")
     args = parser.parse_args()
     if args.child:
         child(args.child[0], json.loads(args.child[1]))
@@ -305,7 +309,9 @@ def main() -> None:
             tmp.write_text(json.dumps(results, indent=1))
             tmp.replace(store)
 
-    for part in args.tasks.split(","):
+    if args.note is not None:
+        results["note"] = args.note
+    for part in ([] if args.tasks == "none" else args.tasks.split(",")):
         if part in protocol:
             n_train, n_test, epochs = protocol[part]
             results[part] = {"n_train": n_train, "n_test": n_test, "epochs": epochs,

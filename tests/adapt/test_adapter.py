@@ -71,3 +71,15 @@ def test_bad_target_input_is_explained():
         a.fit(xs, ys, target=np.zeros((0, 32, 32, 3), np.uint8))
     with pytest.raises(DataError, match="single class"):
         a.fit(xs, np.zeros(len(xs)), target=xs)
+
+
+def test_a_lambda_that_blows_the_loss_up_is_stopped_with_a_clear_message(tmp_path):
+    from graftlab.train.trainer import TrainingDivergedError
+
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    a = Adapter(method="coral", epochs=3, batch_size=8, backbone_options=OPTS,
+                transfer_weight=1e39, schedule="constant", checkpoint_dir=str(tmp_path))
+    with pytest.raises(TrainingDivergedError, match="lambda") as info:
+        a.fit(xs, ys, target=xt)
+    assert "loss became" in str(info.value)

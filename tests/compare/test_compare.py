@@ -192,3 +192,11 @@ def test_regression_is_scored_with_r2_and_mae(tmp_path):
     page = (tmp_path / "r" / "report.html").read_text()
     assert "R²" in page and "MAE" in page and "Not applicable to regression" in page
     assert results["verdict"]["metric"] == "r2" and (tmp_path / "r" / "figures" / "map.svg").exists()
+
+
+def test_an_empty_strategy_list_means_none_not_the_defaults(tmp_path):
+    results = run_compare(tiny_domain(), strategies=[], out=tmp_path / "r", feature_map=False,
+                          **{**KW, "seeds": 1, "epochs": 1})
+    assert [r["strategy"] for r in results["runs"]] == ["scratch"]
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        run_compare(tiny_domain(), strategies=[], scratch=False, **KW)

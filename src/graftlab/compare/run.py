@@ -47,7 +47,9 @@ class CompareInterrupted(KeyboardInterrupt):
 
 
 def check_strategies(strategies: list[str] | None) -> list[str]:
-    chosen = list(strategies or DEFAULT_STRATEGIES)
+    """The strategies to run: None means the defaults; an empty list means none (only the
+    from-scratch baseline, when it is on)."""
+    chosen = list(DEFAULT_STRATEGIES if strategies is None else strategies)
     for name in chosen:
         if name not in CHOICES:
             raise unknown_name("strategy", name, CHOICES,
@@ -185,6 +187,9 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     chosen = check_strategies(strategies)
     if scratch and BASELINE not in chosen:
         chosen.append(BASELINE)
+    if not chosen:
+        raise ConfigError("nothing to compare: no strategies and no from-scratch baseline.",
+                          hint=f"name strategies ({', '.join(CHOICES)}) or keep --scratch.")
     if isinstance(data, Domain):
         domain = data
     elif str(data).endswith((".csv", ".jsonl")):
