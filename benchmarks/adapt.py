@@ -116,6 +116,16 @@ def render(results: dict, command: str) -> str:
     parts = [f"Command: `{command}` (2 threads, CPU). Protocol " + __doc__.split("Protocol ")[1]
              .split("\n\n")[0].replace("\n", " "),
              table(rows, ["pair", *methods, "seeds", "s per run (median)", "reference"])]
+    gains = []
+    for pair, seeds in results.items():
+        mean = {m: statistics.mean(r["target_accuracy"] * 100 for s in seeds for r in s["runs"]
+                                   if r["method"] == m) for m in methods}
+        best = max(METHODS, key=mean.get)
+        kept = sum(s["selected"] == "source_only" for s in seeds)
+        gains.append(f"{pair}: best {best} {mean[best]:.1f}% vs source-only "
+                     f"{mean['source_only']:.1f}% ({mean[best] - mean['source_only']:+.1f} "
+                     f"points); the guard kept source-only in {kept}/{len(seeds)} runs")
+    parts.append("Best method against source-only, target accuracy: " + "; ".join(gains) + ".")
     if picks_total:
         parts.append("How often each label-free validator picks the method with the best "
                      "target accuracy (per pair and seed): " + "; ".join(
@@ -125,7 +135,8 @@ def render(results: dict, command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", default=",".join(PAIRS))
+    parser.add_argument("--pairs", default=",".join(PAIRS),
+                        help="comma-separated pairs to (re-)run; 'none' re-renders the stored")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -135,7 +146,7 @@ def main() -> None:
         return
     store = ROOT / "benchmarks" / "results" / "adapt.json"
     results = {} if args.quick or not store.exists() else json.loads(store.read_text())
-    for pair in args.pairs.split(","):
+    for pair in ([] if args.pairs == "none" else args.pairs.split(",")):
         if pair not in PAIRS:
             raise SystemExit(f"unknown pair {pair!r}; choose from {', '.join(PAIRS)}.")
         results[pair] = [measure(pair, seed, args.quick)

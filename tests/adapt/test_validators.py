@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from graftlab.adapt.validators import (entropy_score, info_max, iwv, mmd, proxy_a_distance,
                                        snd, validate)
@@ -43,3 +44,12 @@ def test_iwv_weights_the_source_samples_that_look_like_the_target():
     scores = validate(good_on_target, f_t, features_s=f_s, features_val_s=f_s,
                       probs_val_s=good_on_target, labels_val_s=labels)
     assert set(scores) == {"entropy", "info_max", "snd", "iwv"}
+
+
+def test_iwv_with_shared_weights_is_the_weighted_cross_entropy():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    labels = np.array([0, 0, 1])
+    w = np.array([1.0, 0.0, 3.0])
+    f = np.zeros((3, 2))
+    expected = -(1.0 * -np.log(0.9) + 3.0 * -np.log(0.4)) / 4.0
+    assert iwv(f, probs, labels, f, f, weights=w) == pytest.approx(expected)

@@ -77,6 +77,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
                                   stratify=source.labels)
         src_train, src_val = source.subset(tr), source.subset(va)
+        weights = _shared_weights(src_train, src_val, target_in, adapter_kw)
         for method in chosen:
             if progress:
                 progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
@@ -84,7 +85,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             t = time.perf_counter()
             adapter = Adapter(method=method, seed=seed, **adapter_kw)
             adapter.fit(src_train, src_train.labels, target=target_in)
-            run = _score(adapter, src_train, src_val, target_in, y_t)
+            run = _score(adapter, src_train, src_val, target_in, y_t, weights)
             run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
                        trainable_params=int(adapter.trainable_params_),
                        history=adapter.history_)
@@ -101,14 +102,30 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     return results
 
 
+def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_kw: dict
+                    ) -> np.ndarray:
+    """Importance weights of the held-out source samples from the frozen backbone's features:
+    one density-ratio estimate for every candidate, so their iwv scores compare (weights
+    from each model's own features differ from model to model, and adapted features that
+    hide the domain make their weights, and so their scores, incomparable)."""
+    from graftlab.adapt.validators import importance_weights
+    from graftlab.features import extract_features
+
+    name = adapter_kw.get("backbone", "efficientnet_lite0")
+    options = adapter_kw.get("backbone_options")
+    f_val, f_s, f_t = (np.asarray(extract_features(name, d, backbone_options=options))
+                       for d in (src_val, src_train, target))
+    return importance_weights(f_val, f_s, f_t)
+
+
 def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
-           y_t: np.ndarray | None) -> dict:
+           y_t: np.ndarray | None, weights: np.ndarray | None = None) -> dict:
     probs_t = adapter.predict_proba(target)
     f_t, f_s = adapter.transform(target), adapter.transform(src_train)
     f_v, probs_v = adapter.transform(src_val), adapter.predict_proba(src_val)
     labels_v = np.searchsorted(adapter.classes_, src_val.labels)
     out = {"validators": validate(probs_t, f_t, features_s=f_s, features_val_s=f_v,
-                                  probs_val_s=probs_v, labels_val_s=labels_v),
+                                  probs_val_s=probs_v, labels_val_s=labels_v, weights=weights),
            "source_accuracy": float(accuracy_score(src_val.labels,
                                                    adapter.classes_[probs_v.argmax(1)]))}
     if y_t is not None:

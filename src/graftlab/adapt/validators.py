@@ -61,12 +61,24 @@ def _domain_probability(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> Logi
     return lambda f: clf.predict_proba(x.transform(f))[:, 1]
 
 
-def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.ndarray,
-        features_s: np.ndarray, features_t: np.ndarray) -> float:
-    """Minus the importance-weighted cross-entropy of held-out source samples."""
+def importance_weights(features_val_s: np.ndarray, features_s: np.ndarray,
+                       features_t: np.ndarray) -> np.ndarray:
+    """p(target | x) / p(source | x) for held-out source samples, from a regularised linear
+    domain classifier, clipped at twice the 95th percentile (the heavy tail)."""
     p_t = _domain_probability(features_s, features_t)(features_val_s)
     w = p_t / np.clip(1 - p_t, 1e-6, None) * len(features_s) / len(features_t)
-    w = np.clip(w, 0, np.quantile(w, 0.95) * 2 + 1e-12)  # tame the heavy tail
+    return np.clip(w, 0, np.quantile(w, 0.95) * 2 + 1e-12)
+
+
+def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.ndarray,
+        features_s: np.ndarray, features_t: np.ndarray, weights: np.ndarray | None = None
+        ) -> float:
+    """Minus the importance-weighted cross-entropy of held-out source samples. ``weights``
+    (from :func:`importance_weights` on features every candidate shares, e.g. the frozen
+    backbone's) make the scores of different models comparable; without them each model's
+    own features set the weights."""
+    w = importance_weights(features_val_s, features_s, features_t) if weights is None \
+        else np.asarray(weights)
     ce = -np.log(np.clip(probs_val_s[np.arange(len(labels_val_s)), labels_val_s], 1e-12, 1))
     return float(-(w * ce).sum() / max(w.sum(), 1e-12))
 
@@ -101,10 +113,12 @@ def mmd(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0, max_samples: int = 1000
 
 def validate(probs_t: np.ndarray, features_t: np.ndarray, *, features_s: np.ndarray | None = None,
              features_val_s: np.ndarray | None = None, probs_val_s: np.ndarray | None = None,
-             labels_val_s: np.ndarray | None = None) -> dict[str, float]:
+             labels_val_s: np.ndarray | None = None, weights: np.ndarray | None = None
+             ) -> dict[str, float]:
     """Every validator that the inputs allow (iwv needs held-out labelled source)."""
     out = {"entropy": entropy_score(probs_t), "info_max": info_max(probs_t),
            "snd": snd(features_t)}
     if features_s is not None and features_val_s is not None and labels_val_s is not None:
-        out["iwv"] = iwv(features_val_s, probs_val_s, labels_val_s, features_s, features_t)
+        out["iwv"] = iwv(features_val_s, probs_val_s, labels_val_s, features_s, features_t,
+                         weights)
     return out
