@@ -376,9 +376,15 @@ def adapt(
     for row in rows:
         table.add_row(*[c[2] for c in row],
                       style="bold green" if row[0][1] == result["selected"] else None)
-    console.print(table)
+    _print_table(table)
     console.print(verdict(result).replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
+
+
+def _print_table(table: Table) -> None:
+    """A results table whole: a pipe or a log gets 80 columns from rich, which would cut the
+    numbers; a terminal keeps its own width."""
+    (console if console.is_terminal else Console(width=160)).print(table)
 
 
 def _print_summary(result: dict) -> None:
@@ -391,8 +397,7 @@ def _print_summary(result: dict) -> None:
     for row in result["summary"]:
         style = "bold green" if row["strategy"] == result["verdict"]["recommended"] else None
         table.add_row(*[text for _, _, text in cells(row, result["task"])], style=style)
-    # a pipe or a log gets 80 columns from rich: never cut the numbers there
-    (console if console.is_terminal else Console(width=160)).print(table)
+    _print_table(table)
     console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
 

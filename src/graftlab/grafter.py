@@ -27,6 +27,7 @@ from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.heads import create_head
 from graftlab.methods import ERM
+from graftlab.methods.erm import task_loss
 from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
 from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import STRATEGIES, apply_strategy, trainable_parameters
@@ -189,13 +190,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if len(val_idx):
             with torch.no_grad():
                 out = model.head(feats[val_idx])
-                history["val_loss"] = float(ERM(torch.nn.Identity(), num_classes=self._loss_classes)
-                                            ._loss(out, labels_t[val_idx]))
+                history["val_loss"] = float(task_loss(out, labels_t[val_idx],
+                                                      self._loss_classes))
                 if self._loss_classes:
                     history["val_accuracy"] = float(
                         (out.argmax(-1) == labels_t[val_idx]).float().mean())
         self.history_ = [history]
-        self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
+        self.trainable_params_ = plan.num_trainable
         self.total_params_ = sum(p.numel() for p in model.parameters())
         self.record_ = {"fit_seconds": time.perf_counter() - t0, "feature_cache": self.pretrained,
                         **solver, "trainable_params_at_end": trainable_parameters(model)}
@@ -299,8 +300,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                                     n_val=len(val_idx), collate_val=collate(val_idx),
                                     on_epoch_start=plan.on_epoch_start)
         self.model_ = model.eval()
-        self.trainable_params_ = sum(
-            p.numel() for g in plan.param_groups for p in g["params"])
+        self.trainable_params_ = plan.num_trainable
         self.total_params_ = sum(p.numel() for p in model.parameters())
         self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
                         "trainable_params_at_end": trainable_parameters(model)}
@@ -345,8 +345,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self._check()
         m = self.model_.eval()
         domain = as_domain(X, m.backbone.modality)
-        batches = np.array_split(np.arange(len(domain)),
-                                 max(1, math.ceil(len(domain) / batch_size)))
+        batches = _batches(len(domain), batch_size)
         start = self._prediction_start() if domain.origin is not None else None
         if start == "pooled":
             from graftlab.features import extract_features
@@ -383,13 +382,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self._check()
         m = self.model_.eval()
         domain = as_domain(X, m.backbone.modality)
-        out = []
-        for idx in np.array_split(np.arange(len(domain)),
-                                  max(1, math.ceil(len(domain) / batch_size))):
-            batch = m.backbone.preprocess(domain.inputs_at(idx))
-            acts = m.backbone.forward_layers(batch, [m.layer])[m.layer]
-            out.append(m.backbone.pool(acts, m.pooling, batch).float().numpy())
-        return np.concatenate(out)
+        return np.concatenate([m.features(m.backbone.preprocess(domain.inputs_at(idx)))
+                               .float().numpy() for idx in _batches(len(domain), batch_size)])
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
@@ -488,6 +482,10 @@ class GrafterRegressor(RegressorMixin, Grafter):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         raise AttributeError("a regressor has no predict_proba; use predict.")
+
+
+def _batches(n: int, batch_size: int) -> list[np.ndarray]:
+    return np.array_split(np.arange(n), max(1, math.ceil(n / batch_size)))
 
 
 def _activations(model: GraftedModel, start: str, domain: Domain) -> torch.Tensor:

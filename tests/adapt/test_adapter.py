@@ -83,3 +83,11 @@ def test_a_lambda_that_blows_the_loss_up_is_stopped_with_a_clear_message(tmp_pat
     with pytest.raises(TrainingDivergedError, match="lambda") as info:
         a.fit(xs, ys, target=xt)
     assert "loss became" in str(info.value)
+
+
+def test_a_head_without_pooled_features_is_refused_before_training():
+    from graftlab.errors import ConfigError
+
+    xs, ys = _squares(4)
+    with pytest.raises(ConfigError, match="head 'conv' takes spatial input; domain adaptation"):
+        Adapter(method="dann", head="conv", backbone_options=OPTS).fit(xs, ys, target=xs)

@@ -200,3 +200,25 @@ def test_an_empty_strategy_list_means_none_not_the_defaults(tmp_path):
     assert [r["strategy"] for r in results["runs"]] == ["scratch"]
     with pytest.raises(ConfigError, match="nothing to compare"):
         run_compare(tiny_domain(), strategies=[], scratch=False, **KW)
+
+
+@pytest.mark.parametrize("kw, error, message", [
+    ({"test_size": 1.5}, ConfigError, "test_size must be between 0 and 1, got 1.5"),
+    ({"seeds": 0}, ConfigError, "seeds must be >= 1, got 0"),
+    ({"task": "ranking"}, ConfigError, "task must be auto, classification or regression"),
+    ({"strategies": ["full", "full"]}, ConfigError, "name one twice"),
+    ({"task": "regression"}, DataError, "has no numeric targets to regress on"),
+])
+def test_bad_options_are_explained(kw, error, message):
+    args = {"strategies": ["linear_probe"], **KW, **kw}
+    with pytest.raises(error, match=re.escape(message)):
+        run_compare(tiny_domain(), **args)
+
+
+def test_data_without_labels_or_targets_and_too_few_for_regression_are_explained():
+    x = tiny_domain().inputs
+    with pytest.raises(DataError, match="has no labels; compare scores strategies"):
+        run_compare(Domain("bare", "image", x), task="classification", **KW)
+    few = Domain("few", "image", x[:12], targets=np.arange(12.0))
+    with pytest.raises(DataError, match="has 12 samples; a regression comparison .* at least"):
+        run_compare(few, **KW)

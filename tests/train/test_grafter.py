@@ -247,3 +247,11 @@ def test_strategies_that_change_the_backbone_never_predict_from_the_cache():
     for strategy in ("full", "lora", "bitfit"):
         g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
         assert g._prediction_start() is None
+
+
+def test_regressor_refuses_nan_targets():
+    from graftlab import GrafterRegressor
+
+    x, _ = _images(8)
+    with pytest.raises(DataError, match="NaN or inf"):
+        GrafterRegressor(backbone_options=OPTS).fit(x, [1.0, np.nan] * 4)

@@ -13,6 +13,7 @@ taken: ``fit`` has no argument for them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
@@ -22,11 +23,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graftlab.data.domain import Domain
-from graftlab.errors import DataError, NotFittedError
+from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.methods import create_method
-from graftlab.train.callbacks import Callback, ProgressCallback
-from graftlab.train.trainer import Trainer, adamw
+from graftlab.train.callbacks import Callback
 
 
 class Adapter(ClassifierMixin, BaseEstimator):
@@ -58,11 +58,12 @@ class Adapter(ClassifierMixin, BaseEstimator):
                        epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                        lr_backbone=self.lr_backbone, weight_decay=self.weight_decay,
                        seed=self.seed, backbone_options=self.backbone_options,
-                       cache_activations=self.cache_activations, augment=False)
+                       cache_activations=self.cache_activations, augment=False,
+                       checkpoint_dir=self.checkpoint_dir, callbacks=self.callbacks)
 
     def fit(self, X: Any, y: Any, *, target: Any, progress=None) -> Adapter:
         """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only)."""
-        from graftlab.grafter import _activations, _FromActivations, _modality, _warmup_cosine
+        from graftlab.grafter import _activations, _FromActivations, _modality
 
         t0 = time.perf_counter()
         modality = _modality(self.backbone, self.backbone_options)
@@ -71,14 +72,15 @@ class Adapter(ClassifierMixin, BaseEstimator):
         y = np.asarray(y if y is not None else source.labels)
         if len(y) != len(source):
             raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r});"
-                            " adaptation trains a classifier and needs at least two.")
         grafter = self._grafter()
+        labels_t = torch.as_tensor(grafter._encode_targets(y))  # sets classes_; >= 2 classes
+        self.classes_ = grafter.classes_
         model, plan = grafter._build(len(self.classes_))
+        if model.head.input_kind != "pooled":
+            raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
+                              "adaptation aligns pooled features.",
+                              hint="use head='linear' or head='mlp'.")
         start = grafter._frozen_prefix(model)
-        labels_t = torch.as_tensor(labels)
         if start is not None:
             net = _FromActivations(model, start)
             data = {"source": _activations(model, start, source),
@@ -92,18 +94,17 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
             def inputs(which: str, idx: np.ndarray) -> dict:
                 return model.backbone.preprocess(domains[which].inputs_at(idx))
-        steps = self.epochs * math.ceil(len(source) / self.batch_size)
         width = next(m.in_features for m in model.head.modules()
                      if isinstance(m, torch.nn.Linear))
         method = create_method(self.method, net, num_classes=len(self.classes_),
-                               feature_dim=width, total_steps=steps,
+                               feature_dim=width,
+                               total_steps=self.epochs * math.ceil(len(source) / self.batch_size),
                                weight=self.transfer_weight, schedule=self.schedule,
                                **(self.method_options or {}))
         extra = [p for n, p in method.named_parameters() if not n.startswith("model.")]
-        groups = plan.param_groups + ([{"params": extra, "lr": self.lr, "name": "method",
-                                        "weight_decay": self.weight_decay}] if extra else [])
-        optimizer = adamw(groups)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
+        train_plan = dataclasses.replace(plan, param_groups=plan.param_groups + (
+            [{"params": extra, "lr": self.lr, "name": "method",
+              "weight_decay": self.weight_decay}] if extra else []))
         n_target, seed = len(tgt), self.seed
 
         def collate(pos: np.ndarray) -> dict:
@@ -114,23 +115,15 @@ class Adapter(ClassifierMixin, BaseEstimator):
             return {"source": {"inputs": inputs("source", pos), "labels": labels_t[pos]},
                     "target": {"inputs": inputs("target", t_idx)}}
 
-        callbacks = list(self.callbacks or [])
-        if progress is not None:
-            callbacks.append(ProgressCallback(progress))
-        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                          callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
-                          freeze_bn_stats=True)
-        self.history_ = trainer.fit(method, n_train=len(source), collate=collate,
-                                    optimizer=optimizer, scheduler=scheduler,
-                                    on_epoch_start=plan.on_epoch_start)
-        self.model_, self.grafter_ = model.eval(), grafter
-        grafter.model_, grafter.classes_ = self.model_, self.classes_
-        self.trainable_params_ = sum(p.numel() for g in plan.param_groups for p in g["params"])
-        # the inner Grafter predicts and saves: a saved Adapter loads with Grafter.load
-        grafter.trainable_params_, grafter.history_ = self.trainable_params_, self.history_
-        grafter.total_params_ = sum(p.numel() for p in model.parameters())
-        self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
-                        "cached_activations": start}
+        # the one training set-up (AdamW, warm-up + cosine, callbacks, checkpoints, frozen
+        # BatchNorm statistics) is the Grafter's; the inner Grafter then predicts and saves
+        # (a saved Adapter loads with Grafter.load)
+        grafter._train(model, train_plan, method, lambda _which: collate,
+                       np.arange(len(source)), np.arange(0), progress, t0)
+        grafter.trainable_params_ = plan.num_trainable  # the model's, not the discriminator's
+        self.model_, self.grafter_ = grafter.model_, grafter
+        self.history_, self.trainable_params_ = grafter.history_, grafter.trainable_params_
+        self.record_ = {**grafter.record_, "cached_activations": start}
         return self
 
     def _check(self) -> None:

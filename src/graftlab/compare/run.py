@@ -304,9 +304,8 @@ def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: di
                  backbone: str, options: dict, max_points: int = 600) -> dict:
     """t-SNE of the held-out split's features: the frozen backbone's, and those of the best
     strategy that changes the backbone (seed 0)."""
-    from sklearn.manifold import TSNE
-
     from graftlab.features import extract_features
+    from graftlab.report.plots import embed_2d
 
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(test_idx, min(max_points, len(test_idx)), replace=False))
@@ -320,8 +319,6 @@ def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: di
     if moving:
         name = moving[0]["strategy"]
         panels.append((f"after {name} (seed 0)", fitted[name].transform(sample)))
-    perplexity = float(min(30, max(2, (len(idx) - 1) // 3)))
-    maps = [(title, TSNE(2, init="pca", perplexity=perplexity, random_state=0)
-             .fit_transform(x.astype(np.float64))) for title, x in panels]
+    maps = list(zip([title for title, _ in panels], embed_2d([x for _, x in panels])))
     values = domain.labels if results["task"] == "classification" else domain.targets
     return {"panels": maps, "labels": values[idx], "classes": results["classes"]}

@@ -18,6 +18,14 @@ from torch import nn
 from graftlab.errors import ConfigError
 
 
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,
+              label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy over ``num_classes`` classes, or the mean squared error when it is 0."""
+    if num_classes == 0:
+        return F.mse_loss(logits.squeeze(-1), labels.float())
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+
 class ERM(nn.Module):
     """Wraps a model ``f(inputs) -> logits``; batches are ``{"inputs": ..., "labels": ...}``."""
 
@@ -40,9 +48,7 @@ class ERM(nn.Module):
                             self.model.backbone.named_parameters() if p.requires_grad}
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.num_classes == 0:
-            return F.mse_loss(logits.squeeze(-1), labels.float())
-        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return task_loss(logits, labels, self.num_classes, self.label_smoothing)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         inputs, labels = dict(batch["inputs"]), batch["labels"]

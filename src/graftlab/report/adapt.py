@@ -12,7 +12,7 @@ import numpy as np
 
 from graftlab import _atomic
 from graftlab.report import plots
-from graftlab.report.compare import CSS, _table_html
+from graftlab.report.compare import _table_html, bold_html, html_page, md_table
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("validators", "Validators"),
             ("distances", "Domain distances"), ("map", "Feature map"), ("setup", "Setup")]
@@ -105,15 +105,12 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
         body.append(f'<section id="{key}"><h2>{title}</h2>')
         md.append(f"## {title}")
         if key == "verdict":
-            bold = html.escape(text).split("**")
-            body.append('<div class="verdict">' + "".join(
-                f"<b>{t}</b>" if i % 2 else t for i, t in enumerate(bold)) + "</div>")
+            body.append(f'<div class="verdict">{bold_html(text)}</div>')
             md.append(text)
         elif key in tabs:
             head, rows = tabs[key]
             body.append(_table_html(head, rows))
-            md.append("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + "\n".join(
-                "| " + " | ".join(c[2] for c in row) + " |" for row in rows))
+            md.append(md_table(head, [[c[2] for c in row] for row in rows]))
         elif key in figs:
             body.append(f"<figure>{figs[key]}<figcaption>{html.escape(notes[key])}"
                         "</figcaption></figure>")
@@ -122,17 +119,12 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
             body.append(f"<p>{html.escape(notes.get(key, 'Not drawn.'))}</p>")
             md.append(notes.get(key, "Not drawn."))
         body.append("</section>")
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>graftlab adapt</title><style>{CSS}</style></head><body><main>"
-            f"{''.join(body)}</main></body></html>\n")
-    _atomic.write_text(folder / "report.html", page)
+    _atomic.write_text(folder / "report.html", html_page("graftlab adapt", body))
     _atomic.write_text(folder / "report.md", "\n\n".join(md) + "\n")
 
 
 def domain_map(models: dict, selected: str, source, target, max_points: int = 300) -> dict:
     """t-SNE panels of source+target features, frozen vs selected."""
-    from sklearn.manifold import TSNE
-
     from graftlab.features import extract_features
 
     rng = np.random.default_rng(0)
@@ -142,10 +134,8 @@ def domain_map(models: dict, selected: str, source, target, max_points: int = 30
     sets = [("frozen backbone", [np.asarray(extract_features(
         ref.backbone, d, backbone_options=ref.backbone_options)) for d in (s, t)])]
     sets.append((f"after {selected}", [models[selected].transform(d) for d in (s, t)]))
-    n = len(s) + len(t)
-    perplexity = float(min(30, max(2, (n - 1) // 3)))
-    panels = [(title, TSNE(2, init="pca", perplexity=perplexity, random_state=0)
-               .fit_transform(np.vstack(parts).astype(np.float64))) for title, parts in sets]
+    panels = list(zip([title for title, _ in sets],
+                      plots.embed_2d([np.vstack(parts) for _, parts in sets])))
     labels = np.r_[np.zeros(len(s), int), np.ones(len(t), int)]
     return {"panels": panels, "labels": labels,
             "classes": [f"source ({source.name})", f"target ({target.name})"]}

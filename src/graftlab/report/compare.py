@@ -17,7 +17,7 @@ import numpy as np
 
 from graftlab import _atomic
 from graftlab.compare.summary import LABELS, METRICS
-from graftlab.report import plots
+from graftlab.report import markdown_table, plots
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("per-class", "Per-class recall"),
             ("tradeoff", "Score against cost"), ("curves", "Training curves"),
@@ -189,11 +189,8 @@ def render_html(results: dict, figs: dict[str, str]) -> str:
     for key, title in SECTIONS:
         body.append(f'<section id="{key}"><h2>{title}</h2>')
         if key == "verdict":
-            text = html.escape(verdict["text"])
-            text = text.replace("**", "\0").split("\0")
-            text = "".join(f"<b>{t}</b>" if i % 2 else t for i, t in enumerate(text))
             warn = " warn" if verdict.get("negative_transfer") else ""
-            body.append(f'<div class="verdict{warn}">{text}</div>')
+            body.append(f'<div class="verdict{warn}">{bold_html(verdict["text"])}</div>')
         elif key == "results":
             body.append(_table_html(headers(task), [cells(r, task) for r in summary],
                                     best=verdict.get("recommended")))
@@ -214,16 +211,27 @@ def render_html(results: dict, figs: dict[str, str]) -> str:
         else:
             body.append(f"<p>{html.escape(notes.get(key, 'Nothing to show yet.'))}</p>")
         body.append("</section>")
+    return html_page(f"graftlab compare: {c['data']['name']}", body)
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A self-contained page: the report CSS inline, nothing fetched."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>graftlab compare: {html.escape(c['data']['name'])}</title>"
+            f"<title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")
 
 
+def bold_html(text: str) -> str:
+    """Escape ``text`` and turn its ``**bold**`` spans into <b>."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<b>{t}</b>" if i % 2 else t for i, t in enumerate(parts))
+
+
 # ------------------------------------------------------------------------------ Markdown
-def _md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    """Rows of already formatted cells, through the run records' Markdown table."""
+    return markdown_table([dict(zip(head, r)) for r in rows], head)
 
 
 def render_markdown(results: dict, figs: dict[str, str]) -> str:
@@ -238,11 +246,11 @@ def render_markdown(results: dict, figs: dict[str, str]) -> str:
         if key == "verdict":
             out.append(results["verdict"]["text"])
         elif key == "results":
-            out.append(_md_table(headers(task), [[t for _, _, t in cells(r, task)]
+            out.append(md_table(headers(task), [[t for _, _, t in cells(r, task)]
                                                  for r in summary]))
         elif key == "per-class":
             if task == "classification" and summary:
-                out.append(_md_table(*_recall_rows(results)))
+                out.append(md_table(*_recall_rows(results)))
             else:
                 out.append("Not applicable to regression.")
         elif key == "setup":

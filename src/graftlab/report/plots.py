@@ -126,6 +126,15 @@ def confusions(matrices: dict[str, np.ndarray], classes: Sequence[str]) -> str:
     return to_svg(fig)
 
 
+def embed_2d(arrays: Sequence[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """t-SNE of each array to 2-D (same perplexity for all, set by their size)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(arrays[0]) - 1) // 3)))
+    return [TSNE(2, init="pca", perplexity=perplexity, random_state=seed)
+            .fit_transform(np.asarray(x, dtype=np.float64)) for x in arrays]
+
+
 def feature_map(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray,
                 classes: Sequence[str]) -> str:
     """2-D embeddings of the same samples, one panel per feature set, coloured by class (or by

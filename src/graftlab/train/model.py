@@ -35,17 +35,16 @@ class GraftedModel(nn.Module):
         names = [n for n, _ in blocks]
         return blocks[: names.index(self.layer) + 1] if self.layer in names else blocks
 
+    def _layer_output(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.backbone.forward_layers(batch, [self.layer])[self.layer]
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = self.backbone.forward_layers(batch, [self.layer])[self.layer]
+        x = self._layer_output(batch)
         if self.head.input_kind == "pooled":
             x = self.backbone.pool(x, self.pooling, batch)
         return self.head(x, batch.get("attention_mask"))
 
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The pooled features a pooled head sees, (B, D): what domain adaptation aligns."""
-        if self.head.input_kind != "pooled":
-            raise ConfigError(f"head {self.head.name!r} takes {self.head.input_kind} input; "
-                              "domain adaptation aligns pooled features.",
-                              hint="use head='linear' or head='mlp'.")
-        x = self.backbone.forward_layers(batch, [self.layer])[self.layer]
-        return self.backbone.pool(x, self.pooling, batch)
+        """The layer's output pooled, (B, D): what a pooled head sees, what domain adaptation
+        aligns, what maps show."""
+        return self.backbone.pool(self._layer_output(batch), self.pooling, batch)

@@ -39,6 +39,11 @@ class Plan:
     on_epoch_start: Callable[[int], None] | None = None
     notes: dict = field(default_factory=dict)
 
+    @property
+    def num_trainable(self) -> int:
+        """Parameters the optimiser updates (over the whole run, for gradual schedules)."""
+        return sum(p.numel() for g in self.param_groups for p in g["params"])
+
 
 def trainable_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
