@@ -338,10 +338,15 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFittedError("this Grafter is not fitted yet; call fit(X, y) first.")
 
-    @torch.no_grad()
     def decision_function(self, X: Any, batch_size: int = 64) -> np.ndarray:
         """Raw outputs (logits). A split of a data set (a Domain with an ``origin``) goes through
         the feature cache when the trained part sits above a frozen pretrained prefix."""
+        return self._run(X, batch_size, features=False)
+
+    @torch.no_grad()
+    def _run(self, X: Any, batch_size: int, *, features: bool) -> np.ndarray:
+        """Logits, or the pooled features a pooled head sees, from cached outputs where the
+        trained part allows it (see ``_prediction_start``)."""
         self._check()
         m = self.model_.eval()
         domain = as_domain(X, m.backbone.modality)
@@ -352,13 +357,15 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
             feats = torch.from_numpy(np.array(extract_features(
                 m.backbone, domain, layer=m.layer, pooling=m.pooling)))
-            return np.concatenate([m.head(feats[idx]).float().numpy() for idx in batches])
-        if start is not None:
+            step = (lambda idx: feats[idx]) if features else (lambda idx: m.head(feats[idx]))
+        elif start is not None:
             acts, resume = _activations(m, start, domain), _FromActivations(m, start)
-            return np.concatenate([resume({"acts": acts[idx]}).float().numpy()
-                                   for idx in batches])
-        return np.concatenate([m(m.backbone.preprocess(domain.inputs_at(idx))).float().numpy()
-                               for idx in batches])
+            run = resume.features if features else resume
+            step = lambda idx: run({"acts": acts[idx]})  # noqa: E731
+        else:
+            run = m.features if features else m
+            step = lambda idx: run(m.backbone.preprocess(domain.inputs_at(idx)))  # noqa: E731
+        return np.concatenate([step(idx).float().numpy() for idx in batches])
 
     def _prediction_start(self) -> str | None:
         """Where a prediction may start from cached outputs: ``"pooled"`` features when only
@@ -375,15 +382,10 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return blocks[-self.k - 1] if self.k < len(blocks) else None
         return None
 
-    @torch.no_grad()
     def transform(self, X: Any, batch_size: int = 64) -> np.ndarray:
         """The fine-tuned model's pooled features at its layer (what a pooled head sees):
         for maps and for comparing them with the frozen backbone's."""
-        self._check()
-        m = self.model_.eval()
-        domain = as_domain(X, m.backbone.modality)
-        return np.concatenate([m.features(m.backbone.preprocess(domain.inputs_at(idx)))
-                               .float().numpy() for idx in _batches(len(domain), batch_size)])
+        return self._run(X, batch_size, features=True)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
@@ -544,11 +546,15 @@ class _FromActivations(torch.nn.Module):
 
 
 class _OnFeatures(torch.nn.Module):
-    """A head as a model over precomputed pooled features."""
+    """A head as a model over precomputed pooled features (``features`` passes them on, so
+    a domain-adaptation method aligns the head's bottleneck)."""
 
     def __init__(self, head: torch.nn.Module) -> None:
         super().__init__()
         self.head = head
+
+    def features(self, inputs: dict) -> torch.Tensor:
+        return inputs["features"]
 
     def forward(self, inputs: dict) -> torch.Tensor:
         return self.head(inputs["features"])

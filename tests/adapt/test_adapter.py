@@ -91,3 +91,15 @@ def test_a_head_without_pooled_features_is_refused_before_training():
     xs, ys = _squares(4)
     with pytest.raises(ConfigError, match="head 'conv' takes spatial input; domain adaptation"):
         Adapter(method="dann", head="conv", backbone_options=OPTS).fit(xs, ys, target=xs)
+
+
+def test_head_only_trains_a_bottleneck_on_cached_pooled_features():
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    a = Adapter(method="dann", strategy="head_only", head="mlp", head_options={"hidden": [16]},
+                epochs=2, batch_size=8, backbone_options=OPTS).fit(xs, ys, target=xt)
+    assert a.record_["cached_activations"] == "pooled"
+    assert len(FeatureCache().entries()) >= 2  # both domains' pooled features, cached
+    assert a.transform(xt).shape == (16, 16)  # the aligned bottleneck, not the 1280-d input
+    assert a.trainable_params_ == 1280 * 16 + 16 + 2 * 16 + 16 * 2 + 2
+    assert a.predict(xt).shape == (16,)

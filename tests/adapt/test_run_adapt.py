@@ -23,12 +23,13 @@ def test_run_adapt_scores_selects_and_reports_distances():
                   backbone_options=OPTS)
     assert [x["method"] for x in r["runs"]] == ["source_only", "coral", "dann"]
     for run in r["runs"]:
-        assert set(run["validators"]) == {"entropy", "info_max", "snd", "iwv"}
+        assert set(run["validators"]) == {"entropy", "info_max", "snd", "iwv", "ensv"}
         assert 0 <= run["target_accuracy"] <= 1 and 0 <= run["source_accuracy"] <= 1
     assert r["selected"] in ("source_only", "coral", "dann")
-    assert set(r["validator_picks"]) == {"entropy", "info_max", "snd", "iwv"}
+    assert set(r["validator_picks"]) == {"entropy", "info_max", "snd", "iwv", "ensv"}
     assert r["oracle"] in ("source_only", "coral", "dann")
-    assert set(r["validator_matches_oracle"]) == set(r["validator_picks"])
+    assert set(r["validator_matches_oracle"]) == {*r["validator_picks"], "rank vote"}
+    assert sorted(r["rank_points"].values()) != [0, 0, 0]
     for when in ("before", "after"):
         assert 0 <= r["distances"][when]["proxy_a_distance"] <= 2
     # the light/dark shift is obvious to a domain classifier on frozen features
@@ -42,10 +43,10 @@ def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
     real = run_module._score
 
     def rigged(adapter, *args):  # validators that always prefer source_only
-        out = real(adapter, *args)
+        out, probs = real(adapter, *args)
         bonus = 1.0 if adapter.method == "source_only" else 0.0
         out["validators"] = {k: v + bonus for k, v in out["validators"].items()}
-        return out
+        return out, probs
 
     monkeypatch.setattr(run_module, "_score", rigged)
     kw = {"methods": ["coral"], "epochs": 1, "batch_size": 8, "backbone_options": OPTS}
@@ -97,23 +98,37 @@ def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     assert again.exit_code == 2 and "never overwrites" in again.output
 
 
-def _run(method, iwv, ent, src=0.9):
-    return {"method": method, "seed": 0, "source_accuracy": src,
-            "validators": {"entropy": ent, "info_max": ent, "snd": ent, "iwv": iwv}}
+def _run(method, src=0.9, **scores):
+    return {"method": method, "seed": 0, "source_accuracy": src, "validators": scores}
 
 
-def test_selection_follows_importance_weighting_not_confidence():
+def test_selection_is_the_validators_rank_vote_not_one_validator():
     from graftlab.adapt.run import _select
 
-    runs = [_run("source_only", -0.8, -0.9), _run("dann", -0.5, -1.1), _run("mcc", -0.7, -0.3)]
+    # entropy and info_max favour the confident mcc; snd and iwv favour dann: dann ranks
+    # second for the first two, so it wins the rank sum
+    runs = [_run("source_only", entropy=-0.9, info_max=0.5, snd=5.0, iwv=-0.8),
+            _run("dann", entropy=-0.6, info_max=0.6, snd=6.0, iwv=-0.5),
+            _run("mcc", entropy=-0.1, info_max=0.9, snd=4.0, iwv=-0.9)]
     picked = _select(runs, ["source_only", "dann", "mcc"], guard=True)
-    assert picked["validator_picks"]["entropy"] == "mcc"  # reported, but does not decide
-    assert picked["selected"] == "dann" and picked["primary_validator"] == "iwv"
+    assert picked["validator_picks"]["entropy"] == "mcc"  # reported, but one voice among four
+    assert picked["rank_points"] == {"source_only": 2, "dann": 6, "mcc": 4}
+    assert picked["selected"] == "dann" and "rank vote" in picked["primary_validator"]
+
+
+def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
+    from graftlab.adapt.run import _select
+
+    tie = [_run("source_only", entropy=1, info_max=0, snd=1, iwv=0),
+           _run("coral", entropy=0, info_max=1, snd=0, iwv=1)]
+    assert _select(tie, ["source_only", "coral"], guard=True)["selected"] == "source_only"
+    assert _select(tie, ["source_only", "coral"], guard=False)["selected"] == "coral"
 
 
 def test_guard_trips_when_the_pick_loses_source_accuracy():
     from graftlab.adapt.run import _select
 
-    runs = [_run("source_only", -0.8, -0.9, src=0.90), _run("dann", -0.5, -1.1, src=0.80)]
+    runs = [_run("source_only", src=0.90, entropy=-0.9, iwv=-0.8),
+            _run("dann", src=0.80, entropy=-0.5, iwv=-0.5)]
     assert _select(runs, ["source_only", "dann"], guard=True)["selected"] == "source_only"
     assert _select(runs, ["source_only", "dann"], guard=False)["selected"] == "dann"

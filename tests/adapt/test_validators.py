@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graftlab.adapt.validators import (entropy_score, info_max, iwv, mmd, proxy_a_distance,
-                                       snd, validate)
+from graftlab.adapt.validators import (ensemble_agreement, entropy_score, info_max, iwv, mmd,
+                                       proxy_a_distance, snd, validate)
 
 RNG = np.random.default_rng(0)
 
@@ -53,3 +53,13 @@ def test_iwv_with_shared_weights_is_the_weighted_cross_entropy():
     f = np.zeros((3, 2))
     expected = -(1.0 * -np.log(0.9) + 3.0 * -np.log(0.4)) / 4.0
     assert iwv(f, probs, labels, f, f, weights=w) == pytest.approx(expected)
+
+
+def test_ensemble_agreement_favours_the_majority_and_never_the_outlier():
+    labels = RNG.integers(0, 3, 100)
+    good = np.eye(3)[labels] * 0.9 + 0.1 / 3
+    near = good.copy()
+    near[:10] = np.roll(near[:10], 1, axis=1)  # 10 samples differ
+    outlier = np.roll(good, 2, axis=1)          # every sample differs
+    scores = ensemble_agreement([good, good ** 2, near, outlier])
+    assert scores == [1.0, 1.0, pytest.approx(0.9), 0.0]

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from graftlab.errors import ConfigError, NotFoundError
+from graftlab.heads import create_head
 from graftlab.methods import create_method, list_methods
 from graftlab.methods.adaptation import warmup
 from graftlab.methods.coral import coral_loss
@@ -19,13 +20,14 @@ from graftlab.methods.mcc import mcc_loss
 
 
 class Tiny(nn.Module):
-    """features(inputs) -> (B, 8) and a head, like a grafted model."""
+    """features(inputs) -> (B, 8) and a pooled head, like a grafted model."""
 
-    def __init__(self):
+    def __init__(self, head="linear"):
         super().__init__()
         torch.manual_seed(0)
         self.backbone = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
-        self.head = nn.Linear(8, 3)
+        self.head = create_head(head, in_features=8, num_outputs=3,
+                                **({"hidden": [6]} if head == "mlp" else {}))
 
     def features(self, inputs):
         return self.backbone(inputs["x"])
@@ -38,18 +40,23 @@ def _batch(shift=0.0, n=16):
             "target": {"inputs": {"x": torch.randn(n, 4, generator=g) + shift}}}
 
 
-def _method(name, **kw):
-    return create_method(name, Tiny(), num_classes=3, feature_dim=8, total_steps=10, **kw)
+def _method(name, head="linear", **kw):
+    model = Tiny(head)
+    return create_method(name, model, num_classes=3, feature_dim=model.head.embed_dim,
+                         total_steps=10, **kw)
 
 
+@pytest.mark.parametrize("head", ["linear", "mlp"])
 @pytest.mark.parametrize("name", list_methods())
-def test_every_method_gives_a_finite_loss_that_trains_the_features(name):
-    method = _method(name, schedule="constant").train()
+def test_every_method_gives_a_finite_loss_that_trains_the_features(name, head):
+    method = _method(name, head, schedule="constant").train()
     out = method(_batch(shift=2.0))
     assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
     assert set(out) >= {"loss", "ce", "lambda"}
     out["loss"].backward()
     assert method.model.backbone[0].weight.grad.abs().sum() > 0
+    if head == "mlp":  # the bottleneck is what the transfer term shapes
+        assert method.model.head.net[0].weight.grad.abs().sum() > 0
     if name == "source_only":
         assert "transfer" not in out and torch.equal(out["loss"].detach(), out["ce"])
     else:  # the transfer term is there and moves the loss

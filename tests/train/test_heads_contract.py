@@ -29,6 +29,18 @@ def test_shape_and_gradients(name, outputs):
     assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("name", list_heads())
+def test_pooled_heads_split_into_embed_and_classify(name):
+    torch.manual_seed(0)
+    head = create_head(name, in_features=16, num_outputs=3).eval()
+    if head.input_kind != "pooled":
+        pytest.skip("only pooled heads have a bottleneck for domain adaptation")
+    x = torch.randn(*INPUTS["pooled"])
+    z = head.embed(x)
+    assert z.shape == (4, head.embed_dim)
+    assert torch.allclose(head.classify(z), head(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["attention", "gru"])
 def test_sequence_head_ignores_padding(kind):
     torch.manual_seed(0)

@@ -5,9 +5,11 @@
 
 The backbone, head and strategy (what trains) are built exactly as :class:`Grafter` builds
 them; the method (``source_only``, ``dann``, ``dan``, ``coral``, ``cdan``, ``mcc``) is a small
-module run by the one trainer. When the lower blocks are frozen (``last_k``/``head_only`` on a
-backbone that can resume from a layer) both domains' activations there are computed once,
-through the feature cache, and the upper blocks train from them. Target labels are never
+module run by the one trainer. When the lower blocks are frozen (``last_k`` on a backbone
+that can resume from a layer) both domains' activations there are computed once, through the
+feature cache, and the upper blocks train from them; with ``head_only`` (any backbone) both
+domains' pooled features are, and the head trains on them: with ``head="mlp"`` its hidden
+layers are the bottleneck the method aligns. Target labels are never
 taken: ``fit`` has no argument for them.
 """
 
@@ -34,7 +36,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, backbone: str = "efficientnet_lite0", method: str = "dann",
                  strategy: str = "last_k", k: int = 2, head: str = "linear",
-                 epochs: int = 5, batch_size: int = 32, lr: float = 1e-3,
+                 head_options: dict | None = None, epochs: int = 5, batch_size: int = 32, lr: float = 1e-3,
                  lr_backbone: float | None = None, weight_decay: float = 0.01,
                  transfer_weight: float = 1.0, schedule: str = "warmup",
                  method_options: dict | None = None, seed: int = 0,
@@ -43,6 +45,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                  callbacks: list[Callback] | None = None) -> None:
         self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
                                                                          strategy, k, head)
+        self.head_options = head_options
         self.epochs, self.batch_size, self.lr, self.lr_backbone = (epochs, batch_size, lr,
                                                                    lr_backbone)
         self.weight_decay, self.transfer_weight, self.schedule = (weight_decay,
@@ -55,6 +58,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         from graftlab.grafter import Grafter
 
         return Grafter(backbone=self.backbone, strategy=self.strategy, k=self.k, head=self.head,
+                       head_options=self.head_options,
                        epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                        lr_backbone=self.lr_backbone, weight_decay=self.weight_decay,
                        seed=self.seed, backbone_options=self.backbone_options,
@@ -63,7 +67,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, *, target: Any, progress=None) -> Adapter:
         """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only)."""
-        from graftlab.grafter import _activations, _FromActivations, _modality
+        from graftlab.grafter import _activations, _FromActivations, _modality, _OnFeatures
 
         t0 = time.perf_counter()
         modality = _modality(self.backbone, self.backbone_options)
@@ -81,7 +85,17 @@ class Adapter(ClassifierMixin, BaseEstimator):
                               "adaptation aligns pooled features.",
                               hint="use head='linear' or head='mlp'.")
         start = grafter._frozen_prefix(model)
-        if start is not None:
+        if self.strategy == "head_only" and self.cache_activations is not False:
+            # the backbone is frozen whole: both domains' pooled features, once, through the
+            # feature cache (any backbone family); the head (and its bottleneck) trains on them
+            start = "pooled"
+            net = _OnFeatures(model.head)
+            data = {which: _pooled(model, d) for which, d in (("source", source),
+                                                               ("target", tgt))}
+
+            def inputs(which: str, idx: np.ndarray) -> dict:
+                return {"features": data[which][idx]}
+        elif start is not None:
             net = _FromActivations(model, start)
             data = {"source": _activations(model, start, source),
                     "target": _activations(model, start, tgt)}
@@ -94,10 +108,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
             def inputs(which: str, idx: np.ndarray) -> dict:
                 return model.backbone.preprocess(domains[which].inputs_at(idx))
-        width = next(m.in_features for m in model.head.modules()
-                     if isinstance(m, torch.nn.Linear))
         method = create_method(self.method, net, num_classes=len(self.classes_),
-                               feature_dim=width,
+                               feature_dim=model.head.embed_dim,
                                total_steps=self.epochs * math.ceil(len(source) / self.batch_size),
                                weight=self.transfer_weight, schedule=self.schedule,
                                **(self.method_options or {}))
@@ -141,9 +153,19 @@ class Adapter(ClassifierMixin, BaseEstimator):
         return self.classes_[self.decision_function(X).argmax(-1)]
 
     def transform(self, X: Any) -> np.ndarray:
-        """The adapted model's pooled features (for maps and domain distances)."""
+        """The adapted representation, what the method aligned (for maps and domain
+        distances): the pooled features, through the head's bottleneck when it has one."""
         self._check()
-        return self.grafter_.transform(X)
+        feats = torch.from_numpy(self.grafter_.transform(X))
+        with torch.no_grad():
+            return self.model_.eval().head.embed(feats).numpy()
+
+
+def _pooled(model: torch.nn.Module, domain: Domain) -> torch.Tensor:
+    from graftlab.features import extract_features
+
+    return torch.from_numpy(np.array(extract_features(model.backbone, domain, layer=model.layer,
+                                                      pooling=model.pooling)))
 
 
 def _target_domain(target: Any, modality: str) -> Domain:

@@ -7,6 +7,11 @@ a checkpoint or a method (higher is better for every score here).
 - ``snd``: soft neighbourhood density (Saito et al. 2021, https://arxiv.org/abs/2108.10860):
   the entropy of each target sample's softmax similarity to the other target samples; dense
   neighbourhoods of same-class points score high.
+- ``ensv``: ensemble validation (Hu et al. 2023, https://arxiv.org/abs/2303.05315): the share of
+  target samples on which a candidate's prediction agrees with the ensemble of every
+  candidate (mean probabilities). The ensemble is at least as good as its average member, and
+  the pick is provably never the worst; it needs the other candidates, so ``run_adapt`` adds it
+  once all methods of a seed have trained.
 - ``iwv``: importance-weighted validation (Sugiyama et al. 2007): the held-out *source*
   cross-entropy, each sample weighted by p(target | x) / p(source | x) from a domain classifier
   on the features, so the source looks like the target. Needs held-out labelled source.
@@ -22,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-VALIDATORS = ("entropy", "info_max", "snd", "iwv")
+VALIDATORS = ("entropy", "info_max", "snd", "iwv", "ensv")
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -81,6 +86,13 @@ def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.nd
         else np.asarray(weights)
     ce = -np.log(np.clip(probs_val_s[np.arange(len(labels_val_s)), labels_val_s], 1e-12, 1))
     return float(-(w * ce).sum() / max(w.sum(), 1e-12))
+
+
+def ensemble_agreement(probs_t: list[np.ndarray]) -> list[float]:
+    """For each candidate's target probabilities (N, C): the fraction of the N samples where
+    its argmax equals the argmax of the candidates' mean probabilities."""
+    votes = np.mean(probs_t, axis=0).argmax(-1)
+    return [float((p.argmax(-1) == votes).mean()) for p in probs_t]
 
 
 def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0,

@@ -47,7 +47,12 @@ def create_head(name: str, *, in_features: int, num_outputs: int, **options) -> 
 
 
 class Head(nn.Module):
-    """Base: ``forward(x, mask=None) -> (B, num_outputs)``; ``input_kind`` says what x is."""
+    """Base: ``forward(x, mask=None) -> (B, num_outputs)``; ``input_kind`` says what x is.
+
+    Pooled heads also split into ``embed(x) -> (B, embed_dim)`` (everything before the last
+    linear layer: the bottleneck that domain adaptation aligns) and ``classify(z)``, with
+    ``forward(x) == classify(embed(x))``.
+    """
 
     name = "head"
     input_kind = "pooled"
@@ -77,6 +82,17 @@ class LinearHead(Head):
         self.check_input(x)
         return self.fc(self.drop(x))
 
+    @property
+    def embed_dim(self) -> int:
+        return self.fc.in_features
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return x
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(z))
+
 
 _NORMS = {"layer": nn.LayerNorm, "batch": nn.BatchNorm1d, None: lambda _: nn.Identity()}
 
@@ -101,6 +117,17 @@ class MLPHead(Head):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self.check_input(x)
         return self.net(x)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.net[-1].in_features
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.net[:-1](x)
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](z)
 
 
 @register_head("conv")

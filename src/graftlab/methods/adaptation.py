@@ -2,8 +2,9 @@
 
     L = CE(y_s, g(f(x_s)))  +  lambda(p) * L_transfer(f(x_s), f(x_t), g(f(x_s)), g(f(x_t)))
 
-``f`` is the backbone up to the pooled features, ``g`` the head, ``p`` in [0, 1] the training
-progress. ``lambda(p) = lambda * (2 / (1 + exp(-gamma p)) - 1)`` (Ganin & Lempitsky 2015) warms
+``f`` is the backbone up to the pooled features and, with an ``mlp`` head, on through its
+hidden layers (the bottleneck, ``head.embed``); ``g`` is the head's last linear layer and ``p``
+in [0, 1] the training progress. ``lambda(p) = lambda * (2 / (1 + exp(-gamma p)) - 1)`` (Ganin & Lempitsky 2015) warms
 the transfer term up from 0, so early, meaningless features are not aligned; ``schedule=
 "constant"`` uses ``lambda`` throughout. Each method is a small subclass that defines
 ``transfer``; batches are ``{"source": {"inputs", "labels"}, "target": {"inputs"}}``.
@@ -52,7 +53,8 @@ def warmup(p: float, gamma: float = 10.0) -> float:
 class Adaptation(nn.Module):
     """Base: source cross-entropy plus ``lambda(p)`` times the method's transfer loss.
 
-    ``model`` has ``features(inputs) -> (B, D)`` and ``head``; ``total_steps`` sets ``p``.
+    ``model`` has ``features(inputs) -> (B, D)`` and a pooled ``head`` (``embed``/``classify``);
+    ``feature_dim`` is ``head.embed_dim``; ``total_steps`` sets ``p``.
     The step count is a buffer, so it is saved in checkpoints and a resumed run continues the
     schedule where it stopped.
     """
@@ -88,8 +90,10 @@ class Adaptation(nn.Module):
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         src, tgt = batch["source"], batch["target"]
-        f_s, f_t = self.model.features(src["inputs"]), self.model.features(tgt["inputs"])
-        logits_s, logits_t = self.model.head(f_s), self.model.head(f_t)
+        head = self.model.head
+        f_s = head.embed(self.model.features(src["inputs"]))
+        f_t = head.embed(self.model.features(tgt["inputs"]))
+        logits_s, logits_t = head.classify(f_s), head.classify(f_t)
         ce = F.cross_entropy(logits_s, src["labels"])
         lam = self.lam()
         out = {"ce": ce.detach(), "lambda": torch.tensor(lam)}

@@ -39,19 +39,21 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         row += [("trainable_params", params, f"{params:,}"), ("seconds", secs, f"{secs:.1f}")]
         rows.append(row)
     names = list(results["validator_picks"])
-    vhead = ["method"] + names
+    points = results.get("rank_points", {})
+    vhead = ["method"] + names + (["rank vote"] if points else [])
     vrows = []
     for m in results["methods"]:
         scores = {v: _mean(runs, m, lambda r, v=v: r["validators"][v]) for v in names}
-        vrows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names])
-    pick = [("method", "pick", "picks")] + [(v, results["validator_picks"][v],
-                                             results["validator_picks"][v]) for v in names]
-    vrows.append(pick)
+        vrows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names]
+                     + ([("rank_points", points[m], f"{points[m]:g}")] if points else []))
+    picks = {**results["validator_picks"], **({"rank_points": results["rank_pick"]}
+                                              if points else {})}
+    vrows.append([("method", "pick", "picks")] + [(v, p, p) for v, p in picks.items()])
     if "validator_matches_oracle" in results:
+        match = results["validator_matches_oracle"]
         vrows.append([("method", "matches", f"matches oracle ({results['oracle']})")] +
-                     [(v, results["validator_matches_oracle"][v],
-                       "yes" if results["validator_matches_oracle"][v] else "no")
-                      for v in names])
+                     [(v, match[k], "yes" if match[k] else "no")
+                      for v, k in zip(picks, [*names, "rank vote"]) if k in match])
     d = results["distances"]
     dhead = ["features", "proxy A-distance", "MMD²"]
     drows = [[("features", w, label), ("proxy_a_distance", d[w]["proxy_a_distance"],
