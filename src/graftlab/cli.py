@@ -327,6 +327,9 @@ def adapt(
     backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
+    head: Annotated[str, typer.Option(help="linear, or mlp: a bottleneck layer that the "
+                                           "methods align (needed with head_only).")] = "linear",
+    bottleneck: Annotated[int, typer.Option(help="Width of the mlp head's bottleneck.")] = 256,
     epochs: Annotated[int, typer.Option()] = 5,
     batch_size: Annotated[int, typer.Option()] = 32,
     lr: Annotated[float, typer.Option()] = 1e-3,
@@ -340,6 +343,8 @@ def adapt(
     guard: Annotated[bool, typer.Option(help="Keep source_only when the validators say "
                                              "adaptation hurts.")] = True,
     feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
+    label_map: Annotated[str | None, typer.Option(
+        help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,
     text_column: Annotated[str, typer.Option()] = "text",
     label_column: Annotated[str, typer.Option()] = "label",
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
@@ -348,12 +353,13 @@ def adapt(
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
-    from graftlab.adapt.run import adapt_to_folder, check_methods
+    from graftlab.adapt.run import adapt_to_folder, check_methods, parse_label_map
     from graftlab.compare.run import limit_domain
 
     with _errors():
         methods = method.split(",")
         check_methods(methods)
+        mapping = parse_label_map(label_map)
         domains = []
         for name in (source, target):
             d = _load(name, text_column=text_column, label_column=label_column)
@@ -364,8 +370,9 @@ def adapt(
             result = adapt_to_folder(
                 *domains, methods=methods, runs_dir=runs_dir, out=out, overwrite=overwrite,
                 feature_map=feature_map, progress=update, seeds=seeds, guard=guard,
-                backbone=backbone, strategy=strategy, k=k, epochs=epochs,
-                batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
+                label_map=mapping, backbone=backbone, strategy=strategy, k=k, head=head,
+                head_options={"hidden": [bottleneck]} if head == "mlp" else None,
+                epochs=epochs, batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
                 backbone_options=options or None)
     from graftlab.report.adapt import tables, verdict
 

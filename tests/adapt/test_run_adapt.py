@@ -68,6 +68,29 @@ def test_label_sets_that_differ_are_named():
         run_adapt(unlabelled, target, methods=["dann"], backbone_options=OPTS)
 
 
+def test_label_map_renames_and_recodes_target_classes_explicitly():
+    import numpy as np
+
+    from graftlab.adapt.run import _check_labels, parse_label_map
+
+    source, target = _domains()
+    # the same classes spelt otherwise and listed in another order
+    other = Domain("dark", "image", target.inputs, labels=1 - target.labels,
+                   classes=["right", "left"])
+    with pytest.raises(DataError, match=r"--label-map 'left=l'"):
+        _check_labels(source, other)
+    mapped = _check_labels(source, other, parse_label_map("left=l, right=r"))
+    assert mapped.classes == ["l", "r"] and np.array_equal(mapped.labels, target.labels)
+    with pytest.raises(DataError, match=r"names \['up'\], which are not target classes"):
+        _check_labels(source, other, {"up": "l"})
+    with pytest.raises(DataError, match="still|differ"):
+        _check_labels(source, other, {"left": "l"})  # 'right' is left unmapped
+    with pytest.raises(DataError, match="not a list of TARGET=SOURCE pairs"):
+        parse_label_map("left:l")
+    partial = Domain("dark", "image", target.inputs[:4], labels=np.zeros(4, int), classes=["r"])
+    assert _check_labels(source, partial).labels.tolist() == [1, 1, 1, 1]  # a subset is fine
+
+
 def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     import json
 
@@ -132,3 +155,14 @@ def test_guard_trips_when_the_pick_loses_source_accuracy():
             _run("dann", src=0.80, entropy=-0.5, iwv=-0.5)]
     assert _select(runs, ["source_only", "dann"], guard=True)["selected"] == "source_only"
     assert _select(runs, ["source_only", "dann"], guard=False)["selected"] == "dann"
+
+
+def test_adapt_command_explains_a_malformed_label_map():
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    result = CliRunner().invoke(app, ["adapt", "--source", "mnist", "--target", "digits",
+                                      "--label-map", "seven"])
+    assert result.exit_code == 2
+    assert "not a list of TARGET=SOURCE pairs" in result.output

@@ -41,36 +41,69 @@ def check_methods(methods: list[str]) -> list[str]:
     return ["source_only", *[m for m in dict.fromkeys(methods) if m != "source_only"]]
 
 
-def _check_labels(source: Domain, target: Domain) -> None:
+def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None = None
+                  ) -> Domain:
+    """The target with labels coded in the source's class order (after ``mapping``, target
+    name -> source name); refuses a target class the source lacks, naming both sides."""
     if not source.labelled:
         raise DataError(f"source {source.name!r} has no labels; adaptation learns the task "
                         "from labelled source data.", hint="give the source's label column.")
-    if target.labelled and source.classes and target.classes and \
-            list(target.classes) != list(source.classes):
-        extra = sorted(set(target.classes) - set(source.classes))
-        missing = sorted(set(source.classes) - set(target.classes))
+    mapping = mapping or {}
+    if not target.labelled or not target.classes:
+        if mapping:
+            raise DataError("--label-map renames the target's classes, but the target has no "
+                            "labels.", hint="drop --label-map.")
+        return target
+    unknown = sorted(set(mapping) - set(target.classes))
+    if unknown:
+        raise DataError(f"--label-map names {unknown}, which are not target classes "
+                        f"(the target has {target.classes}).",
+                        hint="write TARGET=SOURCE pairs with the target's class names first.")
+    renamed = [mapping.get(c, c) for c in target.classes]
+    extra = sorted(set(renamed) - set(source.classes))
+    if extra:
+        missing = sorted(set(source.classes) - set(renamed))
         raise DataError(
-            f"source and target label sets differ: the target has {extra or 'no'} labels the "
-            f"source lacks, and lacks {missing or 'none'} of the source's "
-            f"({source.classes} vs {target.classes}).",
-            hint="rename the target's classes (folders or label values) to the source's, or "
-            "drop its labels: they are only used to report target accuracy.")
+            f"source and target label sets differ: the target has {extra} labels the source "
+            f"lacks, and lacks {missing or 'none'} of the source's ({source.classes} vs "
+            f"{renamed}).",
+            hint=f"map them explicitly (--label-map '{extra[0]}={(missing or source.classes)[0]}'"
+            ", label_map= in Python), rename the target's classes, or drop its labels: they "
+            "are only used to report target accuracy.")
+    code = np.array([source.classes.index(name) for name in renamed])
+    return Domain(target.name, target.modality, target.inputs, code[target.labels],
+                  list(source.classes), target.targets, dict(target.meta), origin=target.origin)
+
+
+def parse_label_map(text: str | None) -> dict[str, str]:
+    """``"pos=positive,neg=negative"`` -> {"pos": "positive", "neg": "negative"}."""
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    bad = [item for item in pairs if len(item) != 2 or not all(x.strip() for x in item)]
+    if bad:
+        raise DataError(f"--label-map {text!r} is not a list of TARGET=SOURCE pairs.",
+                        hint="e.g. --label-map 'pos=positive,neg=negative'.")
+    return {a.strip(): b.strip() for a, b in pairs}
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
               first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
+              label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
               **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
-    (and write results.json into ``folder`` after every run when given)."""
+    (and write results.json into ``folder`` after every run when given). ``label_map``
+    renames target classes to source ones (target labels only ever score the result)."""
     chosen = check_methods(methods)
-    _check_labels(source, target)
+    target = _check_labels(source, target, label_map)
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
     results: dict[str, Any] = {
         "format": "graftlab.adapt/1", "status": "running", "source": source.describe(),
         "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
-        "methods": chosen, "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
+        "methods": chosen, "label_map": label_map or {},
+        "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
         "environment": environment(), "runs": []}
     total, t0 = seeds * len(chosen), time.perf_counter()
     models: dict[str, Adapter] = {}
