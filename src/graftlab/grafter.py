@@ -133,7 +133,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                 domain, labels, validation_data, backbone_modality)
         model, plan = self._build(self._num_outputs)
         labels_t = torch.as_tensor(labels, dtype=self._target_dtype)
-        if self.strategy == "linear_probe":
+        if self.strategy == "linear_probe" or self._trains_on_pooled(model):
             return self._fit_on_cached_features(model, plan, domain, labels_t, train_idx,
                                                 val_idx, progress, t0)
         start = self._frozen_prefix(model)
@@ -154,10 +154,18 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
         return self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
 
+    def _trains_on_pooled(self, model: GraftedModel) -> bool:
+        """head_only with a pooled head and nothing that changes the inputs per step: the head
+        sees the same pooled features every epoch, so they are computed once (any backbone)."""
+        return (self.strategy == "head_only" and model.head.input_kind == "pooled"
+                and self.pretrained and self.cache_activations is not False and not self.mixup
+                and self._augmenter(model.backbone.modality) is None)
+
     def _fit_on_cached_features(self, model, plan, domain, labels_t, train_idx, val_idx,
                                 progress, t0) -> Grafter:
-        """linear_probe: the frozen backbone runs once (through the feature cache); the head
-        trains on the pooled features."""
+        """linear_probe and head_only without augmentation: the frozen backbone runs once
+        (through the feature cache); the head trains (or, for linear_probe, is solved) on the
+        pooled features."""
         from graftlab.features import extract_features
 
         if model.head.input_kind != "pooled":
@@ -166,7 +174,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         feats = torch.from_numpy(np.array(extract_features(
             model.backbone, domain, layer=model.layer, pooling=model.pooling,
             cache=self.pretrained)))
-        if self.head == "linear" and not self.label_smoothing:
+        if self.strategy == "linear_probe" and self.head == "linear" and \
+                not self.label_smoothing:
             return self._solve_linear_probe(model, plan, feats, labels_t, train_idx, val_idx, t0)
         method = ERM(_OnFeatures(model.head), num_classes=self._loss_classes,
                      label_smoothing=self.label_smoothing)

@@ -43,6 +43,21 @@ def test_linear_probe_goes_through_the_feature_cache(tmp_path):
     assert len(FeatureCache().entries()) == 1
 
 
+def test_head_only_without_augmentation_trains_on_cached_pooled_features():
+    from graftlab.features import FeatureCache
+
+    texts = ["a great film", "awful and dull", "truly wonderful", "boring mess"] * 4
+    y = [1, 0, 1, 0] * 4
+    g = Grafter(backbone="minilm_l6", strategy="head_only", head="mlp",
+                head_options={"hidden": [8]}, epochs=3, batch_size=8,
+                backbone_options={"max_length": 16}).fit(texts, y)
+    assert g.record_["feature_cache"] is True and len(g.history_) == 3
+    assert len(FeatureCache().entries()) == 1  # one extraction, not one per step
+    assert g.trainable_params_ == 384 * 8 + 8 + 2 * 8 + 8 * 2 + 2
+    eager = g.model_(g.model_.backbone.preprocess(texts[:4])).detach().numpy()
+    np.testing.assert_allclose(g.decision_function(texts[:4]), eager, atol=1e-4)
+
+
 @pytest.mark.parametrize("strategy", ["head_only", "lora"])
 def test_save_and_load_give_the_same_predictions(tmp_path, strategy):
     x, y = _images()
