@@ -345,6 +345,11 @@ def adapt(
     feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
     label_map: Annotated[str | None, typer.Option(
         help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,
+    grayscale: Annotated[bool, typer.Option(
+        help="Turn both image domains to luminance first (removes a colour shift).")] = False,
+    select_epoch: Annotated[str | None, typer.Option(
+        help="Keep each method's epoch that this label-free validator scores best on the "
+             "target: entropy, info_max or snd (default: the last epoch).")] = None,
     text_column: Annotated[str, typer.Option()] = "text",
     label_column: Annotated[str, typer.Option()] = "label",
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
@@ -355,6 +360,7 @@ def adapt(
     against negative transfer; report.html/.md and results.json."""
     from graftlab.adapt.run import adapt_to_folder, check_methods, parse_label_map
     from graftlab.compare.run import limit_domain
+    from graftlab.data import to_grayscale
 
     with _errors():
         methods = method.split(",")
@@ -363,7 +369,8 @@ def adapt(
         domains = []
         for name in (source, target):
             d = _load(name, text_column=text_column, label_column=label_column)
-            domains.append(limit_domain(d, limit, "classification" if d.labelled else "none"))
+            d = limit_domain(d, limit, "classification" if d.labelled else "none")
+            domains.append(to_grayscale(d) if grayscale else d)
         options = {k2: v for k2, v in (("image_size", image_size), ("max_length", max_length))
                    if v is not None}
         with _progress() as update:
@@ -373,7 +380,7 @@ def adapt(
                 label_map=mapping, backbone=backbone, strategy=strategy, k=k, head=head,
                 head_options={"hidden": [bottleneck]} if head == "mlp" else None,
                 epochs=epochs, batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
-                backbone_options=options or None)
+                select_epoch=select_epoch, backbone_options=options or None)
     from graftlab.report.adapt import tables, verdict
 
     head, rows = tables(result)["results"]

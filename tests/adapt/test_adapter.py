@@ -103,3 +103,29 @@ def test_head_only_trains_a_bottleneck_on_cached_pooled_features():
     assert a.transform(xt).shape == (16, 16)  # the aligned bottleneck, not the 1280-d input
     assert a.trainable_params_ == 1280 * 16 + 16 + 2 * 16 + 16 * 2 + 2
     assert a.predict(xt).shape == (16,)
+
+
+def test_aligning_frozen_features_through_a_linear_head_is_refused_with_the_fix():
+    from graftlab.errors import ConfigError
+
+    xs, ys = _squares(4)
+    with pytest.raises(ConfigError, match="nothing below the classifier trains"):
+        Adapter(method="coral", strategy="head_only", backbone_options=OPTS).fit(
+            xs, ys, target=xs)
+
+
+def test_select_epoch_scores_every_epoch_on_the_target_and_keeps_the_best():
+    from graftlab.errors import ConfigError
+
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    a = Adapter(method="mcc", strategy="head_only", head="mlp", head_options={"hidden": [8]},
+                epochs=3, batch_size=8, backbone_options=OPTS, select_epoch="info_max")
+    a.fit(xs, ys, target=xt)
+    scores = [h["target_info_max"] for h in a.history_]
+    assert len(scores) == 3 and a.record_["selected_epoch"] == int(np.argmax(scores))
+    from graftlab.adapt.validators import info_max
+
+    assert info_max(a.predict_proba(xt)) == pytest.approx(max(scores), abs=1e-4)
+    with pytest.raises(ConfigError, match="select_epoch='iwv' is not a validator"):
+        Adapter(select_epoch="iwv", backbone_options=OPTS).fit(xs, ys, target=xt)

@@ -41,7 +41,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                  transfer_weight: float = 1.0, schedule: str = "warmup",
                  method_options: dict | None = None, seed: int = 0,
                  backbone_options: dict | None = None, cache_activations: bool | None = None,
-                 checkpoint_dir: str | None = None,
+                 checkpoint_dir: str | None = None, select_epoch: str | None = None,
                  callbacks: list[Callback] | None = None) -> None:
         self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
                                                                          strategy, k, head)
@@ -53,6 +53,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.method_options, self.seed = method_options, seed
         self.backbone_options, self.cache_activations = backbone_options, cache_activations
         self.checkpoint_dir, self.callbacks = checkpoint_dir, callbacks
+        self.select_epoch = select_epoch
 
     def _grafter(self):
         from graftlab.grafter import Grafter
@@ -70,6 +71,11 @@ class Adapter(ClassifierMixin, BaseEstimator):
         from graftlab.grafter import _activations, _FromActivations, _modality, _OnFeatures
 
         t0 = time.perf_counter()
+        if self.select_epoch is not None and self.select_epoch not in EPOCH_VALIDATORS:
+            raise ConfigError(f"select_epoch={self.select_epoch!r} is not a validator that "
+                              "scores one model alone; choose one of "
+                              f"{', '.join(EPOCH_VALIDATORS)}.",
+                              hint="or leave it out to keep the last epoch.")
         modality = _modality(self.backbone, self.backbone_options)
         source, tgt = as_domain(X, modality), _target_domain(target, modality)
         _check_shapes(source, tgt)
@@ -84,8 +90,15 @@ class Adapter(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
                               "adaptation aligns pooled features.",
                               hint="use head='linear' or head='mlp'.")
+        frozen = self.strategy in ("head_only", "linear_probe")
+        if frozen and self.head == "linear" and self.method not in ("source_only", "mcc"):
+            raise ConfigError(f"{self.method} aligns features, but with strategy "
+                              f"{self.strategy!r} and a linear head nothing below the "
+                              "classifier trains, so there is nothing to align.",
+                              hint="add a bottleneck to align: head='mlp' (--head mlp), or "
+                              "train blocks: strategy='last_k'.")
         start = grafter._frozen_prefix(model)
-        if self.strategy == "head_only" and self.cache_activations is not False:
+        if frozen and self.cache_activations is not False:
             # the backbone is frozen whole: both domains' pooled features, once, through the
             # feature cache (any backbone family); the head (and its bottleneck) trains on them
             start = "pooled"
@@ -127,6 +140,10 @@ class Adapter(ClassifierMixin, BaseEstimator):
             return {"source": {"inputs": inputs("source", pos), "labels": labels_t[pos]},
                     "target": {"inputs": inputs("target", t_idx)}}
 
+        if self.select_epoch is not None:
+            grafter.callbacks = [*(self.callbacks or []), *_epoch_selection(
+                self.select_epoch, net, lambda idx: inputs("target", idx), n_target,
+                self.epochs)]
         # the one training set-up (AdamW, warm-up + cosine, callbacks, checkpoints, frozen
         # BatchNorm statistics) is the Grafter's; the inner Grafter then predicts and saves
         # (a saved Adapter loads with Grafter.load)
@@ -136,6 +153,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.model_, self.grafter_ = grafter.model_, grafter
         self.history_, self.trainable_params_ = grafter.history_, grafter.trainable_params_
         self.record_ = {**grafter.record_, "cached_activations": start}
+        if self.select_epoch is not None:
+            self.record_["selected_epoch"] = self.record_.pop("best_epoch", None)
         return self
 
     def _check(self) -> None:
@@ -159,6 +178,42 @@ class Adapter(ClassifierMixin, BaseEstimator):
         feats = torch.from_numpy(self.grafter_.transform(X))
         with torch.no_grad():
             return self.model_.eval().head.embed(feats).numpy()
+
+
+EPOCH_VALIDATORS = ("entropy", "info_max", "snd")
+
+
+class _TargetScore(Callback):
+    """After each epoch: a label-free validator on the unlabelled target, added to the
+    epoch's metrics as ``target_<name>`` (for EarlyStopping to keep the best epoch)."""
+
+    def __init__(self, name: str, net: torch.nn.Module, inputs, n: int) -> None:
+        self.name, self.net, self.inputs, self.n = name, net, inputs, n
+
+    @torch.no_grad()
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
+        from graftlab.adapt import validators
+
+        was_training, net = self.net.training, self.net.eval()
+        embed, probs = [], []
+        for idx in np.array_split(np.arange(self.n), max(1, math.ceil(self.n / 256))):
+            z = net.head.embed(net.features(self.inputs(idx)))
+            embed.append(z.float().numpy())
+            probs.append(net.head.classify(z).softmax(-1).float().numpy())
+        net.train(was_training)
+        p = np.concatenate(probs)
+        metrics[f"target_{self.name}"] = (validators.snd(np.concatenate(embed))
+                                          if self.name == "snd" else
+                                          validators.entropy_score(p) if self.name == "entropy"
+                                          else validators.info_max(p))
+
+
+def _epoch_selection(name: str, net, inputs, n: int, epochs: int) -> list[Callback]:
+    """Callbacks that score every epoch on the target and restore the best-scoring one."""
+    from graftlab.train.callbacks import EarlyStopping
+
+    return [_TargetScore(name, net, inputs, n),
+            EarlyStopping(monitor=f"target_{name}", mode="max", patience=epochs + 1)]
 
 
 def _pooled(model: torch.nn.Module, domain: Domain) -> torch.Tensor:

@@ -10,11 +10,12 @@ from graftlab.data.domain import Domain
 from graftlab.data.fetch import fetch_vader
 from graftlab.data.folders import load_image_folder
 from graftlab.data.tables import load_table
+from graftlab.data.transforms import to_grayscale
 from graftlab.errors import DataError, closest
 
 __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
-    "load_data", "load_dataset", "load_image_folder", "load_table",
+    "load_data", "load_dataset", "load_image_folder", "load_table", "to_grayscale",
 ]
 
 
