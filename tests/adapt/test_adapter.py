@@ -129,3 +129,16 @@ def test_select_epoch_scores_every_epoch_on_the_target_and_keeps_the_best():
     assert info_max(a.predict_proba(xt)) == pytest.approx(max(scores), abs=1e-4)
     with pytest.raises(ConfigError, match="select_epoch='iwv' is not a validator"):
         Adapter(select_epoch="iwv", backbone_options=OPTS).fit(xs, ys, target=xt)
+
+
+def test_select_epoch_with_checkpoints_saves_and_resumes(tmp_path):
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    kw = {"method": "mcc", "strategy": "head_only", "head": "mlp", "head_options": {"hidden": [8]},
+          "epochs": 2, "batch_size": 8, "backbone_options": OPTS, "select_epoch": "entropy",
+          "checkpoint_dir": str(tmp_path)}
+    a = Adapter(**kw).fit(xs, ys, target=xt)
+    assert (tmp_path / "checkpoint.pt").is_file()
+    b = Adapter(**kw).fit(xs, ys, target=xt)  # resumes from the finished run's checkpoint
+    assert b.record_["selected_epoch"] == a.record_["selected_epoch"]
+    np.testing.assert_allclose(a.decision_function(xt), b.decision_function(xt), atol=1e-5)

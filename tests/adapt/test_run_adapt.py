@@ -77,7 +77,7 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
     # the same classes spelt otherwise and listed in another order
     other = Domain("dark", "image", target.inputs, labels=1 - target.labels,
                    classes=["right", "left"])
-    with pytest.raises(DataError, match=r"--label-map 'left=l'"):
+    with pytest.raises(DataError, match=r"--label-map 'right=l'"):
         _check_labels(source, other)
     mapped = _check_labels(source, other, parse_label_map("left=l, right=r"))
     assert mapped.classes == ["l", "r"] and np.array_equal(mapped.labels, target.labels)
@@ -146,6 +146,12 @@ def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
            _run("coral", entropy=0, info_max=1, snd=0, iwv=1)]
     assert _select(tie, ["source_only", "coral"], guard=True)["selected"] == "source_only"
     assert _select(tie, ["source_only", "coral"], guard=False)["selected"] == "coral"
+    # equal scores share a rank: a method that only ties source_only does not beat it
+    same = [_run("source_only", entropy=1, info_max=1, snd=1, iwv=float("nan")),
+            _run("coral", entropy=1, info_max=1, snd=1, iwv=float("nan"))]
+    picked = _select(same, ["source_only", "coral"], guard=True)
+    assert picked["rank_points"] == {"source_only": 2.0, "coral": 2.0}
+    assert picked["selected"] == "source_only" and picked["guard"]["kept_source_only"]
 
 
 def test_guard_trips_when_the_pick_loses_source_accuracy():

@@ -71,11 +71,9 @@ class Adapter(ClassifierMixin, BaseEstimator):
         from graftlab.grafter import _activations, _FromActivations, _modality, _OnFeatures
 
         t0 = time.perf_counter()
-        if self.select_epoch is not None and self.select_epoch not in EPOCH_VALIDATORS:
-            raise ConfigError(f"select_epoch={self.select_epoch!r} is not a validator that "
-                              "scores one model alone; choose one of "
-                              f"{', '.join(EPOCH_VALIDATORS)}.",
-                              hint="or leave it out to keep the last epoch.")
+        from graftlab.adapt.run import check_options
+
+        check_options({"select_epoch": self.select_epoch})
         modality = _modality(self.backbone, self.backbone_options)
         source, tgt = as_domain(X, modality), _target_domain(target, modality)
         _check_shapes(source, tgt)

@@ -49,10 +49,13 @@ def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None
         raise DataError(f"source {source.name!r} has no labels; adaptation learns the task "
                         "from labelled source data.", hint="give the source's label column.")
     mapping = mapping or {}
-    if not target.labelled or not target.classes:
+    if not target.labelled or not target.classes or not source.classes:
         if mapping:
-            raise DataError("--label-map renames the target's classes, but the target has no "
-                            "labels.", hint="drop --label-map.")
+            lacking = "the target has no labels" if not target.labelled else \
+                "the target's labels have no class names" if not target.classes else \
+                "the source's labels have no class names"
+            raise DataError(f"--label-map renames the target's classes to the source's, but "
+                            f"{lacking}.", hint="drop --label-map.")
         return target
     unknown = sorted(set(mapping) - set(target.classes))
     if unknown:
@@ -60,7 +63,7 @@ def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None
                         f"(the target has {target.classes}).",
                         hint="write TARGET=SOURCE pairs with the target's class names first.")
     renamed = [mapping.get(c, c) for c in target.classes]
-    extra = sorted(set(renamed) - set(source.classes))
+    extra = [c for c in target.classes if mapping.get(c, c) not in source.classes]
     if extra:
         missing = sorted(set(source.classes) - set(renamed))
         raise DataError(
@@ -87,6 +90,18 @@ def parse_label_map(text: str | None) -> dict[str, str]:
     return {a.strip(): b.strip() for a, b in pairs}
 
 
+def check_options(adapter_kw: dict) -> None:
+    """Options that would otherwise fail only after features were extracted."""
+    from graftlab.adapt.adapter import EPOCH_VALIDATORS
+    from graftlab.errors import ConfigError
+
+    name = adapter_kw.get("select_epoch")
+    if name is not None and name not in EPOCH_VALIDATORS:
+        raise ConfigError(f"select_epoch={name!r} is not a validator that scores one model "
+                          f"alone; choose one of {', '.join(EPOCH_VALIDATORS)}.",
+                          hint="or leave it out to keep the last epoch.")
+
+
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
               first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
               label_map: dict[str, str] | None = None,
@@ -96,6 +111,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     (and write results.json into ``folder`` after every run when given). ``label_map``
     renames target classes to source ones (target labels only ever score the result)."""
     chosen = check_methods(methods)
+    check_options(adapter_kw)
     target = _check_labels(source, target, label_map)
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
@@ -185,13 +201,16 @@ MAX_SOURCE_DROP = 0.05
 
 
 def rank_vote(means: dict[str, dict[str, float]], voters: list[str]) -> dict[str, float]:
-    """Borda count: each validator ranks the methods (0 = worst), the ranks are summed."""
-    points = dict.fromkeys(means, 0.0)
+    """Borda count: each validator ranks the methods (0 = worst; tied scores share their
+    average rank; a NaN score ranks worst), the ranks are summed."""
+    from scipy.stats import rankdata
+
+    names = list(means)
+    points = np.zeros(len(names))
     for v in voters:
-        order = sorted(means, key=lambda m: means[m][v])
-        for rank, m in enumerate(order):
-            points[m] += rank
-    return points
+        scores = np.array([means[m][v] for m in names], dtype=float)
+        points += rankdata(np.nan_to_num(scores, nan=-np.inf), method="average") - 1
+    return {m: float(p) for m, p in zip(names, points, strict=True)}
 
 
 def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
@@ -238,7 +257,9 @@ def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
 
 def _distances(models: dict[str, Adapter], selected: str, source: Domain, target: Domain
                ) -> dict:
-    """Frozen-backbone features (before) vs the selected model's (after), on the same samples."""
+    """Distances between the domains on the same samples: in the frozen backbone's pooled
+    features (before), and in the trained representation (what the methods align: with an
+    mlp head its bottleneck) of source_only and of the selected model (after)."""
     from graftlab.features import extract_features
 
     rng = np.random.default_rng(0)
@@ -248,8 +269,10 @@ def _distances(models: dict[str, Adapter], selected: str, source: Domain, target
     ref = models["source_only"]
     before = [np.asarray(extract_features(ref.backbone, d, backbone_options=ref.backbone_options))
               for d in (s, t)]
+    plain = [ref.transform(d) for d in (s, t)]
     after = [models[selected].transform(d) for d in (s, t)]
     return {"before": {"proxy_a_distance": proxy_a_distance(*before), "mmd": mmd(*before)},
+            "source_only": {"proxy_a_distance": proxy_a_distance(*plain), "mmd": mmd(*plain)},
             "after": {"proxy_a_distance": proxy_a_distance(*after), "mmd": mmd(*after),
                       "model": selected}}
 
@@ -263,6 +286,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     from graftlab.report.adapt import domain_map, write_report
 
     check_methods(methods)
+    check_options(kw)
     folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")

@@ -60,7 +60,8 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
                                        f"{d[w]['proxy_a_distance']:.3f}"),
               ("mmd", d[w]["mmd"], f"{d[w]['mmd']:.4f}")]
              for w, label in [("before", "frozen backbone (before)"),
-                              ("after", f"{d['after']['model']} (after)")]]
+                              ("source_only", "source_only (trained, no transfer term)"),
+                              ("after", f"{d['after']['model']} (after)")] if w in d]
     return {"results": (head, rows), "validators": (vhead, vrows), "distances": (dhead, drows)}
 
 
@@ -84,8 +85,11 @@ def verdict(results: dict) -> str:
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
                      f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
     d = results["distances"]
+    trained = (f", {d['source_only']['proxy_a_distance']:.2f} in source_only's representation"
+               if "source_only" in d else "")
     parts.append(f"Proxy A-distance between the domains: {d['before']['proxy_a_distance']:.2f} "
-                 f"with frozen features, {d['after']['proxy_a_distance']:.2f} after.")
+                 f"with frozen features{trained}, {d['after']['proxy_a_distance']:.2f} in "
+                 f"{d['after']['model']}'s (2 = separable, 0 = indistinguishable).")
     return " ".join(parts)
 
 
@@ -97,7 +101,8 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
         _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
     text, tabs = verdict(results), tables(results)
     notes = {"map": "t-SNE of up to 300 source and 300 target samples, coloured by domain: "
-                    "the frozen backbone's features, then the selected model's. Adaptation "
+                    "the frozen backbone's features, then source_only's and the selected model's "
+                    "representations. Adaptation "
                     "should mix the two colours while keeping class clusters apart.",
              "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items())}
     body, md = [f"<h1>graftlab adapt: {html.escape(results['source']['name'])} → "
@@ -126,7 +131,7 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
 
 
 def domain_map(models: dict, selected: str, source, target, max_points: int = 300) -> dict:
-    """t-SNE panels of source+target features, frozen vs selected."""
+    """t-SNE panels of source+target features: frozen, source_only's, the selected model's."""
     from graftlab.features import extract_features
 
     rng = np.random.default_rng(0)
@@ -135,6 +140,8 @@ def domain_map(models: dict, selected: str, source, target, max_points: int = 30
     ref = models["source_only"]
     sets = [("frozen backbone", [np.asarray(extract_features(
         ref.backbone, d, backbone_options=ref.backbone_options)) for d in (s, t)])]
+    if selected != "source_only":
+        sets.append(("source_only", [ref.transform(d) for d in (s, t)]))
     sets.append((f"after {selected}", [models[selected].transform(d) for d in (s, t)]))
     panels = list(zip([title for title, _ in sets],
                       plots.embed_2d([np.vstack(parts) for _, parts in sets])))

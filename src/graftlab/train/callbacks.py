@@ -21,7 +21,16 @@ EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_
 
 
 class Callback:
-    """Base class: override the events you need. ``trainer.stop = True`` ends training."""
+    """Base class: override the events you need. ``trainer.stop = True`` ends training.
+
+    A callback whose state must survive a resume returns it from ``state_dict`` (saved in
+    every checkpoint) and takes it back in ``load_state_dict``; the default is stateless.
+    """
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
@@ -55,6 +64,16 @@ class EarlyStopping(Callback):
         self.mode = mode or ("min" if "loss" in monitor else "max")
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch, self.best_state, self.bad = -1, None, 0
+
+    _STATE = ("best", "best_epoch", "best_state", "bad")
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in self._STATE:
+            if k in state:
+                setattr(self, k, state[k])
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict) -> None:
         if self.monitor not in metrics:

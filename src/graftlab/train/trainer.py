@@ -185,8 +185,7 @@ class Trainer:
                  "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
                  "history": self.history, "rng": _rng_state(), "record": self.record,
-                 "callbacks": [getattr(c, "__dict__", {}) for c in self.callbacks
-                               if not callable(getattr(c, "update", None))]}
+                 "callbacks": [c.state_dict() for c in self.callbacks]}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -203,10 +202,8 @@ class Trainer:
             scheduler.load_state_dict(state["scheduler"])
         self.history = list(state["history"])
         self.record.update(state.get("record", {}))
-        saved = iter(state.get("callbacks", []))
-        for callback in self.callbacks:
-            if not callable(getattr(callback, "update", None)):
-                callback.__dict__.update(next(saved, {}))
+        for callback, saved in zip(self.callbacks, state.get("callbacks", []), strict=False):
+            callback.load_state_dict(saved)
         _set_rng_state(state["rng"])
         log.info("resumed from %s after epoch %d", path, state["epoch"])
         self.record["resumed_from_epoch"] = state["epoch"]
