@@ -139,6 +139,18 @@ def test_selection_is_the_validators_rank_vote_not_one_validator():
     assert picked["selected"] == "dann" and "rank vote" in picked["primary_validator"]
 
 
+def test_ensemble_agreement_selects_when_present_and_the_rank_vote_is_reported():
+    from graftlab.adapt.run import _select
+
+    runs = [_run("source_only", entropy=-0.9, info_max=0.5, snd=5.0, iwv=-0.8, ensv=0.90),
+            _run("cdan", entropy=-0.6, info_max=0.6, snd=6.0, iwv=-0.5, ensv=0.70),
+            _run("dan", entropy=-0.7, info_max=0.55, snd=4.0, iwv=-0.7, ensv=0.95)]
+    picked = _select(runs, ["source_only", "cdan", "dan"], guard=True)
+    assert picked["rank_pick"] == "cdan"  # the vote's choice, reported
+    assert picked["selected"] == "dan" and picked["primary_validator"] == "ensv"
+    assert not picked["guard"]["kept_source_only"]
+
+
 def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
     from graftlab.adapt.run import _select
 
