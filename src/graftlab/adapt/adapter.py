@@ -36,7 +36,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, backbone: str = "efficientnet_lite0", method: str = "dann",
                  strategy: str = "last_k", k: int = 2, head: str = "linear",
-                 head_options: dict | None = None, epochs: int = 5, batch_size: int = 32, lr: float = 1e-3,
+                 head_options: dict | None = None, epochs: int = 5, batch_size: int = 32,
+                 lr: float = 1e-3,
                  lr_backbone: float | None = None, weight_decay: float = 0.01,
                  transfer_weight: float = 1.0, schedule: str = "warmup",
                  method_options: dict | None = None, seed: int = 0,

@@ -2,8 +2,9 @@
 
 Colour is often a domain's surface, not its content: MNIST digits are grey, MNIST-M's are
 coloured photo crops. Turning both domains to luminance removes that cue for every method
-at no cost (on EfficientNet-Lite0's frozen features it lifts MNIST -> MNIST-M transfer from
-36% to 45%; BENCHMARKS.md). It is a choice about the data, so it is explicit:
+at no cost: at 64 px it lifts MNIST -> MNIST-M source-only from 35% to 46%, though the best
+adaptation gains less (DAN 51.6% -> 53.6%; BENCHMARKS.md, benchmarks/adapt_variants.py). It
+is a choice about the data, so it is explicit:
 ``to_grayscale(domain)`` in Python, ``graftlab adapt --grayscale`` on the command line.
 """
 
