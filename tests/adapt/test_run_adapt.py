@@ -184,3 +184,18 @@ def test_adapt_command_explains_a_malformed_label_map():
                                       "--label-map", "seven"])
     assert result.exit_code == 2
     assert "not a list of TARGET=SOURCE pairs" in result.output
+
+
+def test_verdict_names_source_only_once_when_the_guard_keeps_it():
+    from graftlab.report.adapt import verdict
+
+    runs = [{"method": m, "target_accuracy": a} for m, a in (("source_only", 0.4),
+                                                              ("coral", 0.5))]
+    dist = {"before": {"proxy_a_distance": 1.9}, "source_only": {"proxy_a_distance": 1.8},
+            "after": {"proxy_a_distance": 1.8, "model": "source_only"}}
+    text = verdict({"selected": "source_only", "primary_validator": "ensv",
+                    "guard": {"kept_source_only": True}, "validator_picks": {},
+                    "oracle": "coral", "methods": ["source_only", "coral"], "runs": runs,
+                    "distances": dist})
+    assert text.count("source_only 40.0%") == 1 and "coral) 50.0%" in text
+    assert "keeps **source_only**" in text and text.count("source_only's") == 1

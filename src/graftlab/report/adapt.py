@@ -81,12 +81,13 @@ def verdict(results: dict) -> str:
     if "oracle" in results:
         runs = results["runs"]
         acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
-        parts.append(f"Target accuracy (labels used only here): {sel} {acc[sel] * 100:.1f}%, "
+        kept = "" if sel == "source_only" else f"{sel} {acc[sel] * 100:.1f}%, "
+        parts.append(f"Target accuracy (labels used only here): {kept}"
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
                      f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
     d = results["distances"]
     trained = (f", {d['source_only']['proxy_a_distance']:.2f} in source_only's representation"
-               if "source_only" in d else "")
+               if "source_only" in d and d["after"]["model"] != "source_only" else "")
     parts.append(f"Proxy A-distance between the domains: {d['before']['proxy_a_distance']:.2f} "
                  f"with frozen features{trained}, {d['after']['proxy_a_distance']:.2f} in "
                  f"{d['after']['model']}'s (2 = separable, 0 = indistinguishable).")
