@@ -63,3 +63,5 @@ def test_ensemble_agreement_favours_the_majority_and_never_the_outlier():
     outlier = np.roll(good, 2, axis=1)          # every sample differs
     scores = ensemble_agreement([good, good ** 2, near, outlier])
     assert scores == [1.0, 1.0, pytest.approx(0.9), 0.0]
+    # a candidate scored without voting: only the members make the ensemble
+    assert ensemble_agreement([outlier, good, near], members=[1, 2])[0] == 0.0

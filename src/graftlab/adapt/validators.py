@@ -8,8 +8,9 @@ a checkpoint or a method (higher is better for every score here).
   the entropy of each target sample's softmax similarity to the other target samples; dense
   neighbourhoods of same-class points score high.
 - ``ensv``: ensemble validation (Hu et al. 2023, https://arxiv.org/abs/2303.05315): the share of
-  target samples on which a candidate's prediction agrees with the ensemble of every
-  candidate (mean probabilities). The ensemble is at least as good as its average member, and
+  target samples on which a candidate's prediction agrees with the ensemble (mean
+  probabilities) of the adaptation methods; source_only is scored but does not vote, so the
+  baseline does not pull the ensemble towards not adapting. The ensemble is at least as good as its average member, and
   the pick is provably never the worst; it needs the other candidates, so ``run_adapt`` adds it
   once all methods of a seed have trained.
 - ``iwv``: importance-weighted validation (Sugiyama et al. 2007): the held-out *source*
@@ -88,10 +89,13 @@ def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.nd
     return float(-(w * ce).sum() / max(w.sum(), 1e-12))
 
 
-def ensemble_agreement(probs_t: list[np.ndarray]) -> list[float]:
+def ensemble_agreement(probs_t: list[np.ndarray], members: list[int] | None = None
+                       ) -> list[float]:
     """For each candidate's target probabilities (N, C): the fraction of the N samples where
-    its argmax equals the argmax of the candidates' mean probabilities."""
-    votes = np.mean(probs_t, axis=0).argmax(-1)
+    its argmax equals the argmax of the ensemble's mean probabilities (the ``members``, by
+    index; all candidates by default)."""
+    chosen = range(len(probs_t)) if not members else members
+    votes = np.mean([probs_t[i] for i in chosen], axis=0).argmax(-1)
     return [float((p.argmax(-1) == votes).mean()) for p in probs_t]
 
 
