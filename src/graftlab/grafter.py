@@ -166,14 +166,11 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """linear_probe and head_only without augmentation: the frozen backbone runs once
         (through the feature cache); the head trains (or, for linear_probe, is solved) on the
         pooled features."""
-        from graftlab.features import extract_features
 
         if model.head.input_kind != "pooled":
             raise ConfigError(f"linear_probe trains on pooled features; head {self.head!r} "
                               f"takes {model.head.input_kind} input.", hint="use head='linear'.")
-        feats = torch.from_numpy(np.array(extract_features(
-            model.backbone, domain, layer=model.layer, pooling=model.pooling,
-            cache=self.pretrained)))
+        feats = _pooled(model, domain, cache=self.pretrained)
         if self.strategy == "linear_probe" and self.head == "linear" and \
                 not self.label_smoothing:
             return self._solve_linear_probe(model, plan, feats, labels_t, train_idx, val_idx, t0)
@@ -362,10 +359,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         batches = _batches(len(domain), batch_size)
         start = self._prediction_start() if domain.origin is not None else None
         if start == "pooled":
-            from graftlab.features import extract_features
-
-            feats = torch.from_numpy(np.array(extract_features(
-                m.backbone, domain, layer=m.layer, pooling=m.pooling)))
+            feats = _pooled(m, domain)
             step = (lambda idx: feats[idx]) if features else (lambda idx: m.head(feats[idx]))
         elif start is not None:
             acts, resume = _activations(m, start, domain), _FromActivations(m, start)
@@ -497,6 +491,14 @@ class GrafterRegressor(RegressorMixin, Grafter):
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:
     return np.array_split(np.arange(n), max(1, math.ceil(n / batch_size)))
+
+
+def _pooled(model: GraftedModel, domain: Domain, cache: bool = True) -> torch.Tensor:
+    """The frozen backbone's pooled features at the model's layer, through the feature cache."""
+    from graftlab.features import extract_features
+
+    return torch.from_numpy(np.array(extract_features(
+        model.backbone, domain, layer=model.layer, pooling=model.pooling, cache=cache)))
 
 
 def _activations(model: GraftedModel, start: str, domain: Domain) -> torch.Tensor:

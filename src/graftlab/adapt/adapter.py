@@ -69,7 +69,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, *, target: Any, progress=None) -> Adapter:
         """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only)."""
-        from graftlab.grafter import _activations, _FromActivations, _modality, _OnFeatures
+        from graftlab.grafter import (_activations, _FromActivations, _modality, _OnFeatures,
+                                      _pooled)
 
         t0 = time.perf_counter()
         from graftlab.adapt.run import check_options
@@ -213,13 +214,6 @@ def _epoch_selection(name: str, net, inputs, n: int, epochs: int) -> list[Callba
 
     return [_TargetScore(name, net, inputs, n),
             EarlyStopping(monitor=f"target_{name}", mode="max", patience=epochs + 1)]
-
-
-def _pooled(model: torch.nn.Module, domain: Domain) -> torch.Tensor:
-    from graftlab.features import extract_features
-
-    return torch.from_numpy(np.array(extract_features(model.backbone, domain, layer=model.layer,
-                                                      pooling=model.pooling)))
 
 
 def _target_domain(target: Any, modality: str) -> Domain:
