@@ -201,11 +201,10 @@ class _TargetScore(Callback):
             embed.append(z.float().numpy())
             probs.append(net.head.classify(z).softmax(-1).float().numpy())
         net.train(was_training)
-        p = np.concatenate(probs)
-        metrics[f"target_{self.name}"] = (validators.snd(np.concatenate(embed))
-                                          if self.name == "snd" else
-                                          validators.entropy_score(p) if self.name == "entropy"
-                                          else validators.info_max(p))
+        score = {"snd": lambda p, z: validators.snd(z),
+                 "entropy": lambda p, z: validators.entropy_score(p),
+                 "info_max": lambda p, z: validators.info_max(p)}[self.name]
+        metrics[f"target_{self.name}"] = score(np.concatenate(probs), np.concatenate(embed))
 
 
 def _epoch_selection(name: str, net, inputs, n: int, epochs: int) -> list[Callback]:
