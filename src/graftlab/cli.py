@@ -323,7 +323,9 @@ def adapt(
     target: Annotated[str, typer.Option(help="Target data; its labels, if any, are used only "
                                              "to report target accuracy.")],
     method: Annotated[str, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
-                                             "(source_only always runs too).")] = "dann",
+                                             "(source_only always runs too). Selection needs "
+                                             "several: ensemble agreement is one of its "
+                                             "voters.")] = "dann,dan,coral,cdan,mcc",
     backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
@@ -365,6 +367,11 @@ def adapt(
     with _errors():
         methods = method.split(",")
         check_methods(methods)
+        if len(methods) == 1:
+            err.print(f"note: with one method ({methods[0]}) there is no ensemble to agree "
+                      "with; entropy, information maximisation and SND alone judge it against "
+                      "source_only, and they favour confident models. Give several methods "
+                      "(the default runs all five) for a guard that can tell.")
         mapping = parse_label_map(label_map)
         domains = []
         for name in (source, target):

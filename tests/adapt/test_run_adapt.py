@@ -54,6 +54,9 @@ def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
     assert guarded["selected"] == "source_only" and guarded["guard"]["kept_source_only"]
     unguarded = run_adapt(source, target, guard=False, **kw)
     assert unguarded["selected"] == "coral" and not unguarded["guard"]["kept_source_only"]
+    # one method's agreement with an ensemble of itself would always pick it: not scored
+    assert "ensv" not in guarded["validator_picks"]
+    assert guarded["voters"] == ["info_max", "snd"]
 
 
 def test_label_sets_that_differ_are_named():
@@ -91,6 +94,18 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
     assert _check_labels(source, partial).labels.tolist() == [1, 1, 1, 1]  # a subset is fine
 
 
+def test_label_map_without_target_labels_or_class_names_says_why():
+    from graftlab.adapt.run import _check_labels
+
+    source, target = _domains()
+    assert _check_labels(source, target.unlabelled()) is not None  # no labels, no map: fine
+    with pytest.raises(DataError, match="the target has no labels"):
+        _check_labels(source, target.unlabelled(), {"l": "r"})
+    nameless = Domain("dark", "image", target.inputs, labels=target.labels)
+    with pytest.raises(DataError, match="the target's labels have no class names"):
+        _check_labels(source, nameless, {"l": "r"})
+
+
 def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     import json
 
@@ -125,52 +140,59 @@ def _run(method, src=0.9, **scores):
     return {"method": method, "seed": 0, "source_accuracy": src, "validators": scores}
 
 
-def test_selection_is_the_validators_rank_vote_not_one_validator():
+def test_selection_is_the_rank_vote_of_im_snd_and_ensv():
     from graftlab.adapt.run import _select
 
-    # entropy and info_max favour the confident mcc; snd and iwv favour dann: dann ranks
-    # second for the first two, so it wins the rank sum
-    runs = [_run("source_only", entropy=-0.9, info_max=0.5, snd=5.0, iwv=-0.8),
-            _run("dann", entropy=-0.6, info_max=0.6, snd=6.0, iwv=-0.5),
-            _run("mcc", entropy=-0.1, info_max=0.9, snd=4.0, iwv=-0.9)]
+    # info_max favours the confident mcc; snd and ensv favour dann; entropy and iwv also
+    # favour mcc: they are reported but do not vote
+    runs = [_run("source_only", entropy=-0.9, info_max=0.5, snd=5.0, iwv=-0.8, ensv=0.80),
+            _run("dann", entropy=-0.6, info_max=0.6, snd=6.0, iwv=-0.9, ensv=0.90),
+            _run("mcc", entropy=-0.1, info_max=0.9, snd=4.0, iwv=-0.1, ensv=0.70)]
     picked = _select(runs, ["source_only", "dann", "mcc"], guard=True)
-    assert picked["validator_picks"]["entropy"] == "mcc"  # reported, but one voice among four
-    assert picked["rank_points"] == {"source_only": 2, "dann": 6, "mcc": 4}
-    assert picked["selected"] == "dann" and "rank vote" in picked["primary_validator"]
+    assert picked["validator_picks"]["entropy"] == picked["validator_picks"]["iwv"] == "mcc"
+    assert picked["voters"] == ["info_max", "snd", "ensv"]
+    assert picked["rank_points"] == {"source_only": 2, "dann": 5, "mcc": 2}
+    assert picked["selected"] == picked["rank_pick"] == "dann"
+    assert "rank vote" in picked["primary_validator"]
 
 
-def test_ensemble_agreement_selects_when_present_and_the_rank_vote_is_reported():
+def test_a_collapsed_method_that_entropy_favours_is_outvoted():
     from graftlab.adapt.run import _select
 
-    runs = [_run("source_only", entropy=-0.9, info_max=0.5, snd=5.0, iwv=-0.8, ensv=0.90),
-            _run("cdan", entropy=-0.6, info_max=0.6, snd=6.0, iwv=-0.5, ensv=0.70),
-            _run("dan", entropy=-0.7, info_max=0.55, snd=4.0, iwv=-0.7, ensv=0.95)]
-    picked = _select(runs, ["source_only", "cdan", "dan"], guard=True)
-    assert picked["rank_pick"] == "cdan"  # the vote's choice, reported
-    assert picked["selected"] == "dan" and picked["primary_validator"] == "ensv"
-    assert not picked["guard"]["kept_source_only"]
+    # MNIST -> MNIST-M seed 0 of the benchmark: mcc is the most confident (entropy, IM) at
+    # 49% target accuracy; ensv ranks it last, and coral (76%) wins the vote
+    runs = [_run("source_only", entropy=-0.393, info_max=1.686, snd=6.117, ensv=0.741),
+            _run("dann", entropy=-0.821, info_max=1.459, snd=7.483, ensv=0.787),
+            _run("dan", entropy=-0.661, info_max=1.631, snd=5.392, ensv=0.862),
+            _run("coral", entropy=-0.580, info_max=1.698, snd=5.846, ensv=0.869),
+            _run("cdan", entropy=-0.627, info_max=1.610, snd=7.353, ensv=0.835),
+            _run("mcc", entropy=-0.028, info_max=1.845, snd=6.325, ensv=0.612)]
+    picked = _select(runs, ["source_only", "mcc", "cdan", "coral", "dan", "dann"], guard=True)
+    assert picked["validator_picks"]["entropy"] == picked["validator_picks"]["info_max"] == "mcc"
+    assert picked["rank_points"]["coral"] == 10 and picked["rank_points"]["mcc"] == 8
+    assert picked["selected"] == "coral" and not picked["guard"]["kept_source_only"]
 
 
 def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
     from graftlab.adapt.run import _select
 
-    tie = [_run("source_only", entropy=1, info_max=0, snd=1, iwv=0),
-           _run("coral", entropy=0, info_max=1, snd=0, iwv=1)]
+    tie = [_run("source_only", info_max=0, snd=1, ensv=float("nan")),
+           _run("coral", info_max=1, snd=0, ensv=float("nan"))]
     assert _select(tie, ["source_only", "coral"], guard=True)["selected"] == "source_only"
     assert _select(tie, ["source_only", "coral"], guard=False)["selected"] == "coral"
     # equal scores share a rank: a method that only ties source_only does not beat it
-    same = [_run("source_only", entropy=1, info_max=1, snd=1, iwv=float("nan")),
-            _run("coral", entropy=1, info_max=1, snd=1, iwv=float("nan"))]
+    same = [_run("source_only", info_max=1, snd=1, ensv=float("nan")),
+            _run("coral", info_max=1, snd=1, ensv=float("nan"))]
     picked = _select(same, ["source_only", "coral"], guard=True)
-    assert picked["rank_points"] == {"source_only": 2.0, "coral": 2.0}
+    assert picked["rank_points"] == {"source_only": 1.5, "coral": 1.5}
     assert picked["selected"] == "source_only" and picked["guard"]["kept_source_only"]
 
 
 def test_guard_trips_when_the_pick_loses_source_accuracy():
     from graftlab.adapt.run import _select
 
-    runs = [_run("source_only", src=0.90, entropy=-0.9, iwv=-0.8),
-            _run("dann", src=0.80, entropy=-0.5, iwv=-0.5)]
+    runs = [_run("source_only", src=0.90, info_max=0.5, ensv=0.8),
+            _run("dann", src=0.80, info_max=0.9, ensv=0.9)]
     assert _select(runs, ["source_only", "dann"], guard=True)["selected"] == "source_only"
     assert _select(runs, ["source_only", "dann"], guard=False)["selected"] == "dann"
 
@@ -193,9 +215,27 @@ def test_verdict_names_source_only_once_when_the_guard_keeps_it():
                                                               ("coral", 0.5))]
     dist = {"before": {"proxy_a_distance": 1.9}, "source_only": {"proxy_a_distance": 1.8},
             "after": {"proxy_a_distance": 1.8, "model": "source_only"}}
-    text = verdict({"selected": "source_only", "primary_validator": "ensv",
+    text = verdict({"selected": "source_only", "primary_validator": "rank vote of ensv",
                     "guard": {"kept_source_only": True}, "validator_picks": {},
                     "oracle": "coral", "methods": ["source_only", "coral"], "runs": runs,
                     "distances": dist})
     assert text.count("source_only 40.0%") == 1 and "coral) 50.0%" in text
     assert "keeps **source_only**" in text and text.count("source_only's") == 1
+
+
+def test_validators_table_marks_the_validator_that_does_not_vote():
+    from graftlab.adapt.run import _select
+    from graftlab.report.adapt import tables
+
+    runs = [{**_run(m, entropy=e, info_max=-e, snd=e, iwv=-e, ensv=e), "target_accuracy": e,
+             "trainable_params": 10, "seconds": 1.0}
+            for m, e in (("source_only", 0.5), ("coral", 0.7))]
+    results = {"methods": ["source_only", "coral"], "runs": runs,
+               "target": {"labelled_for_evaluation": True},
+               "distances": {"before": {"proxy_a_distance": 1.0, "mmd": 0.1},
+                             "after": {"proxy_a_distance": 0.5, "mmd": 0.05, "model": "coral"}},
+               **_select(runs, ["source_only", "coral"], guard=True)}
+    head, rows = tables(results)["validators"]
+    assert head == ["method", "entropy (no vote)", "info_max", "snd", "iwv (no vote)", "ensv",
+                    "rank vote"]
+    assert rows[-1][0][2].startswith("matches oracle")

@@ -2,9 +2,10 @@
 label-free selection, and the negative-transfer guard.
 
 Every run trains ``source_only`` beside the methods. The label-free validators score them;
-ensemble agreement (ensv) picks one; when it picks ``source_only``, or the pick loses
-held-out source accuracy, adaptation is judged to hurt and the source-only model is kept
-(``guard=False`` keeps the best adaptation instead). Every validator's pick is reported.
+the rank vote of information maximisation, SND and ensemble agreement picks one; when
+it picks ``source_only``, or the pick loses held-out source accuracy, adaptation is judged to
+hurt and the source-only model is kept (``guard=False`` keeps the best adaptation instead).
+Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
 """
@@ -147,10 +148,11 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             if folder is not None:
                 _atomic.write_json(folder / "results.json", results)
         members = [i for i, m in enumerate(probs) if m != "source_only"]
-        for run, agreement in zip(results["runs"][-len(chosen):],
-                                  ensemble_agreement(list(probs.values()), members),
-                                  strict=True):
-            run["validators"]["ensv"] = agreement
+        if len(members) > 1:  # one method's agreement with itself says nothing
+            for run, agreement in zip(results["runs"][-len(chosen):],
+                                      ensemble_agreement(list(probs.values()), members),
+                                      strict=True):
+                run["validators"]["ensv"] = agreement
     results.update(_select(results["runs"], chosen, guard))
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
@@ -199,8 +201,9 @@ def _mean(runs: list[dict], method: str, key: str, validator: bool = False) -> f
     return float(np.mean(values)) if values else float("nan")
 
 
-PRIMARY = "ensv"  # selects; the rank vote of the others is reported beside it
-VOTERS = ("entropy", "info_max", "snd", "iwv")
+# one voter per family: confidence (IM), neighbourhood structure (SND), consensus (ensv);
+# entropy (IM's own half) and iwv are scored and reported but do not vote
+VOTERS = ("info_max", "snd", "ensv")
 MAX_SOURCE_DROP = 0.05
 
 
@@ -217,31 +220,34 @@ def rank_vote(means: dict[str, dict[str, float]], voters: list[str]) -> dict[str
     return {m: float(p) for m, p in zip(names, points, strict=True)}
 
 
-def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
-    """The method whose target predictions agree most with the ensemble of the adaptation
-    methods (``ensv``, each on the mean over seeds; source_only is scored but does not vote);
-    every validator's own pick and the rank vote of the other four are reported.
+def _select(runs: list[dict], chosen: list[str], guard: bool,
+            vote: tuple[str, ...] = VOTERS) -> dict:
+    """The method with the most points in the rank vote (Borda count) of information
+    maximisation, SND and ensemble agreement (each on the mean over seeds); every validator's
+    own pick is reported, entropy's and IWV's included.
 
-    Selection has to be safe before it is clever. Over the 12 benchmark runs (BENCHMARKS.md)
-    ensv's pick lost to source-only once, by 0.6 points; the rank vote of entropy, IM, SND
-    and IWV lost up to 2.2 points there and picked MCC 14 points below source-only on
-    MNIST->MNIST-M, and collapsed adversarial runs in trials with other heads. Alone, entropy
-    and IM always favour MCC (which minimises them itself), SND favours DANN/CDAN, and IWV is
-    noisy when the domains are almost separable. With source_only in the ensemble, the
-    baseline and one collapsed method can outvote the rest of a small candidate set. The guard keeps ``source_only`` when it is the pick
-    (ties go to it), or when the pick loses more than 5 points of held-out source accuracy.
-    Without ensv (older results) the rank vote selects.
+    No validator is reliable alone, and their failures differ: IM (and entropy) favour MCC,
+    which minimises them itself, even where MCC collapses (MNIST -> MNIST-M: about 50%,
+    14 points below source-only); SND favours the adversarial methods, even collapsed ones;
+    ensemble agreement favours what most methods predict, which on text is close to
+    source-only's decisions (the alignment methods barely move them) rather than MCC's
+    better ones. One voter per family, so that no failure counts twice: entropy is IM's own
+    half (IM = diversity - entropy), and a vote with both handed MCC two voices, which picked
+    it on MNIST -> MNIST-M in 2 of 3 seeds the rule had not been chosen on (BENCHMARKS.md).
+    IWV does not vote: its importance weights degenerate when the domains are almost
+    separable (proxy A-distance 1.8-2.0 on every benchmark pair). Tied points go to
+    ``source_only``, then to the higher ensemble agreement (the consensus). The guard keeps
+    ``source_only`` when it is the pick, or when the pick loses more than 5 points of held-out
+    source accuracy.
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     means = {m: {v: _mean(runs, m, v, True) for v in names} for m in chosen}
     picks = {v: max(chosen, key=lambda m: means[m][v]) for v in names}
-    voters = [v for v in VOTERS if v in names] or names
+    voters = [v for v in vote if v in names] or names
     points = rank_vote(means, voters)
-    by_vote = sorted(chosen, key=lambda m: -points[m])  # stable: source_only wins ties
-    if PRIMARY in names:
-        primary, ranked = PRIMARY, sorted(chosen, key=lambda m: -means[m][PRIMARY])
-    else:
-        primary, ranked = "rank vote of " + ", ".join(voters), by_vote
+    # ties: source_only first (the guard's side), then the higher ensemble agreement
+    ranked = sorted(chosen, key=lambda m: (-points[m], m != "source_only",
+                                           -np.nan_to_num(means[m].get("ensv", 0.0), nan=-1)))
     best = ranked[0]
     source_drop = _mean(runs, "source_only", "source_accuracy") - \
         _mean(runs, best, "source_accuracy")
@@ -252,8 +258,8 @@ def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
         selected = best if best != "source_only" else next(
             (m for m in ranked if m != "source_only"), "source_only")
     out = {"validator_picks": picks, "votes": dict(Counter(picks.values())),
-           "primary_validator": primary, "rank_points": points, "rank_pick": by_vote[0],
-           "selected": selected,
+           "primary_validator": "rank vote of " + ", ".join(voters), "voters": voters,
+           "rank_points": points, "rank_pick": best, "selected": selected,
            "guard": {"enabled": guard, "kept_source_only": bool(guard and hurts and
                                                                  len(chosen) > 1),
                      "source_accuracy_drop": source_drop}}
@@ -261,7 +267,7 @@ def _select(runs: list[dict], chosen: list[str], guard: bool) -> dict:
         oracle = max(chosen, key=lambda m: _mean(runs, m, "target_accuracy"))
         out["oracle"] = oracle
         out["validator_matches_oracle"] = {v: picks[v] == oracle for v in names}
-        out["validator_matches_oracle"]["rank vote"] = by_vote[0] == oracle
+        out["validator_matches_oracle"]["rank vote"] = best == oracle
     return out
 
 

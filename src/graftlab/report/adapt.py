@@ -40,7 +40,9 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         rows.append(row)
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
-    vhead = ["method"] + names + (["rank vote"] if points else [])
+    voters = results.get("voters", names)
+    vhead = ["method"] + [v if v in voters else f"{v} (no vote)" for v in names] + \
+        (["rank vote"] if points else [])
     vrows = []
     for m in results["methods"]:
         scores = {v: _mean(runs, m, lambda r, v=v: r["validators"][v]) for v in names}
