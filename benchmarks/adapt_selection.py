@@ -95,7 +95,7 @@ def main() -> None:
             g = [x for p, _, runs, probs in data if p == pair for x in gains(runs, probs, rule)]
             seeds = sorted({s for p, s, *_ in data if p == pair})
             row = [name, pair, ",".join(map(str, seeds))]
-            for sizes in ((2, 3, 4, 5), (1,)):
+            for sizes in ((5,), (2, 3, 4), (1,)):
                 kept = [a for k, a, _ in g if k in sizes]
                 best = [b for k, _, b in g if k in sizes]
                 row += [f"{statistics.mean(kept):+.1f}", f"{min(kept):+.1f}",
@@ -105,7 +105,8 @@ def main() -> None:
     body = ("Command: `.venv/bin/python benchmarks/adapt_selection.py` (re-selects from the "
             "stored runs of `benchmarks/adapt.py`; trains nothing). " +
             __doc__.split("\n\n")[2].replace("\n", " ") + "\n\n" +
-            table(rows, ["rule", "pair", "seeds", "2-5 methods: gain", "worst", "lost",
+            table(rows, ["rule", "pair", "seeds", "all 5 methods: gain", "worst", "lost",
+                         "share of best", "2-4 methods: gain", "worst", "lost",
                          "share of best", "1 method: gain", "worst", "lost",
                          "share of best"]))
     print(body)

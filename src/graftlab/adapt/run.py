@@ -238,7 +238,9 @@ def _select(runs: list[dict], chosen: list[str], guard: bool,
     separable (proxy A-distance 1.8-2.0 on every benchmark pair). Tied points go to
     ``source_only``, then to the higher ensemble agreement (the consensus). The guard keeps
     ``source_only`` when it is the pick, or when the pick loses more than 5 points of held-out
-    source accuracy.
+    source accuracy. The vote needs candidates: with one or two methods, one of them MCC on a
+    pair where it collapses, it can still pick MCC (benchmarks/adapt_selection.py replays it
+    over every subset of the methods).
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     means = {m: {v: _mean(runs, m, v, True) for v in names} for m in chosen}
