@@ -239,3 +239,25 @@ def test_validators_table_marks_the_validator_that_does_not_vote():
     assert head == ["method", "entropy (no vote)", "info_max", "snd", "iwv (no vote)", "ensv",
                     "rank vote"]
     assert rows[-1][0][2].startswith("matches oracle")
+
+
+def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch):
+    import graftlab.adapt.run as run_module
+    from graftlab.grafter import Grafter
+
+    source, target = _domains()  # built directly, as --limit builds them: no origin
+    assert target.origin is None
+    uncached = []
+    real_run, real_start = Grafter._run, Grafter._prediction_start
+
+    def spy(self, X, batch_size, *, features):
+        uncached.append(getattr(X, "origin", None) is None and
+                        real_start(self) is not None)
+        return real_run(self, X, batch_size, features=features)
+
+    monkeypatch.setattr(Grafter, "_run", spy)
+    run_module.run_adapt(source, target, methods=["coral", "mcc"], epochs=1, batch_size=8,
+                         strategy="head_only", head="mlp", head_options={"hidden": [8]},
+                         backbone_options=OPTS)
+    # every prediction that could read cached features had an origin to key them by
+    assert uncached and not any(uncached)

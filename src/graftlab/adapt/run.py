@@ -117,6 +117,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     target = _check_labels(source, target, label_map)
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
+    if target_in.origin is None:  # a root of its own: predictions then read the feature cache
+        target_in = target_in.subset(np.arange(len(target_in)))
     results: dict[str, Any] = {
         "format": "graftlab.adapt/1", "status": "running", "source": source.describe(),
         "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
