@@ -126,6 +126,7 @@ def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "source_only" in result.output and "report:" in result.output
+    assert "no ensemble to agree with" in result.output  # one method: the guard is weaker
     saved = json.loads((out / "results.json").read_text())
     assert saved["status"] == "complete" and saved["selected"] in ("source_only", "coral")
     page = (out / "report.html").read_text()
