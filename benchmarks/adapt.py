@@ -97,7 +97,7 @@ def child(pair: str, seed: int, quick: bool) -> dict:
     import numpy as np
     import torch
 
-    from graftlab.adapt.run import run_adapt
+    from graftlab.adapt.run import _check_labels, run_adapt
     from graftlab.data import load_dataset
 
     torch.set_num_threads(2)
@@ -115,7 +115,7 @@ def child(pair: str, seed: int, quick: bool) -> dict:
         PROBS.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(PROBS / f"{pair.replace(':', '_')}_{seed}.npz",
                             labels=np.searchsorted(models["source_only"].classes_,
-                                                   target.labels),
+                                                   _check_labels(source, target).labels),
                             **{m: a.predict_proba(target.unlabelled()).astype(np.float32)
                                for m, a in models.items()})
     out = {"runs": result["runs"], "picks": result["validator_picks"],
@@ -247,10 +247,13 @@ def main() -> None:
                   + (" --quick" if args.quick else "")
                   + (f" --holdout {first}" if args.holdout else ""))
     print("\n" + body)
+    if args.quick:
+        return
     if args.holdout:
+        seeds = sorted({s["runs"][0]["seed"] for runs in results.values() for s in runs})
         write_section(f"adapt-holdout-{first}", "Domain adaptation: seeds "
-                      f"{first}-{first + args.seeds - 1}", body)
-    elif not args.quick:
+                      f"{seeds[0]}-{seeds[-1]}", body)
+    else:
         write_section("adapt", "Domain adaptation", body)
 
 

@@ -1,8 +1,9 @@
 """Label-free selection over every subset of the adaptation methods: the kept model's target
 accuracy against source-only's when a user runs only some of the methods (the README's
 example runs three). Reads the target probabilities and validator scores that
-``benchmarks/adapt.py`` stores (``results/adapt_probs/``, ``results/adapt*.json``); trains
-nothing, so it runs in seconds:
+``benchmarks/adapt.py`` stores (``results/adapt*.json`` in git; ``results/adapt_probs/``, 7 MB,
+is not, and a fresh clone rebuilds it by running that benchmark); trains nothing, so it runs
+in seconds:
 
     .venv/bin/python benchmarks/adapt_selection.py
 
@@ -49,6 +50,9 @@ def stored() -> list[tuple[str, int, list[dict], dict]]:
                 npz = PROBS / f"{pair.replace(':', '_')}_{seed}.npz"
                 if npz.exists():
                     out.append((pair, seed, s["runs"], dict(np.load(npz))))
+                else:
+                    print(f"skipped {pair} seed {seed}: no stored probabilities ({npz.name})",
+                          file=sys.stderr)
     return out
 
 
@@ -71,6 +75,8 @@ def gains(runs: list[dict], probs: dict, rule: tuple[str, ...]
                                            list(range(1, len(chosen))))
                 for r in trial:
                     r["validators"]["ensv"] = agree[chosen.index(r["method"])]
+            if not any(v in trial[0]["validators"] for v in rule):
+                continue  # e.g. ensv alone with one method: the rule cannot choose
             kept = _select(trial, chosen, guard=True, vote=rule)["selected"]
             best = max(chosen, key=acc.get)
             out.append((k, 100 * (acc[kept] - acc["source_only"]),
@@ -98,6 +104,9 @@ def main() -> None:
             for sizes in ((5,), (2, 3, 4), (1,)):
                 kept = [a for k, a, _ in g if k in sizes]
                 best = [b for k, _, b in g if k in sizes]
+                if not kept:
+                    row += ["—"] * 4
+                    continue
                 row += [f"{statistics.mean(kept):+.1f}", f"{min(kept):+.1f}",
                         f"{sum(x < 0 for x in kept)}/{len(kept)}",
                         f"{statistics.mean(kept) / max(statistics.mean(best), 1e-9):.0%}"]

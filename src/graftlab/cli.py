@@ -366,12 +366,13 @@ def adapt(
 
     with _errors():
         methods = method.split(",")
-        check_methods(methods)
-        if len(methods) == 1:
-            err.print(f"note: with one method ({methods[0]}) there is no ensemble to agree "
-                      "with; entropy, information maximisation and SND alone judge it against "
-                      "source_only, and they favour confident models. Give several methods "
-                      "(the default runs all five) for a guard that can tell.")
+        adapting = [m for m in check_methods(methods) if m != "source_only"]
+        if len(adapting) == 1:
+            err.print(f"note: with one method ({adapting[0]}) there is no ensemble to agree "
+                      "with; information maximisation and SND alone judge it against "
+                      "source_only, and IM favours confident models even when they are wrong. "
+                      "Give several methods (the default runs all five) for a guard that can "
+                      "tell.")
         mapping = parse_label_map(label_map)
         domains = []
         for name in (source, target):

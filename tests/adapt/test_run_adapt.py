@@ -262,3 +262,28 @@ def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch
                          backbone_options=OPTS)
     # every prediction that could read cached features had an origin to key them by
     assert uncached and not any(uncached)
+
+
+def test_tied_methods_are_separated_by_ensemble_agreement():
+    from graftlab.adapt.run import _select
+
+    # dann and coral tie on points; dann agrees more with the ensemble, and wins whatever
+    # order the methods were given in
+    runs = [_run("source_only", info_max=0.1, snd=2.0, ensv=0.70),
+            _run("dann", info_max=0.3, snd=1.0, ensv=0.90),
+            _run("coral", info_max=0.2, snd=3.0, ensv=0.80)]
+    for order in (["source_only", "dann", "coral"], ["source_only", "coral", "dann"]):
+        picked = _select(runs, order, guard=True)
+        assert picked["rank_points"] == {"source_only": 1, "dann": 4, "coral": 4}
+        assert picked["selected"] == "dann"
+
+
+def test_a_diverged_run_neither_votes_in_nor_wins_the_ensemble():
+    import numpy as np
+
+    from graftlab.adapt.validators import ensemble_agreement
+
+    good = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    broken = np.full((3, 2), np.nan)
+    scores = ensemble_agreement([good, broken, good[:, ::-1]], members=[0, 1, 2])
+    assert np.isnan(scores[1]) and scores[0] + scores[2] == 1.0

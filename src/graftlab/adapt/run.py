@@ -246,7 +246,8 @@ def _select(runs: list[dict], chosen: list[str], guard: bool,
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     means = {m: {v: _mean(runs, m, v, True) for v in names} for m in chosen}
-    picks = {v: max(chosen, key=lambda m: means[m][v]) for v in names}
+    picks = {v: max(chosen, key=lambda m: np.nan_to_num(means[m][v], nan=-np.inf))
+             for v in names}
     voters = [v for v in vote if v in names] or names
     points = rank_vote(means, voters)
     # ties: source_only first (the guard's side), then the higher ensemble agreement

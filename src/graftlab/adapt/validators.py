@@ -12,7 +12,9 @@ a checkpoint or a method (higher is better for every score here).
   probabilities) of the adaptation methods; source_only is scored but does not vote, so the
   baseline does not pull the ensemble towards not adapting. The ensemble is at least as good as its average member, and
   the pick is provably never the worst; it needs the other candidates, so ``run_adapt`` adds it
-  once all methods of a seed have trained.
+  once all methods of a seed have trained, and only when there are two adaptation methods or
+  more (one method's agreement with itself says nothing). A run whose probabilities are not
+  finite neither joins the ensemble nor gets a score.
 - ``iwv``: importance-weighted validation (Sugiyama et al. 2007): the held-out *source*
   cross-entropy, each sample weighted by p(target | x) / p(source | x) from a domain classifier
   on the features, so the source looks like the target. Needs held-out labelled source.
@@ -95,8 +97,12 @@ def ensemble_agreement(probs_t: list[np.ndarray], members: list[int] | None = No
     its argmax equals the argmax of the ensemble's mean probabilities (the ``members``, by
     index; all candidates by default)."""
     chosen = range(len(probs_t)) if not members else members
-    votes = np.mean([probs_t[i] for i in chosen], axis=0).argmax(-1)
-    return [float((p.argmax(-1) == votes).mean()) for p in probs_t]
+    finite = [i for i in chosen if np.isfinite(probs_t[i]).all()]  # a diverged run: no vote
+    if not finite:
+        return [float("nan")] * len(probs_t)
+    votes = np.mean([probs_t[i] for i in finite], axis=0).argmax(-1)
+    return [float((p.argmax(-1) == votes).mean()) if np.isfinite(p).all() else float("nan")
+            for p in probs_t]
 
 
 def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0,

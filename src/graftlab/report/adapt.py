@@ -40,7 +40,9 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         rows.append(row)
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
-    voters = results.get("voters", names)
+    primary = results.get("primary_validator", "")  # older results name their voters here
+    voters = results.get("voters") or (primary.removeprefix("rank vote of ").split(", ")
+                                       if primary else names)
     vhead = ["method"] + [v if v in voters else f"{v} (no vote)" for v in names] + \
         (["rank vote"] if points else [])
     vrows = []
