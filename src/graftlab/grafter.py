@@ -586,6 +586,8 @@ def _reinitialise(module: torch.nn.Module) -> None:
 def _modality(backbone: Any, options: dict | None) -> str:
     from graftlab.backbones.registry import describe_backbone
 
+    if isinstance(backbone, str) and backbone.startswith("hf:"):
+        return "text"  # a local Hugging Face encoder folder; fit builds it once, later
     desc = describe_backbone(backbone, **(options or {})) if isinstance(backbone, str) else None
     if desc is not None:
         return desc.modality

