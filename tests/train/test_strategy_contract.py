@@ -67,6 +67,9 @@ def test_image_strategy_trains_what_it_promises(strategy, head):
     elif strategy == "gradual_unfreeze":  # 2 epochs: head, then head + the top block
         allowed = _block_prefixes(g, blocks[-1:])
         assert backbone and all(k.startswith(allowed) for k in backbone)
+        top = dict(g.model_.trunk_blocks())[blocks[-1]]
+        assert g.trainable_params_ == sum(p.numel() for p in g.model_.head.parameters()) + \
+            sum(p.numel() for p in top.parameters())
     elif strategy == "bitfit":
         assert backbone and all(k.endswith("bias") for k in backbone)
     elif strategy == "lora":

@@ -41,7 +41,8 @@ class Plan:
 
     @property
     def num_trainable(self) -> int:
-        """Parameters the optimiser updates (over the whole run, for gradual schedules)."""
+        """Parameters in the optimiser's groups (for a gradual schedule, every block it could
+        unfreeze; Grafter reports those its hook actually unfroze)."""
         return sum(p.numel() for g in self.param_groups for p in g["params"])
 
 
