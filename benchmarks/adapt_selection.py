@@ -9,7 +9,8 @@ in seconds:
 
 For each stored (pair, seed) and each non-empty subset S of the five methods, the candidates
 are source_only + S; ensemble agreement is recomputed with S as the ensemble (it is not
-scored for a single method); each rule selects and the guard applies. "Gain" is the kept
+scored for a single method); each rule selects and the guard applies; `--keep average` keeps
+the mean of the adapted models' probabilities unless the guard's vote keeps source-only. "Gain" is the kept
 model's target accuracy minus source-only's, in points; "share of best" is the mean gain over
 the mean gain of the best candidate in S (the oracle, which needs target labels).
 """
@@ -29,8 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from adapt import METHODS, PROBS  # noqa: E402
 from extraction import table, write_section  # noqa: E402
 
-RULES = {
+AVERAGE = ("average", "info_max", "snd", "ensv")  # --keep average: the guard's vote, then
+RULES = {                                           # the mean of the adapted models
     "vote: IM, SND, ensv (graftlab)": ("info_max", "snd", "ensv"),
+    "--keep average (guarded by the vote)": AVERAGE,
     "vote: entropy, IM, SND, ensv": ("entropy", "info_max", "snd", "ensv"),
     "vote: all five": ("entropy", "info_max", "snd", "iwv", "ensv"),
     "ensv alone": ("ensv",),
@@ -75,9 +78,15 @@ def gains(runs: list[dict], probs: dict, rule: tuple[str, ...]
                                            list(range(1, len(chosen))))
                 for r in trial:
                     r["validators"]["ensv"] = agree[chosen.index(r["method"])]
-            if not any(v in trial[0]["validators"] for v in rule):
+            if not any(v in trial[0]["validators"] for v in rule) or \
+                    (rule == AVERAGE and k == 1):
                 continue  # e.g. ensv alone with one method: the rule cannot choose
-            kept = _select(trial, chosen, guard=True, vote=rule)["selected"]
+            kept = _select(trial, chosen, guard=True, vote=rule[1:] if rule == AVERAGE
+                           else rule)["selected"]
+            if rule == AVERAGE and kept != "source_only":
+                mean = np.mean([probs[m].astype(np.float32) for m in subset], axis=0)
+                acc["average"] = float((mean.argmax(1) == probs["labels"]).mean())
+                kept = "average"
             best = max(chosen, key=acc.get)
             out.append((k, 100 * (acc[kept] - acc["source_only"]),
                         100 * (acc[best] - acc["source_only"])))

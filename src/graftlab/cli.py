@@ -344,6 +344,10 @@ def adapt(
         = None,
     guard: Annotated[bool, typer.Option(help="Keep source_only when the validators say "
                                              "adaptation hurts.")] = True,
+    keep: Annotated[str, typer.Option(
+        help="selected: the method the validators pick; average: the mean of the adapted "
+             "models' probabilities (never lost to source-only on our benchmarks).")]
+        = "selected",
     feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
     label_map: Annotated[str | None, typer.Option(
         help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,
@@ -384,7 +388,7 @@ def adapt(
         with _progress() as update:
             result = adapt_to_folder(
                 *domains, methods=methods, runs_dir=runs_dir, out=out, overwrite=overwrite,
-                feature_map=feature_map, progress=update, seeds=seeds, guard=guard,
+                feature_map=feature_map, progress=update, seeds=seeds, guard=guard, keep=keep,
                 label_map=mapping, backbone=backbone, strategy=strategy, k=k, head=head,
                 head_options={"hidden": [bottleneck]} if head == "mlp" else None,
                 epochs=epochs, batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
@@ -397,7 +401,7 @@ def adapt(
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*[c[2] for c in row],
-                      style="bold green" if row[0][1] == result["selected"] else None)
+                      style="bold green" if row[0][1] == result["kept"] else None)
     _print_table(table)
     console.print(verdict(result).replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")

@@ -43,10 +43,10 @@ def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
     real = run_module._score
 
     def rigged(adapter, *args):  # validators that always prefer source_only
-        out, probs = real(adapter, *args)
+        out, *probs = real(adapter, *args)
         bonus = 1.0 if adapter.method == "source_only" else 0.0
         out["validators"] = {k: v + bonus for k, v in out["validators"].items()}
-        return out, probs
+        return out, *probs
 
     monkeypatch.setattr(run_module, "_score", rigged)
     kw = {"methods": ["coral"], "epochs": 1, "batch_size": 8, "backbone_options": OPTS}

@@ -27,7 +27,7 @@ from graftlab.adapt.adapter import Adapter
 from graftlab.adapt.validators import (VALIDATORS, ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 from graftlab.methods import list_methods
 from graftlab.report.run import environment
 
@@ -106,14 +106,18 @@ def check_options(adapter_kw: dict) -> None:
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
               first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
-              label_map: dict[str, str] | None = None,
+              keep: str = "selected", label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
               **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given). ``label_map``
-    renames target classes to source ones (target labels only ever score the result)."""
+    renames target classes to source ones (target labels only ever score the result).
+    ``keep="average"`` keeps the average of the adapted models (see
+    :mod:`graftlab.adapt.average`) instead of the selected one, unless the guard keeps
+    source_only; it needs two methods or more."""
     chosen = check_methods(methods)
     check_options(adapter_kw)
+    check_keep(keep, chosen)
     target = _check_labels(source, target, label_map)
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
@@ -122,9 +126,9 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     results: dict[str, Any] = {
         "format": "graftlab.adapt/1", "status": "running", "source": source.describe(),
         "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
-        "methods": chosen, "label_map": label_map or {},
+        "methods": chosen, "keep": keep, "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
-        "environment": environment(), "runs": []}
+        "environment": environment(), "runs": [], "average": []}
     total, t0 = seeds * len(chosen), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
@@ -133,6 +137,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         src_train, src_val = source.subset(tr), source.subset(va)
         weights = _shared_weights(src_train, src_val, target_in, adapter_kw)
         probs: dict[str, np.ndarray] = {}
+        probs_val: dict[str, np.ndarray] = {}
         for method in chosen:
             if progress:
                 progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
@@ -140,7 +145,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             t = time.perf_counter()
             adapter = Adapter(method=method, seed=seed, **adapter_kw)
             adapter.fit(src_train, src_train.labels, target=target_in)
-            run, probs[method] = _score(adapter, src_train, src_val, target_in, y_t, weights)
+            run, probs[method], probs_val[method] = _score(adapter, src_train, src_val,
+                                                           target_in, y_t, weights)
             run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
                        trainable_params=int(adapter.trainable_params_),
                        history=adapter.history_)
@@ -155,7 +161,13 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                                       ensemble_agreement(list(probs.values()), members),
                                       strict=True):
                 run["validators"]["ensv"] = agreement
+            results["average"].append(_average_scores(
+                seed, [probs[m] for m in chosen[1:]], [probs_val[m] for m in chosen[1:]],
+                models["source_only"].classes_, src_val.labels, y_t))
     results.update(_select(results["runs"], chosen, guard))
+    kept_source_only = results["guard"]["kept_source_only"]
+    results["kept"] = "average" if keep == "average" and not kept_source_only \
+        else results["selected"]
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
     results["distances"] = _distances(models, results["selected"], source, target_in)
@@ -181,9 +193,9 @@ def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_
 
 def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
            y_t: np.ndarray | None, weights: np.ndarray | None = None
-           ) -> tuple[dict, np.ndarray]:
+           ) -> tuple[dict, np.ndarray, np.ndarray]:
     """The run's scores (validators, held-out source accuracy, target accuracy when the
-    target's labels are known) and its target probabilities."""
+    target's labels are known), its target and its held-out source probabilities."""
     probs_t = adapter.predict_proba(target)
     f_t, f_s = adapter.transform(target), adapter.transform(src_train)
     f_v, probs_v = adapter.transform(src_val), adapter.predict_proba(src_val)
@@ -194,7 +206,31 @@ def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
                                                    adapter.classes_[probs_v.argmax(1)]))}
     if y_t is not None:
         out["target_accuracy"] = float(accuracy_score(y_t, adapter.classes_[probs_t.argmax(1)]))
-    return out, probs_t
+    return out, probs_t, probs_v
+
+
+def _average_scores(seed: int, probs_t: list[np.ndarray], probs_v: list[np.ndarray],
+                    classes: np.ndarray, labels_v: np.ndarray, y_t: np.ndarray | None) -> dict:
+    """Held-out source (and, with labels, target) accuracy of the adapted models' average."""
+    out = {"seed": seed, "source_accuracy": float(accuracy_score(
+        labels_v, classes[np.mean(probs_v, axis=0).argmax(1)]))}
+    if y_t is not None:
+        out["target_accuracy"] = float(accuracy_score(
+            y_t, classes[np.mean(probs_t, axis=0).argmax(1)]))
+    return out
+
+
+KEEP = ("selected", "average")
+
+
+def check_keep(keep: str, chosen: list[str]) -> None:
+    if keep not in KEEP:
+        raise ConfigError(f"keep={keep!r}: choose 'selected' (the label-free pick) or "
+                          "'average' (the mean of the adapted models' probabilities).")
+    if keep == "average" and len(chosen) < 3:
+        raise ConfigError("keep='average' averages the adapted models, and there is one "
+                          f"({chosen[-1]}).", hint="give two methods or more, e.g. "
+                          "--method dann,dan,coral,cdan,mcc (the default).")
 
 
 def _mean(runs: list[dict], method: str, key: str, validator: bool = False) -> float:
@@ -306,14 +342,24 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     from graftlab.compare.run import prepare_run_folder
     from graftlab.report.adapt import domain_map, write_report
 
-    check_methods(methods)
+    chosen = check_methods(methods)
     check_options(kw)
+    check_keep(kw.get("keep", "selected"), chosen)
     folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")
     selected = results["selected"]
-    models[selected].grafter_.save(folder / "model")
-    results["model"] = {"method": selected, "seed": 0, "folder": "model"}
+    if results["kept"] == "average":
+        from graftlab.adapt.average import AveragedModel
+
+        AveragedModel({m: models[m].grafter_ for m in chosen[1:]}).save(folder / "model")
+        results["model"] = {"method": "average", "members": chosen[1:],
+                            "seed": kw.get("first_seed", 0), "folder": "model",
+                            "load_with": "graftlab.adapt.average.AveragedModel.load"}
+    else:
+        models[selected].grafter_.save(folder / "model")
+        results["model"] = {"method": selected, "seed": kw.get("first_seed", 0),
+                            "folder": "model", "load_with": "graftlab.Grafter.load"}
     results["run_folder"] = str(folder)
     figure = None
     if feature_map:

@@ -38,6 +38,16 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         secs = _mean(runs, m, lambda r: r["seconds"])
         row += [("trainable_params", params, f"{params:,}"), ("seconds", secs, f"{secs:.1f}")]
         rows.append(row)
+    if results.get("average"):  # the adapted models' mean probabilities (--keep average)
+        members = [m for m in results["methods"] if m != "source_only"]
+        row = [("method", "average", "average of " + ", ".join(members))]
+        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
+            v = float(np.mean([a[key] for a in results["average"]]))
+            row.append((key, v, f"{v * 100:.1f}"))
+        params = sum(next(r["trainable_params"] for r in runs if r["method"] == m)
+                     for m in members)
+        rows.append(row + [("trainable_params", params, f"{params:,}"),
+                           ("seconds", None, "—")])
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
     primary = results.get("primary_validator", "")  # older results name their voters here
@@ -82,10 +92,16 @@ def verdict(results: dict) -> str:
         parts.append(f"Selected without target labels: **{sel}**, by "
                      f"{results['primary_validator']} ({agree} of "
                      f"{len(results['validator_picks'])} validators pick it).")
+    if results.get("kept") == "average":
+        parts.append("Kept (--keep average): the average of the adapted models' "
+                     "probabilities, not the selected method alone.")
     if "oracle" in results:
         runs = results["runs"]
         acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
         kept = "" if sel == "source_only" else f"{sel} {acc[sel] * 100:.1f}%, "
+        if results.get("kept") == "average":
+            average = np.mean([a["target_accuracy"] for a in results["average"]])
+            kept = f"the average {average * 100:.1f}%, {kept}"
         parts.append(f"Target accuracy (labels used only here): {kept}"
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
                      f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")

@@ -1,0 +1,78 @@
+"""--keep average: the mean of the adapted models' probabilities, saved and loaded whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_adapter import OPTS
+from test_run_adapt import _domains
+
+from graftlab.adapt.average import AveragedModel
+from graftlab.adapt.run import run_adapt
+from graftlab.errors import ConfigError
+
+KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}
+
+
+def test_run_adapt_keeps_the_average_and_scores_it():
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], keep="average", guard=False, **KW)
+    assert r["kept"] == "average" and r["selected"] in ("coral", "dann")
+    (avg,) = r["average"]
+    assert 0 <= avg["target_accuracy"] <= 1 and 0 <= avg["source_accuracy"] <= 1
+    models = r["_models"]
+    mean = AveragedModel({m: models[m].grafter_ for m in ("coral", "dann")})
+    expected = (models["coral"].predict_proba(target) + models["dann"].predict_proba(target)) / 2
+    assert np.allclose(mean.predict_proba(target), expected, atol=1e-6)
+    assert avg["target_accuracy"] == pytest.approx(
+        float((mean.predict(target) == target.labels).mean()))
+
+
+def test_keep_average_is_refused_with_one_method_or_an_unknown_policy():
+    source, target = _domains()
+    with pytest.raises(ConfigError, match="there is one"):
+        run_adapt(source, target, methods=["coral"], keep="average", **KW)
+    with pytest.raises(ConfigError, match="choose 'selected'"):
+        run_adapt(source, target, methods=["coral", "dann"], keep="best", **KW)
+
+
+def test_adapt_command_saves_an_average_that_loads_and_predicts(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+    from graftlab.data import Domain
+
+    source, target = _domains()
+    tgt = tmp_path / "dark"
+    for d, root in ((source, tmp_path / "light"), (target, tgt)):
+        for i, (x, y) in enumerate(zip(d.inputs, d.labels)):
+            (root / d.classes[y]).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x).save(root / d.classes[y] / f"{i:03d}.png")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "adapt", "--source", str(tmp_path / "light"), "--target", str(tgt), "--method",
+        "coral,dann", "--keep", "average", "--no-guard", "--no-map", "--epochs", "1",
+        "--batch-size", "8", "--image-size", "32", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["kept"] == "average" and saved["model"]["members"] == ["coral", "dann"]
+    assert "average of coral, dann" in (out / "report.md").read_text()
+    model = AveragedModel.load(out / "model")
+    probs = model.predict_proba(Domain("x", "image", target.inputs))
+    assert probs.shape == (len(target.inputs), 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    with pytest.raises(ConfigError, match="no average.json"):
+        AveragedModel.load(out / "model" / "members" / "coral")
+
+
+def test_an_average_needs_two_models_with_the_same_classes():
+    class Fake:
+        def __init__(self, classes):
+            self.classes_ = np.array(classes)
+
+    with pytest.raises(ConfigError, match="two models or more"):
+        AveragedModel({"a": Fake([0, 1])})
+    with pytest.raises(ConfigError, match="different classes"):
+        AveragedModel({"a": Fake([0, 1]), "b": Fake([0, 2])})
