@@ -121,7 +121,7 @@ def child(pair: str, seed: int, quick: bool) -> dict:
     out = {"runs": result["runs"], "picks": result["validator_picks"],
            "rank_pick": result["rank_pick"], "oracle": result.get("oracle"),
            "selected": result["selected"], "seconds": time.perf_counter() - t,
-           "distances": result["distances"]}
+           "distances": result["distances"], "average": result["average"]}
     if kind == "text":
         out["in_domain"] = in_domain(target, spec["adapter"], seed)
     return out
@@ -161,6 +161,17 @@ def reselect(results: dict) -> None:
                      selected=picked["selected"], oracle=picked.get("oracle"))
 
 
+def _average(s: dict) -> float | None:
+    """Target accuracy (%) that --keep average keeps for this seed: the adapted models' mean,
+    or source-only's where the guard keeps it; None where the run stored no average."""
+    if not s.get("average"):
+        return None
+    if s["selected"] == "source_only":
+        return next(r["target_accuracy"] * 100 for r in s["runs"]
+                    if r["method"] == "source_only")
+    return s["average"][0]["target_accuracy"] * 100
+
+
 def render(results: dict, command: str) -> str:
     reselect(results)
     methods = ["source_only", *METHODS]
@@ -168,9 +179,11 @@ def render(results: dict, command: str) -> str:
     for pair, seeds in results.items():
         kept = [next(r["target_accuracy"] * 100 for r in s["runs"]
                      if r["method"] == s["selected"]) for s in seeds]
+        average = [_average(s) for s in seeds]
         ceiling = [s["in_domain"] * 100 for s in seeds if "in_domain" in s]
         per_run = [r["seconds"] for s in seeds for r in s["runs"]]
         rows.append([pair, *[_cell(_acc(seeds, m)) for m in methods], _cell(kept),
+                     _cell(average) if None not in average else "—",
                      _cell(ceiling) if ceiling else "—", str(len(seeds)),
                      f"{statistics.median(per_run):.0f}", REFERENCES[pair] or "—"])
         for s in seeds:
@@ -182,7 +195,8 @@ def render(results: dict, command: str) -> str:
                 hit[1] += 1
     parts = [f"Command: `{command}` (2 threads, CPU). Protocol " + __doc__.split("Protocol ")[1]
              .split("\n\n")[0].replace("\n", " "),
-             table(rows, ["pair", *methods, "kept (selected, guarded)", "in-domain",
+             table(rows, ["pair", *methods, "kept (selected, guarded)",
+                          "kept with --keep average", "in-domain",
                           "seeds", "s per run (median)", "reference"])]
     gains = []
     for pair, seeds in results.items():
@@ -198,6 +212,11 @@ def render(results: dict, command: str) -> str:
                 f"the guard kept source-only in {kept}/{len(seeds)} runs; the kept model "
                 f"{statistics.mean(gain):+.1f} points (worst run {min(gain):+.1f}), lost to "
                 f"source-only in {sum(g < 0 for g in gain)}/{len(seeds)}")
+        if all(s.get("average") for s in seeds):
+            avg = [_average(s) - r["target_accuracy"] * 100 for s in seeds for r in s["runs"]
+                   if r["method"] == "source_only"]
+            line += (f"; --keep average {statistics.mean(avg):+.1f} (worst run "
+                     f"{min(avg):+.1f}), lost in {sum(g < 0 for g in avg)}/{len(seeds)}")
         ceiling = [s["in_domain"] * 100 for s in seeds if "in_domain" in s]
         if ceiling:
             gap = statistics.mean(ceiling) - mean["source_only"]

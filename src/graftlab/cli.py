@@ -345,9 +345,9 @@ def adapt(
     guard: Annotated[bool, typer.Option(help="Keep source_only when the validators say "
                                              "adaptation hurts.")] = True,
     keep: Annotated[str, typer.Option(
-        help="selected: the method the validators pick; average: the mean of the adapted "
-             "models' probabilities (never lost to source-only on our benchmarks).")]
-        = "selected",
+        help="average: the mean of the adapted models' probabilities (never lost to "
+             "source-only on our benchmarks); selected: the method the validators pick; "
+             "auto: average with two methods or more.")] = "auto",
     feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
     label_map: Annotated[str | None, typer.Option(
         help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,

@@ -422,6 +422,9 @@ class Grafter(ClassifierMixin, BaseEstimator):
         from safetensors.torch import load_model
 
         folder = Path(folder)
+        if (folder / "average.json").is_file():
+            raise ConfigError(f"{folder} holds an average of adapted models, not one Grafter.",
+                              hint="load it with graftlab.adapt.average.AveragedModel.load.")
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
                               "model.safetensors).", hint="save one with Grafter.save(folder).")

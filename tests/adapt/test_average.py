@@ -76,3 +76,20 @@ def test_an_average_needs_two_models_with_the_same_classes():
         AveragedModel({"a": Fake([0, 1])})
     with pytest.raises(ConfigError, match="different classes"):
         AveragedModel({"a": Fake([0, 1]), "b": Fake([0, 2])})
+
+
+def test_auto_keeps_the_average_with_two_methods_and_the_pick_with_one():
+    source, target = _domains()
+    two = run_adapt(source, target, methods=["coral", "dann"], guard=False, **KW)
+    assert two["keep"] == "auto" and two["kept"] == "average"
+    one = run_adapt(source, target, methods=["coral"], guard=False, **KW)
+    assert one["kept"] == one["selected"] == "coral" and one["average"] == []
+
+
+def test_grafter_load_points_an_average_folder_to_its_loader(tmp_path):
+    from graftlab import Grafter
+
+    (tmp_path / "average.json").write_text("{}")
+    with pytest.raises(ConfigError, match="an average of adapted models") as err:
+        Grafter.load(tmp_path)
+    assert "AveragedModel.load" in str(err.value.hint)

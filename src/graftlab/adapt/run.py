@@ -106,7 +106,7 @@ def check_options(adapter_kw: dict) -> None:
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
               first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
-              keep: str = "selected", label_map: dict[str, str] | None = None,
+              keep: str = "auto", label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
               **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
@@ -114,7 +114,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     renames target classes to source ones (target labels only ever score the result).
     ``keep="average"`` keeps the average of the adapted models (see
     :mod:`graftlab.adapt.average`) instead of the selected one, unless the guard keeps
-    source_only; it needs two methods or more."""
+    source_only; it needs two methods or more. ``"auto"`` (the default) keeps the average
+    when there are two methods or more, else the selected one."""
     chosen = check_methods(methods)
     check_options(adapter_kw)
     check_keep(keep, chosen)
@@ -166,8 +167,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                 models["source_only"].classes_, src_val.labels, y_t))
     results.update(_select(results["runs"], chosen, guard))
     kept_source_only = results["guard"]["kept_source_only"]
-    results["kept"] = "average" if keep == "average" and not kept_source_only \
-        else results["selected"]
+    average = keep == "average" or keep == "auto" and len(chosen) > 2
+    results["kept"] = "average" if average and not kept_source_only else results["selected"]
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
     results["distances"] = _distances(models, results["selected"], source, target_in)
@@ -220,13 +221,14 @@ def _average_scores(seed: int, probs_t: list[np.ndarray], probs_v: list[np.ndarr
     return out
 
 
-KEEP = ("selected", "average")
+KEEP = ("auto", "selected", "average")
 
 
 def check_keep(keep: str, chosen: list[str]) -> None:
     if keep not in KEEP:
-        raise ConfigError(f"keep={keep!r}: choose 'selected' (the label-free pick) or "
-                          "'average' (the mean of the adapted models' probabilities).")
+        raise ConfigError(f"keep={keep!r}: choose 'selected' (the label-free pick), 'average' "
+                          "(the mean of the adapted models' probabilities) or 'auto' (average "
+                          "with two methods or more).")
     if keep == "average" and len(chosen) < 3:
         raise ConfigError("keep='average' averages the adapted models, and there is one "
                           f"({chosen[-1]}).", hint="give two methods or more, e.g. "
@@ -344,7 +346,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
 
     chosen = check_methods(methods)
     check_options(kw)
-    check_keep(kw.get("keep", "selected"), chosen)
+    check_keep(kw.get("keep", "auto"), chosen)
     folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")
