@@ -5,7 +5,8 @@ Every run trains ``source_only`` beside the methods. The label-free validators s
 the rank vote of information maximisation, SND and ensemble agreement picks one; when
 it picks ``source_only``, or the pick loses held-out source accuracy, adaptation is judged to
 hurt and the source-only model is kept (``guard=False`` keeps the best adaptation instead).
-Every validator's pick is reported.
+Otherwise the kept model is the average of the adapted models (``keep="auto"``, with two
+methods or more) or the pick alone (``keep="selected"``). Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
 """
