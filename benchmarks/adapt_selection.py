@@ -10,9 +10,10 @@ in seconds:
 For each stored (pair, seed) and each non-empty subset S of the five methods, the candidates
 are source_only + S; ensemble agreement is recomputed with S as the ensemble (it is not
 scored for a single method); each rule selects and the guard applies; `--keep average` keeps
-the mean of the adapted models' probabilities unless the guard's vote keeps source-only. "Gain" is the kept
-model's target accuracy minus source-only's, in points; "share of best" is the mean gain over
-the mean gain of the best candidate in S (the oracle, which needs target labels).
+the mean of the adapted models' probabilities unless the guard's vote keeps source-only.
+"Gain" is the kept model's target accuracy minus source-only's, in points; "share of best" is
+the mean gain over the mean gain of the best candidate in S (the oracle, which needs target
+labels).
 """
 
 from __future__ import annotations

@@ -306,12 +306,12 @@ class Grafter(ClassifierMixin, BaseEstimator):
                                     n_val=len(val_idx), collate_val=collate(val_idx),
                                     on_epoch_start=plan.on_epoch_start)
         self.model_ = model.eval()
+        at_end = trainable_parameters(model)
         # a schedule (gradual unfreezing) trains what its hook had unfrozen by the last epoch
-        self.trainable_params_ = plan.num_trainable if plan.on_epoch_start is None \
-            else trainable_parameters(model)
+        self.trainable_params_ = plan.num_trainable if plan.on_epoch_start is None else at_end
         self.total_params_ = sum(p.numel() for p in model.parameters())
         self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
-                        "trainable_params_at_end": trainable_parameters(model)}
+                        "trainable_params_at_end": at_end}
         return self
 
     def _join_validation(self, domain: Domain, labels: np.ndarray, validation_data: tuple,

@@ -118,6 +118,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     source_only; it needs two methods or more. ``"auto"`` (the default) keeps the average
     when there are two methods or more, else the selected one."""
     chosen = check_methods(methods)
+    adapted = chosen[1:]  # check_methods puts source_only first
     check_options(adapter_kw)
     check_keep(keep, chosen)
     target = _check_labels(source, target, label_map)
@@ -157,18 +158,18 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                 models[method] = adapter
             if folder is not None:
                 _atomic.write_json(folder / "results.json", results)
-        members = [i for i, m in enumerate(probs) if m != "source_only"]
-        if len(members) > 1:  # one method's agreement with itself says nothing
+        if len(adapted) > 1:  # one method's agreement with itself says nothing
+            members = list(range(1, len(chosen)))
             for run, agreement in zip(results["runs"][-len(chosen):],
                                       ensemble_agreement(list(probs.values()), members),
                                       strict=True):
                 run["validators"]["ensv"] = agreement
             results["average"].append(_average_scores(
-                seed, [probs[m] for m in chosen[1:]], [probs_val[m] for m in chosen[1:]],
+                seed, [probs[m] for m in adapted], [probs_val[m] for m in adapted],
                 models["source_only"].classes_, src_val.labels, y_t))
     results.update(_select(results["runs"], chosen, guard))
     kept_source_only = results["guard"]["kept_source_only"]
-    average = keep == "average" or keep == "auto" and len(chosen) > 2
+    average = keep == "average" or keep == "auto" and len(adapted) > 1
     results["kept"] = "average" if average and not kept_source_only else results["selected"]
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
@@ -230,7 +231,7 @@ def check_keep(keep: str, chosen: list[str]) -> None:
         raise ConfigError(f"keep={keep!r}: choose 'selected' (the label-free pick), 'average' "
                           "(the mean of the adapted models' probabilities) or 'auto' (average "
                           "with two methods or more).")
-    if keep == "average" and len(chosen) < 3:
+    if keep == "average" and len(chosen[1:]) < 2:
         raise ConfigError("keep='average' averages the adapted models, and there is one "
                           f"({chosen[-1]}).", hint="give two methods or more, e.g. "
                           "--method dann,dan,coral,cdan,mcc (the default).")
