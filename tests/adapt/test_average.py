@@ -93,3 +93,10 @@ def test_grafter_load_points_an_average_folder_to_its_loader(tmp_path):
     with pytest.raises(ConfigError, match="an average of adapted models") as err:
         Grafter.load(tmp_path)
     assert "AveragedModel.load" in str(err.value.hint)
+
+
+def test_loading_an_average_of_another_format_names_both(tmp_path):
+    (tmp_path / "average.json").write_text(json.dumps({"format": "graftlab.average/9",
+                                                       "members": ["coral", "dann"]}))
+    with pytest.raises(ConfigError, match=r"'graftlab.average/9', not 'graftlab.average/1'"):
+        AveragedModel.load(tmp_path)

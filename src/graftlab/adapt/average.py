@@ -61,5 +61,7 @@ class AveragedModel:
                               hint="a single saved model loads with graftlab.Grafter.load.")
         spec = json.loads(manifest.read_text())
         if spec.get("format") != FORMAT:
-            raise ConfigError(f"{manifest} has format {spec.get('format')!r}, not {FORMAT!r}.")
+            raise ConfigError(f"{manifest} has format {spec.get('format')!r}, not {FORMAT!r}.",
+                              hint="load it with the graftlab version that saved it, or "
+                              "re-run graftlab adapt to save it again.")
         return cls({name: Grafter.load(folder / "members" / name) for name in spec["members"]})
