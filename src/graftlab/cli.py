@@ -345,9 +345,13 @@ def adapt(
     guard: Annotated[bool, typer.Option(help="Keep source_only when the validators say "
                                              "adaptation hurts.")] = True,
     keep: Annotated[str, typer.Option(
-        help="average: the mean of the adapted models' probabilities (never lost to "
-             "source-only on our benchmarks); selected: the method the validators pick; "
-             "auto: average with two methods or more.")] = "auto",
+        help="refined: one model self-trained on the source and the adapted models' "
+             "consensus (pseudo-labels), outliers left out; average: the mean of the adapted "
+             "models' probabilities; selected: the method the validators pick; auto: refined "
+             "with two methods or more.")] = "auto",
+    pseudo_fraction: Annotated[float, typer.Option(
+        help="refined: the share of each predicted class's most confident target samples "
+             "that keep the consensus's label.")] = 0.5,
     feature_map: Annotated[bool, typer.Option("--map/--no-map")] = True,
     label_map: Annotated[str | None, typer.Option(
         help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,
@@ -392,7 +396,8 @@ def adapt(
                 label_map=mapping, backbone=backbone, strategy=strategy, k=k, head=head,
                 head_options={"hidden": [bottleneck]} if head == "mlp" else None,
                 epochs=epochs, batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
-                select_epoch=select_epoch, backbone_options=options or None)
+                select_epoch=select_epoch, backbone_options=options or None,
+                pseudo_fraction=pseudo_fraction)
     from graftlab.report.adapt import tables, verdict
 
     head, rows = tables(result)["results"]

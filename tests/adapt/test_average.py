@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from test_adapter import OPTS
-from test_run_adapt import _domains
+from test_run_adapt import _domains, image_folders
 
 from graftlab.adapt.average import AveragedModel
 from graftlab.adapt.run import run_adapt
@@ -34,23 +34,18 @@ def test_keep_average_is_refused_with_one_method_or_an_unknown_policy():
     source, target = _domains()
     with pytest.raises(ConfigError, match="there is one"):
         run_adapt(source, target, methods=["coral"], keep="average", **KW)
-    with pytest.raises(ConfigError, match="choose 'selected'"):
+    with pytest.raises(ConfigError, match="choose 'refined'"):
         run_adapt(source, target, methods=["coral", "dann"], keep="best", **KW)
 
 
 def test_adapt_command_saves_an_average_that_loads_and_predicts(tmp_path):
-    from PIL import Image
     from typer.testing import CliRunner
 
     from graftlab.cli import app
     from graftlab.data import Domain
 
-    source, target = _domains()
+    _, target = image_folders(tmp_path)
     tgt = tmp_path / "dark"
-    for d, root in ((source, tmp_path / "light"), (target, tgt)):
-        for i, (x, y) in enumerate(zip(d.inputs, d.labels)):
-            (root / d.classes[y]).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(x).save(root / d.classes[y] / f"{i:03d}.png")
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [
         "adapt", "--source", str(tmp_path / "light"), "--target", str(tgt), "--method",
@@ -78,12 +73,11 @@ def test_an_average_needs_two_models_with_the_same_classes():
         AveragedModel({"a": Fake([0, 1]), "b": Fake([0, 2])})
 
 
-def test_auto_keeps_the_average_with_two_methods_and_the_pick_with_one():
+def test_auto_keeps_the_pick_with_one_method():
     source, target = _domains()
-    two = run_adapt(source, target, methods=["coral", "dann"], guard=False, **KW)
-    assert two["keep"] == "auto" and two["kept"] == "average"
     one = run_adapt(source, target, methods=["coral"], guard=False, **KW)
     assert one["kept"] == one["selected"] == "coral" and one["average"] == []
+    assert one["refined"] == []
 
 
 def test_grafter_load_points_an_average_folder_to_its_loader(tmp_path):

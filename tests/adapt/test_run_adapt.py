@@ -106,19 +106,26 @@ def test_label_map_without_target_labels_or_class_names_says_why():
         _check_labels(source, nameless, {"l": "r"})
 
 
-def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
-    import json
-
+def image_folders(tmp_path):
+    """_domains() written as class folders: tmp_path/light (source), tmp_path/dark (target)."""
     from PIL import Image
-    from typer.testing import CliRunner
-
-    from graftlab.cli import app
 
     source, target = _domains()
     for d, root in ((source, tmp_path / "light"), (target, tmp_path / "dark")):
         for i, (x, y) in enumerate(zip(d.inputs, d.labels)):
             (root / d.classes[y]).mkdir(parents=True, exist_ok=True)
             Image.fromarray(x).save(root / d.classes[y] / f"{i:03d}.png")
+    return source, target
+
+
+def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    image_folders(tmp_path)
     out = tmp_path / "run"
     args = ["adapt", "--source", str(tmp_path / "light"), "--target", str(tmp_path / "dark"),
             "--method", "coral", "--epochs", "1", "--batch-size", "8", "--image-size", "32",

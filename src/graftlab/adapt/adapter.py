@@ -43,6 +43,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                  method_options: dict | None = None, seed: int = 0,
                  backbone_options: dict | None = None, cache_activations: bool | None = None,
                  checkpoint_dir: str | None = None, select_epoch: str | None = None,
+                 pseudo_fraction: float = 0.5, pseudo_weight: float = 1.0,
                  callbacks: list[Callback] | None = None) -> None:
         self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
                                                                          strategy, k, head)
@@ -55,6 +56,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.backbone_options, self.cache_activations = backbone_options, cache_activations
         self.checkpoint_dir, self.callbacks = checkpoint_dir, callbacks
         self.select_epoch = select_epoch
+        self.pseudo_fraction, self.pseudo_weight = pseudo_fraction, pseudo_weight
 
     def _grafter(self):
         from graftlab.grafter import Grafter
@@ -67,8 +69,13 @@ class Adapter(ClassifierMixin, BaseEstimator):
                        cache_activations=self.cache_activations, augment=False,
                        checkpoint_dir=self.checkpoint_dir, callbacks=self.callbacks)
 
-    def fit(self, X: Any, y: Any, *, target: Any, progress=None) -> Adapter:
-        """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only)."""
+    def fit(self, X: Any, y: Any, *, target: Any, teacher_proba: np.ndarray | None = None,
+            progress=None) -> Adapter:
+        """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only).
+        ``teacher_proba`` (n_target, n_classes, in ``classes_`` order): a teacher's target
+        probabilities; per predicted class its most confident ``pseudo_fraction`` become
+        pseudo-labels that the model also trains on (self-training, weight ``pseudo_weight``;
+        see :mod:`graftlab.adapt.refine`)."""
         from graftlab.grafter import (_activations, _FromActivations, _modality, _OnFeatures,
                                       _pooled)
 
@@ -85,6 +92,10 @@ class Adapter(ClassifierMixin, BaseEstimator):
         grafter = self._grafter()
         labels_t = torch.as_tensor(grafter._encode_targets(y))  # sets classes_; >= 2 classes
         self.classes_ = grafter.classes_
+        pseudo = None
+        if teacher_proba is not None:
+            pseudo = torch.as_tensor(_pseudo_labels(teacher_proba, len(tgt), len(self.classes_),
+                                                    self.pseudo_fraction))
         model, plan = grafter._build(len(self.classes_))
         if model.head.input_kind != "pooled":
             raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
@@ -125,7 +136,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                                feature_dim=model.head.embed_dim,
                                total_steps=self.epochs * math.ceil(len(source) / self.batch_size),
                                weight=self.transfer_weight, schedule=self.schedule,
-                               **(self.method_options or {}))
+                               pseudo_weight=self.pseudo_weight, **(self.method_options or {}))
         extra = [p for n, p in method.named_parameters() if not n.startswith("model.")]
         train_plan = dataclasses.replace(plan, param_groups=plan.param_groups + (
             [{"params": extra, "lr": self.lr, "name": "method",
@@ -137,8 +148,11 @@ class Adapter(ClassifierMixin, BaseEstimator):
             # pairs on every run and after a resume
             rng = np.random.default_rng([seed, int(pos[0]), len(pos)])
             t_idx = rng.choice(n_target, size=len(pos), replace=n_target < len(pos))
+            target_batch = {"inputs": inputs("target", t_idx)}
+            if pseudo is not None:
+                target_batch["pseudo"] = pseudo[t_idx]
             return {"source": {"inputs": inputs("source", pos), "labels": labels_t[pos]},
-                    "target": {"inputs": inputs("target", t_idx)}}
+                    "target": target_batch}
 
         if self.select_epoch is not None:
             grafter.callbacks = [*(self.callbacks or []), *_epoch_selection(
@@ -226,6 +240,19 @@ def _target_domain(target: Any, modality: str) -> Domain:
     if tgt.labels is not None:
         tgt = tgt.unlabelled()  # never trained on, never selected on
     return tgt
+
+
+def _pseudo_labels(teacher_proba: Any, n_target: int, n_classes: int, fraction: float
+                   ) -> np.ndarray:
+    from graftlab.adapt.refine import confident_pseudo_labels
+
+    probs = np.asarray(teacher_proba)
+    if probs.shape != (n_target, n_classes):
+        raise DataError(f"teacher_proba has shape {probs.shape}, but the target has "
+                        f"{n_target} samples and the source {n_classes} classes.",
+                        hint="give the teacher's predict_proba on the same target inputs, "
+                        "columns in the order of classes_.")
+    return confident_pseudo_labels(probs, fraction)
 
 
 def _check_shapes(source: Domain, target: Domain) -> None:

@@ -5,8 +5,12 @@ Every run trains ``source_only`` beside the methods. The label-free validators s
 the rank vote of information maximisation, SND and ensemble agreement picks one; when
 it picks ``source_only``, or the pick loses held-out source accuracy, adaptation is judged to
 hurt and the source-only model is kept (``guard=False`` keeps the best adaptation instead).
-Otherwise the kept model is the average of the adapted models (``keep="auto"``, with two
-methods or more) or the pick alone (``keep="selected"``). Every validator's pick is reported.
+Otherwise, with two methods or more, the kept model is the refined student (``keep="auto"``
+or ``"refined"``; :mod:`graftlab.adapt.refine`): the adapted models' consensus, outliers left
+out, pseudo-labels the target's confident samples, and the member with the highest information
+maximisation trains again on them beside the source. ``keep="average"`` keeps that consensus
+itself (the mean probabilities of all adapted models), ``keep="selected"`` the pick alone.
+Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
 """
@@ -113,10 +117,11 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given). ``label_map``
     renames target classes to source ones (target labels only ever score the result).
-    ``keep="average"`` keeps the average of the adapted models (see
-    :mod:`graftlab.adapt.average`) instead of the selected one, unless the guard keeps
-    source_only; it needs two methods or more. ``"auto"`` (the default) keeps the average
-    when there are two methods or more, else the selected one."""
+    ``keep="refined"`` trains and keeps a student self-trained on the adapted models'
+    consensus (see :mod:`graftlab.adapt.refine`), ``keep="average"`` keeps the average of the
+    adapted models (see :mod:`graftlab.adapt.average`), unless the guard keeps source_only;
+    both need two methods or more. ``"auto"`` (the default) is ``"refined"`` when there are
+    two methods or more, else the selected one."""
     chosen = check_methods(methods)
     adapted = chosen[1:]  # check_methods puts source_only first
     check_options(adapter_kw)
@@ -131,7 +136,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
         "methods": chosen, "keep": keep, "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
-        "environment": environment(), "runs": [], "average": []}
+        "environment": environment(), "runs": [], "average": [], "refined": []}
     total, t0 = seeds * len(chosen), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
@@ -167,13 +172,24 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             results["average"].append(_average_scores(
                 seed, [probs[m] for m in adapted], [probs_val[m] for m in adapted],
                 models["source_only"].classes_, src_val.labels, y_t))
+            if keep in ("auto", "refined"):
+                run, student = _refine(results, adapted, probs, seed, src_train, src_val,
+                                       target_in, y_t, weights, adapter_kw, progress, total)
+                results["refined"].append(run)
+                if seed == first_seed:
+                    models["refined"] = student
+                if folder is not None:
+                    _atomic.write_json(folder / "results.json", results)
     results.update(_select(results["runs"], chosen, guard))
     kept_source_only = results["guard"]["kept_source_only"]
-    average = keep == "average" or keep == "auto" and len(adapted) > 1
-    results["kept"] = "average" if average and not kept_source_only else results["selected"]
+    ensemble = keep in ("average", "refined") or keep == "auto" and len(adapted) > 1
+    kept = "refined" if keep in ("auto", "refined") else "average"
+    results["kept"] = kept if ensemble and not kept_source_only else results["selected"]
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
-    results["distances"] = _distances(models, results["selected"], source, target_in)
+    # the kept model's representation when it is one model, else the selected one's
+    results["shown"] = "refined" if results["kept"] == "refined" else results["selected"]
+    results["distances"] = _distances(models, results["shown"], source, target_in)
     results["_models"] = models
     return results
 
@@ -212,6 +228,36 @@ def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
     return out, probs_t, probs_v
 
 
+def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], seed: int,
+            src_train: Domain, src_val: Domain, target: Domain, y_t: np.ndarray | None,
+            weights: np.ndarray, adapter_kw: dict, progress: Progress | None, total: int
+            ) -> tuple[dict, Adapter]:
+    """The seed's refinement (:mod:`graftlab.adapt.refine`): the consensus of the adapted
+    models that are not outliers teaches a student, the one of them with the highest
+    information maximisation, trained again on source + the teacher's pseudo-labels."""
+    from graftlab.adapt import refine
+
+    runs = {r["method"]: r for r in results["runs"] if r["seed"] == seed}
+    fraction = adapter_kw.get("pseudo_fraction", 0.5)
+    step = refine.plan({m: probs[m] for m in adapted},
+                       {m: runs[m]["validators"]["info_max"] for m in adapted}, fraction)
+    if progress:
+        progress(f"refine: {step['student']} on the consensus of {', '.join(step['members'])}"
+                 f" seed {seed}", len(results["runs"]), total)
+    t = time.perf_counter()
+    student = Adapter(method=step["student"], seed=seed, **adapter_kw)
+    student.fit(src_train, src_train.labels, target=target, teacher_proba=step["teacher"])
+    run, _, _ = _score(student, src_train, src_val, target, y_t, weights)
+    run.update(method="refined", seed=seed, student=step["student"], members=step["members"],
+               outliers=step["outliers"], agreement=step["agreement"],
+               pseudo_labels=step["pseudo_labels"], seconds=time.perf_counter() - t,
+               trainable_params=int(student.trainable_params_))
+    if y_t is not None:
+        run["teacher_accuracy"] = float(accuracy_score(
+            y_t, student.classes_[step["teacher"].argmax(1)]))
+    return run, student
+
+
 def _average_scores(seed: int, probs_t: list[np.ndarray], probs_v: list[np.ndarray],
                     classes: np.ndarray, labels_v: np.ndarray, y_t: np.ndarray | None) -> dict:
     """Held-out source (and, with labels, target) accuracy of the adapted models' average."""
@@ -223,17 +269,18 @@ def _average_scores(seed: int, probs_t: list[np.ndarray], probs_v: list[np.ndarr
     return out
 
 
-KEEP = ("auto", "selected", "average")
+KEEP = ("auto", "refined", "average", "selected")
 
 
 def check_keep(keep: str, chosen: list[str]) -> None:
     if keep not in KEEP:
-        raise ConfigError(f"keep={keep!r}: choose 'selected' (the label-free pick), 'average' "
-                          "(the mean of the adapted models' probabilities) or 'auto' (average "
-                          "with two methods or more).")
-    if keep == "average" and len(chosen[1:]) < 2:
-        raise ConfigError("keep='average' averages the adapted models, and there is one "
-                          f"({chosen[-1]}).", hint="give two methods or more, e.g. "
+        raise ConfigError(f"keep={keep!r}: choose 'refined' (a student self-trained on the "
+                          "adapted models' consensus), 'average' (the mean of the adapted "
+                          "models' probabilities), 'selected' (the label-free pick) or 'auto' "
+                          "(refined with two methods or more, else selected).")
+    if keep in ("average", "refined") and len(chosen[1:]) < 2:
+        raise ConfigError(f"keep={keep!r} needs the consensus of the adapted models, and there "
+                          f"is one ({chosen[-1]}).", hint="give two methods or more, e.g. "
                           "--method dann,dan,coral,cdan,mcc (the default).")
 
 
@@ -360,6 +407,12 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
         results["model"] = {"method": "average", "members": chosen[1:],
                             "seed": kw.get("first_seed", 0), "folder": "model",
                             "load_with": "graftlab.adapt.average.AveragedModel.load"}
+    elif results["kept"] == "refined":
+        models["refined"].grafter_.save(folder / "model")
+        student = results["refined"][0]
+        results["model"] = {"method": "refined", "student": student["student"],
+                            "members": student["members"], "seed": kw.get("first_seed", 0),
+                            "folder": "model", "load_with": "graftlab.Grafter.load"}
     else:
         models[selected].grafter_.save(folder / "model")
         results["model"] = {"method": selected, "seed": kw.get("first_seed", 0),
@@ -369,7 +422,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     if feature_map:
         if progress:
             progress("2-D map of source and target (t-SNE)", 0, 1)
-        figure = domain_map(models, selected, source, target.unlabelled())
+        figure = domain_map(models, results["shown"], source, target.unlabelled())
     _atomic.write_json(folder / "results.json", results)
     write_report(folder, results, figure)
     return results

@@ -8,6 +8,9 @@ in [0, 1] the training progress. ``lambda(p) = lambda * (2 / (1 + exp(-gamma p))
 the transfer term up from 0, so early, meaningless features are not aligned; ``schedule=
 "constant"`` uses ``lambda`` throughout. Each method is a small subclass that defines
 ``transfer``; batches are ``{"source": {"inputs", "labels"}, "target": {"inputs"}}``.
+
+Self-training adds ``pseudo_weight * CE(g(f(x_t)), y_pseudo)`` over the target samples a
+teacher labelled (``target["pseudo"]``, -1 where it abstains; see :mod:`graftlab.adapt.refine`).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class Adaptation(nn.Module):
 
     def __init__(self, model: nn.Module, *, num_classes: int, feature_dim: int,
                  total_steps: int, weight: float = 1.0, schedule: str = "warmup",
-                 gamma: float = 10.0) -> None:
+                 gamma: float = 10.0, pseudo_weight: float = 1.0) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
             raise ConfigError(f"lambda schedule {schedule!r} is not one of "
@@ -73,6 +76,7 @@ class Adaptation(nn.Module):
                               f"{weight}.")
         self.model, self.num_classes, self.feature_dim = model, num_classes, feature_dim
         self.weight, self.schedule, self.gamma = weight, schedule, gamma
+        self.pseudo_weight = pseudo_weight
         self.total_steps = max(1, total_steps)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
@@ -103,6 +107,12 @@ class Adaptation(nn.Module):
             loss = ce + lam * transfer
         else:
             loss = ce
+        pseudo = tgt.get("pseudo")  # self-training: a teacher's labels, -1 where it abstains
+        if pseudo is not None and self.pseudo_weight > 0 and bool((pseudo >= 0).any()):
+            keep = pseudo >= 0
+            pl = F.cross_entropy(logits_t[keep], pseudo[keep])
+            out["pseudo"] = pl.detach()
+            loss = loss + self.pseudo_weight * pl
         if self.training:
             self.step += 1
         out["loss"] = loss

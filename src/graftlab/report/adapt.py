@@ -48,6 +48,16 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
                      for m in members)
         rows.append(row + [("trainable_params", params, f"{params:,}"),
                            ("seconds", None, "—")])
+    if results.get("refined"):  # the student self-trained on the consensus (--keep refined)
+        first = results["refined"][0]
+        row = [("method", "refined", f"refined: {first['student']} self-trained on the "
+                f"consensus of {', '.join(first['members'])}")]
+        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
+            v = float(np.mean([r[key] for r in results["refined"]]))
+            row.append((key, v, f"{v * 100:.1f}"))
+        secs = float(np.mean([r["seconds"] for r in results["refined"]]))
+        rows.append(row + [("trainable_params", first["trainable_params"],
+                            f"{first['trainable_params']:,}"), ("seconds", secs, f"{secs:.1f}")])
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
     primary = results.get("primary_validator", "")  # older results name their voters here
@@ -96,6 +106,14 @@ def verdict(results: dict) -> str:
         parts.append("Kept: the average of the adapted models' probabilities, which never "
                      f"lost to source-only on our benchmarks (--keep selected keeps {sel} "
                      "alone).")
+    elif results.get("kept") == "refined":
+        first = results["refined"][0]
+        left = (f"; left out as outliers of the consensus: {', '.join(first['outliers'])}"
+                if first["outliers"] else "")
+        parts.append(f"Kept: **{first['student']} refined** — trained again on the source and "
+                     f"{first['pseudo_labels']} target samples pseudo-labelled by the average "
+                     f"of {', '.join(first['members'])}{left} (--keep average keeps that "
+                     f"average, --keep selected keeps {sel} alone).")
     if "oracle" in results:
         runs = results["runs"]
         acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
@@ -103,6 +121,9 @@ def verdict(results: dict) -> str:
         if results.get("kept") == "average":
             average = np.mean([a["target_accuracy"] for a in results["average"]])
             kept = f"the average {average * 100:.1f}%, {kept}"
+        elif results.get("kept") == "refined":
+            refined = np.mean([a["target_accuracy"] for a in results["refined"]])
+            kept = f"refined {refined * 100:.1f}%, {kept}"
         parts.append(f"Target accuracy (labels used only here): {kept}"
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
                      f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
@@ -123,8 +144,8 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
         _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
     text, tabs = verdict(results), tables(results)
     notes = {"map": "t-SNE of up to 300 source and 300 target samples, coloured by domain: "
-                    "the frozen backbone's features, then source_only's and the selected model's "
-                    "representations. Adaptation "
+                    "the frozen backbone's features, then source_only's and the kept model's (the "
+                    "selected one's when the average is kept) representations. Adaptation "
                     "should mix the two colours while keeping class clusters apart.",
              "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items())}
     body, md = [f"<h1>graftlab adapt: {html.escape(results['source']['name'])} → "

@@ -1,0 +1,123 @@
+"""Refinement: class-balanced pseudo-labels from the consensus, outliers left out, and one
+student self-trained on them (the model kept by default)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_adapter import OPTS, _squares
+from test_run_adapt import _domains, image_folders
+
+from graftlab.adapt import Adapter
+from graftlab.adapt.refine import confident_pseudo_labels, outliers, plan
+from graftlab.adapt.run import run_adapt
+from graftlab.errors import ConfigError, DataError
+
+KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}
+
+
+def test_pseudo_labels_keep_the_confident_share_of_every_predicted_class():
+    conf0 = [0.9, 0.8, 0.7, 0.6, 0.55, 0.52]  # six samples predicted 0
+    conf1 = [0.95, 0.6, 0.58, 0.51]           # four predicted 1, the class a global cut favours
+    probs = np.array([[c, 1 - c] for c in conf0] + [[1 - c, c] for c in conf1])
+    labels = confident_pseudo_labels(probs, 0.5)
+    assert labels.tolist() == [0, 0, 0, -1, -1, -1, 1, 1, -1, -1]
+    assert (confident_pseudo_labels(probs, 1.0) == probs.argmax(1)).all()
+    # a class the teacher predicts once keeps that one sample
+    lone = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6]])
+    assert confident_pseudo_labels(lone, 0.1).tolist() == [0, -1, 1]
+
+
+def test_pseudo_labels_refuse_bad_teachers_and_fractions():
+    with pytest.raises(DataError, match="not finite"):
+        confident_pseudo_labels(np.array([[np.nan, 1.0]]))
+    with pytest.raises(DataError, match=r"\(samples, classes\)"):
+        confident_pseudo_labels(np.array([0.2, 0.8]))
+    with pytest.raises(ConfigError, match=r"in \(0, 1\]"):
+        confident_pseudo_labels(np.array([[0.2, 0.8]]), 0.0)
+
+
+def test_outliers_are_far_below_the_median_agreement_or_diverged():
+    agree = {"dann": 0.82, "dan": 0.86, "coral": 0.87, "cdan": 0.84, "mcc": 0.61}
+    assert outliers(agree) == ["mcc"]
+    assert outliers({**agree, "mcc": 0.75}) == []  # 11 points below the median: kept
+    assert outliers({**agree, "dann": float("nan")}) == ["dann", "mcc"]
+
+
+def test_plan_teaches_with_the_consensus_and_picks_the_student_among_its_members():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 200)
+    good = np.eye(3)[truth] * 0.6 + 0.4 / 3
+    collapsed = np.tile([0.98, 0.01, 0.01], (200, 1))  # most confident, and wrong
+    probs = {"dan": good, "coral": good * 0.9 + 0.1 / 3, "cdan": good,
+             "mcc": collapsed}
+    im = {"dan": 0.5, "coral": 0.7, "cdan": 0.6, "mcc": 1.9}  # IM favours the collapse
+    step = plan(probs, im)
+    assert step["outliers"] == ["mcc"] and step["student"] == "coral"
+    assert step["members"] == ["dan", "coral", "cdan"]
+    np.testing.assert_allclose(step["teacher"], np.mean([probs[m] for m in step["members"]],
+                                                        axis=0))
+    assert step["pseudo_labels"] == int((confident_pseudo_labels(step["teacher"]) >= 0).sum())
+
+
+def test_a_teacher_pulls_the_student_towards_its_labels_on_the_target():
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    kw = {"method": "source_only", "strategy": "head_only", "head": "mlp", "epochs": 30,
+          "batch_size": 8, "lr": 1e-2, "backbone_options": OPTS}
+    alone = Adapter(**kw).fit(xs, ys, target=xt).predict(xt)
+    teacher = np.eye(2)[1 - alone]  # says the opposite of what source training predicts
+    taught = Adapter(**kw, pseudo_fraction=1.0, pseudo_weight=3.0).fit(
+        xs, ys, target=xt, teacher_proba=teacher).predict(xt)
+    assert (taught == 1 - alone).mean() >= 0.9
+    assert (Adapter(**kw).fit(xs, ys, target=xt).predict(xt) == alone).all()  # seeded
+
+
+def test_a_teacher_of_the_wrong_shape_is_explained():
+    xs, ys = _squares()
+    xt, _ = _squares(dark=True, seed=1)
+    with pytest.raises(DataError, match=r"teacher_proba has shape \(3, 2\).*16 samples"):
+        Adapter(method="mcc", **KW).fit(xs, ys, target=xt, teacher_proba=np.ones((3, 2)) / 2)
+
+
+def test_run_adapt_keeps_the_refined_student_by_default():
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False, **KW)
+    assert r["keep"] == "auto" and r["kept"] == "refined" and r["shown"] == "refined"
+    (run,) = r["refined"]
+    assert run["student"] in run["members"] and set(run["members"]) | set(run["outliers"]) == \
+        {"coral", "dann", "mcc"}
+    assert 0 < run["pseudo_labels"] <= len(target)
+    assert 0 <= run["target_accuracy"] <= 1 and 0 <= run["teacher_accuracy"] <= 1
+    student = r["_models"]["refined"]
+    assert run["target_accuracy"] == pytest.approx(
+        float((student.predict(target) == target.labels).mean()))
+    assert r["distances"]["after"]["model"] == "refined"
+    kept = run_adapt(source, target, methods=["coral", "dann"], keep="average", guard=False,
+                     **KW)
+    assert kept["kept"] == "average" and kept["refined"] == []  # only trained when kept
+
+
+def test_adapt_command_saves_the_refined_student_as_one_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from graftlab import Grafter
+    from graftlab.cli import app
+
+    _, target = image_folders(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "adapt", "--source", str(tmp_path / "light"), "--target", str(tmp_path / "dark"),
+        "--method", "coral,dann", "--no-guard", "--no-map", "--epochs", "1",
+        "--batch-size", "8", "--image-size", "32", "--pseudo-fraction", "0.3",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["kept"] == "refined" and saved["model"]["method"] == "refined"
+    assert saved["model"]["student"] in ("coral", "dann")
+    assert saved["config"]["pseudo_fraction"] == 0.3
+    assert "refined" in (out / "report.md").read_text() and "Kept:" in result.output
+    model = Grafter.load(out / "model")
+    assert model.predict(target.inputs).shape == (len(target.inputs),)
