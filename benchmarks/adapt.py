@@ -20,7 +20,10 @@ both domains, batch 64; MNIST -> MNIST-M at 224 px for 8 epochs, MNIST -> digits
 target images, whose labels training never sees). Text: MiniLM-L6 (max 64 tokens) frozen,
 `head_only` with an MLP bottleneck (256, what the methods align) trained on cached pooled
 features of both domains, batch 64, 10 epochs, lr 1e-3, 2,000 + 2,000 snippets; in-domain: the
-same model trained on the target's labels, 5-fold cross-validated.
+same model trained on the target's labels, 5-fold cross-validated. Kept by default: the refined
+student (`graftlab.adapt.refine`: one more run on top of the six); seeds stored before it existed
+had it trained afterwards from their stored target probabilities, with the same source split and
+seed (`--refine-stored`).
 """
 
 from __future__ import annotations

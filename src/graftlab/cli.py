@@ -381,6 +381,10 @@ def adapt(
                       "source_only, and IM favours confident models even when they are wrong. "
                       "Give several methods (the default runs all five) for a guard that can "
                       "tell.")
+        elif len(adapting) == 2 and keep in ("auto", "refined"):
+            err.print(f"note: with two methods ({', '.join(adapting)}) a failed one is half of "
+                      "the consensus that teaches the refined model, and cannot be told apart "
+                      "as an outlier. Give three or more (the default runs all five).")
         mapping = parse_label_map(label_map)
         domains = []
         for name in (source, target):
