@@ -244,13 +244,20 @@ def _average(s: dict) -> float | None:
 
 def _refined(s: dict) -> float | None:
     """Target accuracy (%) of the default kept model for this seed: the refined student, or
-    source-only's where the guard keeps it; None where the run stored no refinement."""
+    source-only's where the guard keeps it, or the pick's where the student loses more than
+    the guard allows of held-out source accuracy; None where the run stored no refinement."""
+    from graftlab.adapt.run import MAX_SOURCE_DROP
+
     if not s.get("refined"):
         return None
+    source_only = next(r for r in s["runs"] if r["method"] == "source_only")
     if s["selected"] == "source_only":
-        return next(r["target_accuracy"] * 100 for r in s["runs"]
-                    if r["method"] == "source_only")
-    return s["refined"][0]["target_accuracy"] * 100
+        return source_only["target_accuracy"] * 100
+    refined = s["refined"][0]
+    if source_only["source_accuracy"] - refined["source_accuracy"] > MAX_SOURCE_DROP:
+        return next(r["target_accuracy"] * 100 for r in s["runs"]  # the guard's fallback
+                    if r["method"] == s["selected"])
+    return refined["target_accuracy"] * 100
 
 
 def render(results: dict, command: str) -> str:

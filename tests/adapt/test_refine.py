@@ -122,3 +122,64 @@ def test_adapt_command_saves_the_refined_student_as_one_model(tmp_path):
     assert "half of the consensus" in result.output  # two methods: the outlier test is weak
     model = Grafter.load(out / "model")
     assert model.predict(target.inputs).shape == (len(target.inputs),)
+
+
+def test_run_adapt_teaches_the_student_with_the_consensus_of_its_members(monkeypatch):
+    seen = []
+    fit = Adapter.fit
+
+    def spy(self, X, y, *, target, teacher_proba=None, progress=None):
+        seen.append((self.method, teacher_proba))
+        return fit(self, X, y, target=target, teacher_proba=teacher_proba, progress=progress)
+
+    monkeypatch.setattr(Adapter, "fit", spy)
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False, **KW)
+    (run,) = r["refined"]
+    assert [m for m, t in seen if t is None] == ["source_only", "coral", "dann", "mcc"]
+    (student, teacher), = [(m, t) for m, t in seen if t is not None]
+    assert student == run["student"]
+    models = r["_models"]
+    expected = np.mean([models[m].predict_proba(target) for m in run["members"]], axis=0)
+    np.testing.assert_allclose(teacher, expected, atol=1e-5)
+
+
+def test_the_guard_rejects_a_student_that_loses_source_accuracy(monkeypatch):
+    import graftlab.adapt.run as run_module
+
+    real = run_module._refine
+
+    def worse(*args, **kwargs):
+        run, student = real(*args, **kwargs)
+        return {**run, "source_accuracy": 0.0}, student
+
+    monkeypatch.setattr(run_module, "_refine", worse)
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], **KW)
+    assert r["guard"]["refined_rejected"] and r["guard"]["refined_source_drop"] > 0.05
+    assert r["kept"] == r["selected"] != "refined"
+    from graftlab.report.adapt import verdict
+
+    assert "the guard keeps" in verdict(r)
+    free = run_adapt(source, target, methods=["coral", "dann"], guard=False, **KW)
+    assert free["kept"] == "refined"  # --no-guard keeps it all the same
+
+
+def test_bad_pseudo_options_are_refused_before_any_training():
+    source, target = _domains()
+    with pytest.raises(ConfigError, match=r"pseudo_fraction=1.5 must be in \(0, 1\]"):
+        run_adapt(source, target, methods=["coral", "dann"], pseudo_fraction=1.5, **KW)
+    with pytest.raises(ConfigError, match="pseudo_weight=-1"):
+        run_adapt(source, target, methods=["coral", "dann"], pseudo_weight=-1, **KW)
+
+
+def test_every_run_checkpoints_into_its_own_folder(tmp_path):
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], guard=False,
+                  checkpoint_dir=str(tmp_path / "ckpt"), **KW)
+    folders = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    student = r["refined"][0]["student"]
+    assert folders == sorted(["source_only_seed0", "coral_seed0", "dann_seed0",
+                              f"refined_{student}_seed0"])
+    # a student of the same method as a finished run still trains: it has its own folder
+    assert len(r["_models"]["refined"].history_) == KW["epochs"]

@@ -8,8 +8,10 @@ hurt and the source-only model is kept (``guard=False`` keeps the best adaptatio
 Otherwise, with two methods or more, the kept model is the refined student (``keep="auto"``
 or ``"refined"``; :mod:`graftlab.adapt.refine`): the adapted models' consensus, outliers left
 out, pseudo-labels the target's confident samples, and the member with the highest information
-maximisation trains again on them beside the source. ``keep="average"`` keeps that consensus
-itself (the mean probabilities of all adapted models), ``keep="selected"`` the pick alone.
+maximisation trains again on them beside the source. ``keep="average"`` keeps the mean
+probabilities of all adapted models (outliers included), ``keep="selected"`` the pick alone.
+The guard's source check applies to the student as well: if it loses more than 5 points of
+held-out source accuracy against source_only, the guarded pick is kept instead.
 Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
@@ -107,6 +109,16 @@ def check_options(adapter_kw: dict) -> None:
         raise ConfigError(f"select_epoch={name!r} is not a validator that scores one model "
                           f"alone; choose one of {', '.join(EPOCH_VALIDATORS)}.",
                           hint="or leave it out to keep the last epoch.")
+    fraction = adapter_kw.get("pseudo_fraction", 0.5)
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"pseudo_fraction={fraction} must be in (0, 1]: the share of each "
+                          "predicted class's most confident target samples that keep the "
+                          "consensus's label.", hint="0.5 (the default) keeps the more "
+                          "confident half.")
+    weight = adapter_kw.get("pseudo_weight", 1.0)
+    if not weight >= 0:
+        raise ConfigError(f"pseudo_weight={weight} must be a number >= 0 (0 turns the "
+                          "pseudo-labels off).")
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
@@ -137,7 +149,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         "methods": chosen, "keep": keep, "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
         "environment": environment(), "runs": [], "average": [], "refined": []}
-    total, t0 = seeds * len(chosen), time.perf_counter()
+    refining = keep in ("auto", "refined") and len(adapted) > 1
+    total, t0 = seeds * (len(chosen) + refining), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
         tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
@@ -151,7 +164,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                 progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
                          len(results["runs"]), total)
             t = time.perf_counter()
-            adapter = Adapter(method=method, seed=seed, **adapter_kw)
+            adapter = Adapter(method=method, seed=seed, **_own_checkpoints(adapter_kw,
+                                                                            method, seed))
             adapter.fit(src_train, src_train.labels, target=target_in)
             run, probs[method], probs_val[method] = _score(adapter, src_train, src_val,
                                                            target_in, y_t, weights)
@@ -172,7 +186,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             results["average"].append(_average_scores(
                 seed, [probs[m] for m in adapted], [probs_val[m] for m in adapted],
                 models["source_only"].classes_, src_val.labels, y_t))
-            if keep in ("auto", "refined"):
+            if refining:
                 run, student = _refine(results, adapted, probs, seed, src_train, src_val,
                                        target_in, y_t, weights, adapter_kw, progress, total)
                 results["refined"].append(run)
@@ -184,6 +198,14 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     kept_source_only = results["guard"]["kept_source_only"]
     ensemble = keep in ("average", "refined") or keep == "auto" and len(adapted) > 1
     kept = "refined" if keep in ("auto", "refined") else "average"
+    if kept == "refined" and results["refined"]:
+        # the guard's source check applies to the student too: it is not the vote's pick
+        drop = _mean(results["runs"], "source_only", "source_accuracy") - \
+            float(np.mean([r["source_accuracy"] for r in results["refined"]]))
+        results["guard"]["refined_source_drop"] = drop
+        if guard and drop > MAX_SOURCE_DROP:
+            results["guard"]["refined_rejected"] = True
+            ensemble = False  # keep the guarded pick instead
     results["kept"] = kept if ensemble and not kept_source_only else results["selected"]
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
@@ -228,6 +250,15 @@ def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
     return out, probs_t, probs_v
 
 
+def _own_checkpoints(adapter_kw: dict, run: str, seed: int) -> dict:
+    """Each run checkpoints into its own subfolder of ``checkpoint_dir``: one shared folder
+    would let a run resume from another method's finished checkpoint and train nothing."""
+    folder = adapter_kw.get("checkpoint_dir")
+    if folder is None:
+        return adapter_kw
+    return {**adapter_kw, "checkpoint_dir": str(Path(folder) / f"{run}_seed{seed}")}
+
+
 def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], seed: int,
             src_train: Domain, src_val: Domain, target: Domain, y_t: np.ndarray | None,
             weights: np.ndarray, adapter_kw: dict, progress: Progress | None, total: int
@@ -245,7 +276,8 @@ def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], see
         progress(f"refine: {step['student']} on the consensus of {', '.join(step['members'])}"
                  f" seed {seed}", len(results["runs"]), total)
     t = time.perf_counter()
-    student = Adapter(method=step["student"], seed=seed, **adapter_kw)
+    student = Adapter(method=step["student"], seed=seed,
+                      **_own_checkpoints(adapter_kw, f"refined_{step['student']}", seed))
     student.fit(src_train, src_train.labels, target=target, teacher_proba=step["teacher"])
     run, _, _ = _score(student, src_train, src_val, target, y_t, weights)
     run.update(method="refined", seed=seed, student=step["student"], members=step["members"],

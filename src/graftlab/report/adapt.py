@@ -50,8 +50,8 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
                            ("seconds", None, "—")])
     if results.get("refined"):  # the student self-trained on the consensus (--keep refined)
         first = results["refined"][0]
-        row = [("method", "refined", f"refined: {first['student']} self-trained on the "
-                f"consensus of {', '.join(first['members'])}")]
+        row = [("method", "refined", f"refined (seed {first['seed']}): {first['student']} "
+                f"self-trained on the consensus of {', '.join(first['members'])}")]
         for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
             v = float(np.mean([r[key] for r in results["refined"]]))
             row.append((key, v, f"{v * 100:.1f}"))
@@ -112,8 +112,13 @@ def verdict(results: dict) -> str:
                 if first["outliers"] else "")
         parts.append(f"Kept: **{first['student']} refined** — trained again on the source and "
                      f"{first['pseudo_labels']} target samples pseudo-labelled by the average "
-                     f"of {', '.join(first['members'])}{left} (--keep average keeps that "
-                     f"average, --keep selected keeps {sel} alone).")
+                     f"of {', '.join(first['members'])}{left} (--keep average keeps the mean "
+                     "of all adapted models, outliers included; --keep selected keeps "
+                     f"{sel} alone).")
+    if guard.get("refined_rejected"):
+        parts.append(f"The refined model lost {guard['refined_source_drop'] * 100:.1f} points "
+                     "of held-out source accuracy against source_only, so the guard keeps "
+                     f"**{results['kept']}** instead.")
     if "oracle" in results:
         runs = results["runs"]
         acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
