@@ -111,11 +111,11 @@ def child(pair: str, seed: int, quick: bool) -> dict:
     models = result.pop("_models")
     if not quick:  # target probabilities, to re-run selection over subsets of the methods
         PROBS.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(PROBS / f"{pair.replace(':', '_')}_{seed}.npz",
-                            labels=np.searchsorted(models["source_only"].classes_,
-                                                   _check_labels(source, target).labels),
-                            **{m: a.predict_proba(target.unlabelled()).astype(np.float32)
-                               for m, a in models.items()})
+        _save_probs(PROBS / f"{pair.replace(':', '_')}_{seed}.npz",
+                    labels=np.searchsorted(models["source_only"].classes_,
+                                           _check_labels(source, target).labels),
+                    **{m: a.predict_proba(target.unlabelled()).astype(np.float32)
+                       for m, a in models.items()})
     out = {"runs": result["runs"], "picks": result["validator_picks"],
            "rank_pick": result["rank_pick"], "oracle": result.get("oracle"),
            "selected": result["selected"], "seconds": time.perf_counter() - t,
@@ -124,6 +124,25 @@ def child(pair: str, seed: int, quick: bool) -> dict:
     if kind == "text":
         out["in_domain"] = in_domain(target, spec["adapter"], seed)
     return out
+
+
+def _store(path: Path, results: dict) -> None:
+    from graftlab import _atomic
+
+    _atomic.write_text(path, json.dumps(results, indent=1))
+
+
+def _save_probs(path: Path, **arrays) -> None:
+    """Target probabilities as one compressed .npz, written atomically."""
+    import io
+
+    import numpy as np
+
+    from graftlab import _atomic
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    _atomic.write_bytes(path, buffer.getvalue())
 
 
 def _domains(pair: str, quick: bool = False):
@@ -167,7 +186,7 @@ def refine_child(pair: str, seed: int, store: str) -> dict:
                            seed, src_train, src_val, target_in, y_t, weights, spec["adapter"],
                            None, 0)
     probs["refined"] = student.predict_proba(target_in).astype(np.float32)
-    np.savez_compressed(npz, **probs)
+    _save_probs(npz, **probs)
     return run
 
 
@@ -187,11 +206,9 @@ def refine_stored() -> None:
                 if out.returncode or not lines:
                     raise SystemExit(f"refine {pair} seed {seed} failed:\n{out.stderr[-3000:]}")
                 run = json.loads(lines[-1][7:])
-                data = json.loads(store.read_text())  # re-read: one write per seed, atomic
+                data = json.loads(store.read_text())  # re-read: one write per seed
                 data[pair][i]["refined"] = [run]
-                tmp = store.with_suffix(".tmp")
-                tmp.write_text(json.dumps(data, indent=1))
-                tmp.replace(store)
+                _store(store, data)
                 print(f"  {store.name} {pair} seed {seed}: refined {run['student']} "
                       f"{run['target_accuracy']:.3f} (teacher {run['teacher_accuracy']:.3f}, "
                       f"outliers {run['outliers']}, {run['seconds']:.0f} s)", flush=True)
@@ -209,6 +226,11 @@ def measure(pair: str, seed: int, quick: bool) -> dict:
             for r in result["runs"]}
     print(f"  {pair} seed {seed}: {accs} ({result['seconds']:.0f} s)", flush=True)
     return result
+
+
+def _target(s: dict, method: str) -> float:
+    """Target accuracy (a fraction) of ``method`` in one stored seed."""
+    return next(r["target_accuracy"] for r in s["runs"] if r["method"] == method)
 
 
 def _acc(seeds: list[dict], method: str) -> list[float]:
@@ -237,8 +259,7 @@ def _average(s: dict) -> float | None:
     if not s.get("average"):
         return None
     if s["selected"] == "source_only":
-        return next(r["target_accuracy"] * 100 for r in s["runs"]
-                    if r["method"] == "source_only")
+        return _target(s, "source_only") * 100
     return s["average"][0]["target_accuracy"] * 100
 
 
@@ -250,13 +271,12 @@ def _refined(s: dict) -> float | None:
 
     if not s.get("refined"):
         return None
-    source_only = next(r for r in s["runs"] if r["method"] == "source_only")
     if s["selected"] == "source_only":
-        return source_only["target_accuracy"] * 100
+        return _target(s, "source_only") * 100
+    source_only = next(r for r in s["runs"] if r["method"] == "source_only")
     refined = s["refined"][0]
     if source_only["source_accuracy"] - refined["source_accuracy"] > MAX_SOURCE_DROP:
-        return next(r["target_accuracy"] * 100 for r in s["runs"]  # the guard's fallback
-                    if r["method"] == s["selected"])
+        return _target(s, s["selected"]) * 100  # the guard's fallback
     return refined["target_accuracy"] * 100
 
 
@@ -265,8 +285,7 @@ def render(results: dict, command: str) -> str:
     methods = ["source_only", *METHODS]
     rows, picks_total = [], {}
     for pair, seeds in results.items():
-        kept = [next(r["target_accuracy"] * 100 for r in s["runs"]
-                     if r["method"] == s["selected"]) for s in seeds]
+        kept = [_target(s, s["selected"]) * 100 for s in seeds]
         average = [_average(s) for s in seeds]
         refined = [_refined(s) for s in seeds]
         ceiling = [s["in_domain"] * 100 for s in seeds if "in_domain" in s]
@@ -293,14 +312,9 @@ def render(results: dict, command: str) -> str:
         mean = {m: statistics.mean(_acc(seeds, m)) for m in methods}
         best = max(METHODS, key=mean.get)
         kept = sum(s["selected"] == "source_only" for s in seeds)
-        gain = [100 * (next(r["target_accuracy"] for r in s["runs"]
-                            if r["method"] == s["selected"])
-                       - next(r["target_accuracy"] for r in s["runs"]
-                              if r["method"] == "source_only")) for s in seeds]
-        so = {id(s): next(r["target_accuracy"] * 100 for r in s["runs"]
-                          if r["method"] == "source_only") for s in seeds}
-        ref = [_refined(s) - so[id(s)] for s in seeds] if all(s.get("refined")
-                                                              for s in seeds) else []
+        gain = [100 * (_target(s, s["selected"]) - _target(s, "source_only")) for s in seeds]
+        ref = [_refined(s) - _target(s, "source_only") * 100 for s in seeds] \
+            if all(s.get("refined") for s in seeds) else []
         line = (f"{pair}: best {best} {mean[best]:.1f}% vs source-only "
                 f"{mean['source_only']:.1f}% ({mean[best] - mean['source_only']:+.1f} points); "
                 f"the guard kept source-only in {kept}/{len(seeds)} runs; ")
@@ -311,8 +325,7 @@ def render(results: dict, command: str) -> str:
         line += (f"--keep selected {statistics.mean(gain):+.1f} points (worst run "
                  f"{min(gain):+.1f}), lost in {sum(g < 0 for g in gain)}/{len(seeds)}")
         if all(s.get("average") for s in seeds):
-            avg = [_average(s) - r["target_accuracy"] * 100 for s in seeds for r in s["runs"]
-                   if r["method"] == "source_only"]
+            avg = [_average(s) - _target(s, "source_only") * 100 for s in seeds]
             line += (f"; --keep average {statistics.mean(avg):+.1f} (worst run "
                      f"{min(avg):+.1f}), lost in {sum(g < 0 for g in avg)}/{len(seeds)}")
         ceiling = [s["in_domain"] * 100 for s in seeds if "in_domain" in s]
@@ -370,9 +383,7 @@ def main() -> None:
                          for seed in range(first, first + (1 if args.quick else args.seeds))]
         if not args.quick:
             store.parent.mkdir(exist_ok=True)
-            tmp = store.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(store)
+            _store(store, results)
     body = render(results, ".venv/bin/python benchmarks/adapt.py"
                   + (" --quick" if args.quick else "")
                   + (f" --holdout {first}" if args.holdout else ""))

@@ -42,9 +42,7 @@ def confident_pseudo_labels(probs: np.ndarray, fraction: float = 0.5) -> np.ndar
     if not np.isfinite(probs).all():
         raise DataError("the teacher's probabilities are not finite (a diverged model?).",
                         hint="leave the diverged model out of the teacher.")
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"pseudo-label fraction must be in (0, 1], got {fraction}.",
-                          hint="0.5 keeps the more confident half of each predicted class.")
+    check_pseudo(fraction)
     pred, conf = probs.argmax(1), probs.max(1)
     out = np.full(len(probs), -1, dtype=np.int64)
     for c in np.unique(pred):
@@ -52,6 +50,18 @@ def confident_pseudo_labels(probs: np.ndarray, fraction: float = 0.5) -> np.ndar
         top = idx[np.argsort(-conf[idx], kind="stable")[:max(1, round(len(idx) * fraction))]]
         out[top] = c
     return out
+
+
+def check_pseudo(fraction: float, weight: float = 1.0) -> None:
+    """Refuse a pseudo-label fraction outside (0, 1] or a negative pseudo-label weight."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"pseudo_fraction={fraction} must be in (0, 1]: the share of each "
+                          "predicted class's most confident target samples that keep the "
+                          "consensus's label.", hint="0.5 (the default) keeps the more "
+                          "confident half.")
+    if not weight >= 0:
+        raise ConfigError(f"pseudo_weight={weight} must be a number >= 0 (0 turns the "
+                          "pseudo-labels off).")
 
 
 def outliers(agreement: dict[str, float], gap: float = OUTLIER_GAP) -> list[str]:

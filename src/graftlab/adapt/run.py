@@ -109,16 +109,9 @@ def check_options(adapter_kw: dict) -> None:
         raise ConfigError(f"select_epoch={name!r} is not a validator that scores one model "
                           f"alone; choose one of {', '.join(EPOCH_VALIDATORS)}.",
                           hint="or leave it out to keep the last epoch.")
-    fraction = adapter_kw.get("pseudo_fraction", 0.5)
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"pseudo_fraction={fraction} must be in (0, 1]: the share of each "
-                          "predicted class's most confident target samples that keep the "
-                          "consensus's label.", hint="0.5 (the default) keeps the more "
-                          "confident half.")
-    weight = adapter_kw.get("pseudo_weight", 1.0)
-    if not weight >= 0:
-        raise ConfigError(f"pseudo_weight={weight} must be a number >= 0 (0 turns the "
-                          "pseudo-labels off).")
+    from graftlab.adapt.refine import check_pseudo
+
+    check_pseudo(adapter_kw.get("pseudo_fraction", 0.5), adapter_kw.get("pseudo_weight", 1.0))
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
@@ -149,7 +142,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         "methods": chosen, "keep": keep, "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
         "environment": environment(), "runs": [], "average": [], "refined": []}
-    refining = keep in ("auto", "refined") and len(adapted) > 1
+    mode = keep if keep != "auto" else "refined" if len(adapted) > 1 else "selected"
+    refining = mode == "refined"
     total, t0 = seeds * (len(chosen) + refining), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
@@ -195,18 +189,16 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                 if folder is not None:
                     _atomic.write_json(folder / "results.json", results)
     results.update(_select(results["runs"], chosen, guard))
-    kept_source_only = results["guard"]["kept_source_only"]
-    ensemble = keep in ("average", "refined") or keep == "auto" and len(adapted) > 1
-    kept = "refined" if keep in ("auto", "refined") else "average"
-    if kept == "refined" and results["refined"]:
+    if refining:
         # the guard's source check applies to the student too: it is not the vote's pick
         drop = _mean(results["runs"], "source_only", "source_accuracy") - \
             float(np.mean([r["source_accuracy"] for r in results["refined"]]))
         results["guard"]["refined_source_drop"] = drop
         if guard and drop > MAX_SOURCE_DROP:
             results["guard"]["refined_rejected"] = True
-            ensemble = False  # keep the guarded pick instead
-    results["kept"] = kept if ensemble and not kept_source_only else results["selected"]
+            mode = "selected"  # keep the guarded pick instead
+    results["kept"] = results["selected"] if results["guard"]["kept_source_only"] or \
+        mode == "selected" else mode
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
     # the kept model's representation when it is one model, else the selected one's
@@ -431,7 +423,6 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")
-    selected = results["selected"]
     if results["kept"] == "average":
         from graftlab.adapt.average import AveragedModel
 
@@ -439,16 +430,13 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
         results["model"] = {"method": "average", "members": chosen[1:],
                             "seed": kw.get("first_seed", 0), "folder": "model",
                             "load_with": "graftlab.adapt.average.AveragedModel.load"}
-    elif results["kept"] == "refined":
-        models["refined"].grafter_.save(folder / "model")
-        student = results["refined"][0]
-        results["model"] = {"method": "refined", "student": student["student"],
-                            "members": student["members"], "seed": kw.get("first_seed", 0),
+    else:  # one model: the refined student or the selected method
+        models[results["kept"]].grafter_.save(folder / "model")
+        results["model"] = {"method": results["kept"], "seed": kw.get("first_seed", 0),
                             "folder": "model", "load_with": "graftlab.Grafter.load"}
-    else:
-        models[selected].grafter_.save(folder / "model")
-        results["model"] = {"method": selected, "seed": kw.get("first_seed", 0),
-                            "folder": "model", "load_with": "graftlab.Grafter.load"}
+        if results["kept"] == "refined":
+            student = results["refined"][0]
+            results["model"].update(student=student["student"], members=student["members"])
     results["run_folder"] = str(folder)
     figure = None
     if feature_map:

@@ -38,26 +38,29 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         secs = _mean(runs, m, lambda r: r["seconds"])
         row += [("trainable_params", params, f"{params:,}"), ("seconds", secs, f"{secs:.1f}")]
         rows.append(row)
+    def summary_row(name: str, label: str, records: list[dict], params: int,
+                    secs: float | None) -> list[tuple]:
+        """A row for a kept model scored per seed outside ``runs`` (average, refined)."""
+        row = [("method", name, label)]
+        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
+            v = float(np.mean([r[key] for r in records]))
+            row.append((key, v, f"{v * 100:.1f}"))
+        return row + [("trainable_params", params, f"{params:,}"),
+                      ("seconds", secs, "—" if secs is None else f"{secs:.1f}")]
+
     if results.get("average"):  # the adapted models' mean probabilities (--keep average)
         members = [m for m in results["methods"] if m != "source_only"]
-        row = [("method", "average", "average of " + ", ".join(members))]
-        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
-            v = float(np.mean([a[key] for a in results["average"]]))
-            row.append((key, v, f"{v * 100:.1f}"))
         params = sum(next(r["trainable_params"] for r in runs if r["method"] == m)
                      for m in members)
-        rows.append(row + [("trainable_params", params, f"{params:,}"),
-                           ("seconds", None, "—")])
+        rows.append(summary_row("average", "average of " + ", ".join(members),
+                                results["average"], params, None))
     if results.get("refined"):  # the student self-trained on the consensus (--keep refined)
         first = results["refined"][0]
-        row = [("method", "refined", f"refined (seed {first['seed']}): {first['student']} "
-                f"self-trained on the consensus of {', '.join(first['members'])}")]
-        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
-            v = float(np.mean([r[key] for r in results["refined"]]))
-            row.append((key, v, f"{v * 100:.1f}"))
-        secs = float(np.mean([r["seconds"] for r in results["refined"]]))
-        rows.append(row + [("trainable_params", first["trainable_params"],
-                            f"{first['trainable_params']:,}"), ("seconds", secs, f"{secs:.1f}")])
+        rows.append(summary_row(
+            "refined", f"refined (seed {first['seed']}): {first['student']} self-trained on "
+            f"the consensus of {', '.join(first['members'])}", results["refined"],
+            first["trainable_params"],
+            float(np.mean([r["seconds"] for r in results["refined"]]))))
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
     primary = results.get("primary_validator", "")  # older results name their voters here
