@@ -183,3 +183,11 @@ def test_every_run_checkpoints_into_its_own_folder(tmp_path):
                               f"refined_{student}_seed0"])
     # a student of the same method as a finished run still trains: it has its own folder
     assert len(r["_models"]["refined"].history_) == KW["epochs"]
+
+
+def test_plan_refuses_when_every_adapted_model_diverged():
+    nan = np.full((4, 2), np.nan)
+    with pytest.raises(DataError, match="every adapted model's target predictions diverged") \
+            as err:
+        plan({"dann": nan, "mcc": nan}, {"dann": 0.1, "mcc": 0.2})
+    assert "--lambda" in str(err.value.hint)
