@@ -85,7 +85,7 @@ def step_times(repeats: int = 5) -> dict:
     import torch
 
     from graftlab import Grafter
-    from graftlab.grafter import _FromActivations
+    from graftlab.train.routes import FromActivations
     from graftlab.methods import ERM
 
     torch.set_num_threads(2)
@@ -103,7 +103,7 @@ def step_times(repeats: int = 5) -> dict:
             start = [n for n, _ in model.trunk_blocks()][-k - 1]
             with torch.no_grad():
                 acts = model.backbone.forward_layers(batch, [start])[start]
-            variants["cached"] = (ERM(_FromActivations(model, start), num_classes=10),
+            variants["cached"] = (ERM(FromActivations(model, start), num_classes=10),
                                   {"inputs": {"acts": acts}, "labels": y})
         for name, (method, b) in variants.items():
             method.train()

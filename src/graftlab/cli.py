@@ -105,6 +105,22 @@ def layers(backbone: Annotated[str, typer.Argument(help="Backbone name or hf:PAT
 
 
 @app.command()
+def strategies() -> None:
+    """List the fine-tuning strategies: what each trains, its options, what it moves."""
+    from graftlab.train.strategies import STRATEGIES
+
+    table = Table(title="Fine-tuning strategies (--strategy; options via --k etc.)")
+    for col in ("name", "trains", "options", "moves backbone", "cached route"):
+        table.add_column(col, no_wrap=col == "name")
+    for name, cls in STRATEGIES.items():
+        options = ", ".join(f"{k}={v}" for k, v in cls.options.items()) or "-"
+        cached = ("pooled features" if not cls.moves_backbone else
+                  "frozen prefix" if "frozen_prefix" in vars(cls) else "-")
+        table.add_row(name, cls.trains, options, "yes" if cls.moves_backbone else "no", cached)
+    console.print(table)
+
+
+@app.command()
 def datasets() -> None:
     """List the bundled benchmark data sets and their domains."""
     from graftlab.data import list_datasets

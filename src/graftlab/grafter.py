@@ -21,26 +21,26 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
-from graftlab.backbones import Backbone, create_backbone
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
-from graftlab.heads import create_head
 from graftlab.methods import ERM
 from graftlab.methods.erm import task_loss
-from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
+from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
+from graftlab.train.callbacks import Callback
+from graftlab.train.fit import Fitted, FitSettings, fit_method
 from graftlab.train.model import GraftedModel
-from graftlab.train.strategies import STRATEGIES, apply_strategy, trainable_parameters
-from graftlab.train.trainer import Trainer, adamw
-
-_DEFAULT_LR_BACKBONE = {"image": 3e-4, "text": 5e-5}
+from graftlab.train.routes import INPUTS, Route, choose_route
+from graftlab.train.strategies import Plan, Strategy, trainable_parameters
 
 
 class Grafter(ClassifierMixin, BaseEstimator):
     """Fine-tune ``backbone`` with ``strategy`` and a ``head`` on labelled inputs.
 
     The learning rates are ``lr`` for the head and ``lr_backbone`` for whatever the strategy
-    unfreezes (default 3e-4 for images, 5e-5 for text), AdamW with warm-up and cosine decay.
+    unfreezes (default: the backbone family's, 3e-4 for EfficientNet, 5e-5 for text encoders),
+    AdamW with warm-up and cosine decay. A strategy reads the options it declares from ``k``,
+    ``lr_decay``, ``lora_r``, ``lora_alpha``, or from ``strategy_options``.
     ``freeze_bn_stats`` (default: on for pretrained weights) keeps every BatchNorm's running
     statistics while its scale and shift train: with small data sets and momentum 0.01 the
     running statistics otherwise end up between ImageNet's and the new data's, and the model
@@ -54,7 +54,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
                  layer: str | None = None, pooling: str | None = None, epochs: int = 5,
                  batch_size: int = 32, lr: float = 1e-3, lr_backbone: float | None = None,
                  weight_decay: float = 0.01, k: int = 2, lr_decay: float = 0.7, lora_r: int = 8,
-                 lora_alpha: int = 16, label_smoothing: float = 0.0, mixup: float = 0.0,
+                 lora_alpha: int = 16, strategy_options: dict | None = None,
+                 label_smoothing: float = 0.0, mixup: float = 0.0,
                  l2sp: float = 0.0, augment: bool | None = None, early_stopping: int | None = None,
                  validation_fraction: float = 0.0, seed: int = 0,
                  backbone_options: dict | None = None, checkpoint_dir: str | None = None,
@@ -66,6 +67,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.layer, self.pooling, self.epochs, self.batch_size = layer, pooling, epochs, batch_size
         self.lr, self.lr_backbone, self.weight_decay = lr, lr_backbone, weight_decay
         self.k, self.lr_decay, self.lora_r, self.lora_alpha = k, lr_decay, lora_r, lora_alpha
+        self.strategy_options = strategy_options
         self.label_smoothing, self.mixup, self.l2sp = label_smoothing, mixup, l2sp
         self.augment, self.early_stopping = augment, early_stopping
         self.validation_fraction, self.seed = validation_fraction, seed
@@ -75,41 +77,35 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
 
     # ------------------------------------------------------------------ building
-    def _build(self, num_outputs: int) -> tuple[GraftedModel, Any]:
-        if self.strategy not in STRATEGIES:
-            from graftlab.errors import unknown_name
+    def build(self, num_outputs: int) -> tuple[GraftedModel, Plan, Strategy]:
+        """The initial model (seeded), the strategy, and its plan for the model."""
+        strategy = strategy_from(self.strategy, self.get_params(), self.strategy_options)
+        model = build_model(self.backbone, head=self.head, head_options=self.head_options,
+                            layer=self.layer, pooling=self.pooling, num_outputs=num_outputs,
+                            pretrained=self.pretrained, seed=self.seed,
+                            backbone_options=self.backbone_options)
+        plan = make_plan(model, strategy, lr_head=self.lr, lr_backbone=self.lr_backbone,
+                         weight_decay=self.weight_decay)
+        return model, plan, strategy
 
-            raise unknown_name("strategy", self.strategy, STRATEGIES)
-        torch.manual_seed(self.seed)
-        backbone = create_backbone(self.backbone, **(self.backbone_options or {})).eval()
-        if not self.pretrained:
-            _reinitialise(backbone)
-        head_name = self.head
-        (layer,) = backbone.check_layers(self.layer)
-        probe = np.zeros((1, 32, 32, 3), np.uint8) if backbone.modality == "image" else ["a b"]
-        with torch.no_grad():
-            batch = backbone.preprocess(probe)
-            out = backbone.forward_layers(batch, [layer])[layer]
-        width = out.shape[1] if out.ndim in (2, 4) else out.shape[-1]
-        head = create_head(head_name, in_features=int(width), num_outputs=num_outputs,
-                           **(self.head_options or {}))
-        model = GraftedModel(backbone, head, layer=layer, pooling=self.pooling)
-        plan = apply_strategy(
-            model, "head_only" if self.strategy == "linear_probe" else self.strategy,
-            lr_head=self.lr,
-            lr_backbone=self.lr_backbone or _DEFAULT_LR_BACKBONE[backbone.modality], k=self.k,
-            lr_decay=self.lr_decay, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
-            weight_decay=self.weight_decay)
+    def _build(self, num_outputs: int) -> tuple[GraftedModel, Plan]:
+        model, plan, _ = self.build(num_outputs)
         return model, plan
 
-    def _augmenter(self, modality: str):
-        use = self.augment if self.augment is not None else (
-            modality == "image" and self.strategy == "head_only")
+    def _augmenter(self, modality: str, strategy: Strategy):
+        use = self.augment if self.augment is not None else strategy.augments_by_default
         if not use or modality != "image":
             return None
         import kornia.augmentation as K
 
         return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
+
+    def _settings(self, progress) -> FitSettings:
+        freeze_bn = self.pretrained if self.freeze_bn_stats is None else self.freeze_bn_stats
+        return FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                           callbacks=list(self.callbacks or []),
+                           checkpoint_dir=self.checkpoint_dir, freeze_bn_stats=freeze_bn,
+                           early_stopping=self.early_stopping, progress=progress)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
@@ -120,8 +116,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         without it, ``validation_fraction`` of ``X`` is held out when early stopping is on.
         """
         t0 = time.perf_counter()
-        backbone_modality = _modality(self.backbone, self.backbone_options)
-        domain = as_domain(X, backbone_modality)
+        backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
+        domain = as_domain(X, backbone_modality_)
         y = np.asarray(y if y is not None else
                        domain.labels if self._loss_classes else domain.targets)
         if len(y) != len(domain):
@@ -130,83 +126,69 @@ class Grafter(ClassifierMixin, BaseEstimator):
         train_idx, val_idx = self._split(labels)
         if validation_data is not None:
             domain, labels, train_idx, val_idx = self._join_validation(
-                domain, labels, validation_data, backbone_modality)
-        model, plan = self._build(self._num_outputs)
+                domain, labels, validation_data, backbone_modality_)
+        model, plan, strategy = self.build(self._num_outputs)
         labels_t = torch.as_tensor(labels, dtype=self._target_dtype)
-        if self.strategy == "linear_probe" or self._trains_on_pooled(model):
-            return self._fit_on_cached_features(model, plan, domain, labels_t, train_idx,
-                                                val_idx, progress, t0)
-        start = self._frozen_prefix(model)
-        if start is not None:
-            return self._fit_on_cached_activations(model, plan, start, domain, labels_t,
-                                                   train_idx, val_idx, progress, t0)
-        method = ERM(model, num_classes=self._loss_classes, label_smoothing=self.label_smoothing,
-                     mixup=self.mixup, l2sp=self.l2sp,
-                     augment=self._augmenter(model.backbone.modality))
+        augment = self._augmenter(model.backbone.modality, strategy)
+        route = choose_route(model, strategy, pretrained=self.pretrained,
+                             cache=self.cache_activations,
+                             augmenting=augment is not None or bool(self.mixup))
+        if strategy.solved and model.head.input_kind != "pooled":
+            raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
+                              f"takes {model.head.input_kind} input.", hint="use head='linear'.")
+        pick = route.picker(model, domain)
+        if strategy.solved and self.head == "linear" and not self.label_smoothing:
+            return self._solve_linear_probe(model, plan, pick, labels_t, train_idx, val_idx, t0)
+        method = ERM(route.net(model), num_classes=self._loss_classes,
+                     label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,
+                     augment=augment)
         method.anchor_pretrained()
 
         def collate(which: np.ndarray):
             def fn(pos: np.ndarray) -> dict:
                 idx = which[pos]
-                return {"inputs": model.backbone.preprocess(domain.inputs_at(idx)),
-                        "labels": labels_t[idx]}
+                return {"inputs": pick(idx), "labels": labels_t[idx]}
             return fn
 
-        return self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
+        fitted = fit_method(method, model, plan, collate, train_idx, val_idx,
+                            self._settings(progress))
+        return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
 
-    def _trains_on_pooled(self, model: GraftedModel) -> bool:
-        """head_only with a pooled head and nothing that changes the inputs per step: the head
-        sees the same pooled features every epoch, so they are computed once (any backbone)."""
-        return (self.strategy == "head_only" and model.head.input_kind == "pooled"
-                and self.pretrained and self.cache_activations is not False and not self.mixup
-                and self._augmenter(model.backbone.modality) is None)
-
-    def _fit_on_cached_features(self, model, plan, domain, labels_t, train_idx, val_idx,
-                                progress, t0) -> Grafter:
-        """linear_probe and head_only without augmentation: the frozen backbone runs once
-        (through the feature cache); the head trains (or, for linear_probe, is solved) on the
-        pooled features."""
-
-        if model.head.input_kind != "pooled":
-            raise ConfigError(f"linear_probe trains on pooled features; head {self.head!r} "
-                              f"takes {model.head.input_kind} input.", hint="use head='linear'.")
-        feats = _pooled(model, domain, cache=self.pretrained)
-        if self.strategy == "linear_probe" and self.head == "linear" and \
-                not self.label_smoothing:
-            return self._solve_linear_probe(model, plan, feats, labels_t, train_idx, val_idx, t0)
-        method = ERM(_OnFeatures(model.head), num_classes=self._loss_classes,
-                     label_smoothing=self.label_smoothing)
-        collate = _tensor_collate("features", feats, labels_t)
-        self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
-        self.record_["feature_cache"] = True
+    def set_fitted(self, model: GraftedModel, fitted: Fitted, t0: float | None = None,
+                   record: dict | None = None) -> Grafter:
+        """Hold ``model``, trained through the engine, as this estimator's fitted model (the
+        domain-adaptation estimator trains with its own method and saves as a Grafter)."""
+        self.model_ = model.eval()
+        self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
+        self.total_params_ = fitted.total_params
+        self.record_ = {**fitted.record, **(record or {})}
+        if t0 is not None:
+            self.record_["fit_seconds"] = time.perf_counter() - t0
         return self
 
-    def _solve_linear_probe(self, model, plan, feats, labels_t, train_idx, val_idx, t0
+    def _solve_linear_probe(self, model, plan, pick, labels_t, train_idx, val_idx, t0
                             ) -> Grafter:
         """The linear head solved, not trained: graftlab's tuned logistic regression
         (standardised features, ``C`` chosen on held-out data) folded into the head's weights,
         so the probe is the converged optimum rather than a few epochs of SGD."""
-        x, y = feats[train_idx].numpy(), labels_t[train_idx].numpy()
+        x, y = pick(train_idx)["features"].numpy(), labels_t[train_idx].numpy()
         weight, bias, solver = self._solve_head(x, y)
         with torch.no_grad():
             model.head.fc.weight.copy_(torch.as_tensor(weight))
             model.head.fc.bias.copy_(torch.as_tensor(bias))
-        self.model_ = model.eval()
         history = {"epoch": 0, **solver}
         if len(val_idx):
             with torch.no_grad():
-                out = model.head(feats[val_idx])
+                out = model.head(pick(val_idx)["features"])
                 history["val_loss"] = float(task_loss(out, labels_t[val_idx],
                                                       self._loss_classes))
                 if self._loss_classes:
                     history["val_accuracy"] = float(
                         (out.argmax(-1) == labels_t[val_idx]).float().mean())
-        self.history_ = [history]
-        self.trainable_params_ = plan.num_trainable
-        self.total_params_ = sum(p.numel() for p in model.parameters())
-        self.record_ = {"fit_seconds": time.perf_counter() - t0, "feature_cache": self.pretrained,
-                        **solver, "trainable_params_at_end": trainable_parameters(model)}
-        return self
+        fitted = Fitted([history], {**solver, "trainable_params_at_end":
+                                    trainable_parameters(model)},
+                        plan.num_trainable, sum(p.numel() for p in model.parameters()))
+        return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
 
     def _solve_head(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
         """graftlab's tuned logistic regression, as the head's weight and bias."""
@@ -257,63 +239,6 @@ class Grafter(ClassifierMixin, BaseEstimator):
     def _restore_targets(self, config: dict) -> None:
         self.classes_ = np.asarray(config["classes"])
 
-    def _frozen_prefix(self, model: GraftedModel) -> str | None:
-        """The deepest layer below every trainable block, when training from its cached output
-        is exactly equivalent (frozen prefix, no input augmentation or mixup, a family that can
-        resume from a layer); else None."""
-        if self.cache_activations is False or not self.pretrained or \
-                self.strategy not in ("head_only", "last_k"):
-            return None
-        backbone = model.backbone
-        if self._augmenter(backbone.modality) is not None or self.mixup or \
-                type(backbone).forward_from is Backbone.forward_from:
-            return None
-        blocks = [name for name, _ in model.trunk_blocks()]
-        if self.strategy == "head_only":
-            return model.layer
-        return blocks[-self.k - 1] if self.k < len(blocks) else None
-
-    def _fit_on_cached_activations(self, model, plan, start, domain, labels_t, train_idx,
-                                   val_idx, progress, t0) -> Grafter:
-        """Run the frozen prefix once (through the feature cache, unpooled) and train the
-        upper blocks and the head from its stored output: the same model, several times
-        cheaper per step."""
-        acts = _activations(model, start, domain)
-        method = ERM(_FromActivations(model, start), num_classes=self._loss_classes,
-                     label_smoothing=self.label_smoothing, l2sp=self.l2sp)
-        method.anchor_pretrained()
-        collate = _tensor_collate("acts", acts, labels_t)
-        self._train(model, plan, method, collate, train_idx, val_idx, progress, t0)
-        self.record_["cached_activations"] = {"layer": start,
-                                              "floats_per_sample": int(acts[0].numel())}
-        return self
-
-    def _train(self, model, plan, method, collate, train_idx, val_idx, progress, t0) -> Grafter:
-        callbacks = list(self.callbacks or [])
-        if self.early_stopping:
-            callbacks.append(EarlyStopping(monitor="val_loss", patience=self.early_stopping))
-        if progress is not None:
-            callbacks.append(ProgressCallback(progress))
-        optimizer = adamw(plan.param_groups)
-        steps = self.epochs * math.ceil(len(train_idx) / self.batch_size)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(steps))
-        freeze_bn = self.pretrained if self.freeze_bn_stats is None else self.freeze_bn_stats
-        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                          callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
-                          freeze_bn_stats=freeze_bn)
-        self.history_ = trainer.fit(method, n_train=len(train_idx), collate=collate(train_idx),
-                                    optimizer=optimizer, scheduler=scheduler,
-                                    n_val=len(val_idx), collate_val=collate(val_idx),
-                                    on_epoch_start=plan.on_epoch_start)
-        self.model_ = model.eval()
-        at_end = trainable_parameters(model)
-        # a schedule (gradual unfreezing) trains what its hook had unfrozen by the last epoch
-        self.trainable_params_ = plan.num_trainable if plan.on_epoch_start is None else at_end
-        self.total_params_ = sum(p.numel() for p in model.parameters())
-        self.record_ = {**trainer.record, "fit_seconds": time.perf_counter() - t0,
-                        "trainable_params_at_end": at_end}
-        return self
-
     def _join_validation(self, domain: Domain, labels: np.ndarray, validation_data: tuple,
                          modality: str) -> tuple[Domain, np.ndarray, np.ndarray, np.ndarray]:
         """Append explicit validation data after the training data; its classes must be known."""
@@ -353,39 +278,25 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def _run(self, X: Any, batch_size: int, *, features: bool) -> np.ndarray:
-        """Logits, or the pooled features a pooled head sees, from cached outputs where the
-        trained part allows it (see ``_prediction_start``)."""
+        """Logits, or the pooled features a pooled head sees. A split of a data set (a Domain
+        with an ``origin``) reads cached outputs where the trained part allows it (the route
+        the strategy allows without augmentation); other inputs run the whole model."""
         self._check()
         m = self.model_.eval()
         domain = as_domain(X, m.backbone.modality)
-        batches = _batches(len(domain), batch_size)
-        start = self._prediction_start() if domain.origin is not None else None
-        if start == "pooled":
-            feats = _pooled(m, domain)
-            step = (lambda idx: feats[idx]) if features else (lambda idx: m.head(feats[idx]))
-        elif start is not None:
-            acts, resume = _activations(m, start, domain), _FromActivations(m, start)
-            run = resume.features if features else resume
-            step = lambda idx: run({"acts": acts[idx]})  # noqa: E731
-        else:
-            run = m.features if features else m
-            step = lambda idx: run(m.backbone.preprocess(domain.inputs_at(idx)))  # noqa: E731
-        return np.concatenate([step(idx).float().numpy() for idx in batches])
+        route = self.prediction_route() if domain.origin is not None else INPUTS
+        pick, net = route.picker(m, domain), route.net(m)
+        run = net.features if features else net
+        return np.concatenate([run(pick(idx)).float().numpy()
+                               for idx in _batches(len(domain), batch_size)])
 
-    def _prediction_start(self) -> str | None:
-        """Where a prediction may start from cached outputs: ``"pooled"`` features when only
-        the head trained, the frozen prefix's layer for last_k; None when backbone weights
-        below the head changed (full, lora, bitfit ...) or are not the pretrained ones."""
-        m = self.model_
-        if not self.pretrained or self.cache_activations is False:
-            return None
-        if self.strategy in ("linear_probe", "head_only") and m.head.input_kind == "pooled":
-            return "pooled"
-        if self.strategy == "last_k" and \
-                type(m.backbone).forward_from is not Backbone.forward_from:
-            blocks = [name for name, _ in m.trunk_blocks()]
-            return blocks[-self.k - 1] if self.k < len(blocks) else None
-        return None
+    def prediction_route(self) -> Route:
+        """Where predictions on a data set's split start: cached pooled features when only the
+        head trained, the frozen prefix's cached output for last_k, else the inputs."""
+        self._check()
+        strategy = strategy_from(self.strategy, self.get_params(), self.strategy_options)
+        return choose_route(self.model_, strategy, pretrained=self.pretrained,
+                            cache=self.cache_activations)
 
     def transform(self, X: Any, batch_size: int = 64) -> np.ndarray:
         """The fine-tuned model's pooled features at its layer (what a pooled head sees):
@@ -496,116 +407,3 @@ class GrafterRegressor(RegressorMixin, Grafter):
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:
     return np.array_split(np.arange(n), max(1, math.ceil(n / batch_size)))
-
-
-def _pooled(model: GraftedModel, domain: Domain, cache: bool = True) -> torch.Tensor:
-    """The frozen backbone's pooled features at the model's layer, through the feature cache."""
-    from graftlab.features import extract_features
-
-    return torch.from_numpy(np.array(extract_features(
-        model.backbone, domain, layer=model.layer, pooling=model.pooling, cache=cache)))
-
-
-def _activations(model: GraftedModel, start: str, domain: Domain) -> torch.Tensor:
-    """The frozen prefix's output at ``start`` for every sample, through the feature cache."""
-    from graftlab.features import extract_layers
-
-    backbone = model.backbone
-    with torch.no_grad():
-        probe = backbone.preprocess(domain.inputs_at(np.arange(1)))
-        shape = backbone.forward_layers(probe, [start])[start].shape[1:]
-    flat = extract_layers(backbone, domain, layers=[start], pooling="none")[start]
-    return torch.from_numpy(np.array(flat)).view(len(domain), *shape)
-
-
-def _tensor_collate(key: str, values: torch.Tensor, labels: torch.Tensor):
-    """Batches of precomputed tensors: ``collate(split)(positions) -> batch``."""
-
-    def for_split(which: np.ndarray):
-        def fn(pos: np.ndarray) -> dict:
-            idx = which[pos]
-            return {"inputs": {key: values[idx]}, "labels": labels[idx]}
-        return fn
-
-    return for_split
-
-
-class _FromActivations(torch.nn.Module):
-    """The grafted model resumed from a frozen layer's cached output."""
-
-    def __init__(self, model: GraftedModel, start: str) -> None:
-        super().__init__()
-        self.model, self.start = model, start
-
-    @property
-    def backbone(self):
-        return self.model.backbone
-
-    @property
-    def head(self):
-        return self.model.head
-
-    def _layer(self, inputs: dict) -> torch.Tensor:
-        m, x = self.model, inputs["acts"]
-        if self.start != m.layer:
-            x = m.backbone.forward_from(self.start, x, [m.layer])[m.layer]
-        return x
-
-    def forward(self, inputs: dict) -> torch.Tensor:
-        m, x = self.model, self._layer(inputs)
-        if m.head.input_kind == "pooled":
-            x = m.backbone.pool(x, m.pooling, inputs)
-        return m.head(x, None)
-
-    def features(self, inputs: dict) -> torch.Tensor:
-        return self.model.backbone.pool(self._layer(inputs), self.model.pooling, inputs)
-
-
-class _OnFeatures(torch.nn.Module):
-    """A head as a model over precomputed pooled features (``features`` passes them on, so
-    a domain-adaptation method aligns the head's bottleneck)."""
-
-    def __init__(self, head: torch.nn.Module) -> None:
-        super().__init__()
-        self.head = head
-
-    def features(self, inputs: dict) -> torch.Tensor:
-        return inputs["features"]
-
-    def forward(self, inputs: dict) -> torch.Tensor:
-        return self.head(inputs["features"])
-
-
-def _reinitialise(module: torch.nn.Module) -> None:
-    """Random weights in the same architecture (the from-scratch baseline): every layer that
-    can re-draw its parameters (and reset its BatchNorm statistics) does."""
-    for sub in module.modules():
-        if sub is not module and callable(getattr(sub, "reset_parameters", None)):
-            sub.reset_parameters()
-        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
-            # Ported TF weights use momentum 0.01; statistics that start from nothing need
-            # PyTorch's 0.1 to catch up within a short training run.
-            sub.momentum = 0.1
-
-
-def _modality(backbone: Any, options: dict | None) -> str:
-    from graftlab.backbones.registry import describe_backbone
-
-    if isinstance(backbone, str) and backbone.startswith("hf:"):
-        return "text"  # a local Hugging Face encoder folder; fit builds it once, later
-    desc = describe_backbone(backbone, **(options or {})) if isinstance(backbone, str) else None
-    if desc is not None:
-        return desc.modality
-    return create_backbone(backbone, **(options or {})).modality
-
-
-def _warmup_cosine(total: int, warmup_fraction: float = 0.1):
-    warm = max(1, int(total * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor

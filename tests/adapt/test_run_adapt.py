@@ -256,11 +256,11 @@ def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch
     source, target = _domains()  # built directly, as --limit builds them: no origin
     assert target.origin is None
     uncached = []
-    real_run, real_start = Grafter._run, Grafter._prediction_start
+    real_run = Grafter._run
 
     def spy(self, X, batch_size, *, features):
         uncached.append(getattr(X, "origin", None) is None and
-                        real_start(self) is not None)
+                        self.prediction_route().kind != "inputs")
         return real_run(self, X, batch_size, features=features)
 
     monkeypatch.setattr(Grafter, "_run", spy)

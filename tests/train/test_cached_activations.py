@@ -21,15 +21,15 @@ def _images(n=16):
 @pytest.mark.parametrize("strategy,head", [("last_k", "linear"), ("head_only", "conv")])
 def test_a_step_from_cached_activations_equals_a_full_step(strategy, head):
     """Same loss and same gradients: training from the cache is the same computation."""
-    from graftlab.grafter import _FromActivations
+    from graftlab.train.routes import FromActivations
     from graftlab.methods import ERM
     from graftlab.train.trainer import _eval_frozen
 
     x, y = _images(8)
     g = Grafter(strategy=strategy, head=head, k=3, augment=False,
                 backbone_options={"image_size": 32})
-    model, _ = g._build(2)
-    start = g._frozen_prefix(model)
+    model, _, chosen = g.build(2)
+    start = chosen.frozen_prefix(model)
     assert start == ("blocks.13" if strategy == "last_k" else "head")
     batch = {"inputs": model.backbone.preprocess(x), "labels": torch.as_tensor(y)}
     with torch.no_grad():
@@ -37,7 +37,7 @@ def test_a_step_from_cached_activations_equals_a_full_step(strategy, head):
         acts = model.backbone.forward_layers(batch["inputs"], [start])[start]
     results = []
     for method, b in [(ERM(model, num_classes=2), batch),
-                      (ERM(_FromActivations(model, start), num_classes=2),
+                      (ERM(FromActivations(model, start), num_classes=2),
                        {"inputs": {"acts": acts}, "labels": batch["labels"]})]:
         method.train()
         _eval_frozen(method)

@@ -245,7 +245,7 @@ def test_predicting_a_split_goes_through_the_cache_and_matches_the_eager_model(s
     train, test = d.subset(np.arange(24)), d.subset(np.arange(24, 32))
     g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS,
                 augment=False).fit(train, train.labels)
-    assert g._prediction_start() is not None
+    assert g.prediction_route().kind != "inputs"
     entries = len(FeatureCache().entries())
     cached = g.decision_function(test)                  # a split: served from the cache
     eager = g.decision_function(x[24:])                 # a plain array: the whole network
@@ -261,7 +261,7 @@ def test_strategies_that_change_the_backbone_never_predict_from_the_cache():
     x, y = _images(16)
     for strategy in ("full", "lora", "bitfit"):
         g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
-        assert g._prediction_start() is None
+        assert g.prediction_route().kind == "inputs"
 
 
 def test_regressor_refuses_nan_targets():

@@ -40,46 +40,84 @@ def _fit(strategy, head, x, y, **kw):
     return g, before, _snapshot(g.model_)
 
 
+def _planned(g):
+    """Names of the parameters in the strategy's optimiser groups, and the strategy."""
+    model, plan, strategy = g.build(2)
+    ids = {id(p) for group in plan.param_groups for p in group["params"]}
+    return {n for n, p in model.named_parameters() if id(p) in ids}, model, strategy
+
+
 def _block_prefixes(g, names):
     return tuple(f"backbone.{'blocks_.' if n.startswith('blocks.') else ''}"
                  f"{n.split('.', 1)[1] if n.startswith('blocks.') else n}." for n in names)
 
 
 @pytest.mark.parametrize("head", ["linear", "mlp", "conv"])
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_image_strategy_trains_what_it_promises(strategy, head):
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_image_strategy_trains_what_it_declares(strategy, head):
+    """Read from each strategy's declarations, never its name: only what its plan holds
+    changes; the head always trains; the backbone moves exactly when it says so; nothing at
+    or below its frozen prefix is in its plan."""
     x, y = _images()
-    if strategy == "linear_probe" and head != "linear" and head != "mlp":
+    declared = STRATEGIES.get(strategy)
+    if declared.solved and head == "conv":
         with pytest.raises(ConfigError, match="pooled features"):
             _fit(strategy, head, x, y)
         return
     g, before, after = _fit(strategy, head, x, y)
-    head_changed = _changed(before, after, "head.")
-    assert head_changed, "the head must always train"
-    backbone = _changed(before, after, "backbone.")
-    blocks = [n for n, _ in g.model_.trunk_blocks()]
-    if strategy in ("linear_probe", "head_only"):
-        assert backbone == set()
-    elif strategy == "last_k":
-        allowed = _block_prefixes(g, blocks[-2:])
-        assert backbone and all(k.startswith(allowed) for k in backbone), \
-            sorted(k for k in backbone if not k.startswith(allowed))
-    elif strategy == "gradual_unfreeze":  # 2 epochs: head, then head + the top block
-        allowed = _block_prefixes(g, blocks[-1:])
-        assert backbone and all(k.startswith(allowed) for k in backbone)
-        top = dict(g.model_.trunk_blocks())[blocks[-1]]
-        assert g.trainable_params_ == sum(p.numel() for p in g.model_.head.parameters()) + \
-            sum(p.numel() for p in top.parameters())
-    elif strategy == "bitfit":
-        assert backbone and all(k.endswith("bias") for k in backbone)
-    elif strategy == "lora":
-        assert backbone and all("lora_" in k for k in backbone)
-    else:  # full, discriminative_lr: every backbone weight moves
-        weights = {k for k in before if k.startswith("backbone.") and k.endswith("weight")}
-        assert weights <= backbone
+    planned, model, chosen = _planned(g)
+    changed = {k for k in before if before[k].dtype.is_floating_point
+               and not torch.equal(before[k], after[k])}
+    running = {k for k in changed if "running_" in k}  # BatchNorm statistics are not parameters
+    assert changed - running <= planned, sorted(changed - running - planned)[:5]
+    assert _changed(before, after, "head."), "the head must always train"
+    assert bool(_changed(before, after, "backbone.") - running) == declared.moves_backbone
+    prefix = chosen.frozen_prefix(model)
+    if prefix is not None:
+        names = [n for n, _ in model.trunk_blocks()]
+        frozen = _block_prefixes(g, names[:names.index(prefix) + 1]) if prefix in names else ()
+        assert not any(n.startswith(frozen) for n in planned if frozen)
     assert g.trainable_params_ > 0
-    if strategy in ("head_only", "linear_probe"):
+    if not declared.moves_backbone:
         assert g.trainable_params_ == sum(p.numel() for p in g.model_.head.parameters())
+
+
+@pytest.mark.parametrize("strategy,blocks", [("last_k", slice(-2, None)),
+                                             ("surgical", slice(0, 2))])
+def test_block_strategies_train_the_blocks_they_name(strategy, blocks):
+    """last_k trains the top k blocks, surgical fine-tuning the first k (Lee et al. 2023)."""
+    x, y = _images()
+    g, before, after = _fit(strategy, "linear", x, y)
+    names = [n for n, _ in g.model_.trunk_blocks()]
+    allowed = _block_prefixes(g, names[blocks])
+    backbone = _changed(before, after, "backbone.")
+    assert backbone and all(k.startswith(allowed) for k in backbone), \
+        sorted(k for k in backbone if not k.startswith(allowed))
+    assert {k.split(".")[1] if not k.startswith("backbone.blocks_") else k.split(".")[2]
+            for k in backbone} >= {n.split(".")[-1] for n in names[blocks]}
+
+
+def test_gradual_unfreeze_counts_what_its_schedule_unfroze():
+    x, y = _images()
+    g, before, after = _fit("gradual_unfreeze", "linear", x, y)  # 2 epochs: head + top block
+    blocks = [n for n, _ in g.model_.trunk_blocks()]
+    assert all(k.startswith(_block_prefixes(g, blocks[-1:]))
+               for k in _changed(before, after, "backbone."))
+    top = dict(g.model_.trunk_blocks())[blocks[-1]]
+    assert g.trainable_params_ == sum(p.numel() for p in g.model_.head.parameters()) + \
+        sum(p.numel() for p in top.parameters())
+
+
+def test_strategy_options_are_declared_and_unknown_ones_refused():
+    x, y = _images()
+    g = Grafter(strategy="surgical", strategy_options={"k": 1}, epochs=1, batch_size=4,
+                augment=False, backbone_options={"image_size": 32}).fit(x, y)
+    first = g.model_.trunk_blocks()[0][1]
+    assert all(p.requires_grad for p in first.parameters())
+    assert not any(p.requires_grad for p in g.model_.trunk_blocks()[1][1].parameters())
+    with pytest.raises(ConfigError, match="(?s)'last_k' has no option 'lora_r'.*options: k"):
+        Grafter(strategy="last_k", strategy_options={"lora_r": 4},
+                backbone_options={"image_size": 32}).fit(x, y)
 
 
 @pytest.mark.parametrize("strategy", ["head_only", "last_k", "lora", "bitfit"])

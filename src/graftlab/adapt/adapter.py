@@ -27,8 +27,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
-from graftlab.methods import create_method
+from graftlab.methods import METHODS, create_method
+from graftlab.train.build import backbone_modality
 from graftlab.train.callbacks import Callback
+from graftlab.train.fit import FitSettings, fit_method
+from graftlab.train.routes import choose_route
 
 
 class Adapter(ClassifierMixin, BaseEstimator):
@@ -59,6 +62,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.pseudo_fraction, self.pseudo_weight = pseudo_fraction, pseudo_weight
 
     def _grafter(self):
+        """The Grafter that holds the adapted model: it predicts and saves it (a saved Adapter
+        loads with Grafter.load), and builds it exactly as fine-tuning would."""
         from graftlab.grafter import Grafter
 
         return Grafter(backbone=self.backbone, strategy=self.strategy, k=self.k, head=self.head,
@@ -76,62 +81,40 @@ class Adapter(ClassifierMixin, BaseEstimator):
         probabilities; per predicted class its most confident ``pseudo_fraction`` become
         pseudo-labels that the model also trains on (self-training, weight ``pseudo_weight``;
         see :mod:`graftlab.adapt.refine`)."""
-        from graftlab.grafter import (_activations, _FromActivations, _modality, _OnFeatures,
-                                      _pooled)
-
         t0 = time.perf_counter()
-        from graftlab.adapt.run import check_options
-
-        check_options({"select_epoch": self.select_epoch})
-        modality = _modality(self.backbone, self.backbone_options)
+        check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
+        modality = backbone_modality(self.backbone, self.backbone_options)
         source, tgt = as_domain(X, modality), _target_domain(target, modality)
         _check_shapes(source, tgt)
         y = np.asarray(y if y is not None else source.labels)
         if len(y) != len(source):
             raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
-        grafter = self._grafter()
-        labels_t = torch.as_tensor(grafter._encode_targets(y))  # sets classes_; >= 2 classes
-        self.classes_ = grafter.classes_
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r}); "
+                            "adaptation trains a classifier, which needs at least two.",
+                            hint="check the source's label column.")
+        labels_t = torch.as_tensor(encoded)
         pseudo = None
         if teacher_proba is not None:
             pseudo = torch.as_tensor(_pseudo_labels(teacher_proba, len(tgt), len(self.classes_),
                                                     self.pseudo_fraction))
-        model, plan = grafter._build(len(self.classes_))
+        grafter = self._grafter()
+        model, plan, strategy = grafter.build(len(self.classes_))
         if model.head.input_kind != "pooled":
             raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
                               "adaptation aligns pooled features.",
                               hint="use head='linear' or head='mlp'.")
-        frozen = self.strategy in ("head_only", "linear_probe")
-        if frozen and self.head == "linear" and self.method not in ("source_only", "mcc"):
+        if not strategy.moves_backbone and self.head == "linear" and \
+                METHODS.get(self.method).aligns:
             raise ConfigError(f"{self.method} aligns features, but with strategy "
                               f"{self.strategy!r} and a linear head nothing below the "
                               "classifier trains, so there is nothing to align.",
                               hint="add a bottleneck to align: head='mlp' (--head mlp), or "
                               "train blocks: strategy='last_k'.")
-        start = grafter._frozen_prefix(model)
-        if frozen and self.cache_activations is not False:
-            # the backbone is frozen whole: both domains' pooled features, once, through the
-            # feature cache (any backbone family); the head (and its bottleneck) trains on them
-            start = "pooled"
-            net = _OnFeatures(model.head)
-            data = {which: _pooled(model, d) for which, d in (("source", source),
-                                                               ("target", tgt))}
-
-            def inputs(which: str, idx: np.ndarray) -> dict:
-                return {"features": data[which][idx]}
-        elif start is not None:
-            net = _FromActivations(model, start)
-            data = {"source": _activations(model, start, source),
-                    "target": _activations(model, start, tgt)}
-
-            def inputs(which: str, idx: np.ndarray) -> dict:
-                return {"acts": data[which][idx]}
-        else:
-            net = model
-            domains = {"source": source, "target": tgt}
-
-            def inputs(which: str, idx: np.ndarray) -> dict:
-                return model.backbone.preprocess(domains[which].inputs_at(idx))
+        route = choose_route(model, strategy, cache=self.cache_activations)
+        net = route.net(model)
+        pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
         method = create_method(self.method, net, num_classes=len(self.classes_),
                                feature_dim=model.head.embed_dim,
                                total_steps=self.epochs * math.ceil(len(source) / self.batch_size),
@@ -148,25 +131,29 @@ class Adapter(ClassifierMixin, BaseEstimator):
             # pairs on every run and after a resume
             rng = np.random.default_rng([seed, int(pos[0]), len(pos)])
             t_idx = rng.choice(n_target, size=len(pos), replace=n_target < len(pos))
-            target_batch = {"inputs": inputs("target", t_idx)}
+            target_batch = {"inputs": pick["target"](t_idx)}
             if pseudo is not None:
                 target_batch["pseudo"] = pseudo[t_idx]
-            return {"source": {"inputs": inputs("source", pos), "labels": labels_t[pos]},
+            return {"source": {"inputs": pick["source"](pos), "labels": labels_t[pos]},
                     "target": target_batch}
 
+        callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
-            grafter.callbacks = [*(self.callbacks or []), *_epoch_selection(
-                self.select_epoch, net, lambda idx: inputs("target", idx), n_target,
-                self.epochs)]
-        # the one training set-up (AdamW, warm-up + cosine, callbacks, checkpoints, frozen
-        # BatchNorm statistics) is the Grafter's; the inner Grafter then predicts and saves
-        # (a saved Adapter loads with Grafter.load)
-        grafter._train(model, train_plan, method, lambda _which: collate,
-                       np.arange(len(source)), np.arange(0), progress, t0)
-        grafter.trainable_params_ = plan.num_trainable  # the model's, not the discriminator's
-        self.model_, self.grafter_ = grafter.model_, grafter
-        self.history_, self.trainable_params_ = grafter.history_, grafter.trainable_params_
-        self.record_ = {**grafter.record_, "cached_activations": start}
+            callbacks += _epoch_selection(self.select_epoch, net, pick["target"], n_target,
+                                          self.epochs)
+        settings = FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                               callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
+                               freeze_bn_stats=True, progress=progress)
+        fitted = fit_method(method, model, train_plan, lambda _which: collate,
+                            np.arange(len(source)), np.arange(0), settings)
+        fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's
+        self.grafter_ = grafter.set_fitted(model, fitted, t0)
+        self.grafter_.classes_ = self.classes_
+        self.model_ = self.grafter_.model_
+        self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
+        self.record_ = {**self.grafter_.record_,
+                        "cached_activations": None if route.kind == "inputs" else
+                        "pooled" if route.kind == "pooled" else route.start}
         if self.select_epoch is not None:
             self.record_["selected_epoch"] = self.record_.pop("best_epoch", None)
         return self
@@ -192,6 +179,18 @@ class Adapter(ClassifierMixin, BaseEstimator):
         feats = torch.from_numpy(self.grafter_.transform(X))
         with torch.no_grad():
             return self.model_.eval().head.embed(feats).numpy()
+
+
+def check_adapter_options(select_epoch: str | None, pseudo_fraction: float,
+                          pseudo_weight: float) -> None:
+    """Options that would otherwise fail only after features were extracted."""
+    from graftlab.adapt.refine import check_pseudo
+
+    if select_epoch is not None and select_epoch not in EPOCH_VALIDATORS:
+        raise ConfigError(f"select_epoch={select_epoch!r} is not a validator that scores one "
+                          f"model alone; choose one of {', '.join(EPOCH_VALIDATORS)}.",
+                          hint="or leave it out to keep the last epoch.")
+    check_pseudo(pseudo_fraction, pseudo_weight)
 
 
 EPOCH_VALIDATORS = ("entropy", "info_max", "snd")

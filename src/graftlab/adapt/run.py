@@ -101,17 +101,10 @@ def parse_label_map(text: str | None) -> dict[str, str]:
 
 def check_options(adapter_kw: dict) -> None:
     """Options that would otherwise fail only after features were extracted."""
-    from graftlab.adapt.adapter import EPOCH_VALIDATORS
-    from graftlab.errors import ConfigError
+    from graftlab.adapt.adapter import check_adapter_options
 
-    name = adapter_kw.get("select_epoch")
-    if name is not None and name not in EPOCH_VALIDATORS:
-        raise ConfigError(f"select_epoch={name!r} is not a validator that scores one model "
-                          f"alone; choose one of {', '.join(EPOCH_VALIDATORS)}.",
-                          hint="or leave it out to keep the last epoch.")
-    from graftlab.adapt.refine import check_pseudo
-
-    check_pseudo(adapter_kw.get("pseudo_fraction", 0.5), adapter_kw.get("pseudo_weight", 1.0))
+    check_adapter_options(adapter_kw.get("select_epoch"), adapter_kw.get("pseudo_fraction", 0.5),
+                          adapter_kw.get("pseudo_weight", 1.0))
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,

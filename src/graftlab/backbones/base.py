@@ -59,6 +59,10 @@ class Backbone(nn.Module):
     modality: str = "image"
     num_features: int = 0
     default_pooling: str = "avg"
+    # declared by each family (from its spec): the modules LoRA adapts (last part of their
+    # name) and the learning rate fine-tuning uses for backbone weights unless told otherwise
+    lora_targets: tuple[str, ...] = ()
+    lr_backbone: float = 3e-4
 
     def preprocess(self, inputs: Any) -> dict[str, torch.Tensor]:
         """Raw inputs (a uint8 array (B, H, W, 3) or a list of str) -> model-ready tensors."""

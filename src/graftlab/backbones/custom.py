@@ -31,7 +31,9 @@ class ModuleBackbone(Backbone):
 
     def __init__(self, module: nn.Module, *, name: str = "custom", modality: str = "image",
                  preprocess: Callable[[Any], dict[str, torch.Tensor]] | None = None,
-                 num_features: int | None = None, layers: Sequence[str] | None = None) -> None:
+                 num_features: int | None = None, layers: Sequence[str] | None = None,
+                 lora_targets: Sequence[str] | None = None,
+                 lr_backbone: float | None = None) -> None:
         super().__init__()
         if not isinstance(module, nn.Module):
             raise ConfigError(
@@ -49,6 +51,11 @@ class ModuleBackbone(Backbone):
         self.name = name
         self.modality = modality
         self.default_pooling = "avg" if modality == "image" else "mean"
+        # unless told: the names EfficientNet / BERT use, and their families' learning rates
+        self.lora_targets = tuple(lora_targets) if lora_targets is not None else (
+            ("_expand_conv", "_project_conv", "0") if modality == "image"
+            else ("query", "key", "value", "dense"))
+        self.lr_backbone = lr_backbone or (3e-4 if modality == "image" else 5e-5)
         self._preprocess = preprocess or _default_image_preprocess
         names = [n for n, _ in module.named_children()]
         self._layer_names = list(layers) if layers is not None else names + ["output"]

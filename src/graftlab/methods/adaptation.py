@@ -22,30 +22,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graftlab.errors import ConfigError, unknown_name
+from graftlab.errors import ConfigError
+from graftlab.registry import Registry
 
 SCHEDULES = ("warmup", "constant")
-_METHODS: dict[str, type[Adaptation]] = {}
+METHODS: Registry[type[Adaptation]] = Registry(
+    "adaptation method", hint="source_only trains on the source alone (the baseline).")
 
 
 def register_method(name: str) -> Callable[[type[Adaptation]], type[Adaptation]]:
-    def decorator(cls: type[Adaptation]) -> type[Adaptation]:
-        _METHODS[name] = cls
-        cls.name = name
-        return cls
-
-    return decorator
+    return METHODS.register(name)
 
 
 def list_methods() -> list[str]:
-    return list(_METHODS)
+    return METHODS.names()
 
 
 def create_method(name: str, model: nn.Module, **options) -> Adaptation:
-    if name not in _METHODS:
-        raise unknown_name("adaptation method", name, _METHODS,
-                           hint="source_only trains on the source alone (the baseline).")
-    return _METHODS[name](model, **options)
+    return METHODS.create(name, model, **options)
 
 
 def warmup(p: float, gamma: float = 10.0) -> float:
@@ -63,6 +57,9 @@ class Adaptation(nn.Module):
     """
 
     name = "adaptation"
+    # whether the transfer term acts on features (the engine refuses a set-up where nothing
+    # below the classifier trains); False for terms on the logits alone, and for source_only
+    aligns: bool = True
 
     def __init__(self, model: nn.Module, *, num_classes: int, feature_dim: int,
                  total_steps: int, weight: float = 1.0, schedule: str = "warmup",
@@ -131,6 +128,8 @@ class Adaptation(nn.Module):
 @register_method("source_only")
 class SourceOnly(Adaptation):
     """No transfer term: the baseline every adaptation is measured (and guarded) against."""
+
+    aligns = False
 
     def __init__(self, model: nn.Module, **options) -> None:
         super().__init__(model, **{**options, "weight": 0.0})

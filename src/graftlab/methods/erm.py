@@ -42,8 +42,9 @@ class ERM(nn.Module):
         self._anchor: dict[str, torch.Tensor] = {}
 
     def anchor_pretrained(self) -> None:
-        """Remember the current (pretrained) backbone weights as L2-SP's anchor."""
-        if self.l2sp:
+        """Remember the current (pretrained) backbone weights as L2-SP's anchor (none when the
+        model is a head over cached features: no backbone weight trains)."""
+        if self.l2sp and getattr(self.model, "backbone", None) is not None:
             self._anchor = {n: p.detach().clone() for n, p in
                             self.model.backbone.named_parameters() if p.requires_grad}
 

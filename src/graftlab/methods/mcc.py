@@ -28,6 +28,8 @@ def mcc_loss(logits_t: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
 
 @register_method("mcc")
 class MCC(Adaptation):
+    aligns = False  # acts on the target logits alone
+
     def __init__(self, model, *, temperature: float = 2.5, **options) -> None:
         super().__init__(model, **options)
         self.temperature = temperature

@@ -1,0 +1,167 @@
+"""Where training and prediction read their inputs from, chosen once per fit.
+
+=================  ===========================================================================
+``pooled``         the frozen backbone's pooled features, once, through the feature cache; the
+                   head alone runs per step (linear_probe, head_only without augmentation)
+``activations``    the unpooled output of the frozen prefix's last layer, cached; the blocks
+                   above it and the head run per step (last_k, or a head on a layer's output)
+``inputs``         raw inputs preprocessed per batch; the whole model runs (anything that
+                   moves the lower network, augments inputs or starts from random weights)
+=================  ===========================================================================
+
+Each route is exact: training from the cache equals training on the inputs, because what it
+skips never changes. :func:`choose_route` reads the strategy's declarations, never its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from graftlab.backbones import Backbone
+from graftlab.data.domain import Domain
+from graftlab.train.model import GraftedModel
+from graftlab.train.strategies import Strategy
+
+Picker = Callable[[np.ndarray], dict]  # sample indices -> the net's inputs for them
+
+
+@dataclass(frozen=True)
+class Route:
+    """``kind`` is ``pooled``, ``activations`` (from layer ``start``) or ``inputs``;
+    ``cache``: whether the frozen backbone's outputs go through the feature cache."""
+
+    kind: str
+    start: str | None = None
+    cache: bool = True
+
+    def net(self, model: GraftedModel) -> nn.Module:
+        """The module that runs on this route's inputs: ``forward`` -> logits and
+        ``features`` -> pooled features, with the model's ``head`` and ``backbone``."""
+        if self.kind == "pooled":
+            return OnFeatures(model)
+        if self.kind == "activations":
+            return FromActivations(model, self.start)
+        return model
+
+    def picker(self, model: GraftedModel, domain: Domain) -> Picker:
+        """Prepare ``domain`` for this route (extracting through the cache where it reads
+        cached outputs) and return ``pick(indices) -> inputs``."""
+        if self.kind == "pooled":
+            feats = pooled_features(model, domain, cache=self.cache)
+            return lambda idx: {"features": feats[idx]}
+        if self.kind == "activations":
+            acts = cached_activations(model.backbone, domain, self.start)
+            return lambda idx: {key: value[idx] for key, value in acts.items()}
+        return lambda idx: model.backbone.preprocess(domain.inputs_at(idx))
+
+    def record(self, model: GraftedModel, picked: dict) -> dict:
+        """What the run folder and the report say about the route."""
+        if self.kind == "pooled":
+            return {"feature_cache": self.cache}
+        if self.kind == "activations":
+            return {"cached_activations": {"layer": self.start,
+                                           "floats_per_sample": int(picked["acts"][0].numel())}}
+        return {}
+
+
+INPUTS = Route("inputs")
+
+
+def choose_route(model: GraftedModel, strategy: Strategy, *, pretrained: bool = True,
+                 cache: bool | None = None, augmenting: bool = False) -> Route:
+    """The cheapest exact route for ``strategy`` on ``model``.
+
+    A solved head (linear_probe) always reads pooled features (through the cache only for
+    pretrained weights). Otherwise the cache serves only pretrained weights, when ``cache`` is
+    not False and nothing changes the inputs per step (``augmenting``): pooled features when
+    the backbone does not move and the head is pooled, else the frozen prefix's output when
+    the backbone can resume from a layer.
+    """
+    if strategy.solved:
+        return Route("pooled", cache=pretrained)
+    if not pretrained or cache is False or augmenting:
+        return INPUTS
+    if not strategy.moves_backbone and model.head.input_kind == "pooled":
+        return Route("pooled")
+    start = strategy.frozen_prefix(model)
+    if start is not None and can_resume(model.backbone):
+        return Route("activations", start)
+    return INPUTS
+
+
+def can_resume(backbone: Backbone) -> bool:
+    """Whether the backbone's family can continue its trunk from a layer's output."""
+    return type(backbone).forward_from is not Backbone.forward_from
+
+
+def pooled_features(model: GraftedModel, domain: Domain, cache: bool = True) -> torch.Tensor:
+    """The frozen backbone's pooled features at the model's layer, through the feature cache."""
+    from graftlab.features import extract_features
+
+    return torch.from_numpy(np.array(extract_features(
+        model.backbone, domain, layer=model.layer, pooling=model.pooling, cache=cache)))
+
+
+def cached_activations(backbone: Backbone, domain: Domain, layer: str) -> dict:
+    """``{"acts": (N, ...)}``: the frozen prefix's unpooled output at ``layer`` for every
+    sample, through the feature cache."""
+    from graftlab.features import extract_layers
+
+    with torch.no_grad():
+        one = backbone.preprocess(domain.inputs_at(np.arange(1)))
+        shape = backbone.forward_layers(one, [layer])[layer].shape[1:]
+    flat = extract_layers(backbone, domain, layers=[layer], pooling="none")[layer]
+    return {"acts": torch.from_numpy(np.array(flat)).view(len(domain), *shape)}
+
+
+class FromActivations(nn.Module):
+    """The grafted model resumed from a frozen layer's cached output (``acts``, with the
+    ``attention_mask`` for text)."""
+
+    def __init__(self, model: GraftedModel, start: str) -> None:
+        super().__init__()
+        self.model, self.start = model, start
+
+    @property
+    def backbone(self) -> Backbone:
+        return self.model.backbone
+
+    @property
+    def head(self) -> nn.Module:
+        return self.model.head
+
+    def _layer(self, inputs: dict) -> torch.Tensor:
+        m, x = self.model, inputs["acts"]
+        if self.start != m.layer:
+            x = m.backbone.forward_from(self.start, x, [m.layer])[m.layer]
+        return x
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        m, x = self.model, self._layer(inputs)
+        if m.head.input_kind == "pooled":
+            x = m.backbone.pool(x, m.pooling, inputs)
+        return m.head(x, inputs.get("attention_mask"))
+
+    def features(self, inputs: dict) -> torch.Tensor:
+        return self.model.backbone.pool(self._layer(inputs), self.model.pooling, inputs)
+
+
+class OnFeatures(nn.Module):
+    """A head as a model over precomputed pooled features (``features`` passes them on, so a
+    domain-adaptation method aligns the head's bottleneck). Holds only the head: checkpoints
+    of a head trained on cached features stay small."""
+
+    def __init__(self, model: GraftedModel) -> None:
+        super().__init__()
+        self.head = model.head
+
+    def features(self, inputs: dict) -> torch.Tensor:
+        return inputs["features"]
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        return self.head(inputs["features"])
