@@ -100,7 +100,7 @@ def child(pair: str, seed: int, quick: bool) -> dict:
     import numpy as np
     import torch
 
-    from graftlab.adapt.run import _check_labels, run_adapt
+    from graftlab.workflows.adapt import _check_labels, run_adapt
 
     torch.set_num_threads(2)
     kind = PAIRS[pair][2]
@@ -167,7 +167,7 @@ def refine_child(pair: str, seed: int, store: str) -> dict:
     import torch
     from sklearn.model_selection import train_test_split
 
-    from graftlab.adapt.run import _check_labels, _refine, _shared_weights
+    from graftlab.workflows.adapt import _check_labels, _refine, _shared_weights
 
     torch.set_num_threads(2)
     source, target, spec = _domains(pair)
@@ -244,7 +244,7 @@ def _cell(values: list[float]) -> str:
 
 def reselect(results: dict) -> None:
     """Apply the current selection rule to the stored validator scores of every seed."""
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     for seeds in results.values():
         for s in seeds:
@@ -267,7 +267,7 @@ def _refined(s: dict) -> float | None:
     """Target accuracy (%) of the default kept model for this seed: the refined student, or
     source-only's where the guard keeps it, or the pick's where the student loses more than
     the guard allows of held-out source accuracy; None where the run stored no refinement."""
-    from graftlab.adapt.run import MAX_SOURCE_DROP
+    from graftlab.workflows.adapt import MAX_SOURCE_DROP
 
     if not s.get("refined"):
         return None
@@ -340,7 +340,7 @@ def render(results: dict, command: str) -> str:
         gains.append(line)
     parts.append("Best method against source-only, target accuracy: " + "; ".join(gains) + ".")
     if picks_total:
-        from graftlab.adapt.run import VOTERS
+        from graftlab.workflows.adapt import VOTERS
 
         parts.append("How often each label-free validator picks the method with the best "
                      "target accuracy (per pair and seed; the rank vote of "

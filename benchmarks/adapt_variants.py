@@ -35,7 +35,7 @@ def child(name: str) -> dict:
     import numpy as np
     import torch
 
-    from graftlab.adapt.run import run_adapt
+    from graftlab.workflows.adapt import run_adapt
     from graftlab.data import load_dataset, to_grayscale
 
     torch.set_num_threads(2)

@@ -29,7 +29,7 @@ STRATEGIES = ["linear_probe", "head_only", "last_k", "full", "lora", "scratch"]
 def child(strategies: list[str], kw: dict) -> dict:
     import torch
 
-    from graftlab.compare import run_compare
+    from graftlab.workflows.compare import run_compare
 
     torch.set_num_threads(2)
     t = time.perf_counter()

@@ -159,7 +159,7 @@ def demo(
     = False,
 ) -> None:
     """MNIST -> MNIST-M: frozen EfficientNet-Lite0 features, a linear probe, source vs target."""
-    from graftlab.demo import run_demo
+    from graftlab.workflows.demo import run_demo
     with _errors(), _progress() as update:
         metrics = run_demo(runs_dir=runs_dir, image_size=image_size, cache=not no_cache,
                            progress=update)
@@ -231,7 +231,7 @@ def probe(
 ) -> None:
     """Linear probe on cached features (tuned logistic regression, or ridge for a numeric
     target), scored on a held-out split."""
-    from graftlab.probe.run import run_probe
+    from graftlab.workflows.probe import run_probe
 
     with _errors(), _progress() as update:
         domain = _load(data, text_column=text_column,
@@ -259,7 +259,7 @@ def fit(
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
     from graftlab.config import load_config
-    from graftlab.train.run import run_fit
+    from graftlab.workflows.fit import run_fit
 
     with _errors():
         if config is not None and "=" in str(config) and not config.exists():
@@ -308,8 +308,8 @@ def compare(
                                                  "comparison.")] = False,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
-    from graftlab.compare import CompareInterrupted, run_compare
-    from graftlab.compare.run import check_strategies
+    from graftlab.workflows.compare import CompareInterrupted, run_compare
+    from graftlab.workflows.compare import check_strategies
 
     with _errors():
         chosen = check_strategies(strategies.split(",") if strategies else None)
@@ -384,8 +384,8 @@ def adapt(
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
-    from graftlab.adapt.run import adapt_to_folder, check_methods, parse_label_map
-    from graftlab.compare.run import limit_domain
+    from graftlab.workflows.adapt import adapt_to_folder, check_methods, parse_label_map
+    from graftlab.workflows.compare import limit_domain
     from graftlab.data import to_grayscale
 
     with _errors():

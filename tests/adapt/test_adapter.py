@@ -124,7 +124,7 @@ def test_select_epoch_scores_every_epoch_on_the_target_and_keeps_the_best():
     a.fit(xs, ys, target=xt)
     scores = [h["target_info_max"] for h in a.history_]
     assert len(scores) == 3 and a.record_["selected_epoch"] == int(np.argmax(scores))
-    from graftlab.adapt.validators import info_max
+    from graftlab.evaluate.validators import info_max
 
     assert info_max(a.predict_proba(xt)) == pytest.approx(max(scores), abs=1e-4)
     with pytest.raises(ConfigError, match="select_epoch='iwv' is not a validator"):

@@ -10,7 +10,7 @@ from test_adapter import OPTS
 from test_run_adapt import _domains, image_folders
 
 from graftlab.adapt.average import AveragedModel
-from graftlab.adapt.run import run_adapt
+from graftlab.workflows.adapt import run_adapt
 from graftlab.errors import ConfigError
 
 KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}

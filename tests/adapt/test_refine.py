@@ -12,7 +12,7 @@ from test_run_adapt import _domains, image_folders
 
 from graftlab.adapt import Adapter
 from graftlab.adapt.refine import confident_pseudo_labels, outliers, plan
-from graftlab.adapt.run import run_adapt
+from graftlab.workflows.adapt import run_adapt
 from graftlab.errors import ConfigError, DataError
 
 KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}
@@ -145,7 +145,7 @@ def test_run_adapt_teaches_the_student_with_the_consensus_of_its_members(monkeyp
 
 
 def test_the_guard_rejects_a_student_that_loses_source_accuracy(monkeypatch):
-    import graftlab.adapt.run as run_module
+    import graftlab.workflows.adapt as run_module
 
     real = run_module._refine
 

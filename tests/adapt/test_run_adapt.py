@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_adapter import OPTS, _squares
 
-from graftlab.adapt.run import run_adapt
+from graftlab.workflows.adapt import run_adapt
 from graftlab.data import Domain
 from graftlab.errors import DataError, NotFoundError
 
@@ -37,7 +37,7 @@ def test_run_adapt_scores_selects_and_reports_distances():
 
 
 def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
-    import graftlab.adapt.run as run_module
+    import graftlab.workflows.adapt as run_module
 
     source, target = _domains()
     real = run_module._score
@@ -74,7 +74,7 @@ def test_label_sets_that_differ_are_named():
 def test_label_map_renames_and_recodes_target_classes_explicitly():
     import numpy as np
 
-    from graftlab.adapt.run import _check_labels, parse_label_map
+    from graftlab.workflows.adapt import _check_labels, parse_label_map
 
     source, target = _domains()
     # the same classes spelt otherwise and listed in another order
@@ -95,7 +95,7 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
 
 
 def test_label_map_without_target_labels_or_class_names_says_why():
-    from graftlab.adapt.run import _check_labels
+    from graftlab.workflows.adapt import _check_labels
 
     source, target = _domains()
     assert _check_labels(source, target.unlabelled()) is not None  # no labels, no map: fine
@@ -149,7 +149,7 @@ def _run(method, src=0.9, **scores):
 
 
 def test_selection_is_the_rank_vote_of_im_snd_and_ensv():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     # info_max favours the confident mcc; snd and ensv favour dann; entropy and iwv also
     # favour mcc: they are reported but do not vote
@@ -165,7 +165,7 @@ def test_selection_is_the_rank_vote_of_im_snd_and_ensv():
 
 
 def test_a_collapsed_method_that_entropy_favours_is_outvoted():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     # MNIST -> MNIST-M seed 0 of the benchmark: mcc is the most confident (entropy, IM) at
     # 49% target accuracy; ensv ranks it last, and coral (76%) wins the vote
@@ -182,7 +182,7 @@ def test_a_collapsed_method_that_entropy_favours_is_outvoted():
 
 
 def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     tie = [_run("source_only", info_max=0, snd=1, ensv=float("nan")),
            _run("coral", info_max=1, snd=0, ensv=float("nan"))]
@@ -197,7 +197,7 @@ def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
 
 
 def test_guard_trips_when_the_pick_loses_source_accuracy():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     runs = [_run("source_only", src=0.90, info_max=0.5, ensv=0.8),
             _run("dann", src=0.80, info_max=0.9, ensv=0.9)]
@@ -232,7 +232,7 @@ def test_verdict_names_source_only_once_when_the_guard_keeps_it():
 
 
 def test_validators_table_marks_the_validator_that_does_not_vote():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
     from graftlab.report.adapt import tables
 
     runs = [{**_run(m, entropy=e, info_max=-e, snd=e, iwv=-e, ensv=e), "target_accuracy": e,
@@ -250,7 +250,7 @@ def test_validators_table_marks_the_validator_that_does_not_vote():
 
 
 def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch):
-    import graftlab.adapt.run as run_module
+    import graftlab.workflows.adapt as run_module
     from graftlab.grafter import Grafter
 
     source, target = _domains()  # built directly, as --limit builds them: no origin
@@ -272,7 +272,7 @@ def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch
 
 
 def test_tied_methods_are_separated_by_ensemble_agreement():
-    from graftlab.adapt.run import _select
+    from graftlab.workflows.adapt import _select
 
     # dann and coral tie on points; dann agrees more with the ensemble, and wins whatever
     # order the methods were given in
@@ -288,7 +288,7 @@ def test_tied_methods_are_separated_by_ensemble_agreement():
 def test_a_diverged_run_neither_votes_in_nor_wins_the_ensemble():
     import numpy as np
 
-    from graftlab.adapt.validators import ensemble_agreement
+    from graftlab.evaluate.validators import ensemble_agreement
 
     good = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
     broken = np.full((3, 2), np.nan)

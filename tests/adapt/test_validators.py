@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graftlab.adapt.validators import (ensemble_agreement, entropy_score, info_max, iwv, mmd,
+from graftlab.evaluate.validators import (ensemble_agreement, entropy_score, info_max, iwv, mmd,
                                        proxy_a_distance, snd, validate)
 
 RNG = np.random.default_rng(0)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import graftlab.demo as demo
+import graftlab.workflows.demo as demo
 from graftlab.cli import app
 from graftlab.data import load_dataset
 from graftlab.probe import LinearProbeClassifier

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _tiny import KW, STRATEGIES, tiny_domain
 
-from graftlab.compare import run_compare
+from graftlab.workflows.compare import run_compare
 
 
 @pytest.fixture(scope="module")

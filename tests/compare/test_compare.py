@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from graftlab.compare import CompareInterrupted, run_compare
-from graftlab.compare.run import minimum_per_class
+from graftlab.workflows.compare import CompareInterrupted, run_compare
+from graftlab.workflows.compare import minimum_per_class
 from graftlab.data import Domain
 from graftlab.errors import ConfigError, DataError, NotFoundError
 from graftlab.report.compare import SECTIONS
@@ -116,7 +116,7 @@ def test_markdown_report_and_figures_are_written(compared):
 
 
 def test_ctrl_c_leaves_a_report_of_what_finished(tmp_path, monkeypatch):
-    import graftlab.compare.run as run_module
+    import graftlab.workflows.compare as run_module
 
     real, calls = run_module._one, []
 

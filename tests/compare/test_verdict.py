@@ -3,7 +3,7 @@ strategies within noise, and a warning when random weights do as well (negative 
 
 from __future__ import annotations
 
-from graftlab.compare.summary import paired, summarise, verdict
+from graftlab.evaluate.summary import paired, summarise, verdict
 
 
 def _runs(scores: dict[str, list[float]], params: dict[str, int]) -> list[dict]:

@@ -12,7 +12,7 @@ import pytest
 
 from graftlab.data import Domain
 from graftlab.errors import DataError
-from graftlab.probe.run import run_probe
+from graftlab.workflows.probe import run_probe
 from graftlab.report import markdown_table, new_run_folder, write_run
 
 

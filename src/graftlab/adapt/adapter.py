@@ -205,7 +205,7 @@ class _TargetScore(Callback):
 
     @torch.no_grad()
     def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
-        from graftlab.adapt import validators
+        from graftlab.evaluate import validators
 
         was_training, net = self.net.training, self.net.eval()
         embed, probs = [], []

@@ -79,7 +79,7 @@ def plan(probs: dict[str, np.ndarray], info_max: dict[str, float], fraction: flo
     """The refinement of one seed from its adapted models' target probabilities and their
     information maximisation: ``{"teacher": probs, "members": [...], "outliers": [...],
     "student": method, "pseudo_labels": count}``."""
-    from graftlab.adapt.validators import ensemble_agreement
+    from graftlab.evaluate.validators import ensemble_agreement
 
     names = list(probs)
     agree = dict(zip(names, ensemble_agreement([probs[m] for m in names]), strict=True))

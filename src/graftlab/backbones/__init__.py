@@ -10,5 +10,8 @@ from graftlab.backbones.registry import (
     register_backbone,
 )
 
+# the families register themselves (after the registry they register with)
+from graftlab.backbones import efficientnet, hf_text  # noqa: E402, F401, I001
+
 __all__ = ["Backbone", "BackboneSpec", "ModuleBackbone", "create_backbone", "get_spec",
            "list_backbones", "register_backbone", "wrap_module"]

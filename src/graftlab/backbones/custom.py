@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from graftlab.backbones.base import Backbone
+from graftlab.backbones.registry import register_module_wrapper
 from graftlab.errors import ConfigError
 
 
@@ -121,3 +122,6 @@ def _callable_id(fn: Callable) -> str:
 def wrap_module(module: nn.Module, **options: Any) -> ModuleBackbone:
     """Make any ``nn.Module`` a backbone; ``num_features`` is measured on first use if not given."""
     return ModuleBackbone(module, **options)
+
+
+register_module_wrapper(wrap_module)

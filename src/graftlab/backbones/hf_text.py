@@ -20,6 +20,7 @@ from graftlab.backbones.registry import (
     BackboneSpec,
     Description,
     register_backbone,
+    register_prefix,
     verify_sha256,
 )
 from graftlab.errors import ConfigError, DataError, WeightsError
@@ -196,3 +197,6 @@ def _minilm(spec: BackboneSpec, *, max_length: int | None = None, pretrained: bo
                             pretrained=pretrained)
     encoder.lora_targets, encoder.lr_backbone = spec.lora_targets, spec.lr_backbone
     return encoder
+
+
+register_prefix("hf:", hf_backbone)

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graftlab.errors import ConfigError, WeightsError, unknown_name
+from graftlab.errors import ConfigError, WeightsError
+from graftlab.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -83,8 +84,13 @@ class Description:
 
 Builder = Callable[..., "Backbone"]
 Describer = Callable[..., Description]
-_REGISTRY: dict[str, tuple[BackboneSpec, Builder]] = {}
+BACKBONES: Registry[tuple[BackboneSpec, Builder]] = Registry(
+    "backbone", sort=True,
+    hint="use `graftlab backbones` to list them, 'hf:PATH' for a local Hugging Face model "
+    "folder, or wrap your own nn.Module with graftlab.backbones.wrap_module().")
 _DESCRIBERS: dict[str, Describer] = {}
+_PREFIXES: dict[str, Builder] = {}  # "hf:" -> builder(path, **options)
+_WRAPPERS: list[Builder] = []  # builds a backbone from any nn.Module
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -94,9 +100,7 @@ def register_backbone(spec: BackboneSpec, *, describe: Describer | None = None
     **options)``, when given, tells the cache key and layers without building the model."""
 
     def decorator(builder: Builder) -> Builder:
-        if spec.name in _REGISTRY:
-            raise ConfigError(f"backbone {spec.name!r} is registered twice.")
-        _REGISTRY[spec.name] = (spec, builder)
+        BACKBONES.register(spec.name, (spec, builder))
         if describe is not None:
             _DESCRIBERS[spec.name] = describe
         return builder
@@ -104,21 +108,23 @@ def register_backbone(spec: BackboneSpec, *, describe: Describer | None = None
     return decorator
 
 
+def register_prefix(prefix: str, builder: Builder) -> None:
+    """Names starting with ``prefix`` (``hf:PATH``) are built by ``builder(rest, **options)``."""
+    _PREFIXES[prefix] = builder
+
+
+def register_module_wrapper(builder: Builder) -> None:
+    """How a plain ``nn.Module`` becomes a backbone (``graftlab.backbones.custom``)."""
+    _WRAPPERS[:] = [builder]
+
+
 def list_backbones() -> list[BackboneSpec]:
     """Specs of every registered backbone, sorted by name."""
-    _load_families()
-    return [spec for _, (spec, _) in sorted(_REGISTRY.items())]
+    return [spec for _, (spec, _) in BACKBONES.items()]
 
 
 def get_spec(name: str) -> BackboneSpec:
-    _load_families()
-    if name not in _REGISTRY:
-        raise unknown_name(
-            "backbone", name, _REGISTRY,
-            hint="use `graftlab backbones` to list them, 'hf:PATH' for a local Hugging Face "
-            "model folder, or wrap your own nn.Module with graftlab.backbones.wrap_module().",
-        )
-    return _REGISTRY[name][0]
+    return BACKBONES.get(name)[0]
 
 
 def create_backbone(name: str | nn.Module | Backbone, /, **options: Any) -> Backbone:
@@ -138,19 +144,16 @@ def create_backbone(name: str | nn.Module | Backbone, /, **options: Any) -> Back
             )
         return name
     if isinstance(name, nn.Module):
-        from graftlab.backbones.custom import wrap_module
-
-        return wrap_module(name, **options)
+        return _WRAPPERS[0](name, **options)
     if not isinstance(name, str):
         raise ConfigError(
             f"backbone must be a registered name, 'hf:PATH' or an nn.Module, got {type(name)}."
         )
-    if name.startswith("hf:"):
-        from graftlab.backbones.hf_text import hf_backbone
-
-        return hf_backbone(name[3:], **options)
-    spec = get_spec(name)
-    return _REGISTRY[name][1](spec, **options)
+    for prefix, builder in _PREFIXES.items():
+        if name.startswith(prefix):
+            return builder(name[len(prefix):], **options)
+    spec, builder = BACKBONES.get(name)
+    return builder(spec, **options)
 
 
 def describe_backbone(backbone: str | Backbone, **options: Any) -> Description | None:
@@ -191,8 +194,3 @@ def verify_sha256(path: Path, expected: str, *, what: str) -> str:
             "the right file; graftlab refuses to run on unverified weights.",
         )
     return actual
-
-
-def _load_families() -> None:
-    """Import the built-in families so their decorators run."""
-    from graftlab.backbones import efficientnet, hf_text  # noqa: F401

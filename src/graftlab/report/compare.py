@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from graftlab import _atomic
-from graftlab.compare.summary import LABELS, METRICS
+from graftlab.evaluate.summary import LABELS, METRICS
 from graftlab.report import markdown_table, plots
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("per-class", "Per-class recall"),

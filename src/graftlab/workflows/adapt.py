@@ -31,7 +31,7 @@ from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
 from graftlab.adapt.adapter import Adapter
-from graftlab.adapt.validators import (VALIDATORS, ensemble_agreement, mmd, proxy_a_distance,
+from graftlab.evaluate.validators import (VALIDATORS, ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
@@ -207,7 +207,7 @@ def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_
     one density-ratio estimate for every candidate, so their iwv scores compare (weights
     from each model's own features differ from model to model, and adapted features that
     hide the domain make their weights, and so their scores, incomparable)."""
-    from graftlab.adapt.validators import importance_weights
+    from graftlab.evaluate.validators import importance_weights
     from graftlab.features import extract_features
 
     name = adapter_kw.get("backbone", "efficientnet_lite0")
@@ -407,7 +407,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
                     overwrite: bool = False, feature_map: bool = True,
                     progress: Progress | None = None, **kw: Any) -> dict:
     """run_adapt, then the run folder: results.json, report.html/.md, the kept model."""
-    from graftlab.compare.run import prepare_run_folder
+    from graftlab.workflows.compare import prepare_run_folder
     from graftlab.report.adapt import domain_map, write_report
 
     chosen = check_methods(methods)

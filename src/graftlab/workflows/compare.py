@@ -23,7 +23,7 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, mean_ab
 from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
-from graftlab.compare.summary import BASELINE, METRICS, summarise, verdict
+from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
