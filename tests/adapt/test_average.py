@@ -13,6 +13,8 @@ from graftlab.adapt.average import AveragedModel
 from graftlab.workflows.adapt import run_adapt
 from graftlab.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}
 
 

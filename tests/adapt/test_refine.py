@@ -15,6 +15,8 @@ from graftlab.adapt.refine import confident_pseudo_labels, outliers, plan
 from graftlab.workflows.adapt import run_adapt
 from graftlab.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 KW = {"epochs": 1, "batch_size": 8, "backbone_options": OPTS}
 
 

@@ -9,6 +9,8 @@ from graftlab.workflows.adapt import run_adapt
 from graftlab.data import Domain
 from graftlab.errors import DataError, NotFoundError
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 
 def _domains():
     xs, ys = _squares(12)

@@ -21,6 +21,8 @@ from graftlab.cli import app
 from graftlab.data import load_dataset
 from graftlab.probe import LinearProbeClassifier
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 N = 300
 
 

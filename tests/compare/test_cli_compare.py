@@ -3,6 +3,8 @@ messages for bad input (exit code 2, no traceback)."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from _tiny import tiny_domain
@@ -10,6 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from graftlab.cli import app
+
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
 
 
 def _folder(root, per_class=12):

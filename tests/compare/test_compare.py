@@ -18,6 +18,8 @@ from graftlab.report.compare import SECTIONS
 
 from _tiny import KW, STRATEGIES, tiny_domain  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 
 def test_every_strategy_and_the_scratch_baseline_ran_on_every_seed(compared):
     results, folder, _, events = compared

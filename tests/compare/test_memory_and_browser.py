@@ -11,6 +11,8 @@ import pytest
 
 from graftlab.report.memory import PeakMemory
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

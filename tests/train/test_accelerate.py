@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
+
 SCRIPT = Path(__file__).with_name("_ddp_train.py")
 
 
