@@ -24,10 +24,10 @@ from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
 from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
-from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
 from graftlab.report import new_run_folder
+from graftlab.workflows.common import load_with_columns
 from graftlab.report.memory import PeakMemory
 from graftlab.report.run import environment
 from graftlab.train.strategies import STRATEGIES
@@ -192,11 +192,9 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                           hint=f"name strategies ({', '.join(CHOICES)}) or keep --scratch.")
     if isinstance(data, Domain):
         domain = data
-    elif str(data).endswith((".csv", ".jsonl")):
-        domain = load_data(str(data), text_column=text_column, label_column=label_column,
-                           target_column=target_column)
     else:
-        domain = load_data(str(data))
+        domain = load_with_columns(data, text_column=text_column, label_column=label_column,
+                                   target_column=target_column)
     task = _task(domain, task)
     domain = limit_domain(domain, limit, task)
     _check_size(domain, test_size, seeds, task)

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from graftlab.config import FitConfig
-from graftlab.data import load_data
+from graftlab.workflows.common import load_with_columns
 from graftlab.errors import DataError
 from graftlab.report import markdown_table, new_run_folder, write_run
 
@@ -22,11 +22,8 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
 
     t0 = time.perf_counter()
     data = config.data
-    if data.path.endswith((".csv", ".jsonl")):
-        domain = load_data(data.path, text_column=data.text_column,
-                           label_column=data.label_column)
-    else:
-        domain = load_data(data.path)
+    domain = load_with_columns(data.path, text_column=data.text_column,
+                               label_column=data.label_column)
     if not domain.labelled:
         raise DataError(f"data {domain.name!r} has no labels; fine-tuning needs labelled data.",
                         hint="set data.label_column to the column that holds the labels.")

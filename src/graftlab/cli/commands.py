@@ -1,154 +1,16 @@
-"""The ``graftlab`` command: thin — it parses, calls the Python API, and prints."""
+"""Commands that do the work: demo, extract, probe, fit, compare, adapt."""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from graftlab.errors import GraftlabError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-app = typer.Typer(help="graftlab: graft a pretrained model onto your task, offline.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-cache_app = typer.Typer(help="Inspect or clear the on-disk feature cache.", no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-console = Console()
-err = Console(stderr=True)
-
-
-@contextmanager
-def _errors():
-    """Turn graftlab's errors into a clear message and exit code 2, not a traceback."""
-    try:
-        yield
-    except GraftlabError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-@contextmanager
-def _progress():
-    """A rich progress bar on a terminal; silent otherwise. Yields ``update(task, done, total)``."""
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
-    tasks: dict[str, int] = {}
-
-    def update(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = bars.add_task(name, total=total)
-        bars.update(tasks[name], completed=done, total=total)
-
-    with bars:
-        yield update
-
-
-def _load(data: str, *, text_column: str, label_column: str | None,
-          target_column: str | None = None):
-    """load_data, with the column options only for a table (folders and bundled data sets take
-    no such options and would refuse them)."""
-    from graftlab.data import load_data
-
-    if Path(data).expanduser().is_file():
-        return load_data(data, text_column=text_column, label_column=label_column,
-                         target_column=target_column)
-    return load_data(data)
-
-
-@app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-@app.command()
-def backbones() -> None:
-    """List the registered pretrained backbones."""
-    from graftlab.backbones import list_backbones
-    from graftlab.errors import WeightsError
-
-    table = Table(title="Registered backbones")
-    for col in ("name", "modality", "features", "input", "licence", "weights package", "installed"):
-        # Names are what users type: never cut them ("efficie…") on an 80-column or piped output.
-        table.add_column(col, no_wrap=col == "name")
-    for spec in list_backbones():
-        try:
-            spec.weights_path()
-            installed = "yes"
-        except WeightsError:
-            installed = "[red]no[/]"
-        unit = "px" if spec.modality == "image" else "tokens"
-        table.add_row(spec.name, spec.modality, str(spec.num_features),
-                      f"{spec.input_size} {unit}", spec.licence, spec.weight_package, installed)
-    console.print(table)
-    console.print("Also: [bold]hf:PATH[/] for any local Hugging Face encoder folder, and "
-                  "graftlab.backbones.wrap_module(your_module) in Python.")
-
-
-@app.command()
-def layers(backbone: Annotated[str, typer.Argument(help="Backbone name or hf:PATH.")]) -> None:
-    """List a backbone's named layers (for --layer and freezing)."""
-    from graftlab.backbones import create_backbone
-
-    with _errors():
-        model = create_backbone(backbone)
-    console.print(f"{model.name}: {', '.join(model.layer_names())}")
-    console.print(f"default layer: {model.default_layer}; pooling: {model.default_pooling}")
-
-
-@app.command()
-def strategies() -> None:
-    """List the fine-tuning strategies: what each trains, its options, what it moves."""
-    from graftlab.train.strategies import STRATEGIES
-
-    table = Table(title="Fine-tuning strategies (--strategy; options via --k etc.)")
-    for col in ("name", "trains", "options", "moves backbone", "cached route"):
-        table.add_column(col, no_wrap=col == "name")
-    for name, cls in STRATEGIES.items():
-        options = ", ".join(f"{k}={v}" for k, v in cls.options.items()) or "-"
-        cached = ("pooled features" if not cls.moves_backbone else
-                  "frozen prefix" if "frozen_prefix" in vars(cls) else "-")
-        table.add_row(name, cls.trains, options, "yes" if cls.moves_backbone else "no", cached)
-    console.print(table)
-
-
-@app.command()
-def datasets() -> None:
-    """List the bundled benchmark data sets and their domains."""
-    from graftlab.data import list_datasets
-
-    table = Table(title="Bundled data sets")
-    for col in ("name", "modality", "domains (size)", "classes", "source"):
-        table.add_column(col)
-    for spec in list_datasets():
-        domains = ", ".join(f"{d} ({n:,})" for d, n in spec.domains.items())
-        classes = ", ".join(spec.classes) if len(spec.classes) <= 4 else (
-            f"{len(spec.classes)}: {spec.classes[0]}..{spec.classes[-1]}")
-        table.add_row(spec.name, spec.modality, domains, classes, spec.source)
-    console.print(table)
-
-
-@app.command()
-def fetch(name: Annotated[str, typer.Argument(help="Data set to fetch: vader.")] = "vader",
-          force: Annotated[bool, typer.Option(help="Fetch again even if present.")] = False
-          ) -> None:
-    """Fetch data that ships inside a package on PyPI into the cache (once, checksummed)."""
-    from graftlab.data import fetch_vader
-    from graftlab.errors import unknown_name
-
-    with _errors():
-        if name != "vader":
-            raise unknown_name("fetchable data set", name, ["vader"])
-        path = fetch_vader(force=force)
-    console.print(f"vader: ready in {path}")
+from graftlab.cli.app import _errors, _progress, app, console, err
+from graftlab.workflows.common import load_with_columns as _load
 
 
 @app.command()
@@ -451,41 +313,3 @@ def _print_summary(result: dict) -> None:
     _print_table(table)
     console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
-
-
-@cache_app.command("list")
-def cache_list() -> None:
-    """List cached feature matrices."""
-    from graftlab.features import FeatureCache
-
-    store = FeatureCache()
-    table = Table(title=f"Feature cache: {store.root}")
-    for col in ("id", "backbone", "layer", "pooling", "data", "shape", "MiB", "created"):
-        table.add_column(col)
-    for e in store.entries():
-        table.add_row(e["id"][:12], e.get("backbone", ""), e.get("layer", ""),
-                      e.get("pooling", ""), e.get("data", ""), "x".join(map(str, e["shape"])),
-                      f"{e.get('bytes', 0) / 2**20:.1f}", e.get("created", ""))
-    console.print(table)
-    console.print(f"total {store.size_bytes() / 2**20:.1f} MiB")
-
-
-@cache_app.command("clear")
-def cache_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
-                ) -> None:
-    """Delete every cached feature matrix."""
-    from graftlab.features import FeatureCache
-
-    store = FeatureCache()
-    if not yes:
-        if not sys.stdin.isatty():
-            err.print(f"[bold red]error:[/] refusing to delete {store.root} without confirmation."
-                      "\nHINT: pass --yes to clear the cache non-interactively.")
-            raise typer.Exit(2)
-        if not typer.confirm(f"Delete everything in {store.root}?"):
-            raise typer.Exit(1)
-    console.print(f"removed {store.clear()} cache entries from {store.root}")
-
-
-if __name__ == "__main__":
-    app()

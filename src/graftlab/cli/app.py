@@ -1,0 +1,55 @@
+"""The ``graftlab`` command: thin — it parses, calls the Python API, and prints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from graftlab.errors import GraftlabError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+app = typer.Typer(help="graftlab: graft a pretrained model onto your task, offline.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+cache_app = typer.Typer(help="Inspect or clear the on-disk feature cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _errors():
+    """Turn graftlab's errors into a clear message and exit code 2, not a traceback."""
+    try:
+        yield
+    except GraftlabError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress():
+    """A rich progress bar on a terminal; silent otherwise. Yields ``update(task, done, total)``."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    tasks: dict[str, int] = {}
+
+    def update(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bars.add_task(name, total=total)
+        bars.update(tasks[name], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
