@@ -244,7 +244,7 @@ def _cell(values: list[float]) -> str:
 
 def reselect(results: dict) -> None:
     """Apply the current selection rule to the stored validator scores of every seed."""
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     for seeds in results.values():
         for s in seeds:
@@ -267,7 +267,7 @@ def _refined(s: dict) -> float | None:
     """Target accuracy (%) of the default kept model for this seed: the refined student, or
     source-only's where the guard keeps it, or the pick's where the student loses more than
     the guard allows of held-out source accuracy; None where the run stored no refinement."""
-    from graftlab.workflows.adapt import MAX_SOURCE_DROP
+    from graftlab.evaluate.selection import MAX_SOURCE_DROP
 
     if not s.get("refined"):
         return None
@@ -340,7 +340,7 @@ def render(results: dict, command: str) -> str:
         gains.append(line)
     parts.append("Best method against source-only, target accuracy: " + "; ".join(gains) + ".")
     if picks_total:
-        from graftlab.workflows.adapt import VOTERS
+        from graftlab.evaluate.selection import VOTERS
 
         parts.append("How often each label-free validator picks the method with the best "
                      "target accuracy (per pair and seed; the rank vote of "

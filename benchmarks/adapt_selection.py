@@ -63,7 +63,7 @@ def stored() -> list[tuple[str, int, list[dict], dict]]:
 def gains(runs: list[dict], probs: dict, rule: tuple[str, ...]
           ) -> list[tuple[int, float, float]]:
     """(subset size, kept gain, oracle gain) in points for every non-empty subset of METHODS."""
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
     from graftlab.evaluate.validators import ensemble_agreement
 
     acc = {r["method"]: r["target_accuracy"] for r in runs}

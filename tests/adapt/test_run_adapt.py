@@ -151,7 +151,7 @@ def _run(method, src=0.9, **scores):
 
 
 def test_selection_is_the_rank_vote_of_im_snd_and_ensv():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     # info_max favours the confident mcc; snd and ensv favour dann; entropy and iwv also
     # favour mcc: they are reported but do not vote
@@ -167,7 +167,7 @@ def test_selection_is_the_rank_vote_of_im_snd_and_ensv():
 
 
 def test_a_collapsed_method_that_entropy_favours_is_outvoted():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     # MNIST -> MNIST-M seed 0 of the benchmark: mcc is the most confident (entropy, IM) at
     # 49% target accuracy; ensv ranks it last, and coral (76%) wins the vote
@@ -184,7 +184,7 @@ def test_a_collapsed_method_that_entropy_favours_is_outvoted():
 
 
 def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     tie = [_run("source_only", info_max=0, snd=1, ensv=float("nan")),
            _run("coral", info_max=1, snd=0, ensv=float("nan"))]
@@ -199,7 +199,7 @@ def test_guard_keeps_source_only_on_a_tie_and_when_it_ranks_first():
 
 
 def test_guard_trips_when_the_pick_loses_source_accuracy():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     runs = [_run("source_only", src=0.90, info_max=0.5, ensv=0.8),
             _run("dann", src=0.80, info_max=0.9, ensv=0.9)]
@@ -234,7 +234,7 @@ def test_verdict_names_source_only_once_when_the_guard_keeps_it():
 
 
 def test_validators_table_marks_the_validator_that_does_not_vote():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
     from graftlab.report.adapt import tables
 
     runs = [{**_run(m, entropy=e, info_max=-e, snd=e, iwv=-e, ensv=e), "target_accuracy": e,
@@ -274,7 +274,7 @@ def test_a_target_without_origin_is_scored_through_the_feature_cache(monkeypatch
 
 
 def test_tied_methods_are_separated_by_ensemble_agreement():
-    from graftlab.workflows.adapt import _select
+    from graftlab.evaluate.selection import select as _select
 
     # dann and coral tie on points; dann agrees more with the ensemble, and wins whatever
     # order the methods were given in

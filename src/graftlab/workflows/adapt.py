@@ -20,7 +20,6 @@ often each validator's pick matches the oracle's.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ from sklearn.model_selection import train_test_split
 
 from graftlab import _atomic
 from graftlab.adapt.adapter import Adapter
-from graftlab.evaluate.validators import (VALIDATORS, ensemble_agreement, mmd, proxy_a_distance,
+from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain
+from graftlab.evaluate.selection import MAX_SOURCE_DROP, mean_score, select
 from graftlab.errors import ConfigError, DataError
 from graftlab.methods import list_methods
 from graftlab.report.run import environment
@@ -181,10 +181,10 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
                     models["refined"] = student
                 if folder is not None:
                     _atomic.write_json(folder / "results.json", results)
-    results.update(_select(results["runs"], chosen, guard))
+    results.update(select(results["runs"], chosen, guard))
     if refining:
         # the guard's source check applies to the student too: it is not the vote's pick
-        drop = _mean(results["runs"], "source_only", "source_accuracy") - \
+        drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
             float(np.mean([r["source_accuracy"] for r in results["refined"]]))
         results["guard"]["refined_source_drop"] = drop
         if guard and drop > MAX_SOURCE_DROP:
@@ -299,85 +299,6 @@ def check_keep(keep: str, chosen: list[str]) -> None:
         raise ConfigError(f"keep={keep!r} needs the consensus of the adapted models, and there "
                           f"is one ({chosen[-1]}).", hint="give two methods or more, e.g. "
                           "--method dann,dan,coral,cdan,mcc (the default).")
-
-
-def _mean(runs: list[dict], method: str, key: str, validator: bool = False) -> float:
-    values = [(r["validators"] if validator else r)[key] for r in runs
-              if r["method"] == method and key in (r["validators"] if validator else r)]
-    return float(np.mean(values)) if values else float("nan")
-
-
-# one voter per family: confidence (IM), neighbourhood structure (SND), consensus (ensv);
-# entropy (IM's own half) and iwv are scored and reported but do not vote
-VOTERS = ("info_max", "snd", "ensv")
-MAX_SOURCE_DROP = 0.05
-
-
-def rank_vote(means: dict[str, dict[str, float]], voters: list[str]) -> dict[str, float]:
-    """Borda count: each validator ranks the methods (0 = worst; tied scores share their
-    average rank; a NaN score ranks worst), the ranks are summed."""
-    from scipy.stats import rankdata
-
-    names = list(means)
-    points = np.zeros(len(names))
-    for v in voters:
-        scores = np.array([means[m][v] for m in names], dtype=float)
-        points += rankdata(np.nan_to_num(scores, nan=-np.inf), method="average") - 1
-    return {m: float(p) for m, p in zip(names, points, strict=True)}
-
-
-def _select(runs: list[dict], chosen: list[str], guard: bool,
-            vote: tuple[str, ...] = VOTERS) -> dict:
-    """The method with the most points in the rank vote (Borda count) of information
-    maximisation, SND and ensemble agreement (each on the mean over seeds); every validator's
-    own pick is reported, entropy's and IWV's included.
-
-    No validator is reliable alone, and their failures differ: IM (and entropy) favour MCC,
-    which minimises them itself, even where MCC collapses (MNIST -> MNIST-M: about 50%,
-    14 points below source-only); SND favours the adversarial methods, even collapsed ones;
-    ensemble agreement favours what most methods predict, which on text is close to
-    source-only's decisions (the alignment methods barely move them) rather than MCC's
-    better ones. One voter per family, so that no failure counts twice: entropy is IM's own
-    half (IM = diversity - entropy), and a vote with both handed MCC two voices, which picked
-    it on MNIST -> MNIST-M in 2 of 3 seeds the rule had not been chosen on (BENCHMARKS.md).
-    IWV does not vote: its importance weights degenerate when the domains are almost
-    separable (proxy A-distance 1.8-2.0 on every benchmark pair). Tied points go to
-    ``source_only``, then to the higher ensemble agreement (the consensus). The guard keeps
-    ``source_only`` when it is the pick, or when the pick loses more than 5 points of held-out
-    source accuracy. The vote needs candidates: with one or two methods, one of them MCC on a
-    pair where it collapses, it can still pick MCC (benchmarks/adapt_selection.py replays it
-    over every subset of the methods).
-    """
-    names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
-    means = {m: {v: _mean(runs, m, v, True) for v in names} for m in chosen}
-    picks = {v: max(chosen, key=lambda m: np.nan_to_num(means[m][v], nan=-np.inf))
-             for v in names}
-    voters = [v for v in vote if v in names] or names
-    points = rank_vote(means, voters)
-    # ties: source_only first (the guard's side), then the higher ensemble agreement
-    ranked = sorted(chosen, key=lambda m: (-points[m], m != "source_only",
-                                           -np.nan_to_num(means[m].get("ensv", 0.0), nan=-1)))
-    best = ranked[0]
-    source_drop = _mean(runs, "source_only", "source_accuracy") - \
-        _mean(runs, best, "source_accuracy")
-    hurts = best == "source_only" or source_drop > MAX_SOURCE_DROP
-    if guard and hurts:
-        selected = "source_only"
-    else:
-        selected = best if best != "source_only" else next(
-            (m for m in ranked if m != "source_only"), "source_only")
-    out = {"validator_picks": picks, "votes": dict(Counter(picks.values())),
-           "primary_validator": "rank vote of " + ", ".join(voters), "voters": voters,
-           "rank_points": points, "rank_pick": best, "selected": selected,
-           "guard": {"enabled": guard, "kept_source_only": bool(guard and hurts and
-                                                                 len(chosen) > 1),
-                     "source_accuracy_drop": source_drop}}
-    if all("target_accuracy" in r for r in runs):
-        oracle = max(chosen, key=lambda m: _mean(runs, m, "target_accuracy"))
-        out["oracle"] = oracle
-        out["validator_matches_oracle"] = {v: picks[v] == oracle for v in names}
-        out["validator_matches_oracle"]["rank vote"] = best == oracle
-    return out
 
 
 def _distances(models: dict[str, Adapter], selected: str, source: Domain, target: Domain
