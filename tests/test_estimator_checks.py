@@ -56,10 +56,12 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 
 
 def _tiny_backbone():
-    """A seeded two-layer conv net as a backbone: no pretrained weights, milliseconds a batch."""
-    torch.manual_seed(0)
-    return wrap_module(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval(),
-                       name="tiny")
+    """A seeded two-layer conv net as a backbone: no pretrained weights, milliseconds a batch.
+    (Built at collection time, so the global RNG is left as it was.)"""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    return wrap_module(net, name="tiny")
 
 
 ESTIMATORS = [LinearProbeClassifier(), LinearProbeRegressor(),
