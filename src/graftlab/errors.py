@@ -8,7 +8,9 @@ was allowed, and what to do next.
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 
 class GraftlabError(Exception):
@@ -38,8 +40,36 @@ class WeightsError(GraftlabError, RuntimeError):
     """Pretrained weights that are missing or fail their checksum."""
 
 
-class NotFittedError(GraftlabError, AttributeError):
-    """An estimator used before ``fit``."""
+def _not_fitted_error() -> type:
+    """Build ``NotFittedError`` on first use: importing scikit-learn costs about a second,
+    which the CLI must not pay on every command."""
+    with _LOCK:
+        if "_NOT_FITTED" not in globals():
+            from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+            class NotFittedError(GraftlabError, SklearnNotFittedError):
+                """An estimator used before ``fit``. Also scikit-learn's ``NotFittedError``
+                (a ValueError and an AttributeError), so ``except`` clauses for either catch
+                it and scikit-learn's estimator checks accept it."""
+
+            NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"
+            globals()["_NOT_FITTED"] = NotFittedError
+        return globals()["_NOT_FITTED"]
+
+
+_LOCK = threading.Lock()
+
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(GraftlabError, _SklearnNotFittedError):
+        """An estimator used before ``fit``."""
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: ``from graftlab.errors import NotFittedError``
+    if name == "NotFittedError":
+        return _not_fitted_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:

@@ -9,7 +9,6 @@ Fitted models save to a folder (safetensors weights + a JSON config; never pickl
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 
-from graftlab import _atomic
+from graftlab import _atomic, integrity
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
@@ -322,10 +321,12 @@ class Grafter(ClassifierMixin, BaseEstimator):
         config = {"format": "graftlab.grafter/1", "estimator": type(self).__name__,
                   "params": params, **self._targets_config(),
                   "trainable_params": self.trainable_params_, "history": self.history_}
+        integrity.discard_manifest(folder)
         tmp = folder / ".model.safetensors.tmp"
         save_model(self.model_, str(tmp))
         tmp.replace(folder / "model.safetensors")
         _atomic.write_json(folder / "config.json", config)
+        integrity.write_manifest(folder, ["model.safetensors", "config.json"])
         return folder
 
     @classmethod
@@ -336,17 +337,21 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if (folder / "average.json").is_file():
             raise ConfigError(f"{folder} holds an average of adapted models, not one Grafter.",
                               hint="load it with graftlab.adapt.average.AveragedModel.load.")
+        integrity.verify_manifest(folder)
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
                               "model.safetensors).", hint="save one with Grafter.save(folder).")
-        config = json.loads((folder / "config.json").read_text())
+        config = integrity.read_json(folder / "config.json")
         saved_as = config.get("estimator", "Grafter")
         if saved_as != cls.__name__:
             raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
         self = cls(**config["params"])
         self._restore_targets(config)
         model, _ = self._build(self._num_outputs)
-        load_model(model, str(folder / "model.safetensors"))
+        try:
+            load_model(model, str(folder / "model.safetensors"))
+        except Exception as exc:  # shapes that differ, an unreadable file: one line, not 200
+            raise integrity.explain_load_error(exc, config, folder=folder) from exc
         self.model_ = model.eval()
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -90,10 +91,10 @@ def test_regressor_fits_a_linear_target():
 
 def test_single_class_is_refused():
     X = np.random.default_rng(0).normal(size=(10, 3))
-    with pytest.raises(DataError, match=r"labels hold a single class \('a'\); a classifier needs "
+    with pytest.raises(DataError, match=r"labels hold only one class \('a'\); a classifier needs "
                                         r"at least two(.|\n)*HINT: check the label column"):
         LinearProbeClassifier().fit(X, ["a"] * 10)
-    with pytest.raises(DataError, match=r"a single class \(3\)"):
+    with pytest.raises(DataError, match=r"only one class \(3\)"):
         LinearProbeClassifier().fit(X, np.full(10, 3))
 
 
@@ -103,6 +104,13 @@ def test_single_class_is_refused():
     (np.zeros((4, 2)), [0, 1, 0], "4 feature rows but 3 labels"),
     (np.array([[0.0, np.nan], [1.0, 1.0]]), [0, 1], "NaN or inf"),
     (np.zeros((0, 3)), [], "no samples to fit on"),
+    (np.zeros(4), [0, 1, 0, 1], r"got shape \(4,\)(.|\n)*HINT: Reshape your data: "
+                                r"X.reshape\(-1, 1\) if it is one feature"),
+    (sp.csr_matrix(np.ones((4, 2))), [0, 1, 0, 1], r"Probe\w+ got sparse features "
+                                                   r"\(csr_matrix\); sparse input is not supported"
+                                                   r"(.|\n)*HINT: densify them with X.toarray\(\)"),
+    (np.zeros((4, 2)), None, r"requires y to be passed, but the target y is None(.|\n)*HINT: "
+                             r"call fit\(X, y\)"),
 ])
 def test_bad_features_are_refused(X, y, message):
     with pytest.raises(DataError, match=message):
@@ -121,3 +129,34 @@ def test_not_fitted(probe, method):
         getattr(probe, method)(np.zeros((2, 3)))
     with pytest.raises(AttributeError):  # also the built-in it extends
         getattr(probe, method)(np.zeros((2, 3)))
+
+
+def test_predict_checks_the_features_it_was_fitted_on():
+    X_train, X_test, y_train, _ = blobs(20)
+    probe = LinearProbeClassifier(Cs=(1.0,)).fit(X_train, y_train)
+    with pytest.raises(DataError, match=r"X has 5 features, but LinearProbeClassifier is "
+                                        r"expecting 20 features as input(.|\n)*HINT: give a 2-D"):
+        probe.predict(X_test[:, :5])
+    bad = X_test.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(DataError, match="features hold NaN or inf values"):
+        probe.predict_proba(bad)
+    with pytest.raises(DataError, match="no samples to predict"):
+        probe.predict(X_test[:0])
+
+
+def test_continuous_labels_point_to_the_regressor():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(DataError, match=r"Unknown label type: continuous(.|\n)*HINT: labels name "
+                                        r"classes; for a continuous target use LinearProbeRegressor"):
+        LinearProbeClassifier().fit(X, np.linspace(0, 1, 10))
+
+
+def test_iterations_and_multi_output_regression():
+    X_train, _, y_train, _ = blobs(20)
+    assert 1 <= LinearProbeClassifier().fit(X_train, y_train).n_iter_ <= 500
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    Y = X @ rng.normal(size=(4, 2))
+    probe = LinearProbeRegressor().fit(X, Y)
+    assert probe.predict(X).shape == (60, 2) and probe.score(X, Y) > 0.99

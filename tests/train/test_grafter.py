@@ -63,7 +63,8 @@ def test_save_and_load_give_the_same_predictions(tmp_path, strategy):
     x, y = _images()
     g = Grafter(strategy=strategy, epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
     folder = g.save(tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "manifest.json",
+                                                      "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["params"]["strategy"] == strategy and config["classes"] == ["cat", "dog"]
     loaded = Grafter.load(folder)

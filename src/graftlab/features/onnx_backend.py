@@ -5,8 +5,11 @@ beside the feature cache, keyed by the backbone's cache key and the layers) and 
 Runtime's fully optimised CPU graph, one thread per run and as many runs in flight as there
 are cores — several times faster than eager PyTorch for
 EfficientNet's depthwise convolutions, and faster for BERT-style encoders (fused attention).
-Every session is checked against eager PyTorch on its first batch; a mismatch above
-``tolerance`` or any export failure falls back to eager, with a log line saying why.
+Every session is checked against eager PyTorch on its first batch. What happens when ONNX
+cannot run a backbone (not installed, export fails, the graph will not load, a mismatch above
+``tolerance``) is decided in one place, :func:`fall_back`: asked for explicitly
+(``backend="onnx"``) it is an :class:`OnnxBackendError`; chosen automatically, extraction goes on
+in eager PyTorch with an :class:`OnnxFallbackWarning` (and a log line) saying why.
 """
 
 from __future__ import annotations
@@ -25,8 +28,39 @@ from torch import nn
 
 from graftlab import _atomic
 from graftlab.backbones.base import Backbone
+from graftlab.errors import GraftlabError
 
 log = logging.getLogger(__name__)
+
+
+class OnnxBackendError(GraftlabError, RuntimeError):
+    """``backend="onnx"`` was asked for, and ONNX Runtime cannot run this backbone."""
+
+
+class OnnxFallbackWarning(UserWarning):
+    """The automatically chosen ONNX backend failed; extraction continues in eager PyTorch
+    (the same features, more slowly)."""
+
+
+class _Problem(RuntimeError):
+    """What went wrong in a stage of building or checking a session, in words."""
+
+
+def fall_back(backbone: str, exc: BaseException, *, explicit: bool) -> None:
+    """The one policy for an ONNX failure: raise :class:`OnnxBackendError` when ONNX was asked
+    for explicitly; otherwise warn (an :class:`OnnxFallbackWarning` and a WARNING log line) and
+    return, and the caller extracts with eager PyTorch."""
+    reason = str(exc) if isinstance(exc, _Problem) else f"{type(exc).__name__}: {_first_line(exc)}"
+    if explicit:
+        raise OnnxBackendError(
+            f"backend='onnx' was asked for, but ONNX Runtime cannot run backbone {backbone!r}: "
+            f"{reason}.",
+            hint="use backend='torch' (the same features, slower), or backend='auto', which "
+            "falls back to PyTorch with a warning.") from exc
+    message = (f"ONNX Runtime cannot run backbone {backbone!r} ({reason}); extracting with "
+               "eager PyTorch instead (the same features, slower).")
+    log.warning(message)
+    warnings.warn(message, OnnxFallbackWarning, stacklevel=2)
 
 
 class _Trunk(nn.Module):
@@ -47,7 +81,10 @@ class OnnxRunner:
 
     def __init__(self, backbone: Backbone, layers: Sequence[str], sample: dict[str, torch.Tensor],
                  *, folder: str | Path | None = None, tolerance: float = 1e-4) -> None:
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise _Problem("onnxruntime is not installed (pip install onnxruntime)") from None
 
         self.backbone, self.layers, self.tolerance = backbone, list(layers), tolerance
         self.names = list(sample)
@@ -56,7 +93,11 @@ class OnnxRunner:
         folder = Path(folder) if folder else Path(tempfile.gettempdir()) / "graftlab-onnx"
         path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
         if not path.exists():
-            self._export(sample, path)
+            try:
+                self._export(sample, path)
+            except Exception as exc:
+                raise _Problem(f"exporting its trunk to ONNX failed: {type(exc).__name__}: "
+                               f"{_first_line(exc)}") from exc
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # One thread per run, several runs at once (the extraction loop keeps
@@ -66,8 +107,12 @@ class OnnxRunner:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise _Problem(f"ONNX Runtime cannot load the exported graph {path} "
+                           f"({_first_line(exc)}); delete it to export it again") from exc
         self.path = path
         self._checked = False
 
@@ -108,5 +153,11 @@ class OnnxRunner:
             scale = max(1.0, float(eager[layer].abs().max()))
             diff = float((eager[layer] - result[layer]).abs().max()) / scale
             if diff > self.tolerance:
-                raise RuntimeError(f"ONNX output of {layer} differs from eager by {diff:.2e}")
+                raise _Problem(f"its output at layer {layer!r} differs from eager PyTorch by "
+                               f"{diff:.2e} (relative; the tolerance is {self.tolerance:.0e})")
         self._checked = True
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

@@ -30,7 +30,8 @@ def tune_allocator() -> bool:
     try:
         libc = ctypes.CDLL(name)
         ok = libc.mallopt(_M_MMAP_THRESHOLD, 1 << 25) and libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
-    except (OSError, AttributeError, TypeError):
+    except (OSError, AttributeError, TypeError) as exc:  # not glibc: only speed is lost
+        log.debug("allocator thresholds left as they are (%s: %s)", type(exc).__name__, exc)
         return False
     _APPLIED = bool(ok)
     log.debug("glibc allocator thresholds raised: %s", _APPLIED)

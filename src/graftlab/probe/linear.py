@@ -2,52 +2,89 @@
 
 scikit-learn estimators (keyword-only ``__init__``, fitted attributes ending in ``_``), so they
 drop into a ``Pipeline`` after :class:`graftlab.features.FeatureExtractor` or into
-``GridSearchCV``.
+``GridSearchCV``; they pass scikit-learn's own estimator checks (tests/test_estimator_checks.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from graftlab.errors import DataError, NotFittedError
 
 DEFAULT_CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 DEFAULT_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+FLOATS = (np.float64, np.float32)  # kept as given (graftlab's features are float32, no copy)
 
 
-def _check_xy(X, y, *, classify: bool) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y)
-    if X.ndim != 2:
-        raise DataError(f"features must be a 2-D array (samples, dims), got shape {X.shape}.")
-    if len(X) != len(y):
-        raise DataError(f"{len(X)} feature rows but {len(y)} labels; give one label per row.")
-    if len(X) == 0:
-        raise DataError("no samples to fit on: the features have 0 rows.")
+def _features(est: BaseEstimator, X: Any, y: Any = None, *, fit: bool,
+              classify: bool = False) -> Any:
+    """Validated float features (and labels when fitting), with graftlab's messages for the
+    common mistakes and scikit-learn's checks (``n_features_in_``, feature names, dtypes,
+    complex values...) for the rest."""
+    name = type(est).__name__
+    if sp.issparse(X):
+        raise DataError(f"{name} got sparse features ({type(X).__name__}); sparse input is not "
+                        "supported.", hint="densify them with X.toarray(); graftlab's features "
+                        "are dense already.")
+    if fit and y is None:
+        raise DataError(f"{name} requires y to be passed, but the target y is None.",
+                        hint="call fit(X, y) with one label (or target value) per feature row.")
+    shape = tuple(X.shape) if hasattr(X, "shape") else np.asarray(X).shape
+    if len(shape) != 2:
+        raise DataError(f"features must be a 2-D array (samples, dims), got shape {shape}.",
+                        hint="Reshape your data: X.reshape(-1, 1) if it is one feature, "
+                        "X.reshape(1, -1) if it is one sample." if len(shape) == 1 else None)
+    n_labels = (len(y) if hasattr(y, "__len__") else len(np.atleast_1d(np.asarray(y)))) if fit \
+        else shape[0]
+    if n_labels != shape[0]:
+        raise DataError(f"{shape[0]} feature rows but {n_labels} labels; give one label per row.")
+    if shape[0] == 0:
+        raise DataError("no samples to fit on: the features have 0 rows." if fit else
+                        "no samples to predict: the features have 0 rows.")
+    try:
+        if fit:
+            X, y = validate_data(est, X, y, dtype=FLOATS, ensure_all_finite=False,
+                                 multi_output=not classify, y_numeric=not classify)
+        else:
+            X = validate_data(est, X, reset=False, dtype=FLOATS, ensure_all_finite=False)
+    except ValueError as exc:
+        raise DataError(str(exc), hint="give a 2-D array of numbers, one row per sample, "
+                        "with the columns it was fitted on." if not fit else None) from exc
     if not np.isfinite(X).all():
         raise DataError("features hold NaN or inf values; re-extract them (the cache rebuilds).")
-    if classify and len(np.unique(y)) < 2:
-        only = np.unique(y)[0]
-        only = only.item() if isinstance(only, np.generic) else only  # 'a', not np.str_('a')
-        raise DataError(
-            f"labels hold a single class ({only!r}); a classifier needs at least two.",
-            hint="check the label column, or use a regressor for continuous targets.",
-        )
-    return X, y
+    if fit and classify:
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise DataError(str(exc), hint="labels name classes; for a continuous target use "
+                            "LinearProbeRegressor.") from exc
+        classes = np.unique(y)
+        if len(classes) < 2:
+            only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+            raise DataError(  # 'a', not np.str_('a')
+                f"labels hold only one class ({only!r}); a classifier needs at least two.",
+                hint="check the label column, or use a regressor for continuous targets.",
+            )
+    return (X, y) if fit else X
 
 
 class _Fitted:
     def _check(self) -> None:
         try:
             check_is_fitted(self, "model_")
-        except Exception as exc:
+        except SklearnNotFittedError as exc:
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(X, y) first."
             ) from exc
@@ -59,6 +96,7 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
     ``C`` is chosen from ``Cs`` by validation log-loss: on one stratified hold-out split of
     ``validation_fraction`` (warm-started along the ``C`` path, then refitted on everything)
     when there are at least ``holdout_min`` samples, else by ``cv``-fold cross-validation.
+    ``n_iter_`` is the most solver iterations any of those fits took.
     """
 
     def __init__(self, *, Cs: tuple[float, ...] = DEFAULT_CS, cv: int = 3,
@@ -73,7 +111,7 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y) -> LinearProbeClassifier:
-        X, y = _check_xy(X, y, classify=True)
+        X, y = _features(self, X, y, fit=True, classify=True)
         scaler = StandardScaler().fit(X)
         Xs = scaler.transform(X)
         counts = np.unique(y, return_counts=True)[1]
@@ -89,7 +127,7 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
             self.C_ = float(np.ravel(clf.C_)[0])
         self.model_ = Pipeline([("scale", scaler), ("clf", clf)])
         self.classes_ = clf.classes_
-        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = int(np.max(clf.n_iter_))
         return self
 
     def _fit_holdout(self, Xs: np.ndarray, y: np.ndarray) -> LogisticRegression:
@@ -107,31 +145,36 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         self._check()
-        return self.model_.predict(np.asarray(X, dtype=np.float32))
+        return self.model_.predict(_features(self, X, fit=False))
 
     def predict_proba(self, X) -> np.ndarray:
         self._check()
-        return self.model_.predict_proba(np.asarray(X, dtype=np.float32))
+        return self.model_.predict_proba(_features(self, X, fit=False))
 
     def decision_function(self, X) -> np.ndarray:
         self._check()
-        return self.model_.decision_function(np.asarray(X, dtype=np.float32))
+        return self.model_.decision_function(_features(self, X, fit=False))
 
 
 class LinearProbeRegressor(_Fitted, RegressorMixin, BaseEstimator):
-    """Standardised features + ridge regression, ``alpha`` chosen by efficient leave-one-out."""
+    """Standardised features + ridge regression, ``alpha`` chosen by efficient leave-one-out.
+    A 2-D ``y`` fits one ridge per column (one shared ``alpha``)."""
 
     def __init__(self, *, alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> None:
         self.alphas = alphas
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # a 2-D y: one ridge fit per column, as RidgeCV
+        return tags
+
     def fit(self, X, y) -> LinearProbeRegressor:
-        X, y = _check_xy(X, y, classify=False)
+        X, y = _features(self, X, y, fit=True)
         ridge = RidgeCV(alphas=list(self.alphas))
         self.model_ = Pipeline([("scale", StandardScaler()), ("ridge", ridge)]).fit(X, y)
         self.alpha_ = float(ridge.alpha_)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def predict(self, X) -> np.ndarray:
         self._check()
-        return self.model_.predict(np.asarray(X, dtype=np.float32))
+        return self.model_.predict(_features(self, X, fit=False))

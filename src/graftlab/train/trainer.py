@@ -8,13 +8,23 @@ Runs are repeatable (seeded; the data order of epoch e depends only on seed and 
 atomically at every epoch end, and resume from the last checkpoint to the same result as an
 uninterrupted run. A non-finite loss stops the run with a clear error; the last good checkpoint
 stays on disk.
+
+Resuming is loud and safe: it says (a WARNING log line, and ``record["resumed_from"]``) which
+file and epoch it continues from; it refuses a checkpoint written with other trainer settings
+or another ``config_hash``; it loads with ``torch.load(weights_only=True)`` (tensors and plain
+values only, never unpickling code); and a checkpoint of a finished run restores that run's
+result and says that nothing was trained.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import os
+import pickle
 import random
+import re
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,10 +34,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from graftlab import _atomic
 from graftlab.errors import ConfigError, GraftlabError
 from graftlab.train.callbacks import Callback
 
 log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "graftlab.checkpoint/2"
 
 
 class TrainingDivergedError(GraftlabError, FloatingPointError):
@@ -67,19 +79,43 @@ def _tuples(x: Any) -> Any:
     return tuple(_tuples(v) for v in x) if isinstance(x, list | tuple) else x
 
 
+def config_hash(*parts: Any) -> str:
+    """A short stable hash of JSON-able ``parts`` (e.g. an estimator's params and its data's
+    fingerprint), for ``Trainer(config_hash=...)``. Objects that are not plain values are
+    refused rather than hashed by a repr that may hold a memory address."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, np.generic | np.ndarray):
+            return value.tolist()
+        if isinstance(value, set | frozenset):
+            return sorted(value, key=repr)
+        raise TypeError(f"config_hash takes plain values, got a {type(value).__name__} "
+                        f"({value!r:.60}); leave it out or pass a stable name for it.")
+
+    text = json.dumps(parts, sort_keys=True, default=plain, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class Trainer:
-    """Train ``method`` on ``n`` samples, fed by ``collate(indices) -> batch``."""
+    """Train ``method`` on ``n`` samples, fed by ``collate(indices) -> batch``.
+
+    ``config_hash`` names the configuration being trained (see :func:`config_hash`); it is
+    stored in every checkpoint, and a checkpoint with another one is refused on resume.
+    """
 
     def __init__(self, *, epochs: int = 5, batch_size: int = 32, seed: int = 0,
                  max_grad_norm: float | None = 1.0, callbacks: Sequence[Callback] = (),
                  checkpoint_dir: str | Path | None = None, accelerator: Any = None,
-                 freeze_bn_stats: bool = False) -> None:
+                 freeze_bn_stats: bool = False, config_hash: str | None = None) -> None:
         if epochs < 1 or batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.max_grad_norm = max_grad_norm
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.config_hash = config_hash
         self._accelerator = accelerator
         self.freeze_bn_stats = freeze_bn_stats
         self.stop = False
@@ -177,37 +213,100 @@ class Trainer:
         return {f"val_{k}": v / count for k, v in sums.items()}
 
     # ------------------------------------------------------------------ checkpoints
+    def _settings(self) -> dict:
+        """The trainer's own settings a resumed run must share with the one it continues."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
+                "max_grad_norm": self.max_grad_norm, "freeze_bn_stats": self.freeze_bn_stats}
+
     def _save(self, epoch: int, optimizer, scheduler) -> None:
         path = self.checkpoint_path
         if path is None or not self.accelerator.is_main_process:
             return
-        state = {"epoch": epoch, "model": self.unwrapped.state_dict(),
-                 "optimizer": optimizer.state_dict(),
+        # Tensors and plain values only, so it loads with torch.load(weights_only=True).
+        state = {"format": CHECKPOINT_FORMAT, "config_hash": self.config_hash,
+                 "settings": self._settings(), "epoch": epoch,
+                 "finished": bool(self.stop or epoch + 1 >= self.epochs),
+                 "model": self.unwrapped.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
                  "history": self.history, "rng": _rng_state(), "record": self.record,
                  "callbacks": [c.state_dict() for c in self.callbacks]}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        _atomic._replace_from_temp(path, lambda handle: torch.save(state, handle))
+
+    def _refuse(self, path: Path, problem: str) -> ConfigError:
+        return ConfigError(
+            f"cannot resume from checkpoint {path}: {problem}",
+            hint=f"delete {path} to train this run from the start, or give this run another "
+            "checkpoint_dir (the old checkpoint then stays for the run that wrote it).")
+
+    def _load_checkpoint(self, path: Path) -> dict:
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+            raise self._refuse(path, "the file cannot be read (truncated or corrupt: it is not "
+                               "the zip archive torch.save writes).")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            raise self._refuse(path, "it holds objects other than tensors and plain values "
+                               f"({found.group(1) if found else 'an object'}), and graftlab "
+                               "never unpickles code (written by an older graftlab, or by a "
+                               "callback whose state_dict returns other objects).") from None
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise self._refuse(path, "the file cannot be read (truncated or corrupt: "
+                               f"{str(exc).strip().splitlines()[0][:200]}).") from None
+        if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+            raise self._refuse(path, "it is not a graftlab training checkpoint.")
+        return state
+
+    def _check_same_run(self, path: Path, state: dict) -> None:
+        """Refuse a checkpoint that another configuration wrote: resuming it would mix runs."""
+        saved = state.get("settings") or {}
+        differ = [f"{k}={saved[k]!r} there, {v!r} here" for k, v in self._settings().items()
+                  if k in saved and saved[k] != v]
+        if differ:
+            raise self._refuse(path, "it was written with other trainer settings ("
+                               + "; ".join(differ) + ").")
+        theirs = state.get("config_hash")
+        if self.config_hash is not None and theirs != self.config_hash:
+            written = (f"another configuration (config hash {theirs})" if theirs else
+                       "a run that recorded no configuration hash (an older graftlab, or one "
+                       "that gave none), so it cannot be matched to this one")
+            raise self._refuse(path, f"it was written by {written}; this run's config hash is "
+                               f"{self.config_hash}.")
 
     def _resume(self, method: nn.Module, optimizer, scheduler) -> int:
         path = self.checkpoint_path
         if path is None or not path.exists():
             return 0
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        method.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        state = self._load_checkpoint(path)
+        self._check_same_run(path, state)
+        try:
+            method.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise self._refuse(path, "its weights or optimizer state do not fit this model ("
+                               f"{str(exc).strip().splitlines()[0][:200]}).") from None
         self.history = list(state["history"])
         self.record.update(state.get("record", {}))
         for callback, saved in zip(self.callbacks, state.get("callbacks", []), strict=False):
             callback.load_state_dict(saved)
         _set_rng_state(state["rng"])
-        log.info("resumed from %s after epoch %d", path, state["epoch"])
-        self.record["resumed_from_epoch"] = state["epoch"]
-        return state["epoch"] + 1
+        epoch = int(state["epoch"])
+        finished = bool(state.get("finished", epoch + 1 >= self.epochs))
+        # epoch counts from 0, as in the history; the log line counts from 1, as people do
+        self.record["resumed_from"] = {"file": str(path), "epoch": epoch, "finished": finished}
+        self.record["resumed_from_epoch"] = epoch
+        if self.accelerator.is_main_process:
+            if finished:
+                log.warning("checkpoint %s holds a finished run (it stopped after epoch %d of "
+                            "%d): its result is restored and nothing is trained; delete it or "
+                            "use another checkpoint_dir to train again", path, epoch + 1,
+                            self.epochs)
+            else:
+                log.warning("resuming from checkpoint %s after epoch %d of %d", path,
+                            epoch + 1, self.epochs)
+        return self.epochs if finished else epoch + 1
 
     def _diverged(self, epoch: int, step: int, value: float, optimizer) -> None:
         lrs = ", ".join(f"{g['lr']:.2g}" for g in optimizer.param_groups)
