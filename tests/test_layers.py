@@ -2,7 +2,7 @@
 
 Rooms, bottom to top (README "How graftlab is built"):
 
-    base        errors, _atomic, paths, registry, config
+    base        errors, _atomic, paths, registry, config, integrity
     parts       data, backbones, heads, methods, probe  (independent of each other)
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
@@ -28,7 +28,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOMS = [
     ("base", ["graftlab", "graftlab.errors", "graftlab._atomic", "graftlab.paths",
-              "graftlab.registry", "graftlab.config"]),
+              "graftlab.registry", "graftlab.config", "graftlab.integrity"]),
     ("parts", ["graftlab.data", "graftlab.backbones", "graftlab.heads", "graftlab.methods",
                "graftlab.probe"]),
     ("features", ["graftlab.features"]),

@@ -27,7 +27,7 @@ from graftlab.methods import ERM
 from graftlab.methods.erm import task_loss
 from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
 from graftlab.train.callbacks import Callback
-from graftlab.train.fit import Fitted, FitSettings, fit_method
+from graftlab.train.fit import Fitted, FitSettings, fit_method, run_hash
 from graftlab.train.model import GraftedModel
 from graftlab.train.routes import INPUTS, Route, choose_route
 from graftlab.train.strategies import Plan, Strategy, trainable_parameters
@@ -99,12 +99,14 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
         return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
 
-    def _settings(self, progress) -> FitSettings:
+    def _settings(self, progress, *data) -> FitSettings:
         freeze_bn = self.pretrained if self.freeze_bn_stats is None else self.freeze_bn_stats
         return FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                            callbacks=list(self.callbacks or []),
                            checkpoint_dir=self.checkpoint_dir, freeze_bn_stats=freeze_bn,
-                           early_stopping=self.early_stopping, progress=progress)
+                           early_stopping=self.early_stopping, progress=progress,
+                           config_hash=run_hash(self.get_params(), *data)
+                           if self.checkpoint_dir else None)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
@@ -150,7 +152,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return fn
 
         fitted = fit_method(method, model, plan, collate, train_idx, val_idx,
-                            self._settings(progress))
+                            self._settings(progress, domain, labels, train_idx, val_idx))
         return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
 
     def set_fitted(self, model: GraftedModel, fitted: Fitted, t0: float | None = None,

@@ -30,7 +30,7 @@ from graftlab.features.extract import as_domain
 from graftlab.methods import METHODS, create_method
 from graftlab.train.build import backbone_modality
 from graftlab.train.callbacks import Callback
-from graftlab.train.fit import FitSettings, fit_method
+from graftlab.train.fit import FitSettings, fit_method, run_hash
 from graftlab.train.routes import choose_route
 
 
@@ -143,7 +143,9 @@ class Adapter(ClassifierMixin, BaseEstimator):
                                           self.epochs)
         settings = FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                                callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
-                               freeze_bn_stats=True, progress=progress)
+                               freeze_bn_stats=True, progress=progress,
+                               config_hash=run_hash(self.get_params(), source, encoded, tgt,
+                                                    pseudo) if self.checkpoint_dir else None)
         fitted = fit_method(method, model, train_plan, lambda _which: collate,
                             np.arange(len(source)), np.arange(0), settings)
         fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ class FitSettings:
     freeze_bn_stats: bool = False
     early_stopping: int | None = None
     progress: Callable[[str, int, int], None] | None = None
+    config_hash: str | None = None  # names what trains: a checkpoint of another is refused
 
 
 @dataclass
@@ -64,7 +66,8 @@ def fit_method(method: nn.Module, model: nn.Module, plan: Plan,
     trainer = Trainer(epochs=settings.epochs, batch_size=settings.batch_size,
                       seed=settings.seed, callbacks=callbacks,
                       checkpoint_dir=settings.checkpoint_dir,
-                      freeze_bn_stats=settings.freeze_bn_stats)
+                      freeze_bn_stats=settings.freeze_bn_stats,
+                      config_hash=settings.config_hash)
     history = trainer.fit(method, n_train=len(train_idx), collate=collate(train_idx),
                           optimizer=optimizer, scheduler=scheduler, n_val=len(val_idx),
                           collate_val=collate(val_idx))
@@ -75,6 +78,29 @@ def fit_method(method: nn.Module, model: nn.Module, plan: Plan,
                             "trainable_params_at_end": at_end},
                   at_end if plan.scheduled else plan.num_trainable,
                   sum(p.numel() for p in model.parameters()))
+
+
+def run_hash(params: dict, *parts: Any) -> str:
+    """What a checkpoint must match to be resumed: an estimator's parameters (callbacks and
+    the checkpoint folder left out; an object backbone by its name) and the data (each
+    Domain's fingerprint, arrays by their bytes)."""
+    import hashlib
+
+    from graftlab.train.trainer import config_hash
+
+    plain = {k: v for k, v in params.items() if k not in ("callbacks", "checkpoint_dir")}
+    if not isinstance(plain.get("backbone"), str | None):
+        backbone = plain["backbone"]
+        plain["backbone"] = f"{type(backbone).__name__}:{getattr(backbone, 'name', '')}"
+
+    def part(value: Any) -> Any:
+        if hasattr(value, "fingerprint"):
+            return value.fingerprint()
+        if isinstance(value, np.ndarray | torch.Tensor):
+            return hashlib.sha256(np.ascontiguousarray(np.asarray(value)).tobytes()).hexdigest()
+        return value
+
+    return config_hash(plain, [part(p) for p in parts])
 
 
 def warmup_cosine(total: int, warmup_fraction: float = 0.1) -> Callable[[int], float]:
