@@ -82,6 +82,12 @@ class Backbone(nn.Module):
         The default, characters, is a rough stand-in; tokenizer-backed encoders override it."""
         return np.fromiter((len(t) for t in inputs), dtype=np.int64, count=len(inputs))
 
+    def prepare(self, inputs: Any) -> Prepared:
+        """Ready a chunk of raw inputs once, to be cut into many batches (extraction). Text
+        encoders tokenise the whole chunk here, so neither sorting by length nor batching
+        tokenises again."""
+        return Prepared(self, inputs)
+
     def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
                      ) -> dict[str, torch.Tensor]:
         """Continue the trunk from layer ``start``'s output ``x``. Families that support it
@@ -137,3 +143,25 @@ class Backbone(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.features(batch)
+
+
+class Prepared:
+    """A chunk of raw inputs readied once (:meth:`Backbone.prepare`) and batched many times.
+
+    ``lengths`` (text only) orders samples so a batch pads little; the default counts
+    characters and preprocesses each batch from the raw inputs.
+    """
+
+    def __init__(self, backbone: Backbone, inputs: Any) -> None:
+        self.backbone, self.inputs = backbone, inputs
+        self.lengths: np.ndarray | None = (
+            backbone.sequence_lengths(inputs) if backbone.modality == "text" else None)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batch(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Model-ready tensors of the samples at ``positions`` (indices into the chunk)."""
+        if isinstance(self.inputs, np.ndarray | torch.Tensor):
+            return self.backbone.preprocess(self.inputs[positions])
+        return self.backbone.preprocess([self.inputs[i] for i in positions])

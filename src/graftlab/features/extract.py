@@ -1,8 +1,9 @@
 """Feature extraction: pooled features from any named layers, through the on-disk cache.
 
-The loop is chunked: each chunk of ``chunk_size`` samples is extracted (text sorted by length
-inside the chunk, so a batch pads to similar lengths and wastes no compute) and saved
-atomically before the next begins. Peak memory is one chunk, not the data set.
+The loop is chunked: each chunk of ``chunk_size`` samples is prepared once (text: tokenised
+once), extracted (text sorted by length inside the chunk, so a batch pads to similar lengths
+and wastes no compute) and saved atomically before the next begins. Peak memory is one chunk,
+not the data set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
-from graftlab.backbones.base import resolve_layers, resolve_pooling
+from graftlab.backbones.base import Prepared, resolve_layers, resolve_pooling
 from graftlab.backbones.registry import Description, describe_backbone
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
@@ -75,49 +76,49 @@ def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domai
     return domain
 
 
-def _batches(backbone: Backbone, domain: Domain, index: np.ndarray, batch_size: int
-             ) -> list[np.ndarray]:
-    """Index batches; text is ordered by token count first, so a batch pads almost nothing."""
-    if domain.modality == "text":
-        lengths = backbone.sequence_lengths([domain.inputs[i] for i in index])
-        index = index[np.argsort(-lengths, kind="stable")]
-    return [index[i:i + batch_size] for i in range(0, len(index), batch_size)]
+def _batches(prepared: Prepared, batch_size: int) -> list[np.ndarray]:
+    """Position batches; text is ordered by token count first, so a batch pads almost nothing."""
+    order = np.arange(len(prepared))
+    if prepared.lengths is not None:
+        order = np.argsort(-prepared.lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.ndarray,
                layers: list[str], pooling: str, batch_size: int, tick: Progress | None
                ) -> dict[str, np.ndarray]:
-    """Features of ``index``; with ONNX Runtime, several batches are in flight at once
-    (tokenising, the graph and pooling all release the GIL)."""
+    """Features of ``index`` (consecutive rows), prepared (text: tokenised) once; with ONNX
+    Runtime, several batches are in flight at once (the graph and pooling release the GIL)."""
     out: dict[str, np.ndarray] = {}
     start = int(index[0])
+    prepared = backbone.prepare(domain.inputs[start:int(index[-1]) + 1])  # a view or a list
 
     @torch.inference_mode()
-    def job(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        batch = backbone.preprocess(domain.inputs_at(idx))
+    def job(pos: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        batch = prepared.batch(pos)
         acts = forward(batch)
-        return idx, {layer: backbone.pool(acts[layer], pooling, batch).float().numpy()
+        return pos, {layer: backbone.pool(acts[layer], pooling, batch).float().numpy()
                      for layer in layers}
 
-    def store(idx: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+    def store(pos: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
         for layer, values in pooled.items():
             if layer not in out:
                 out[layer] = np.empty((len(index), values.shape[1]), dtype=np.float32)
-            out[layer][idx - start] = values
+            out[layer][pos] = values
         if tick:
-            tick(len(idx), 0)
+            tick(len(pos), 0)
 
-    batches = _batches(backbone, domain, index, batch_size)
+    batches = _batches(prepared, batch_size)
     if not forward.ready:  # the first batch builds (and checks) the ONNX session
         store(*job(batches.pop(0)))
     workers = forward.workers
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(workers) as pool:
-            for idx, pooled in pool.map(job, batches):
-                store(idx, pooled)
+            for pos, pooled in pool.map(job, batches):
+                store(pos, pooled)
     else:
-        for idx in batches:
-            store(*job(idx))
+        for pos in batches:
+            store(*job(pos))
     return out
 
 
