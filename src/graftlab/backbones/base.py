@@ -53,7 +53,8 @@ def resolve_pooling(modality: str, pooling: str | None, default: str) -> str:
 
 
 class Backbone(nn.Module):
-    """Base class: subclasses set the attributes below and implement the three methods."""
+    """Base class: subclasses set the attributes below and implement the three methods;
+    ``forward_from`` (resuming from a layer's cached output) is optional."""
 
     name: str = "backbone"
     modality: str = "image"
@@ -88,10 +89,12 @@ class Backbone(nn.Module):
         tokenises again."""
         return Prepared(self, inputs)
 
-    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
-                     ) -> dict[str, torch.Tensor]:
-        """Continue the trunk from layer ``start``'s output ``x``. Families that support it
-        let fine-tuning train the upper blocks from cached activations."""
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str],
+                     attention_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Continue the trunk from layer ``start``'s output ``x`` to ``layers`` (all after
+        ``start``), as :meth:`forward_layers` would compute them. Text passes the (B, T)
+        ``attention_mask`` of ``x``'s tokens (None: no padding); images ignore it. Families
+        that support it let fine-tuning train the upper blocks from cached activations."""
         raise NotImplementedError
 
     def cache_key(self) -> dict:
@@ -106,6 +109,23 @@ class Backbone(nn.Module):
     def check_layers(self, layers: str | Sequence[str] | None) -> list[str]:
         """Normalise a layer request; unknown names get the list of available ones."""
         return resolve_layers(self.name, self.layer_names(), layers)
+
+    def check_resume(self, start: str, layers: Sequence[str]) -> tuple[int, list[str]]:
+        """For :meth:`forward_from`: the index of ``start`` among the layers and the checked
+        ``layers``, which must all come after it."""
+        (start,) = self.check_layers([start])
+        wanted = self.check_layers(list(layers))
+        names = self.layer_names()
+        first = names.index(start)
+        early = [layer for layer in wanted if names.index(layer) <= first]
+        if early:
+            raise ConfigError(
+                f"cannot resume {self.name} from {start!r} to {', '.join(early)}: "
+                f"layers must come after the start layer.",
+                hint=f"ask for a layer after {start!r} (layers run {names[0]} ... {names[-1]}), "
+                "or run forward_layers from the raw inputs.",
+            )
+        return first, wanted
 
     def check_pooling(self, pooling: str | None) -> str:
         return resolve_pooling(self.modality, pooling, self.default_pooling)

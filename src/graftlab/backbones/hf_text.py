@@ -127,7 +127,24 @@ class HFTextEncoder(Backbone):
 
     def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
                        ) -> dict[str, torch.Tensor]:
-        wanted = self.check_layers(list(layers))
+        return self._run(batch, 0, self.check_layers(list(layers)))
+
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str],
+                     attention_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Continue from ``start``'s hidden states ``x`` (B, T, D) with their (B, T)
+        ``attention_mask`` (None: every token is real). The model's own forward runs, its
+        embeddings standing in for ``x`` and its encoder cut to the layers after ``start``,
+        so the mask is extended exactly as in :meth:`forward_layers`."""
+        first, wanted = self.check_resume(start, layers)
+        if attention_mask is None:
+            attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        return self._run({"inputs_embeds": x, "attention_mask": attention_mask}, first, wanted,
+                         given=x)
+
+    def _run(self, batch: dict[str, torch.Tensor], first: int, wanted: list[str],
+             given: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Run ``self.model`` on ``batch`` through encoder layers ``first`` ... the deepest
+        wanted one (``given``: the hidden states that replace the embeddings' output)."""
         names = self.layer_names()
         deepest = max(names.index(layer) for layer in wanted)
         blocks = dict(self.blocks())
@@ -139,16 +156,30 @@ class HFTextEncoder(Backbone):
             lambda _m, _i, out, key=layer: captured.__setitem__(
                 key, out[0] if isinstance(out, tuple) else out))
             for layer in dict.fromkeys(wanted)]
-        full = self._layers
-        # Run only as deep as needed: the layers past the deepest one asked for are skipped.
-        self.model.encoder.layer = nn.ModuleList(list(full)[:max(deepest, 1)])
+        full, embeddings = self._layers, self.model.embeddings
+        # Run only the layers needed: none past the deepest one asked for, none before `first`.
+        self.model.encoder.layer = nn.ModuleList(list(full)[first:max(deepest, 1)])
+        if given is not None:
+            self.model.embeddings = _Given(given)
         try:
             self.model(**batch)
         finally:
             self.model.encoder.layer = full
+            self.model.embeddings = embeddings
             for handle in handles:
                 handle.remove()
         return {layer: captured[layer] for layer in wanted}
+
+
+class _Given(nn.Module):
+    """Stands in for the embeddings: returns hidden states computed earlier (a cache)."""
+
+    def __init__(self, hidden: torch.Tensor) -> None:
+        super().__init__()
+        self.hidden = hidden
+
+    def forward(self, *_args, **_kwargs) -> torch.Tensor:
+        return self.hidden
 
 
 class _Tokenized(Prepared):
