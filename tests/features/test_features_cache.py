@@ -254,3 +254,29 @@ def test_description_matches_the_built_backbone(name):
     assert described.layers == built.layer_names()
     assert (described.modality, described.default_pooling) == (built.modality,
                                                                built.default_pooling)
+
+
+def test_a_ragged_entry_keeps_each_samples_rows_and_refuses_a_mismatched_pair(caplog):
+    """Text activations: rows of different counts per sample, saved by chunk, joined once."""
+    entry = FeatureCache().ragged_entry({"test": "ragged"})
+    assert entry.load() is None and entry.load_chunk(0, 2) is None
+    chunks = {(0, 2): (np.arange(10, dtype=np.float32).reshape(5, 2), np.array([2, 3])),
+              (2, 3): (np.full((4, 2), 7, np.float32), np.array([4]))}
+    for (a, b), chunk in chunks.items():
+        entry.save_chunk(a, b, chunk)
+    rows, lengths = entry.load_chunk(0, 2)
+    np.testing.assert_array_equal(rows, chunks[0, 2][0])
+    rows, lengths = entry.finalize(list(chunks), {"what": "test"})
+    assert rows.shape == (9, 2) and lengths.tolist() == [2, 3, 4] and entry.complete
+    np.testing.assert_array_equal(rows[5:], 7)
+    assert [e["shape"] for e in FeatureCache().entries()] == [[9, 2]]  # listed once
+    rows, lengths = entry.load()
+    assert lengths.flags.writeable and lengths.tolist() == [2, 3, 4]
+    # Lengths that no longer add up to the rows (a stale pair): the entry goes.
+    bad = FeatureCache().ragged_entry({"test": "ragged"})
+    bad.lengths.save_chunk(0, 3, np.array([1, 1, 1]))
+    bad.lengths.finalize([(0, 3)], {})
+    with caplog.at_level(logging.WARNING):
+        assert bad.load() is None
+    assert "corrupt (9 rows for 3 tokens)" in caplog.text
+    assert FeatureCache().entries() == []

@@ -102,3 +102,50 @@ def test_modality_mismatch_is_refused(tiny_backbone, minilm, images):
         extract_layers(minilm, Domain(name="pics", modality="image", inputs=images(2)))
     with pytest.raises(DataError, match=r"images must be a uint8 array \(N, H, W, 3\)"):
         extract_features(tiny_backbone, np.zeros((2, 8, 8), np.uint8))
+
+
+class _CountingTokenizer:
+    """Counts calls to a tokenizer and otherwise is that tokenizer."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.calls = tokenizer, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
+@pytest.mark.slow
+def test_text_is_tokenised_once_per_chunk(minilm, monkeypatch):
+    one_by_one = np.asarray(extract_features(minilm, TEXTS, batch_size=1, cache=False))
+    counting = _CountingTokenizer(minilm.tokenizer)
+    monkeypatch.setattr(minilm, "tokenizer", counting)
+    feats = np.asarray(extract_features(minilm, TEXTS, batch_size=2, chunk_size=4, cache=False,
+                                        backend="torch"))
+    # Two chunks (4 + 3 texts), one call each; sorting by length tokenised each chunk, then
+    # each of its 2 + 2 batches again: 6 calls before.
+    assert counting.calls == 2
+    np.testing.assert_allclose(feats, one_by_one, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_tokenised_chunk_pads_each_batch_exactly_as_preprocess(minilm, monkeypatch, side):
+    """The batches are the very tensors preprocess makes, so the features cannot change."""
+    monkeypatch.setattr(minilm.tokenizer, "padding_side", side)
+    texts = [*TEXTS, "word " * 400]  # the last one is truncated to max_length
+    prepared = minilm.prepare(texts)
+    np.testing.assert_array_equal(prepared.lengths, minilm.sequence_lengths(texts))
+    assert prepared.lengths[-1] == minilm.max_length
+    for positions in [np.arange(len(texts)), np.array([3, 0]), np.array([7, 1, 5])]:
+        batch = prepared.batch(positions)
+        expected = minilm.preprocess([texts[i] for i in positions])
+        assert list(batch) == list(expected)  # same keys, same order (the ONNX input names)
+        for key in expected:
+            assert batch[key].dtype == expected[key].dtype, key
+            assert torch.equal(batch[key], expected[key]), key
+    with pytest.raises(DataError, match="minilm_l6 expects a list of strings, got str"):
+        minilm.prepare("one text")

@@ -53,7 +53,8 @@ def resolve_pooling(modality: str, pooling: str | None, default: str) -> str:
 
 
 class Backbone(nn.Module):
-    """Base class: subclasses set the attributes below and implement the three methods."""
+    """Base class: subclasses set the attributes below and implement the three methods;
+    ``forward_from`` (resuming from a layer's cached output) is optional."""
 
     name: str = "backbone"
     modality: str = "image"
@@ -86,10 +87,18 @@ class Backbone(nn.Module):
         The default, characters, is a rough stand-in; tokenizer-backed encoders override it."""
         return np.fromiter((len(t) for t in inputs), dtype=np.int64, count=len(inputs))
 
-    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
-                     ) -> dict[str, torch.Tensor]:
-        """Continue the trunk from layer ``start``'s output ``x``. Families that support it
-        let fine-tuning train the upper blocks from cached activations."""
+    def prepare(self, inputs: Any) -> Prepared:
+        """Ready a chunk of raw inputs once, to be cut into many batches (extraction). Text
+        encoders tokenise the whole chunk here, so neither sorting by length nor batching
+        tokenises again."""
+        return Prepared(self, inputs)
+
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str],
+                     attention_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Continue the trunk from layer ``start``'s output ``x`` to ``layers`` (all after
+        ``start``), as :meth:`forward_layers` would compute them. Text passes the (B, T)
+        ``attention_mask`` of ``x``'s tokens (None: no padding); images ignore it. Families
+        that support it let fine-tuning train the upper blocks from cached activations."""
         raise NotImplementedError
 
     def cache_key(self) -> dict:
@@ -104,6 +113,23 @@ class Backbone(nn.Module):
     def check_layers(self, layers: str | Sequence[str] | None) -> list[str]:
         """Normalise a layer request; unknown names get the list of available ones."""
         return resolve_layers(self.name, self.layer_names(), layers)
+
+    def check_resume(self, start: str, layers: Sequence[str]) -> tuple[int, list[str]]:
+        """For :meth:`forward_from`: the index of ``start`` among the layers and the checked
+        ``layers``, which must all come after it."""
+        (start,) = self.check_layers([start])
+        wanted = self.check_layers(list(layers))
+        names = self.layer_names()
+        first = names.index(start)
+        early = [layer for layer in wanted if names.index(layer) <= first]
+        if early:
+            raise ConfigError(
+                f"cannot resume {self.name} from {start!r} to {', '.join(early)}: "
+                f"layers must come after the start layer.",
+                hint=f"ask for a layer after {start!r} (layers run {names[0]} ... {names[-1]}), "
+                "or run forward_layers from the raw inputs.",
+            )
+        return first, wanted
 
     def check_pooling(self, pooling: str | None) -> str:
         return resolve_pooling(self.modality, pooling, self.default_pooling)
@@ -141,3 +167,25 @@ class Backbone(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.features(batch)
+
+
+class Prepared:
+    """A chunk of raw inputs readied once (:meth:`Backbone.prepare`) and batched many times.
+
+    ``lengths`` (text only) orders samples so a batch pads little; the default counts
+    characters and preprocesses each batch from the raw inputs.
+    """
+
+    def __init__(self, backbone: Backbone, inputs: Any) -> None:
+        self.backbone, self.inputs = backbone, inputs
+        self.lengths: np.ndarray | None = (
+            backbone.sequence_lengths(inputs) if backbone.modality == "text" else None)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batch(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Model-ready tensors of the samples at ``positions`` (indices into the chunk)."""
+        if isinstance(self.inputs, np.ndarray | torch.Tensor):
+            return self.backbone.preprocess(self.inputs[positions])
+        return self.backbone.preprocess([self.inputs[i] for i in positions])

@@ -132,15 +132,12 @@ class EfficientNetLite(Backbone):
         out = {"stem": x} if "stem" in wanted else {}
         return self._run(x, 0, wanted, out)
 
-    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str]
-                     ) -> dict[str, torch.Tensor]:
-        """Continue from ``start``'s output ``x`` (e.g. cached activations) to ``layers``."""
-        names = self.layer_names()
-        wanted = set(self.check_layers(list(layers)))
-        first = names.index(start)  # stem is 0, blocks.i is i + 1, head is last
-        if any(names.index(layer) <= first for layer in wanted):
-            raise ConfigError(f"layers {sorted(wanted)} must all come after {start!r}.")
-        return self._run(x, first, wanted, {})
+    def forward_from(self, start: str, x: torch.Tensor, layers: Sequence[str],
+                     attention_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Continue from ``start``'s output ``x`` (e.g. cached activations) to ``layers``;
+        ``attention_mask`` is for text and ignored here."""
+        first, wanted = self.check_resume(start, layers)  # stem is 0, blocks.i is i + 1
+        return self._run(x, first, set(wanted), {})
 
     def _run(self, x: torch.Tensor, start_block: int, wanted: set[str],
              out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

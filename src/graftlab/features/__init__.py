@@ -2,6 +2,12 @@
 
 from graftlab.features.cache import FeatureCache
 from graftlab.features.estimator import FeatureExtractor
-from graftlab.features.extract import extract_features, extract_layers
+from graftlab.features.extract import (
+    activation_batch,
+    extract_activations,
+    extract_features,
+    extract_layers,
+)
 
-__all__ = ["FeatureCache", "FeatureExtractor", "extract_features", "extract_layers"]
+__all__ = ["FeatureCache", "FeatureExtractor", "activation_batch", "extract_activations",
+           "extract_features", "extract_layers"]

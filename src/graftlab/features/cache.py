@@ -5,6 +5,8 @@ An entry is keyed by everything that determines the features: the backbone's cac
 folder holding ``features.npy`` (read back memory-mapped) and ``meta.json`` (written last, with
 the file's sha256). Extraction writes fixed-size chunks atomically under ``partial/``, so an
 interrupted run resumes at the first missing chunk and a half-written entry is never read.
+Unpooled activations are entries too: an image layer's maps ``(N, C, H, W)`` as they are, a
+text layer's token states unpadded (:class:`RaggedEntry`: rows plus each sample's length).
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ class CacheEntry:
             return None
         return array
 
-    def load_chunk(self, start: int, stop: int) -> np.ndarray | None:
-        """Rows ``start:stop`` saved by an earlier (interrupted) run, or None."""
+    def load_chunk(self, start: int, stop: int, rows: int | None = None) -> np.ndarray | None:
+        """Samples ``start:stop`` saved by an earlier (interrupted) run, or None. A chunk holds
+        one row per sample unless ``rows`` says otherwise (a :class:`RaggedEntry`'s tokens)."""
         path = self.chunk_path(start, stop)
         if not path.exists():
             return None
@@ -103,7 +106,7 @@ class CacheEntry:
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
             return None
-        if chunk.ndim != 2 or chunk.shape[0] != stop - start:
+        if chunk.ndim == 0 or chunk.shape[0] != (stop - start if rows is None else rows):
             path.unlink(missing_ok=True)
             return None
         return chunk
@@ -114,20 +117,70 @@ class CacheEntry:
     def finalize(self, spans: list[tuple[int, int]], info: dict) -> np.ndarray:
         """Join the chunks into one file (streamed: memory stays one chunk), then publish meta."""
         chunks = [np.load(self.chunk_path(a, b), mmap_mode="r") for a, b in spans]
-        total, dim, dtype = spans[-1][1], int(chunks[0].shape[1]), chunks[0].dtype
+        shape = (sum(len(chunk) for chunk in chunks), *chunks[0].shape[1:])
         tmp = self.folder / ".features.npy.tmp"
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(total, dim))
-        for (a, b), chunk in zip(spans, chunks, strict=True):
-            out[a:b] = chunk
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunks[0].dtype, shape=shape)
+        row = 0
+        for chunk in chunks:
+            out[row:row + len(chunk)] = chunk
+            row += len(chunk)
         out.flush()
-        del out, chunks
+        del out
         os.replace(tmp, self.array_path)
-        meta = {**info, "key": self.key, "shape": [total, dim], "dtype": str(dtype), "sha256": _sha256(self.array_path),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        meta = {**info, "key": self.key, "shape": list(shape), "dtype": str(chunks[0].dtype),
+                "sha256": _sha256(self.array_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "bytes": self.array_path.stat().st_size}
+        del chunks
         _atomic.write_json(self.meta_path, meta)
         shutil.rmtree(self.partial, ignore_errors=True)
         return self.load(verify=False)
+
+
+@dataclass
+class RaggedEntry:
+    """Rows of different counts per sample (a text's token activations, unpadded): ``rows``
+    ``(R, D)`` in a :class:`CacheEntry`, and the samples' row counts ``(N,)`` in another one
+    inside its folder, published first (so a complete ``rows`` entry implies its lengths)."""
+
+    rows: CacheEntry
+
+    @property
+    def lengths(self) -> CacheEntry:
+        return CacheEntry(self.rows.folder / "lengths", {**self.rows.key, "part": "lengths"})
+
+    @property
+    def complete(self) -> bool:
+        return self.rows.complete and self.lengths.complete
+
+    def load(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(rows, lengths)`` (rows memory-mapped), or None; an inconsistent pair is removed."""
+        lengths = self.lengths.load()
+        rows = self.rows.load() if lengths is not None else None
+        if rows is None:
+            return None
+        if lengths.ndim != 1 or len(rows) != int(lengths.sum()):
+            log.warning("feature cache entry %s is corrupt (%d rows for %d tokens); rebuilding "
+                        "it", self.rows.folder, len(rows), int(lengths.sum()))
+            shutil.rmtree(self.rows.folder, ignore_errors=True)
+            return None
+        return rows, np.array(lengths)
+
+    def load_chunk(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
+        lengths = self.lengths.load_chunk(start, stop)
+        if lengths is None:
+            return None
+        rows = self.rows.load_chunk(start, stop, rows=int(lengths.sum()))
+        return None if rows is None else (rows, lengths)
+
+    def save_chunk(self, start: int, stop: int, chunk: tuple[np.ndarray, np.ndarray]) -> None:
+        rows, lengths = chunk
+        self.rows.save_chunk(start, stop, rows)
+        self.lengths.save_chunk(start, stop, lengths)  # last: a saved length implies its rows
+
+    def finalize(self, spans: list[tuple[int, int]], info: dict
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        lengths = self.lengths.finalize(spans, {**info, "part": "lengths"})
+        return self.rows.finalize(spans, info), np.array(lengths)
 
 
 class FeatureCache:
@@ -152,6 +205,10 @@ class FeatureCache:
 
     def entry(self, key: dict) -> CacheEntry:
         return CacheEntry(self.root / entry_key(key), key)
+
+    def ragged_entry(self, key: dict) -> RaggedEntry:
+        """An entry whose samples hold different numbers of rows (see :class:`RaggedEntry`)."""
+        return RaggedEntry(self.entry(key))
 
     def entries(self) -> list[dict]:
         """Complete entries with their metadata, newest first."""

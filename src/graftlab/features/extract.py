@@ -1,8 +1,11 @@
-"""Feature extraction: pooled features from any named layers, through the on-disk cache.
+"""Feature extraction through the on-disk cache: pooled features of any named layers
+(:func:`extract_layers`), or a layer's unpooled activations (:func:`extract_activations`, what
+fine-tuning the blocks above a frozen prefix trains from).
 
-The loop is chunked: each chunk of ``chunk_size`` samples is extracted (text sorted by length
-inside the chunk, so a batch pads to similar lengths and wastes no compute) and saved
-atomically before the next begins. Peak memory is one chunk, not the data set.
+The loop is chunked: each chunk of ``chunk_size`` samples is prepared once (text: tokenised
+once), extracted (text sorted by length inside the chunk, so a batch pads to similar lengths and
+wastes no compute) and saved atomically before the next begins. Peak memory is one chunk, not
+the data set.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
-from graftlab.backbones.base import resolve_layers, resolve_pooling
+from graftlab.backbones.base import Prepared, resolve_layers, resolve_pooling
 from graftlab.backbones.registry import Description, describe_backbone
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
@@ -75,50 +79,151 @@ def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domai
     return domain
 
 
-def _batches(backbone: Backbone, domain: Domain, index: np.ndarray, batch_size: int
-             ) -> list[np.ndarray]:
-    """Index batches; text is ordered by token count first, so a batch pads almost nothing."""
-    if domain.modality == "text":
-        lengths = backbone.sequence_lengths([domain.inputs[i] for i in index])
-        index = index[np.argsort(-lengths, kind="stable")]
-    return [index[i:i + batch_size] for i in range(0, len(index), batch_size)]
+def _describe(backbone: str | Backbone, options: dict) -> tuple[Description, Backbone | None]:
+    """The backbone's description, and the model if it had to be built for it."""
+    if isinstance(backbone, Backbone) and options:
+        create_backbone(backbone, **options)  # raises: options cannot change a built backbone
+    # A registered backbone describes its cache key and layers without loading weights, so a
+    # cache hit never builds the model; anything else is built now.
+    desc = describe_backbone(backbone, **options) if isinstance(backbone, str | Backbone) else None
+    model = backbone if isinstance(backbone, Backbone) else None
+    if desc is None:
+        model = create_backbone(backbone, **options)
+        desc = Description.of(model)
+    return desc, model
 
 
-def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, index: np.ndarray,
-               layers: list[str], pooling: str, batch_size: int, tick: Progress | None
-               ) -> dict[str, np.ndarray]:
-    """Features of ``index``; with ONNX Runtime, several batches are in flight at once
-    (tokenising, the graph and pooling all release the GIL)."""
-    out: dict[str, np.ndarray] = {}
-    start = int(index[0])
+def _batches(prepared: Prepared, batch_size: int) -> list[np.ndarray]:
+    """Position batches; text is ordered by token count first, so a batch pads almost nothing."""
+    order = np.arange(len(prepared))
+    if prepared.lengths is not None:
+        order = np.argsort(-prepared.lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# What one batch's layer output becomes: one array per sample (a pooled vector, a feature map,
+# a text's unpadded token states).
+Reduce = Callable[[torch.Tensor, dict[str, torch.Tensor]], Sequence[np.ndarray]]
+
+
+def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, start: int, stop: int,
+               layers: list[str], reduce: Reduce, ragged: bool, batch_size: int,
+               tick: Progress | None) -> dict[str, Any]:
+    """Per layer, the chunk ``start:stop`` as stored: one array with a row per sample, or
+    ``(rows, lengths)`` when ``ragged``. With ONNX Runtime, several batches are in flight at
+    once (the graph and pooling release the GIL)."""
+    n = stop - start
+    prepared = backbone.prepare(domain.inputs[start:stop])  # a view (images) or a short list
+    out: dict[str, Any] = {layer: [None] * n if ragged else None for layer in layers}
 
     @torch.inference_mode()
-    def job(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        batch = backbone.preprocess(domain.inputs_at(idx))
+    def job(pos: np.ndarray) -> tuple[np.ndarray, dict[str, Sequence[np.ndarray]]]:
+        batch = prepared.batch(pos)
         acts = forward(batch)
-        return idx, {layer: backbone.pool(acts[layer], pooling, batch).float().numpy()
-                     for layer in layers}
+        return pos, {layer: reduce(acts[layer], batch) for layer in layers}
 
-    def store(idx: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
-        for layer, values in pooled.items():
-            if layer not in out:
-                out[layer] = np.empty((len(index), values.shape[1]), dtype=np.float32)
-            out[layer][idx - start] = values
+    def store(pos: np.ndarray, reduced: dict[str, Sequence[np.ndarray]]) -> None:
+        for layer, values in reduced.items():
+            if ragged:
+                for p, value in zip(pos, values, strict=True):
+                    out[layer][p] = value
+                continue
+            if out[layer] is None:
+                out[layer] = np.empty((n, *values.shape[1:]), dtype=np.float32)
+            out[layer][pos] = values
         if tick:
-            tick(len(idx), 0)
+            tick(len(pos), 0)
 
-    batches = _batches(backbone, domain, index, batch_size)
+    batches = _batches(prepared, batch_size)
     if not forward.ready:  # the first batch builds (and checks) the ONNX session
         store(*job(batches.pop(0)))
     workers = forward.workers
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(workers) as pool:
-            for idx, pooled in pool.map(job, batches):
-                store(idx, pooled)
+            for pos, reduced in pool.map(job, batches):
+                store(pos, reduced)
     else:
-        for idx in batches:
-            store(*job(idx))
+        for pos in batches:
+            store(*job(pos))
+    if ragged:
+        for layer, samples in out.items():
+            lengths = np.fromiter(map(len, samples), dtype=np.int64, count=n)
+            out[layer] = (np.concatenate(samples), lengths)
     return out
+
+
+def _concat(chunks: list[Any], ragged: bool) -> Any:
+    if not ragged:
+        return np.concatenate(chunks)
+    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+
+@contextmanager
+def _eval_mode(model: Backbone):
+    """Extract in eval mode (no dropout), then give every module back its own mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, domain: Domain,
+             entries: dict[str, Any], layers: list[str], reducer: Callable[[Backbone], Reduce],
+             ragged: bool, *, batch_size: int, chunk_size: int, progress: Progress | None,
+             backend: str, info: dict) -> dict[str, Any]:
+    """The chunked loop under both public functions: cached layers load, the others are
+    extracted chunk by chunk (saved as they go when ``entries`` is not empty, so an
+    interrupted run resumes). The model is built only when something must be extracted;
+    ``reducer(model)`` says what each batch's layer output becomes."""
+    n = len(domain)
+    results: dict[str, Any] = {}
+    for layer, entry in entries.items():
+        cached = entry.load()
+        if cached is not None:
+            results[layer] = cached
+    todo = [layer for layer in layers if layer not in results]
+    if not todo:
+        if progress:
+            progress(n, n)
+        return results
+    spans = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
+    model = model if model is not None else create_backbone(backbone, **options)
+    use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
+    forward = _Forward(model, todo, use_onnx, onnx_dir())
+    done = 0
+    memory: dict[str, list[Any]] = {layer: [] for layer in todo}
+
+    def tick(k: int, _: int) -> None:
+        nonlocal done
+        done += k
+        if progress:
+            progress(done, n)
+
+    with fast_allocator(), _eval_mode(model):
+        for start, stop in spans:
+            if entries and all(entries[layer].load_chunk(start, stop) is not None
+                               for layer in todo):
+                tick(stop - start, 0)
+                continue
+            chunk = _run_chunk(model, forward, domain, start, stop, todo, reducer(model),
+                               ragged, batch_size, tick)
+            for layer in todo:
+                if entries:
+                    entries[layer].save_chunk(start, stop, chunk.pop(layer))
+                else:
+                    memory[layer].append(chunk.pop(layer))
+    for layer in todo:
+        if entries:
+            meta = {"backbone": model.name, "layer": layer, "data": domain.name,
+                    "modality": model.modality, "backend": forward.backend, **info}
+            results[layer] = entries[layer].finalize(spans, meta)
+        else:
+            results[layer] = _concat(memory[layer], ragged)
+    log.info("extracted %s x %d samples with %s (%s)", todo, n, model.name, forward.backend)
+    return results
 
 
 def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequence[str], *,
@@ -133,30 +238,17 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
     resumes from its last saved chunk. ``progress(done, total)`` is called as samples finish.
     ``backend``: ``"onnx"`` runs the frozen trunk in ONNX Runtime (checked against eager on the
     first batch), ``"torch"`` runs eager PyTorch, ``"auto"`` picks ONNX from
-    ``ONNX_MIN_SAMPLES`` samples on.
+    ``ONNX_MIN_SAMPLES`` samples on. The backbone's train/eval modes are left as they were.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    _check_backend(backend)
     options = backbone_options or {}
-    if isinstance(backbone, Backbone) and options:
-        create_backbone(backbone, **options)  # raises: options cannot change a built backbone
-    # A registered backbone describes its cache key and layers without loading weights, so a
-    # cache hit never builds the model; anything else is built now.
-    desc = describe_backbone(backbone, **options) if isinstance(backbone, str | Backbone) else None
-    model = backbone if isinstance(backbone, Backbone) else None
-    if desc is None:
-        model = create_backbone(backbone, **options)
-        desc = Description.of(model)
+    desc, model = _describe(backbone, options)
     name = desc.key.get("name", "backbone")
     domain = as_domain(data, desc.modality)
     layer_list = resolve_layers(name, desc.layers, list(layers) if layers is not None else None)
     pooling = resolve_pooling(desc.modality, pooling, desc.default_pooling)
     batch_size = batch_size or (64 if desc.modality == "image" else 32)
-    n = len(domain)
-    spans = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
-    store = FeatureCache(cache_dir) if cache else None
-    if store:
-        store.check_writable()
+    store = _store(cache, cache_dir)
 
     def entries_for(d: Domain) -> dict:
         fingerprint = d.fingerprint()
@@ -168,60 +260,19 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
         root, rows = domain.origin
         # A split that is most of its data set (or whose data set is cached already) is served
         # from one extraction of the whole: every other split, strategy and seed then hits.
-        if 2 * n >= len(root) or all(e.complete for e in entries_for(root).values()):
+        if 2 * len(domain) >= len(root) or all(e.complete for e in entries_for(root).values()):
             whole = extract_layers(backbone, root, layers=layer_list, pooling=pooling,
                                    batch_size=batch_size, cache_dir=cache_dir,
                                    chunk_size=chunk_size, progress=progress,
                                    backbone_options=backbone_options, backend=backend)
             return {layer: np.asarray(whole[layer][rows]) for layer in layer_list}
-    entries = entries_for(domain) if store else {}
 
-    results: dict[str, np.ndarray] = {}
-    for layer, entry in entries.items():
-        cached = entry.load()
-        if cached is not None:
-            results[layer] = cached
-    todo = [layer for layer in layer_list if layer not in results]
-    if not todo:
-        if progress:
-            progress(n, n)
-        return {layer: results[layer] for layer in layer_list}
+    def pool(model: Backbone) -> Reduce:
+        return lambda x, batch: model.pool(x, pooling, batch).float().numpy()
 
-    model = (model if model is not None else create_backbone(backbone, **options)).eval()
-    use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
-    forward = _Forward(model, todo, use_onnx, onnx_dir())
-    done = 0
-    memory: dict[str, list[np.ndarray]] = {layer: [] for layer in todo}
-
-    def tick(k: int, _: int) -> None:
-        nonlocal done
-        done += k
-        if progress:
-            progress(done, n)
-
-    with fast_allocator():
-        for start, stop in spans:
-            index = np.arange(start, stop)
-            saved = {layer: entries[layer].load_chunk(start, stop)
-                     for layer in todo} if store else {}
-            if store and all(chunk is not None for chunk in saved.values()):
-                tick(len(index), 0)
-                continue
-            chunk = _run_chunk(model, forward, domain, index, todo, pooling, batch_size, tick)
-            for layer in todo:
-                if store:
-                    entries[layer].save_chunk(start, stop, chunk[layer])
-                else:
-                    memory[layer].append(chunk[layer])
-    for layer in todo:
-        if store:
-            info = {"backbone": model.name, "layer": layer, "pooling": pooling,
-                    "data": domain.name, "modality": model.modality,
-                    "backend": forward.backend}
-            results[layer] = entries[layer].finalize(spans, info)
-        else:
-            results[layer] = np.concatenate(memory[layer])
-    log.info("extracted %s x %d samples with %s (%s)", todo, n, model.name, forward.backend)
+    results = _extract(backbone, model, options, domain, entries_for(domain) if store else {},
+                       layer_list, pool, False, batch_size=batch_size, chunk_size=chunk_size,
+                       progress=progress, backend=backend, info={"pooling": pooling})
     return {layer: results[layer] for layer in layer_list}
 
 
@@ -230,3 +281,117 @@ def extract_features(backbone: str | Backbone, data: Domain | np.ndarray | Seque
     """Pooled features ``(N, D)`` of one layer (default: the backbone's last)."""
     result = extract_layers(backbone, data, layers=None if layer is None else [layer], **options)
     return next(iter(result.values()))
+
+
+def extract_activations(backbone: str | Backbone, domain: Domain | np.ndarray | Sequence[str],
+                        layer: str, *, cache: bool = True, cache_dir: str | None = None,
+                        batch_size: int | None = None, chunk_size: int = 4096,
+                        progress: Progress | None = None, backbone_options: dict | None = None,
+                        backend: str = "auto") -> dict[str, torch.Tensor]:
+    """The unpooled output of ``layer`` for every sample, as a batch to resume the backbone
+    from (``backbone.forward_from(layer, out["acts"], ..., attention_mask=...)``).
+
+    Images: ``{"acts": (N, C, H, W)}``. Text: ``{"acts": (N, T, D), "attention_mask": (N, T)}``,
+    float32 padded (right, with zeros) to the longest text after truncation, the mask ``long``.
+    Cached like :func:`extract_layers` (content-addressed, resumable, a split served from its
+    whole data set, a hit never builds the model); text is stored unpadded, one row per token.
+    The backbone's train/eval modes are left as they were.
+    """
+    _check_backend(backend)
+    options = backbone_options or {}
+    desc, model = _describe(backbone, options)
+    domain = as_domain(domain, desc.modality)
+    (layer,) = resolve_layers(desc.key.get("name", "backbone"), desc.layers, [layer])
+    values, lengths = _activations(backbone, model, options, desc, domain, layer,
+                                   _store(cache, cache_dir), batch_size=batch_size
+                                   or (64 if desc.modality == "image" else 32),
+                                   chunk_size=chunk_size, progress=progress, backend=backend)
+    if lengths is None:
+        return {"acts": _tensor(values)}
+    mask = torch.arange(int(lengths.max()))[None, :] < torch.from_numpy(lengths)[:, None]
+    acts = torch.zeros(*mask.shape, values.shape[-1])
+    acts[mask] = _tensor(values)
+    return {"acts": acts, "attention_mask": mask.long()}
+
+
+def activation_batch(acts: dict[str, torch.Tensor], index: np.ndarray | torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+    """The samples at ``index`` of :func:`extract_activations`'s output, as a batch. Text is
+    cut to the batch's longest text: the columns past it are padding in every row, so dropping
+    them changes no output, saves their compute, and gives the batch the shape a batch of the
+    raw texts has (so dropout draws the same masks)."""
+    out = {key: value[index] for key, value in acts.items()}
+    mask = out.get("attention_mask")
+    if mask is not None and len(mask):
+        width = int(mask.sum(1).max())  # padding is on the right
+        out = {key: value[:, :width] for key, value in out.items()}
+    return out
+
+
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    """A float32 tensor of its own (a memory-mapped cache file is read-only: copied)."""
+    if values.dtype != np.float32 or not values.flags.writeable:
+        values = np.array(values, dtype=np.float32)
+    return torch.from_numpy(values)
+
+
+def _activations(backbone: str | Backbone, model: Backbone | None, options: dict,
+                 desc: Description, domain: Domain, layer: str, store: FeatureCache | None,
+                 **run: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, lengths)``: image maps ``(N, C, H, W)`` and None, or text tokens ``(R, D)``
+    (sample i's rows follow sample i-1's) and their counts ``(N,)``."""
+    ragged = desc.modality == "text"
+
+    def entry_for(d: Domain):
+        key = {"backbone": desc.key, "layer": layer, "activations": "unpooled",
+               "data": d.fingerprint(), "n": len(d)}
+        return store.ragged_entry(key) if ragged else store.entry(key)
+
+    if store and domain.origin is not None:
+        root, rows = domain.origin
+        if 2 * len(domain) >= len(root) or entry_for(root).complete:  # as in extract_layers
+            whole = _activations(backbone, model, options, desc, root, layer, store, **run)
+            return _take(*whole, rows)
+
+    def unpooled(_model: Backbone) -> Reduce:
+        return _tokens if ragged else (lambda x, _batch: x.float().numpy())
+
+    entries = {layer: entry_for(domain)} if store else {}
+    out = _extract(backbone, model, options, domain, entries, [layer], unpooled, ragged,
+                   info={"pooling": "none"}, **run)[layer]
+    return out if ragged else (out, None)
+
+
+def _tokens(x: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[np.ndarray]:
+    """Each text's token states without its padding (no mask: every token is real)."""
+    x = x.float().numpy()
+    mask = batch.get("attention_mask")
+    if mask is None:
+        return list(x)
+    return [sample[keep] for sample, keep in zip(x, mask.numpy().astype(bool), strict=True)]
+
+
+def _take(values: np.ndarray, lengths: np.ndarray | None, rows: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The samples at ``rows`` of stored activations (ragged: gathering their token rows)."""
+    if lengths is None:
+        return np.asarray(values[rows]), None
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[rows]
+    counts = lengths[rows]
+    # Each selected sample's rows: its start, then consecutive rows up to its count.
+    first = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return np.asarray(values[first + np.arange(int(counts.sum()))]), counts
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.",
+                          hint="use 'auto' (ONNX Runtime for larger sets), 'torch' or 'onnx'.")
+
+
+def _store(cache: bool, cache_dir: str | None) -> FeatureCache | None:
+    if not cache:
+        return None
+    store = FeatureCache(cache_dir)
+    store.check_writable()
+    return store
