@@ -122,15 +122,6 @@ def _break_export(monkeypatch):
     monkeypatch.setattr(torch.onnx, "export", refuse)
 
 
-# The two tests below need the wiring in features/extract.py (owned elsewhere while this
-# lands): _Forward must hand its exception to onnx_backend.fall_back(name, exc,
-# explicit=backend == "onnx") instead of logging it. Strict: they fail once it is wired, as a
-# reminder to drop the marks.
-_NEEDS_WIRING = pytest.mark.xfail(strict=True, reason="extract._Forward does not call "
-                                  "onnx_backend.fall_back yet")
-
-
-@_NEEDS_WIRING
 def test_explicit_onnx_fails_loudly(tiny_backbone, images, monkeypatch):
     _break_export(monkeypatch)
     with pytest.raises(OnnxBackendError, match="backend='onnx' was asked for, but ONNX Runtime "
@@ -138,7 +129,6 @@ def test_explicit_onnx_fails_loudly(tiny_backbone, images, monkeypatch):
         extract_features(tiny_backbone, images(4), cache=False, backend="onnx")
 
 
-@_NEEDS_WIRING
 def test_automatic_onnx_falls_back_with_a_visible_warning(tiny_backbone, images, monkeypatch):
     _break_export(monkeypatch)
     data = images(ONNX_MIN_SAMPLES, size=8)

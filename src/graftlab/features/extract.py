@@ -39,8 +39,10 @@ class _Forward:
     """``forward_layers`` through ONNX Runtime when asked (built on the first batch, checked
     against eager there), else eager PyTorch. Falls back to eager on any export problem."""
 
-    def __init__(self, model: Backbone, layers: list[str], use_onnx: bool, folder) -> None:
+    def __init__(self, model: Backbone, layers: list[str], use_onnx: bool, folder,
+                 explicit: bool = False) -> None:
         self.model, self.layers, self.use_onnx, self.folder = model, layers, use_onnx, folder
+        self.explicit = explicit
         self.runner = None
         self.backend = "onnx" if use_onnx else "torch"
 
@@ -62,8 +64,9 @@ class _Forward:
                     self.runner = OnnxRunner(self.model, self.layers, batch, folder=self.folder)
                 return self.runner(batch)
             except Exception as exc:  # export/runtime/parity problems: eager still works
-                log.warning("ONNX Runtime backend unavailable for %s (%s); using PyTorch",
-                            self.model.name, exc)
+                from graftlab.features.onnx_backend import fall_back
+
+                fall_back(self.model.name, exc, explicit=self.explicit)  # raises if explicit
                 self.use_onnx, self.backend = False, "torch"
         return self.model.forward_layers(batch, self.layers)
 
@@ -192,7 +195,7 @@ def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, do
     spans = [(a, min(n, a + chunk_size)) for a in range(0, n, chunk_size)]
     model = model if model is not None else create_backbone(backbone, **options)
     use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
-    forward = _Forward(model, todo, use_onnx, onnx_dir())
+    forward = _Forward(model, todo, use_onnx, onnx_dir(), explicit=backend == "onnx")
     done = 0
     memory: dict[str, list[Any]] = {layer: [] for layer in todo}
 

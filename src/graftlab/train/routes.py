@@ -55,8 +55,10 @@ class Route:
             feats = pooled_features(model, domain, cache=self.cache)
             return lambda idx: {"features": feats[idx]}
         if self.kind == "activations":
-            acts = cached_activations(model.backbone, domain, self.start)
-            return lambda idx: {key: value[idx] for key, value in acts.items()}
+            from graftlab.features.extract import activation_batch, extract_activations
+
+            acts = extract_activations(model.backbone, domain, self.start)
+            return lambda idx: activation_batch(acts, idx)
         return lambda idx: model.backbone.preprocess(domain.inputs_at(idx))
 
     def record(self, model: GraftedModel, picked: dict) -> dict:
@@ -107,18 +109,6 @@ def pooled_features(model: GraftedModel, domain: Domain, cache: bool = True) -> 
         model.backbone, domain, layer=model.layer, pooling=model.pooling, cache=cache)))
 
 
-def cached_activations(backbone: Backbone, domain: Domain, layer: str) -> dict:
-    """``{"acts": (N, ...)}``: the frozen prefix's unpooled output at ``layer`` for every
-    sample, through the feature cache."""
-    from graftlab.features import extract_layers
-
-    with torch.no_grad():
-        one = backbone.preprocess(domain.inputs_at(np.arange(1)))
-        shape = backbone.forward_layers(one, [layer])[layer].shape[1:]
-    flat = extract_layers(backbone, domain, layers=[layer], pooling="none")[layer]
-    return {"acts": torch.from_numpy(np.array(flat)).view(len(domain), *shape)}
-
-
 class FromActivations(nn.Module):
     """The grafted model resumed from a frozen layer's cached output (``acts``, with the
     ``attention_mask`` for text)."""
@@ -138,7 +128,8 @@ class FromActivations(nn.Module):
     def _layer(self, inputs: dict) -> torch.Tensor:
         m, x = self.model, inputs["acts"]
         if self.start != m.layer:
-            x = m.backbone.forward_from(self.start, x, [m.layer])[m.layer]
+            x = m.backbone.forward_from(self.start, x, [m.layer],
+                                        attention_mask=inputs.get("attention_mask"))[m.layer]
         return x
 
     def forward(self, inputs: dict) -> torch.Tensor:
