@@ -55,3 +55,51 @@ def test_neither_path_nor_name_says_both(tmp_path, monkeypatch):
         load_data("mnits")
     with pytest.raises(DataError, match=r"no such path(.|\n)*'vader:movies'"):
         load_data(tmp_path / "missing.csv")
+
+
+def _loose(root, n=3):
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (4, 4), (i, 0, 0)).save(root / f"{i}.png")
+    return root
+
+
+def test_unlabelled_loose_images(tmp_path):
+    """An unlabelled image target can be a folder of loose images (issue 13, item 9)."""
+    root = _loose(tmp_path / "target")
+    for labelled in (False, None):
+        d = load_data(root, labelled=labelled)
+        assert d.modality == "image" and d.labels is None and len(d) == 3
+    with pytest.raises(DataError, match=r"no class sub-folders(.|\n)*labelled=False"):
+        load_data(root)
+
+
+def test_labelled_false_strips_tables_and_bundled(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nhi,a\nbye,b\n")
+    assert load_data(path, labelled=False).labels is None
+    assert load_data(path, labelled=None).classes == ["a", "b"]
+    monkeypatch.chdir(tmp_path)
+    assert load_data("digits", labelled=False).labels is None
+    assert load_data("digits", labelled=None).labelled
+
+
+def test_skip_corrupt_reaches_folders_and_is_ignored_elsewhere(tmp_path):
+    root = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        Image.new("RGB", (4, 4)).save(root / cls / "x.png")
+    (root / "a" / "bad.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"cannot be read(.|\n)*--skip-corrupt"):
+        load_data(root)
+    assert len(load_data(root, skip_corrupt=True)) == 2
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nhi,a\nbye,b\n")
+    assert len(load_data(path, skip_corrupt=True)) == 2
+
+
+def test_labelled_option_is_checked(tmp_path):
+    from graftlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="labelled must be True, False or None"):
+        load_data(tmp_path, labelled="auto")

@@ -147,10 +147,98 @@ def test_not_utf8(tmp_path):
         load_table(path)
 
 
-def test_unparsable_csv(tmp_path):
-    path = _csv(tmp_path / "t.csv", 'text,label\n"an unclosed quote,x\n' + "y" * 200_000)
-    with pytest.raises(DataError, match="cannot parse .* as CSV: field larger"):
+def test_unclosed_quote_is_named_with_its_line(tmp_path):
+    """Not 'field larger than field limit' (it was), nor silently one giant text."""
+    path = _csv(tmp_path / "t.csv", 'text,label\nfine,a\n"an unclosed quote,x\nmore,b\n'
+                + "y" * 200_000)
+    with pytest.raises(DataError, match=r"the quoted field that opens on line 3 is never closed, "
+                                        r"so lines 3-5 \(the rest of the file\) would be read "
+                                        r"as one text(.|\n)*close the quote"):
         load_table(path)
+    small = _csv(tmp_path / "s.csv", 'text,label\nfine,a\n"unclosed,b\nnext,b\n')
+    with pytest.raises(DataError, match=r"opens on line 3 is never closed"):
+        load_table(small)
+
+
+def test_text_longer_than_the_csv_field_limit(tmp_path):
+    """csv refuses fields over 131,072 characters by default; a long document is fine."""
+    import csv
+
+    long_text = "word " * 40_000  # 200,000 characters
+    path = _csv(tmp_path / "t.csv", f'text,label\n"{long_text}",a\n"multi\nline, ""quoted""",b\n')
+    before = csv.field_size_limit()
+    d = load_table(path)
+    assert d.inputs == [long_text, 'multi\nline, "quoted"'] and d.classes == ["a", "b"]
+    assert csv.field_size_limit() == before  # the process-wide limit is put back
+
+
+def test_stray_quote_inside_a_text_is_still_accepted(tmp_path):
+    d = load_table(_csv(tmp_path / "t.csv", 'text,label\na 12" pizza,a\n"x"y,b\n'))
+    assert d.inputs == ['a 12" pizza', "xy"]
+
+
+def test_other_csv_errors_name_the_line(tmp_path, monkeypatch):
+    import csv
+
+    path = _csv(tmp_path / "t.csv", "text,label\na,b\nc,d\n")
+
+    class Broken:
+        def __init__(self, f):
+            self.fieldnames, self.line_num = ["text", "label"], 1
+
+        def __iter__(self):
+            self.line_num = 2
+            raise csv.Error("something odd")
+
+    monkeypatch.setattr(csv, "DictReader", Broken)
+    with pytest.raises(DataError, match=r"cannot parse .* as CSV at line 2: something odd"):
+        load_table(path)
+
+
+@pytest.mark.parametrize("file", ["t.csv", "t.jsonl"])
+def test_one_number_spelt_several_ways_is_one_class(tmp_path, caplog, file):
+    import logging
+
+    labels = ["1", "01", "1.0", "2", "+2", "2.50", "2.5", "007"]
+    path = tmp_path / file
+    if file.endswith(".csv"):
+        _csv(path, "text,label\n" + "".join(f"t{i},{lab}\n" for i, lab in enumerate(labels)))
+    else:
+        _jsonl(path, [{"text": f"t{i}", "label": lab} for i, lab in enumerate(labels)])
+    with caplog.at_level(logging.WARNING, logger="graftlab.data.tables"):
+        d = load_table(path)
+    assert d.classes == ["1", "2", "2.5", "007"]
+    assert d.labels.tolist() == [0, 0, 0, 1, 1, 2, 2, 3]
+    assert d.meta["merged_labels"] == {"1": ["1", "01", "1.0"], "2": ["2", "+2"],
+                                       "2.5": ["2.50", "2.5"]}
+    assert ("spells the same number in several ways; each group is merged into one class: "
+            "'1', '01', '1.0' -> '1'; '2', '+2' -> '2'; '2.50', '2.5' -> '2.5'") in caplog.text
+
+
+def test_jsonl_int_and_float_labels_merge(tmp_path):
+    rows = [{"text": "a", "label": 1}, {"text": "b", "label": 1.0}, {"text": "c", "label": 0}]
+    d = load_table(_jsonl(tmp_path / "t.jsonl", rows))
+    assert d.classes == ["0", "1"] and d.labels.tolist() == [1, 1, 0]
+
+
+def test_distinct_numbers_and_codes_keep_their_spelling(tmp_path, caplog):
+    d = load_table(_csv(tmp_path / "t.csv", "text,label\na,01\nb,02\nc,10\nd,1e3\n"))
+    assert d.classes == ["01", "02", "10", "1e3"] and "merged_labels" not in d.meta
+    assert not caplog.records
+
+
+def test_labelled_false_and_auto(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label,score\na,x,1\nb,y,2\n")
+    off = load_table(path, labelled=False, target_column="score")
+    assert off.labels is None and off.targets is None
+    auto = load_table(path, labelled=None)
+    assert auto.classes == ["x", "y"]
+    no_column = _csv(tmp_path / "n.csv", "text\na\nb\n")
+    assert load_table(no_column, labelled=None).labels is None
+    one_class = _csv(tmp_path / "o.csv", "text,label\na,x\nb,x\n")
+    assert load_table(one_class, labelled=None).labels is None
+    with pytest.raises(DataError, match="single class"):
+        load_table(one_class)
 
 
 def test_non_numeric_target(tmp_path):

@@ -11,7 +11,7 @@ from graftlab.data.fetch import fetch_vader
 from graftlab.data.folders import load_image_folder
 from graftlab.data.tables import load_table
 from graftlab.data.transforms import to_grayscale
-from graftlab.errors import DataError, closest
+from graftlab.errors import ConfigError, DataError, closest
 
 __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
@@ -19,18 +19,31 @@ __all__ = [
 ]
 
 
-def load_data(path_or_name: str | Path, **kw) -> Domain:
+def load_data(path_or_name: str | Path, *, labelled: bool | None = True,
+              skip_corrupt: bool = False, **kw) -> Domain:
     """Load whatever ``path_or_name`` names: an image folder, a .csv/.jsonl table, or a bundled
-    data set (``"mnist"``, ``"vader:movies"``). Keyword arguments go to that loader."""
+    data set (``"mnist"``, ``"vader:movies"``). Other keyword arguments go to that loader.
+
+    ``labelled``: True (the default) reads labels as the data lays them out (class
+    sub-folders, a table's ``label_column``); False loads the inputs alone (any folder of
+    images, loose or in sub-folders; a table without its label column; a bundled set
+    unlabelled), as feature extraction or an adaptation target need; None takes labels where
+    the data has them. ``skip_corrupt`` (image folders; ignored otherwise) leaves out image files
+    that cannot be loaded, with a warning, instead of stopping with an error.
+    """
+    if labelled not in (True, False, None):
+        raise ConfigError(f"labelled must be True, False or None (labels where the data has "
+                          f"them), got {labelled!r}.")
     path = Path(path_or_name).expanduser()
     if path.is_dir():
-        return load_image_folder(path, **kw)
+        return load_image_folder(path, labelled=labelled, skip_corrupt=skip_corrupt, **kw)
     if path.exists():
-        return load_table(path, **kw)
+        return load_table(path, labelled=labelled, **kw)
     names = [spec.name for spec in list_datasets()]
     text = str(path_or_name)
     if text.partition(":")[0] in names:
-        return load_dataset(text, **kw)
+        domain = load_dataset(text, **kw)
+        return domain.unlabelled() if labelled is False else domain
     guess = closest(text.partition(":")[0], names)
     raise DataError(
         f"{text!r} is neither an existing file or folder (no such path) nor a bundled data set. "

@@ -1,21 +1,32 @@
-"""Load an image folder: one sub-folder per class, like torchvision's ``ImageFolder``."""
+"""Load an image folder: one sub-folder per class, like torchvision's ``ImageFolder``, or a folder
+of loose images as an unlabelled domain.
+
+Symbolic links are followed only where they cannot distort the data set: a link back to the
+data root (or above it) would add a class holding every image, a link to a folder already
+inside the root would load its images twice (under two labels, or on both sides of a train/test
+split), and a link that loops never ends. Such links, broken ones, and links out of the root
+(unless ``follow_symlinks=True``) are skipped and named in one warning.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from graftlab.data.domain import Domain
+from graftlab.data.images import ImageProblem, image_size, pixel_limit, read_image, resize
 from graftlab.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DEFAULT_SIZE = (224, 224)
 LAYOUT = "expected one sub-folder per class, e.g. photos/cat/1.jpg, photos/dog/2.png"
+SHOWN = 5  # file names a warning shows before "and N more"
 
 
 def _preview(items: list[str], limit: int = 10) -> str:
@@ -37,53 +48,241 @@ def _as_hw(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
-def _class_files(root: Path) -> dict[str, list[Path]]:
-    """Class name -> sorted image files below its sub-folder (hidden entries ignored)."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        loose = [p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-        found = f" (it holds {len(loose)} loose image(s))" if loose else ""
+def _files(n: int) -> str:
+    return f"{n} image file" + ("" if n == 1 else "s")
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") for part in parts)
+
+
+@dataclass
+class _Listing:
+    """The image files below a data root, found without following a link that escapes the
+    root (unless asked), points back into it, or loops."""
+
+    root: Path
+    follow_symlinks: bool = False
+    real_root: Path = field(init=False)
+    classes: dict[str, list[Path]] = field(default_factory=dict)  # sub-folder -> its images
+    loose: list[Path] = field(default_factory=list)  # images directly in the root
+    links: list[tuple[str, str]] = field(default_factory=list)  # (link, why it was skipped)
+    seen: dict[Path, str] = field(default_factory=dict)  # real file -> where it was found
+
+    def __post_init__(self) -> None:
+        self.real_root = self.root.resolve()
+        for path, real, is_dir in self._children(self.root, (self.real_root,)):
+            if is_dir:
+                self.classes[path.name] = self._images(path, (self.real_root, real))
+            else:
+                self.loose.append(path)
+
+    def show(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _images(self, folder: Path, chain: tuple[Path, ...]) -> list[Path]:
+        """Image files below ``folder`` in sorted order; ``chain`` holds the real folders
+        walked down to it (to refuse a link that loops)."""
+        found = []
+        for path, real, is_dir in self._children(folder, chain):
+            found += self._images(path, (*chain, real)) if is_dir else [path]
+        return found
+
+    def _children(self, folder: Path, chain: tuple[Path, ...]):
+        """(path, real path, is a folder) of each usable entry of ``folder``, sorted."""
+        try:
+            with os.scandir(folder) as found:
+                entries = sorted(found, key=lambda e: e.name)
+        except OSError as e:
+            raise DataError(f"cannot list folder {str(folder)!r}: {e.strerror or e}.",
+                            hint="check that it exists and that you may read it.") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            image = path.suffix.lower() in IMAGE_SUFFIXES
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow links
+            except OSError:
+                is_dir = is_file = False
+            real = chain[-1] / entry.name
+            if entry.is_symlink():
+                if not (is_dir or image or (not is_file and not path.suffix)):
+                    continue  # a link to some other file: ignored like any non-image
+                real, why = self._follow(path, chain, is_dir)
+                if why:
+                    self.links.append((self.show(path), why))
+                    continue
+            if is_dir:
+                yield path, real, True
+            elif image and is_file:
+                first = self.seen.setdefault(real, self.show(path))
+                if first != self.show(path):
+                    self.links.append((self.show(path), f"is the same file as {first}, "
+                                                        "loaded once"))
+                    continue
+                yield path, real, False
+
+    def _follow(self, link: Path, chain: tuple[Path, ...], is_dir: bool
+                ) -> tuple[Path | None, str | None]:
+        """The real target of ``link`` if it may be followed, else None and the reason."""
+        try:
+            target = link.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None, "is broken or loops (its target cannot be resolved)"
+        root = self.real_root
+        if target == root:
+            return None, "points back at the data root (it would load every image again)"
+        if target in root.parents:
+            return None, f"points at {target}, a folder above the data root (it would load " \
+                         "every image again)"
+        if target.is_relative_to(root):
+            inside = target.relative_to(root)
+            if not _hidden(inside.parts):
+                return None, f"points to {inside.as_posix()} inside the data root, which is " \
+                             "loaded from there (not twice)"
+        elif not self.follow_symlinks:
+            return None, f"points outside the data root, to {target}"
+        if is_dir and any(target == real or target in real.parents for real in chain):
+            return None, f"loops back to {target}, a folder it is inside"
+        return target, None
+
+    def warn_links(self) -> None:
+        if not self.links:
+            return
+        shown = [f"{link} {why}" for link, why in self.links[:SHOWN]]
+        more = f"; and {len(self.links) - SHOWN} more" if len(self.links) > SHOWN else ""
+        escape = any("outside the data root" in why for _, why in self.links)
+        logger.warning(
+            "skipped %d symbolic link(s) in %s: %s%s. Links are not followed back into the data "
+            "root, round a loop%s.%s", len(self.links), self.root, "; ".join(shown), more,
+            "" if self.follow_symlinks else " or out of the root",
+            " To include linked folders outside the root, copy them in or pass "
+            "follow_symlinks=True." if escape else "",
+        )
+
+
+def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]]:
+    """Files, class ids and class names of a folder laid out one sub-folder per class."""
+    root = listing.root
+    if not listing.classes:
+        found = f" (it holds {len(listing.loose)} loose image(s))" if listing.loose else ""
         raise DataError(
             f"image folder {str(root)!r} has no class sub-folders{found}; {LAYOUT}.",
-            hint="move each class's images into a sub-folder named after the class.",
+            hint="move each class's images into a sub-folder named after the class; for "
+            "unlabelled images (feature extraction, an adaptation target) load the folder with "
+            "labelled=False.",
         )
-    files = {}
-    for folder in folders:
-        images = sorted(
-            p for p in folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
+    for name, images in listing.classes.items():
         if not images:
             raise DataError(
-                f"class folder {str(folder)!r} holds no images "
+                f"class folder {str(root / name)!r} holds no images "
                 f"({'/'.join(IMAGE_SUFFIXES)}).",
-                hint=f"add images to {folder.name!r} or remove the empty folder.",
+                hint=f"add images to {name!r} or remove the empty folder.",
             )
-        files[folder.name] = images
-    if len(files) < 2:
+    if len(listing.classes) < 2:
         raise DataError(
-            f"image folder {str(root)!r} has a single class {next(iter(files))!r}; "
+            f"image folder {str(root)!r} has a single class {next(iter(listing.classes))!r}; "
             "classification needs at least two class sub-folders.",
-            hint="add a sub-folder per further class.",
+            hint="add a sub-folder per further class (or load it with labelled=False when no "
+            "labels are needed, e.g. for feature extraction).",
         )
+    if listing.loose:
+        logger.warning(
+            "ignored %d image(s) directly in %s, outside any class folder: %s",
+            len(listing.loose), root, _preview([listing.show(p) for p in listing.loose], SHOWN))
+    classes = list(listing.classes)
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        files += listing.classes[name]
+        labels += [label] * len(listing.classes[name])
+    return files, labels, classes
+
+
+def _all_files(listing: _Listing) -> list[Path]:
+    """Every image below the root, loose or in sub-folders, sorted by path."""
+    files = sorted([*listing.loose, *(p for images in listing.classes.values() for p in images)])
+    if not files:
+        raise DataError(f"image folder {str(listing.root)!r} holds no images "
+                        f"({'/'.join(IMAGE_SUFFIXES)}).",
+                        hint="check the path, or add images to the folder.")
     return files
 
 
-def _read(path: Path) -> np.ndarray | None:
-    """The image as an RGB uint8 array, or None when it cannot be decoded."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
+def _problems_error(root: Path, problems: list[tuple[Path, ImageProblem]]) -> DataError:
+    """The error for files that cannot be loaded: unreadable ones, and valid but huge ones."""
+    show = [(p.relative_to(root).as_posix(), problem) for p, problem in problems]
+    broken = [f"{name} ({pr.reason})" for name, pr in show if not pr.too_large]
+    large = [f"{name} ({pr.reason})" for name, pr in show if pr.too_large]
+    parts, fixes = [], []
+    if broken:
+        parts.append(f"{_files(len(broken))} in {str(root)!r} cannot be read (corrupt, "
+                     f"truncated or not an image): {_preview(broken)}.")
+        fixes.append("fix or delete the unreadable files")
+    if large:
+        limit = pixel_limit() or 0
+        largest = max([pr.pixels or 0 for _, pr in problems] + [limit])
+        raised = -(-largest // 10**6) * 10**6  # whole millions, at least the largest image
+        parts.append(f"{_files(len(large))} in {str(root)!r} {'is' if len(large) == 1 else 'are'} "
+                     f"too large to load: "
+                     f"{_preview(large)}; Pillow refuses images over {limit:,} pixels (twice "
+                     "PIL.Image.MAX_IMAGE_PIXELS) as possible decompression bombs.")
+        fixes.append(f"shrink the large images below {limit:,} pixels (the network sees a few "
+                     "hundred pixels a side anyway), or, if you trust them, raise the limit in "
+                     f"Python before loading: PIL.Image.MAX_IMAGE_PIXELS = {raised:_}")
+    return DataError(" ".join(parts), hint="; ".join(fixes) + "; or pass skip_corrupt=True "
+                     "(command line: --skip-corrupt) to leave them out.")
 
 
-def _resize(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    if image.shape[:2] == hw:
-        return image
-    resized = Image.fromarray(image).resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
+def _warn_skipped(root: Path, problems: list[tuple[Path, ImageProblem]], total: int) -> None:
+    names = [p.relative_to(root).as_posix() + (" (too large)" if pr.too_large else "")
+             for p, pr in problems]
+    logger.warning("skipped %d of %s in %s that cannot be loaded (skip_corrupt): %s; "
+                   "meta['skipped'] lists them all", len(problems), _files(total), root,
+                   _preview(names, SHOWN))
+
+
+def _decode(files: list[Path], hw: tuple[int, int] | None, root: Path
+            ) -> tuple[np.ndarray, list[int], list[tuple[Path, ImageProblem]]]:
+    """Decode ``files`` straight into one uint8 array (no list of images, no stacked copy).
+
+    Returns the array, the indices of the files it holds, and the files that failed. Without
+    ``hw``, images keep their size when the headers all agree, else go to 224x224.
+    """
+    problems: list[tuple[Path, ImageProblem]] = []
+    sizes: dict[int, tuple[int, int]] = {}
+    for i, file in enumerate(files):
+        try:
+            sizes[i] = image_size(file)
+        except ImageProblem as problem:
+            problems.append((file, problem))
+    if hw is None and len(set(sizes.values())) > 1:
+        hw = DEFAULT_SIZE
+        logger.warning("images in %s have %d different sizes; resizing all to %dx%d (pass "
+                       "image_size=... to choose)", root, len(set(sizes.values())), *hw)
+    native = hw is None
+    shape = hw or next(iter(sizes.values()), DEFAULT_SIZE)
+    out = np.empty((len(sizes), *shape, 3), dtype=np.uint8)
+    kept: list[int] = []
+    for i in sizes:
+        try:
+            image = read_image(files[i], None if native else shape)
+        except ImageProblem as problem:
+            problems.append((files[i], problem))
+            continue
+        if image.shape[:2] != shape:  # the header's size was not the decoded one (EXIF)
+            logger.warning("images in %s do not all share one size; resizing all to %dx%d "
+                           "(pass image_size=... to choose)", root, *DEFAULT_SIZE)
+            native, shape = False, DEFAULT_SIZE
+            done, out = out[:len(kept)], np.empty((len(sizes), *shape, 3), dtype=np.uint8)
+            for j in range(len(kept)):
+                out[j] = resize(done[j], shape)
+            image = resize(image, shape)
+        out[len(kept)] = image
+        kept.append(i)
+    order = {file: i for i, file in enumerate(files)}
+    problems.sort(key=lambda item: order[item[0]])
+    return out[:len(kept)], kept, problems
 
 
 def load_image_folder(
@@ -91,16 +290,33 @@ def load_image_folder(
     *,
     image_size: int | tuple[int, int] | None = None,
     skip_corrupt: bool = False,
+    labelled: bool | None = True,
+    follow_symlinks: bool = False,
     name: str | None = None,
 ) -> Domain:
-    """Load ``path/<class>/<image>`` files into an image :class:`Domain`.
+    """Load the images below ``path`` into an image :class:`Domain`.
 
-    Class names are the sorted sub-folder names. ``image_size`` (an int or ``(h, w)``) resizes
-    every image; left as None, images keep their size when they all share one and are otherwise
-    resized to 224x224. Unreadable files stop the load unless ``skip_corrupt`` is set, in which
-    case they are left out and listed in ``meta["skipped"]``.
+    ``labelled=True`` (the default) wants ``path/<class>/<image>``: class names are the sorted
+    sub-folder names. ``labelled=False`` loads every image below ``path`` (loose in it or in
+    sub-folders, sorted by path) without labels, for feature extraction or an adaptation
+    target. ``labelled=None`` decides from the layout: labelled when there are two or more
+    class sub-folders, else unlabelled.
+
+    ``image_size`` (an int or ``(h, w)``) resizes every image; left as None, images keep their
+    size when they all share one and are otherwise resized to 224x224. Each image mode is
+    converted to RGB as :mod:`graftlab.data.images` describes (16-bit scaled, transparency on
+    white, EXIF orientation applied).
+
+    A file that cannot be loaded (corrupt, or larger than Pillow's decompression-bomb limit)
+    stops the load with an error naming it, unless ``skip_corrupt`` is set: then it is left
+    out, a warning names it, and ``meta["skipped"]`` lists it. Symbolic links that point back
+    into the root, loop, or (unless ``follow_symlinks``) lead out of it are skipped with a
+    warning (``meta["skipped_links"]``).
     """
     hw = _as_hw(image_size)
+    if labelled not in (True, False, None):
+        raise ConfigError(f"labelled must be True, False or None (decide from the layout), "
+                          f"got {labelled!r}.")
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"no such image folder: {str(root)!r}.",
@@ -110,45 +326,36 @@ def load_image_folder(
             f"{str(root)!r} is a file, not a folder; load_image_folder wants a folder ({LAYOUT}).",
             hint="for a .csv or .jsonl table of texts use load_table.",
         )
-    class_files = _class_files(root)
-    classes = list(class_files)
-    images, labels, kept, bad = [], [], [], []
-    for label, cls in enumerate(classes):
-        for file in class_files[cls]:
-            image = _read(file)
-            if image is None:
-                bad.append(file)
-                continue
-            images.append(image)
-            labels.append(label)
-            kept.append(file)
-    if bad and not skip_corrupt:
-        raise DataError(
-            f"{len(bad)} image file(s) in {str(root)!r} cannot be read: "
-            f"{_preview([str(p) for p in bad])}.",
-            hint="fix or delete them, or pass skip_corrupt=True (CLI: --skip-corrupt) "
-            "to leave them out.",
-        )
-    if bad:
-        logger.warning("skipped %d unreadable image(s) in %s", len(bad), root)
-        present = set(labels)
-        empty = [c for i, c in enumerate(classes) if i not in present]
+    listing = _Listing(root, follow_symlinks)
+    listing.warn_links()
+    if labelled is None:
+        labelled = sum(1 for images in listing.classes.values() if images) >= 2
+        logger.info("%s: loading %s", root, "one class per sub-folder" if labelled else
+                    "every image, unlabelled (fewer than two class sub-folders)")
+    if labelled:
+        files, labels, classes = _labelled_files(listing)
+    else:
+        files, labels, classes = _all_files(listing), None, []
+    images, kept, problems = _decode(files, hw, root)
+    if problems and not skip_corrupt:
+        raise _problems_error(root, problems)
+    if problems:
+        _warn_skipped(root, problems, len(files))
+    if not kept:
+        raise DataError(f"no image in {str(root)!r} could be loaded ({len(files)} tried).",
+                        hint="fix the files, or check that this is the right folder.")
+    if labels is not None:
+        labels = np.asarray(labels)[kept]
+        empty = [c for i, c in enumerate(classes) if i not in set(labels.tolist())]
         if empty:
             raise DataError(
                 f"every image of class(es) {_preview(empty)} in {str(root)!r} is unreadable.",
                 hint="fix the files or remove those class folders.",
             )
-    sizes = {im.shape[:2] for im in images}
-    if hw is None and len(sizes) > 1:
-        hw = DEFAULT_SIZE
-        logger.warning(
-            "images in %s have %d different sizes; resizing all to %dx%d "
-            "(pass image_size=... to choose)", root, len(sizes), *hw,
-        )
-    if hw is not None:
-        images = [_resize(im, hw) for im in images]
-    meta = {"source": str(root), "files": [str(p) for p in kept]}
+    meta = {"source": str(root), "files": [str(files[i]) for i in kept]}
     if skip_corrupt:
-        meta["skipped"] = [str(p) for p in bad]
-    return Domain(name=name or root.name, modality="image", inputs=np.stack(images),
-                  labels=np.asarray(labels), classes=classes, meta=meta)
+        meta["skipped"] = [str(p) for p, _ in problems]
+    if listing.links:
+        meta["skipped_links"] = [f"{link} {why}" for link, why in listing.links]
+    return Domain(name=name or root.name, modality="image", inputs=images, labels=labels,
+                  classes=classes, meta=meta)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,15 @@ import numpy as np
 from graftlab.data.domain import Domain
 from graftlab.errors import DataError
 
+logger = logging.getLogger(__name__)
+
 SUFFIXES = (".csv", ".jsonl")
+# Python's csv module refuses fields over 131,072 characters by default; a long document is a
+# legitimate text, so the limit is lifted while a table is read (to the largest C long that
+# every platform accepts).
+FIELD_LIMIT = 2**31 - 1
+OLD_FIELD_LIMIT = 131_072
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 Row = tuple[int, dict]  # (line number in the file, record)
 
@@ -24,11 +35,48 @@ def _preview(items: list, limit: int = 10) -> str:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[Row]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or [])
-        rows = [(reader.line_num, row) for row in reader]
+    """Header and rows (with the line each row starts on) of a CSV file."""
+    previous = csv.field_size_limit(FIELD_LIMIT)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            try:
+                columns = list(reader.fieldnames or [])
+                rows, start, last_start = [], reader.line_num + 1, 0
+                for row in reader:
+                    rows.append((reader.line_num, row))  # messages name a row's last line
+                    last_start, start = start, reader.line_num + 1
+            except csv.Error as e:
+                raise DataError(f"cannot parse {str(path)!r} as CSV at line {reader.line_num}: "
+                                f"{e}.", hint="check the quoting, or re-save it as a plain UTF-8 "
+                                "CSV.") from None
+        if rows:
+            _check_last_row(path, last_start, rows[-1][1], reader.line_num)
+    finally:
+        csv.field_size_limit(previous)
     return columns, rows
+
+
+def _check_last_row(path: Path, start: int, row: dict, end: int) -> None:
+    """Refuse a quote opened on the last row and never closed: the csv module reads the rest
+    of the file into one field without complaint. Only a last row that spans lines or holds a
+    huge field can be one, and only those are re-read strictly."""
+    values = [v for v in row.values() if isinstance(v, str)]
+    if not any("\n" in v or "\r" in v or len(v) > OLD_FIELD_LIMIT for v in values):
+        return
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        try:
+            for _ in csv.reader(f, strict=True):
+                pass
+        except csv.Error as e:
+            if "unexpected end of data" not in str(e):
+                return  # another strict-only complaint, which the normal reading tolerates
+            raise DataError(
+                f"{str(path)!r}: the quoted field that opens on line {start} is never closed, "
+                f"so lines {start}-{end} (the rest of the file) would be read as one text.",
+                hint='close the quote; a quote inside a quoted text is written twice ("" '
+                "stands for one \"); or re-save the table from a spreadsheet as CSV UTF-8.",
+            ) from None
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[Row]]:
@@ -63,11 +111,11 @@ def _blank(value: object) -> bool:
 
 
 def _class_key(name: str) -> tuple:
-    """Sort integer-like class names numerically ("2" before "10"), others as text."""
-    try:
-        return (0, int(name), "")
-    except ValueError:
-        return (1, 0, name)
+    """Sort numeric class names by value ("2" before "10", "2.5" before "007"), others as
+    text after them."""
+    if _NUMBER.fullmatch(name):
+        return (0, Decimal(name), name)
+    return (1, 0, name)
 
 
 def _targets(rows: list[Row], column: str, path: Path) -> np.ndarray:
@@ -89,7 +137,41 @@ def _targets(rows: list[Row], column: str, path: Path) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def _labels(rows: list[Row], column: str, path: Path) -> tuple[np.ndarray, list[str]]:
+def _number(name: str) -> str | None:
+    """The canonical spelling of a label that is a plain decimal number ("01", "1.0" and
+    "+1" -> "1"; "2.50" -> "2.5"), else None."""
+    if not _NUMBER.fullmatch(name):
+        return None
+    value = Decimal(name)
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _merge_spellings(names: list[str], column: str, path: Path) -> tuple[list[str], dict]:
+    """Labels that spell one number several ways ("1", "01", "1.0") name one class, not three:
+    they become the number's plain spelling, with a warning naming them. Numeric labels that do
+    not collide keep their spelling (codes such as "007" stay as written)."""
+    spellings: dict[str, dict[str, None]] = {}  # canonical -> spellings, first seen first
+    for name in dict.fromkeys(names):
+        canonical = _number(name)
+        if canonical is not None:
+            spellings.setdefault(canonical, {})[name] = None
+    merged = {c: list(s) for c, s in spellings.items() if len(s) > 1}
+    if not merged:
+        return names, {}
+    rename = {s: c for c, group in merged.items() for s in group}
+    logger.warning(
+        "label column %r of %s spells the same number in several ways; each group is merged "
+        "into one class: %s. Write each label one way to silence this.", column, path,
+        "; ".join(f"{', '.join(map(repr, group))} -> {c!r}" for c, group in sorted(
+            merged.items(), key=lambda item: _class_key(item[0]))),
+    )
+    return [rename.get(n, n) for n in names], merged
+
+
+def _labels(rows: list[Row], column: str, path: Path
+            ) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     missing = [line for line, row in rows if _blank(row.get(column))]
     if missing:
         raise DataError(
@@ -97,7 +179,8 @@ def _labels(rows: list[Row], column: str, path: Path) -> tuple[np.ndarray, list[
             hint="fill in those labels, drop the rows, or pass label_column=None to load the "
             "table unlabelled.",
         )
-    names = [str(row[column]).strip() for _, row in rows]
+    names, merged = _merge_spellings([str(row[column]).strip() for _, row in rows], column,
+                                     path)
     classes = sorted(set(names), key=_class_key)
     if len(classes) < 2:
         raise DataError(
@@ -107,7 +190,7 @@ def _labels(rows: list[Row], column: str, path: Path) -> tuple[np.ndarray, list[
             "target_column=... for regression.",
         )
     index = {c: i for i, c in enumerate(classes)}
-    return np.asarray([index[n] for n in names], dtype=np.int64), classes
+    return np.asarray([index[n] for n in names], dtype=np.int64), classes, merged
 
 
 def load_table(
@@ -116,13 +199,17 @@ def load_table(
     text_column: str = "text",
     label_column: str | None = "label",
     target_column: str | None = None,
+    labelled: bool | None = True,
     name: str | None = None,
 ) -> Domain:
     """Load a text :class:`Domain` from a .csv (with a header row) or .jsonl file.
 
     Labels (strings or ints) become class ids into the sorted class names; pass
-    ``label_column=None`` for unlabelled data. ``target_column`` keeps a float per row as
-    ``targets`` for regression.
+    ``label_column=None`` for unlabelled data. Labels that spell one number several ways
+    (``1``, ``01``, ``1.0``) are merged into one class with a warning (``meta["merged_labels"]``).
+    ``target_column`` keeps a float per row as ``targets`` for regression. ``labelled=False``
+    ignores the label and target columns; ``labelled=None`` uses them only where the table has
+    them (and, for labels, holds two classes or more); True (the default) uses them as given.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -142,12 +229,16 @@ def load_table(
     except UnicodeDecodeError as e:
         raise DataError(f"table {str(path)!r} is not UTF-8 text (byte {e.start}).",
                         hint="re-save it as UTF-8.") from None
-    except csv.Error as e:
-        raise DataError(f"cannot parse {str(path)!r} as CSV: {e}.",
-                        hint="check the quoting, or re-save it as a plain UTF-8 CSV.") from None
     if not rows:
         raise DataError(f"table {str(path)!r} is empty: it holds no data rows.",
                         hint="add rows, or check that you passed the right file.")
+    if labelled is False:
+        label_column = target_column = None
+    elif labelled is None:
+        target_column = target_column if target_column in columns else None
+        if label_column not in columns or len({str(row.get(label_column)).strip()
+                                                 for _, row in rows}) < 2:
+            label_column = None
     wanted = [c for c in (text_column, label_column, target_column) if c is not None]
     absent = [c for c in wanted if c not in columns]
     if absent:
@@ -163,7 +254,11 @@ def load_table(
             f"text column {text_column!r} of {str(path)!r} is empty at line(s) {_preview(empty)}.",
             hint="fill in or drop those rows.",
         )
-    labels, classes = (None, []) if label_column is None else _labels(rows, label_column, path)
+    labels, classes, merged = ((None, [], {}) if label_column is None
+                               else _labels(rows, label_column, path))
+    meta = {"source": str(path)}
+    if merged:
+        meta["merged_labels"] = merged
     return Domain(
         name=name or path.stem,
         modality="text",
@@ -171,5 +266,5 @@ def load_table(
         labels=labels,
         classes=classes,
         targets=None if target_column is None else _targets(rows, target_column, path),
-        meta={"source": str(path)},
+        meta=meta,
     )
