@@ -27,6 +27,7 @@ class DataConfig(_Section):
     text_column: str = "text"
     label_column: str = "label"
     test_size: float = 0.2
+    skip_corrupt: bool = False
 
 
 class ModelConfig(_Section):

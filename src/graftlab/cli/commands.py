@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from graftlab.cli.app import _errors, _progress, app, console, err
+from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
 from graftlab.workflows.common import load_with_columns as _load
 
 
@@ -53,15 +53,18 @@ def extract(
     label_column: Annotated[str | None, typer.Option(
         help="CSV/JSONL label column (optional: extraction needs no labels).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    skip_corrupt: SkipCorrupt = False,
 ) -> None:
-    """Extract pooled features from any layer(s), through the on-disk cache."""
+    """Extract pooled features from any layer(s), through the on-disk cache (no labels
+    needed: a folder of loose images, or of one class, extracts too)."""
     import numpy as np
 
     from graftlab import _atomic
     from graftlab.features import extract_layers
 
     with _errors(), _progress() as update:
-        domain = _load(data, text_column=text_column, label_column=label_column)
+        domain = _load(data, text_column=text_column, label_column=label_column,
+                       labelled=None, skip_corrupt=skip_corrupt)
         opts = {"image_size": image_size} if image_size else {}
         feats = extract_layers(backbone, domain, layers=layer or None, pooling=pooling,
                                batch_size=batch_size, cache=not no_cache, backbone_options=opts,
@@ -90,6 +93,7 @@ def probe(
     task: Annotated[str, typer.Option(help="auto, classification or regression (bundled "
                                            "sets with raw ratings, e.g. vader:movies).")] = "auto",
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
+    skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Linear probe on cached features (tuned logistic regression, or ridge for a numeric
     target), scored on a held-out split."""
@@ -98,7 +102,7 @@ def probe(
     with _errors(), _progress() as update:
         domain = _load(data, text_column=text_column,
                        label_column=None if target_column else label_column,
-                       target_column=target_column)
+                       target_column=target_column, skip_corrupt=skip_corrupt)
         result = run_probe(domain, backbone=backbone, layer=layer, pooling=pooling,
                            image_size=image_size, test_size=test_size, seed=seed,
                            runs_dir=runs_dir, task=task, progress=update)
@@ -168,6 +172,7 @@ def compare(
                                                   "empty).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it holds an earlier "
                                                  "comparison.")] = False,
+    skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
     from graftlab.workflows.compare import CompareInterrupted, run_compare
@@ -177,7 +182,7 @@ def compare(
         chosen = check_strategies(strategies.split(",") if strategies else None)
         domain = _load(data, text_column=text_column,
                        label_column=None if target_column else label_column,
-                       target_column=target_column)
+                       target_column=target_column, skip_corrupt=skip_corrupt)
         try:
             with _progress() as update:
                 result = run_compare(
@@ -243,6 +248,7 @@ def adapt(
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
     out: Annotated[Path | None, typer.Option()] = None,
     overwrite: Annotated[bool, typer.Option()] = False,
+    skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
@@ -265,8 +271,10 @@ def adapt(
                       "as an outlier. Give three or more (the default runs all five).")
         mapping = parse_label_map(label_map)
         domains = []
-        for name in (source, target):
-            d = _load(name, text_column=text_column, label_column=label_column)
+        for name, labelled in ((source, True), (target, None)):
+            # the target's labels, where it has them, only ever score the result
+            d = _load(name, text_column=text_column, label_column=label_column,
+                      labelled=labelled, skip_corrupt=skip_corrupt)
             d = limit_domain(d, limit, "classification" if d.labelled else "none")
             domains.append(to_grayscale(d) if grayscale else d)
         options = {k2: v for k2, v in (("image_size", image_size), ("max_length", max_length))

@@ -23,7 +23,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     t0 = time.perf_counter()
     data = config.data
     domain = load_with_columns(data.path, text_column=data.text_column,
-                               label_column=data.label_column)
+                               label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     if not domain.labelled:
         raise DataError(f"data {domain.name!r} has no labels; fine-tuning needs labelled data.",
                         hint="set data.label_column to the column that holds the labels.")
