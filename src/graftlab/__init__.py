@@ -7,8 +7,12 @@ __all__ = ["Grafter", "GrafterRegressor", "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import graftlab` stays light for the CLI
-    if name in ("Grafter", "GrafterRegressor"):
-        from graftlab import grafter
+    if name == "Grafter":
+        from graftlab.grafter import Grafter
 
-        return getattr(grafter, name)
+        return Grafter
+    if name == "GrafterRegressor":
+        from graftlab.regressor import GrafterRegressor
+
+        return GrafterRegressor
     raise AttributeError(f"module 'graftlab' has no attribute {name!r}")

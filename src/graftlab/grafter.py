@@ -16,21 +16,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from graftlab import _atomic, integrity
-from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.methods import ERM
-from graftlab.methods.erm import task_loss
 from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
 from graftlab.train.callbacks import Callback
+from graftlab.saving import load_grafter, save_grafter
 from graftlab.train.fit import Fitted, FitSettings, fit_method, run_hash
+from graftlab.train.solve import holdout, join_validation, solve_linear_head
 from graftlab.train.model import GraftedModel
 from graftlab.train.routes import INPUTS, Route, choose_route
-from graftlab.train.strategies import Plan, Strategy, trainable_parameters
+from graftlab.train.strategies import Plan, Strategy
+from graftlab.train.targets import ClassTargets
 
 
 class Grafter(ClassifierMixin, BaseEstimator):
@@ -119,17 +118,19 @@ class Grafter(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
         domain = as_domain(X, backbone_modality_)
-        y = np.asarray(y if y is not None else
-                       domain.labels if self._loss_classes else domain.targets)
+        targets = self._targets()
+        y = np.asarray(y if y is not None else targets.of(domain))
         if len(y) != len(domain):
             raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
-        labels = self._encode_targets(y)
-        train_idx, val_idx = self._split(labels)
+        labels = self._set_targets(targets, targets.fit(y))
+        fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
+        train_idx, val_idx = holdout(labels, fraction, self.seed,
+                                     stratify=bool(targets.loss_classes))
         if validation_data is not None:
-            domain, labels, train_idx, val_idx = self._join_validation(
-                domain, labels, validation_data, backbone_modality_)
-        model, plan, strategy = self.build(self._num_outputs)
-        labels_t = torch.as_tensor(labels, dtype=self._target_dtype)
+            domain, labels, train_idx, val_idx = join_validation(
+                domain, labels, validation_data, backbone_modality_, targets.encode)
+        model, plan, strategy = self.build(targets.num_outputs)
+        labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy)
         route = choose_route(model, strategy, pretrained=self.pretrained,
                              cache=self.cache_activations,
@@ -139,8 +140,10 @@ class Grafter(ClassifierMixin, BaseEstimator):
                               f"takes {model.head.input_kind} input.", hint="use head='linear'.")
         pick = route.picker(model, domain)
         if strategy.solved and self.head == "linear" and not self.label_smoothing:
-            return self._solve_linear_probe(model, plan, pick, labels_t, train_idx, val_idx, t0)
-        method = ERM(route.net(model), num_classes=self._loss_classes,
+            fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
+                                       targets, self.seed)
+            return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
+        method = ERM(route.net(model), num_classes=targets.loss_classes,
                      label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,
                      augment=augment)
         method.anchor_pretrained()
@@ -156,9 +159,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
         return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
 
     def set_fitted(self, model: GraftedModel, fitted: Fitted, t0: float | None = None,
-                   record: dict | None = None) -> Grafter:
+                   record: dict | None = None, targets: ClassTargets | None = None
+                   ) -> Grafter:
         """Hold ``model``, trained through the engine, as this estimator's fitted model (the
-        domain-adaptation estimator trains with its own method and saves as a Grafter)."""
+        domain-adaptation estimator trains with its own method, then hands its model and
+        ``targets`` here to predict and save as a Grafter)."""
+        if targets is not None:
+            self._set_targets(targets, np.zeros(0))
         self.model_ = model.eval()
         self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
         self.total_params_ = fitted.total_params
@@ -167,106 +174,12 @@ class Grafter(ClassifierMixin, BaseEstimator):
             self.record_["fit_seconds"] = time.perf_counter() - t0
         return self
 
-    def _solve_linear_probe(self, model, plan, pick, labels_t, train_idx, val_idx, t0
-                            ) -> Grafter:
-        """The linear head solved, not trained: graftlab's tuned logistic regression
-        (standardised features, ``C`` chosen on held-out data) folded into the head's weights,
-        so the probe is the converged optimum rather than a few epochs of SGD."""
-        x, y = pick(train_idx)["features"].numpy(), labels_t[train_idx].numpy()
-        weight, bias, solver = self._solve_head(x, y)
-        with torch.no_grad():
-            model.head.fc.weight.copy_(torch.as_tensor(weight))
-            model.head.fc.bias.copy_(torch.as_tensor(bias))
-        history = {"epoch": 0, **solver}
-        if len(val_idx):
-            with torch.no_grad():
-                out = model.head(pick(val_idx)["features"])
-                history["val_loss"] = float(task_loss(out, labels_t[val_idx],
-                                                      self._loss_classes))
-                if self._loss_classes:
-                    history["val_accuracy"] = float(
-                        (out.argmax(-1) == labels_t[val_idx]).float().mean())
-        fitted = Fitted([history], {**solver, "trainable_params_at_end":
-                                    trainable_parameters(model)},
-                        plan.num_trainable, sum(p.numel() for p in model.parameters()))
-        return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
+    # ------------------------------------------------------------------ targets
+    _targets = ClassTargets
 
-    def _solve_head(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-        """graftlab's tuned logistic regression, as the head's weight and bias."""
-        from graftlab.probe import LinearProbeClassifier
-
-        probe = LinearProbeClassifier(random_state=self.seed).fit(x, y)
-        scaler, clf = probe.model_.named_steps["scale"], probe.model_.named_steps["clf"]
-        w = clf.coef_ / scaler.scale_                       # (C or 1, D) on raw features
-        b = clf.intercept_ - w @ scaler.mean_
-        if w.shape[0] == 1:                                 # binary: logits [0, z]
-            w, b = np.vstack([np.zeros_like(w), w]), np.concatenate([[0.0], b])
-        weight = np.zeros((len(self.classes_), w.shape[1]))
-        bias = np.zeros(len(self.classes_))
-        weight[probe.classes_], bias[probe.classes_] = w, b  # a class absent from train: 0
-        return weight, bias, {"solver": "LinearProbeClassifier", "C": probe.C_}
-
-    # ------------------------------------------------------------------ targets (classes)
-    _target_dtype = torch.long
-
-    @property
-    def _num_outputs(self) -> int:
-        return len(self.classes_)
-
-    @property
-    def _loss_classes(self) -> int:
-        return len(self.classes_)
-
-    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(
-                f"labels hold a single class ({self.classes_[0].item()!r}); fine-tuning a "
-                "classifier needs at least two.", hint="check the label column.")
-        return labels
-
-    def _encode_validation(self, y_val: np.ndarray) -> np.ndarray:
-        unseen = sorted(set(y_val.tolist()) - set(self.classes_.tolist()))
-        if unseen:
-            raise DataError(
-                f"validation labels {unseen} never occur in the training labels "
-                f"{self.classes_.tolist()}; the model cannot predict them.",
-                hint="add training samples of those classes, or drop them from validation.")
-        return np.searchsorted(self.classes_, y_val)
-
-    def _targets_config(self) -> dict:
-        return {"classes": self.classes_.tolist()}
-
-    def _restore_targets(self, config: dict) -> None:
-        self.classes_ = np.asarray(config["classes"])
-
-    def _join_validation(self, domain: Domain, labels: np.ndarray, validation_data: tuple,
-                         modality: str) -> tuple[Domain, np.ndarray, np.ndarray, np.ndarray]:
-        """Append explicit validation data after the training data; its classes must be known."""
-        X_val, y_val = validation_data
-        val = as_domain(X_val, modality)
-        y_val = np.asarray(y_val)
-        if len(y_val) != len(val):
-            raise DataError(f"validation: {len(val)} inputs but {len(y_val)} labels.")
-        encoded = self._encode_validation(y_val)
-        if domain.origin and val.origin and domain.origin[0] is val.origin[0]:
-            # two splits of one data set: still a subset of it, so caches of the whole serve it
-            joined = domain.origin[0].subset(np.concatenate([domain.origin[1], val.origin[1]]))
-        else:
-            inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
-                      else [*domain.inputs, *val.inputs])
-            joined = Domain(domain.name, modality, inputs)
-        all_labels = np.concatenate([labels, encoded])
-        n = len(domain)
-        return joined, all_labels, np.arange(n), np.arange(n, n + len(val))
-
-    def _split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.arange(len(labels))
-        fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
-        if not fraction:
-            return idx, idx[:0]
-        return tuple(train_test_split(idx, test_size=fraction, random_state=self.seed,
-                                      stratify=labels if self._loss_classes else None))
+    def _set_targets(self, targets: ClassTargets, encoded: np.ndarray) -> np.ndarray:
+        self.targets_, self.classes_ = targets, targets.classes
+        return encoded
 
     def _check(self) -> None:
         if not hasattr(self, "model_"):
@@ -313,103 +226,21 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path) -> Path:
-        """``model.safetensors`` + ``config.json`` in ``folder`` (created; files atomic)."""
-        from safetensors.torch import save_model
-
+        """``model.safetensors`` + ``config.json`` + a checksum manifest in ``folder``."""
         self._check()
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        params = {k: v for k, v in self.get_params().items() if k != "callbacks"}
-        config = {"format": "graftlab.grafter/1", "estimator": type(self).__name__,
-                  "params": params, **self._targets_config(),
-                  "trainable_params": self.trainable_params_, "history": self.history_}
-        integrity.discard_manifest(folder)
-        tmp = folder / ".model.safetensors.tmp"
-        save_model(self.model_, str(tmp))
-        tmp.replace(folder / "model.safetensors")
-        _atomic.write_json(folder / "config.json", config)
-        integrity.write_manifest(folder, ["model.safetensors", "config.json"])
-        return folder
+        return save_grafter(self, folder, self.targets_.config())
 
     @classmethod
     def load(cls, folder: str | Path) -> Grafter:
-        from safetensors.torch import load_model
+        """A saved Grafter (or GrafterRegressor), verified against its checksums."""
+        return load_grafter(cls, folder)
 
-        folder = Path(folder)
-        if (folder / "average.json").is_file():
-            raise ConfigError(f"{folder} holds an average of adapted models, not one Grafter.",
-                              hint="load it with graftlab.adapt.average.AveragedModel.load.")
-        integrity.verify_manifest(folder)
-        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-            raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
-                              "model.safetensors).", hint="save one with Grafter.save(folder).")
-        config = integrity.read_json(folder / "config.json")
-        saved_as = config.get("estimator", "Grafter")
-        if saved_as != cls.__name__:
-            raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
-        self = cls(**config["params"])
-        self._restore_targets(config)
-        model, _ = self._build(self._num_outputs)
-        try:
-            load_model(model, str(folder / "model.safetensors"))
-        except Exception as exc:  # shapes that differ, an unreadable file: one line, not 200
-            raise integrity.explain_load_error(exc, config, folder=folder) from exc
+    def restore(self, model: GraftedModel, config: dict) -> None:
+        """Hold a loaded model and the targets its folder remembers (used by ``load``)."""
+        self._set_targets(self._targets.from_config(config), np.zeros(0))
         self.model_ = model.eval()
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
-        return self
-
-
-class GrafterRegressor(RegressorMixin, Grafter):
-    """Fine-tune for a continuous target (mean squared error on the standardised target).
-
-    The same strategies and options as :class:`Grafter`; ``linear_probe`` solves ridge
-    regression (``alpha`` by leave-one-out) instead of logistic regression. ``predict`` returns
-    values on the original scale.
-    """
-
-    _target_dtype = torch.float32
-    _num_outputs = 1
-    _loss_classes = 0
-
-    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        try:
-            y = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError("regression targets must be numbers; got non-numeric values.",
-                            hint="use Grafter (the classifier) for class labels.") from None
-        if not np.isfinite(y).all():
-            raise DataError("regression targets hold NaN or inf; drop or fill those rows.")
-        std = float(y.std())
-        if std == 0:
-            raise DataError(f"every regression target is {y[0]:g}: there is nothing to learn.")
-        self.target_mean_, self.target_std_ = float(y.mean()), std
-        return ((y - self.target_mean_) / std).astype(np.float32)
-
-    def _encode_validation(self, y_val: np.ndarray) -> np.ndarray:
-        y_val = np.asarray(y_val, dtype=np.float64)
-        return ((y_val - self.target_mean_) / self.target_std_).astype(np.float32)
-
-    def _solve_head(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-        from graftlab.probe import LinearProbeRegressor
-
-        probe = LinearProbeRegressor().fit(x, y)
-        scaler, ridge = probe.model_.named_steps["scale"], probe.model_.named_steps["ridge"]
-        w = np.atleast_2d(ridge.coef_ / scaler.scale_)
-        b = np.atleast_1d(ridge.intercept_ - w @ scaler.mean_)
-        return w, b, {"solver": "LinearProbeRegressor", "alpha": probe.alpha_}
-
-    def _targets_config(self) -> dict:
-        return {"target_mean": self.target_mean_, "target_std": self.target_std_}
-
-    def _restore_targets(self, config: dict) -> None:
-        self.target_mean_, self.target_std_ = config["target_mean"], config["target_std"]
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.decision_function(X)[:, 0] * self.target_std_ + self.target_mean_
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        raise AttributeError("a regressor has no predict_proba; use predict.")
 
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:

@@ -32,6 +32,7 @@ from graftlab.train.build import backbone_modality
 from graftlab.train.callbacks import Callback
 from graftlab.train.fit import FitSettings, fit_method, run_hash
 from graftlab.train.routes import choose_route
+from graftlab.train.targets import ClassTargets
 
 
 class Adapter(ClassifierMixin, BaseEstimator):
@@ -149,8 +150,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
         fitted = fit_method(method, model, train_plan, lambda _which: collate,
                             np.arange(len(source)), np.arange(0), settings)
         fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's
-        self.grafter_ = grafter.set_fitted(model, fitted, t0)
-        self.grafter_.classes_ = self.classes_
+        self.grafter_ = grafter.set_fitted(model, fitted, t0,
+                                           targets=ClassTargets(self.classes_))
         self.model_ = self.grafter_.model_
         self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
         self.record_ = {**self.grafter_.record_,

@@ -143,7 +143,8 @@ def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: 
 
 def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict,
              task: str):
-    from graftlab.grafter import Grafter, GrafterRegressor
+    from graftlab.grafter import Grafter
+    from graftlab.regressor import GrafterRegressor
 
     cls = Grafter if task == "classification" else GrafterRegressor
     kw = dict(train_kw)
