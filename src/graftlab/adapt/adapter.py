@@ -25,7 +25,9 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graftlab.data.domain import Domain
+from graftlab.adapt.refine import teacher_pseudo_labels
 from graftlab.errors import ConfigError, DataError, NotFittedError
+from graftlab.evaluate.epochs import EPOCH_VALIDATORS, epoch_selection
 from graftlab.features.extract import as_domain
 from graftlab.methods import METHODS, create_method
 from graftlab.train.build import backbone_modality
@@ -98,7 +100,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         labels_t = torch.as_tensor(encoded)
         pseudo = None
         if teacher_proba is not None:
-            pseudo = torch.as_tensor(_pseudo_labels(teacher_proba, len(tgt), len(self.classes_),
+            pseudo = torch.as_tensor(teacher_pseudo_labels(teacher_proba, len(tgt), len(self.classes_),
                                                     self.pseudo_fraction))
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
@@ -140,7 +142,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
         callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
-            callbacks += _epoch_selection(self.select_epoch, net, pick["target"], n_target,
+            callbacks += epoch_selection(self.select_epoch, net, pick["target"], n_target,
                                           self.epochs)
         settings = FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                                callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
@@ -196,41 +198,6 @@ def check_adapter_options(select_epoch: str | None, pseudo_fraction: float,
     check_pseudo(pseudo_fraction, pseudo_weight)
 
 
-EPOCH_VALIDATORS = ("entropy", "info_max", "snd")
-
-
-class _TargetScore(Callback):
-    """After each epoch: a label-free validator on the unlabelled target, added to the
-    epoch's metrics as ``target_<name>`` (for EarlyStopping to keep the best epoch)."""
-
-    def __init__(self, name: str, net: torch.nn.Module, inputs, n: int) -> None:
-        self.name, self.net, self.inputs, self.n = name, net, inputs, n
-
-    @torch.no_grad()
-    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
-        from graftlab.evaluate import validators
-
-        was_training, net = self.net.training, self.net.eval()
-        embed, probs = [], []
-        for idx in np.array_split(np.arange(self.n), max(1, math.ceil(self.n / 256))):
-            z = net.head.embed(net.features(self.inputs(idx)))
-            embed.append(z.float().numpy())
-            probs.append(net.head.classify(z).softmax(-1).float().numpy())
-        net.train(was_training)
-        score = {"snd": lambda p, z: validators.snd(z),
-                 "entropy": lambda p, z: validators.entropy_score(p),
-                 "info_max": lambda p, z: validators.info_max(p)}[self.name]
-        metrics[f"target_{self.name}"] = score(np.concatenate(probs), np.concatenate(embed))
-
-
-def _epoch_selection(name: str, net, inputs, n: int, epochs: int) -> list[Callback]:
-    """Callbacks that score every epoch on the target and restore the best-scoring one."""
-    from graftlab.train.callbacks import EarlyStopping
-
-    return [_TargetScore(name, net, inputs, n),
-            EarlyStopping(monitor=f"target_{name}", mode="max", patience=epochs + 1)]
-
-
 def _target_domain(target: Any, modality: str) -> Domain:
     if target is None:
         raise DataError("adaptation needs unlabelled target inputs: fit(X, y, target=...).")
@@ -242,19 +209,6 @@ def _target_domain(target: Any, modality: str) -> Domain:
     if tgt.labels is not None:
         tgt = tgt.unlabelled()  # never trained on, never selected on
     return tgt
-
-
-def _pseudo_labels(teacher_proba: Any, n_target: int, n_classes: int, fraction: float
-                   ) -> np.ndarray:
-    from graftlab.adapt.refine import confident_pseudo_labels
-
-    probs = np.asarray(teacher_proba)
-    if probs.shape != (n_target, n_classes):
-        raise DataError(f"teacher_proba has shape {probs.shape}, but the target has "
-                        f"{n_target} samples and the source {n_classes} classes.",
-                        hint="give the teacher's predict_proba on the same target inputs, "
-                        "columns in the order of classes_.")
-    return confident_pseudo_labels(probs, fraction)
 
 
 def _check_shapes(source: Domain, target: Domain) -> None:

@@ -25,6 +25,8 @@ Target labels are never read: the teacher's labels come from the unlabelled targ
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from graftlab.errors import ConfigError, DataError
@@ -93,3 +95,16 @@ def plan(probs: dict[str, np.ndarray], info_max: dict[str, float], fraction: flo
     return {"teacher": teacher, "members": members, "outliers": out, "student": student,
             "agreement": agree,
             "pseudo_labels": int((confident_pseudo_labels(teacher, fraction) >= 0).sum())}
+
+
+def teacher_pseudo_labels(teacher_proba: Any, n_target: int, n_classes: int, fraction: float
+                   ) -> np.ndarray:
+    """Pseudo-labels from a teacher's target probabilities (checked against the target and
+    the classes): per predicted class its most confident ``fraction``, -1 elsewhere."""
+    probs = np.asarray(teacher_proba)
+    if probs.shape != (n_target, n_classes):
+        raise DataError(f"teacher_proba has shape {probs.shape}, but the target has "
+                        f"{n_target} samples and the source {n_classes} classes.",
+                        hint="give the teacher's predict_proba on the same target inputs, "
+                        "columns in the order of classes_.")
+    return confident_pseudo_labels(probs, fraction)
