@@ -17,6 +17,7 @@ from PIL import Image
 
 from graftlab.data.domain import Domain, Modality
 from graftlab.data.fetch import vader_file
+from graftlab.registry import Registry
 from graftlab.errors import ConfigError, DataError, closest, unknown_name
 
 Loader = Callable[..., Domain]
@@ -38,17 +39,15 @@ class DatasetSpec:
     licence: str
 
 
-_DATASETS: dict[str, tuple[DatasetSpec, Loader]] = {}
+DATASETS: Registry[tuple[DatasetSpec, Loader]] = Registry(
+    "data set", sort=True, hint="list_datasets() describes each bundled data set.")
 
 
 def register_dataset(spec: DatasetSpec) -> Callable[[Loader], Loader]:
     """Decorator registering ``loader(domain, **options) -> Domain`` under ``spec.name``."""
 
     def decorate(loader: Loader) -> Loader:
-        if spec.name in _DATASETS:
-            raise ConfigError(f"data set {spec.name!r} is registered twice.",
-                              hint="give the new data set another name.")
-        _DATASETS[spec.name] = (spec, loader)
+        DATASETS.register(spec.name, (spec, loader))
         return loader
 
     return decorate
@@ -56,7 +55,7 @@ def register_dataset(spec: DatasetSpec) -> Callable[[Loader], Loader]:
 
 def list_datasets() -> list[DatasetSpec]:
     """The specs of every bundled data set, sorted by name."""
-    return [_DATASETS[name][0] for name in sorted(_DATASETS)]
+    return [spec for _, (spec, _) in DATASETS.items()]
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
@@ -65,10 +64,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 
 
 def _lookup(name: str) -> tuple[DatasetSpec, Loader]:
-    if name not in _DATASETS:
-        raise unknown_name("data set", name, _DATASETS,
-                           hint="list_datasets() describes each bundled data set.")
-    return _DATASETS[name]
+    return DATASETS.get(name)
 
 
 def _options(loader: Loader) -> list[str]:

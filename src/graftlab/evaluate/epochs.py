@@ -11,7 +11,9 @@ import torch
 from graftlab.evaluate import validators
 from graftlab.train.callbacks import Callback, EarlyStopping
 
-EPOCH_VALIDATORS = ("entropy", "info_max", "snd")
+# the validators that score one model from its own target outputs alone
+EPOCH_VALIDATORS = tuple(name for name, v in validators.VALIDATORS.items()
+                         if v.score is not None and set(v.needs) <= {"probs_t", "features_t"})
 
 
 class TargetScore(Callback):
@@ -30,10 +32,9 @@ class TargetScore(Callback):
             embed.append(z.float().numpy())
             probs.append(net.head.classify(z).softmax(-1).float().numpy())
         net.train(was_training)
-        score = {"snd": lambda p, z: validators.snd(z),
-                 "entropy": lambda p, z: validators.entropy_score(p),
-                 "info_max": lambda p, z: validators.info_max(p)}[self.name]
-        metrics[f"target_{self.name}"] = score(np.concatenate(probs), np.concatenate(embed))
+        score = validators.VALIDATORS.get(self.name).score
+        metrics[f"target_{self.name}"] = score({"probs_t": np.concatenate(probs),
+                                                "features_t": np.concatenate(embed)})
 
 
 def epoch_selection(name: str, net, inputs, n: int, epochs: int) -> list[Callback]:

@@ -25,12 +25,16 @@ And distances between the domains' feature sets: the proxy A-distance (Ben-David
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-VALIDATORS = ("entropy", "info_max", "snd", "iwv", "ensv")
+from graftlab.registry import Registry
+
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -133,14 +137,44 @@ def mmd(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0, max_samples: int = 1000
     return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
 
 
+@dataclass(frozen=True)
+class Validator:
+    """A label-free score of one adapted model (higher is better), and what it needs: some of
+    ``probs_t``, ``features_t`` (the target's probabilities and aligned features),
+    ``features_s``, ``features_val_s``, ``probs_val_s``, ``labels_val_s`` (held-out labelled
+    source), or ``ensemble`` (every candidate's target probabilities at once)."""
+
+    score: Callable[[dict], float] | None
+    needs: tuple[str, ...]
+    description: str
+
+
+VALIDATORS: Registry[Validator] = Registry("validator")
+VALIDATORS.register("entropy", Validator(
+    lambda a: entropy_score(a["probs_t"]), ("probs_t",), "minus the mean prediction entropy"))
+VALIDATORS.register("info_max", Validator(
+    lambda a: info_max(a["probs_t"]), ("probs_t",),
+    "information maximisation: diversity of predictions minus their entropy"))
+VALIDATORS.register("snd", Validator(
+    lambda a: snd(a["features_t"]), ("features_t",), "soft neighbourhood density"))
+VALIDATORS.register("iwv", Validator(
+    lambda a: iwv(a["features_val_s"], a["probs_val_s"], a["labels_val_s"], a["features_s"],
+                  a["features_t"], a.get("weights")),
+    ("features_val_s", "probs_val_s", "labels_val_s", "features_s", "features_t"),
+    "importance-weighted validation on held-out source"))
+VALIDATORS.register("ensv", Validator(
+    None, ("ensemble",), "agreement with the ensemble of candidates (ensemble_agreement)"))
+
+
 def validate(probs_t: np.ndarray, features_t: np.ndarray, *, features_s: np.ndarray | None = None,
              features_val_s: np.ndarray | None = None, probs_val_s: np.ndarray | None = None,
              labels_val_s: np.ndarray | None = None, weights: np.ndarray | None = None
              ) -> dict[str, float]:
-    """Every validator that the inputs allow (iwv needs held-out labelled source)."""
-    out = {"entropy": entropy_score(probs_t), "info_max": info_max(probs_t),
-           "snd": snd(features_t)}
-    if features_s is not None and features_val_s is not None and labels_val_s is not None:
-        out["iwv"] = iwv(features_val_s, probs_val_s, labels_val_s, features_s, features_t,
-                         weights)
-    return out
+    """Every per-model validator whose needs the inputs meet (iwv needs held-out labelled
+    source; ensemble agreement is scored over all candidates by the caller)."""
+    given = {k: v for k, v in dict(probs_t=probs_t, features_t=features_t,
+                                   features_s=features_s, features_val_s=features_val_s,
+                                   probs_val_s=probs_val_s, labels_val_s=labels_val_s).items()
+             if v is not None}
+    return {name: v.score({**given, "weights": weights}) for name, v in VALIDATORS.items()
+            if v.score is not None and all(need in given for need in v.needs)}
