@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._available_if import available_if
 
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
@@ -217,6 +218,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         for maps and for comparing them with the frozen backbone's."""
         return self._run(X, batch_size, features=True)
 
+    @available_if(lambda est: est._targets is ClassTargets)  # a regressor has none
     def predict_proba(self, X: Any) -> np.ndarray:
         return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
 

@@ -28,6 +28,3 @@ class GrafterRegressor(RegressorMixin, Grafter):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.decision_function(X)[:, 0] * self.target_std_ + self.target_mean_
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        raise AttributeError("a regressor has no predict_proba; use predict.")

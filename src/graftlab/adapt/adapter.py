@@ -175,7 +175,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
         return torch.softmax(torch.from_numpy(self.decision_function(X)), -1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.decision_function(X).argmax(-1)]
+        scores = self.decision_function(X)  # raises the not-fitted error first
+        return self.classes_[scores.argmax(-1)]
 
     def transform(self, X: Any) -> np.ndarray:
         """The adapted representation, what the method aligned (for maps and domain
