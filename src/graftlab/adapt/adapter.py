@@ -86,35 +86,10 @@ class Adapter(ClassifierMixin, BaseEstimator):
         see :mod:`graftlab.adapt.refine`)."""
         t0 = time.perf_counter()
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
-        modality = backbone_modality(self.backbone, self.backbone_options)
-        source, tgt = as_domain(X, modality), _target_domain(target, modality)
-        _check_shapes(source, tgt)
-        y = np.asarray(y if y is not None else source.labels)
-        if len(y) != len(source):
-            raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r}); "
-                            "adaptation trains a classifier, which needs at least two.",
-                            hint="check the source's label column.")
-        labels_t = torch.as_tensor(encoded)
-        pseudo = None
-        if teacher_proba is not None:
-            pseudo = torch.as_tensor(teacher_pseudo_labels(teacher_proba, len(tgt), len(self.classes_),
-                                                    self.pseudo_fraction))
+        source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
-        if model.head.input_kind != "pooled":
-            raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
-                              "adaptation aligns pooled features.",
-                              hint="use head='linear' or head='mlp'.")
-        if not strategy.moves_backbone and self.head == "linear" and \
-                METHODS.get(self.method).aligns:
-            raise ConfigError(f"{self.method} aligns features, but with strategy "
-                              f"{self.strategy!r} and a linear head nothing below the "
-                              "classifier trains, so there is nothing to align.",
-                              hint="add a bottleneck to align: head='mlp' (--head mlp), or "
-                              "train blocks: strategy='last_k'.")
+        self._check_setup(model, strategy)
         route = choose_route(model, strategy, cache=self.cache_activations)
         net = route.net(model)
         pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
@@ -127,23 +102,11 @@ class Adapter(ClassifierMixin, BaseEstimator):
         train_plan = dataclasses.replace(plan, param_groups=plan.param_groups + (
             [{"params": extra, "lr": self.lr, "name": "method",
               "weight_decay": self.weight_decay}] if extra else []))
-        n_target, seed = len(tgt), self.seed
-
-        def collate(pos: np.ndarray) -> dict:
-            # the target batch is drawn by a generator keyed on the source batch: the same
-            # pairs on every run and after a resume
-            rng = np.random.default_rng([seed, int(pos[0]), len(pos)])
-            t_idx = rng.choice(n_target, size=len(pos), replace=n_target < len(pos))
-            target_batch = {"inputs": pick["target"](t_idx)}
-            if pseudo is not None:
-                target_batch["pseudo"] = pseudo[t_idx]
-            return {"source": {"inputs": pick["source"](pos), "labels": labels_t[pos]},
-                    "target": target_batch}
-
+        collate = paired_collate(pick, torch.as_tensor(encoded), pseudo, len(tgt), self.seed)
         callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
-            callbacks += epoch_selection(self.select_epoch, net, pick["target"], n_target,
-                                          self.epochs)
+            callbacks += epoch_selection(self.select_epoch, net, pick["target"], len(tgt),
+                                         self.epochs)
         settings = FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                                callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
                                freeze_bn_stats=True, progress=progress,
@@ -162,6 +125,38 @@ class Adapter(ClassifierMixin, BaseEstimator):
         if self.select_epoch is not None:
             self.record_["selected_epoch"] = self.record_.pop("best_epoch", None)
         return self
+
+    def _inputs(self, X: Any, y: Any, target: Any, teacher_proba: Any) -> tuple:
+        """Source and target domains, the source labels encoded (``classes_`` set), and the
+        teacher's pseudo-labels on the target (or None)."""
+        modality = backbone_modality(self.backbone, self.backbone_options)
+        source, tgt = as_domain(X, modality), _target_domain(target, modality)
+        _check_shapes(source, tgt)
+        y = np.asarray(y if y is not None else source.labels)
+        if len(y) != len(source):
+            raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r}); "
+                            "adaptation trains a classifier, which needs at least two.",
+                            hint="check the source's label column.")
+        pseudo = None if teacher_proba is None else torch.as_tensor(teacher_pseudo_labels(
+            teacher_proba, len(tgt), len(self.classes_), self.pseudo_fraction))
+        return source, tgt, encoded, pseudo
+
+    def _check_setup(self, model, strategy) -> None:
+        """Set-ups where the method has nothing to act on."""
+        if model.head.input_kind != "pooled":
+            raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
+                              "adaptation aligns pooled features.",
+                              hint="use head='linear' or head='mlp'.")
+        if not strategy.moves_backbone and self.head == "linear" and \
+                METHODS.get(self.method).aligns:
+            raise ConfigError(f"{self.method} aligns features, but with strategy "
+                              f"{self.strategy!r} and a linear head nothing below the "
+                              "classifier trains, so there is nothing to align.",
+                              hint="add a bottleneck to align: head='mlp' (--head mlp), or "
+                              "train blocks: strategy='last_k'.")
 
     def _check(self) -> None:
         if not hasattr(self, "model_"):
@@ -185,6 +180,23 @@ class Adapter(ClassifierMixin, BaseEstimator):
         feats = torch.from_numpy(self.grafter_.transform(X))
         with torch.no_grad():
             return self.model_.eval().head.embed(feats).numpy()
+
+
+def paired_collate(pick: dict, labels: torch.Tensor, pseudo: torch.Tensor | None,
+                   n_target: int, seed: int):
+    """Batches of source samples, each paired with as many target samples, drawn by a
+    generator keyed on the source batch: the same pairs on every run and after a resume."""
+
+    def collate(pos: np.ndarray) -> dict:
+        rng = np.random.default_rng([seed, int(pos[0]), len(pos)])
+        t_idx = rng.choice(n_target, size=len(pos), replace=n_target < len(pos))
+        target_batch = {"inputs": pick["target"](t_idx)}
+        if pseudo is not None:
+            target_batch["pseudo"] = pseudo[t_idx]
+        return {"source": {"inputs": pick["source"](pos), "labels": labels[pos]},
+                "target": target_batch}
+
+    return collate
 
 
 def check_adapter_options(select_epoch: str | None, pseudo_fraction: float,
