@@ -205,8 +205,8 @@ def test_an_empty_strategy_list_means_none_not_the_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("kw, error, message", [
-    ({"test_size": 1.5}, ConfigError, "test_size must be between 0 and 1, got 1.5"),
-    ({"seeds": 0}, ConfigError, "seeds must be >= 1, got 0"),
+    ({"test_size": 1.5}, ConfigError, "--test-size must be a number > 0 and < 1, got 1.5"),
+    ({"seeds": 0}, ConfigError, "--seeds must be an integer >= 1, got 0"),
     ({"task": "ranking"}, ConfigError, "task must be auto, classification or regression"),
     ({"strategies": ["full", "full"]}, ConfigError, "name one twice"),
     ({"task": "regression"}, DataError, "has no numeric targets to regress on"),
