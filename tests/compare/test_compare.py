@@ -224,3 +224,24 @@ def test_data_without_labels_or_targets_and_too_few_for_regression_are_explained
     few = Domain("few", "image", x[:12], targets=np.arange(12.0))
     with pytest.raises(DataError, match="has 12 samples; a regression comparison .* at least"):
         run_compare(few, **KW)
+
+
+def test_the_saved_model_predicts_the_class_names(compared):
+    from graftlab import Grafter
+
+    _, folder, _, _ = compared
+    model = Grafter.load(folder / "model")
+    assert sorted(model.classes_.tolist()) == ["br", "tl", "tr"]
+    assert set(model.predict(tiny_domain(4).inputs).tolist()) <= {"tl", "br", "tr"}
+
+
+def test_the_shared_extraction_is_its_own_cost_line(compared):
+    results, folder, _, events = compared
+    shared = results["extraction"]
+    readers = sorted(s for names in shared["what"].values() for s in names)
+    assert readers == ["last_k", "linear_probe"] and shared["seconds"] > 0
+    assert any(e[0].startswith("shared feature extraction") for e in events)
+    for report in ("report.md", "report.html"):
+        assert "Shared feature extraction: " in (folder / report).read_text()
+        assert "read from the cache by last_k, linear_probe; not in their times" in \
+            (folder / report).read_text()
