@@ -326,8 +326,17 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
         if error["type"] == "extra_forbidden":
             raise _unknown_key(loc, schema) from None
         if error["type"] == "missing":
+            while _fields(schema, loc):  # a whole section: name its first required key
+                model = schema
+                for key in loc:
+                    model = _section(model, key)
+                loc = [*loc, next(k for k, f in model.model_fields.items() if f.is_required())]
+            dotted = ".".join(loc)
+            flag = (flags or {}).get(dotted)
             raise ConfigError(f"config key {dotted!r} is required.",
-                              hint=f"add it, e.g. {dotted}=vader:movies.") from None
+                              hint=(f"give {flag}, or " if flag else "") +
+                              f"add it to the config or as an override, e.g. {dotted}=mnist."
+                              ) from None
         if error["type"] in ("greater_than", "greater_than_equal", "less_than",
                              "less_than_equal"):
             raise ConfigError(f"{name} must be {_bounds(_field(schema, loc))}, got "

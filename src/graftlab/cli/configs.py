@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 
 from graftlab.config import load_config
 from graftlab.errors import ConfigError
@@ -27,7 +26,7 @@ def split_words(words: list[str]) -> tuple[str | None, list[str], list[str]]:
     return config, overrides, rest
 
 
-def configured(ctx: click.Context, schema: type, words: list[str] | None,
+def configured(ctx: Any, schema: type, words: list[str] | None,
                keys: dict[str, str], *, positional: str | None = None,
                convert: dict[str, Callable[[Any], Any]] | None = None) -> Any:
     """The command's validated configuration. ``keys``: option parameter -> dotted key; only
@@ -46,8 +45,9 @@ def configured(ctx: click.Context, schema: type, words: list[str] | None,
         if param.name not in keys:
             continue
         flags[keys[param.name]] = param.opts[0]
-        if ctx.get_parameter_source(param.name) in (click.core.ParameterSource.DEFAULT, None):
-            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue  # not given: the file's value (or the model's default) stands
         value = ctx.params[param.name]
         value = str(value) if isinstance(value, Path) else value
         if convert and param.name in convert:
