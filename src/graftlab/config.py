@@ -318,14 +318,15 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
+        if error["type"] == "extra_forbidden":
+            raise _unknown_key(loc, schema) from None
         while len(loc) > 1 and loc[-1] not in _fields(schema, loc[:-1]):
             loc.pop()  # a union's member name, not a key
         dotted = ".".join(loc)
         flag = (flags or {}).get(dotted) if dotted in given else None
         name = f"{flag} ({dotted})" if flag else f"config key {dotted!r}"
-        if error["type"] == "extra_forbidden":
-            raise _unknown_key(loc, schema) from None
         if error["type"] == "missing":
+            section = dotted if _fields(schema, loc) else None
             while _fields(schema, loc):  # a whole section: name its first required key
                 model = schema
                 for key in loc:
@@ -333,7 +334,9 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
                 loc = [*loc, next(k for k, f in model.model_fields.items() if f.is_required())]
             dotted = ".".join(loc)
             flag = (flags or {}).get(dotted)
-            raise ConfigError(f"config key {dotted!r} is required.",
+            raise ConfigError((f"config section {section!r} is required, with at least "
+                               if section else "") + f"config key {dotted!r}"
+                              + ("." if section else " is required."),
                               hint=(f"give {flag}, or " if flag else "") +
                               f"add it to the config or as an override, e.g. {dotted}=mnist."
                               ) from None

@@ -66,7 +66,7 @@ def test_compare_and_adapt_read_their_data_from_the_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("command, words, message", [
-    ("compare", [], "config key 'data.path' is required"),
+    ("compare", [], "config section 'data' is required, with at least config key 'data.path'."),
     ("adapt", ["--source", "mnist"], "config key 'data.target' is required"),
     ("probe", ["a", "b"], "unexpected argument(s) a b"),
     ("compare", ["train.epoch=2", "--data", "x"], "Did you mean 'train.epochs'?"),
