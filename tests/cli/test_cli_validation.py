@@ -140,3 +140,14 @@ def test_a_text_backbone_on_images_is_refused_before_any_work(where, tmp_path):
     assert result.exit_code == 2
     assert "holds images but backbone 'minilm_l6' reads texts" in result.stderr
     assert not (where / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "0"], "--image-size must be an integer >= 1, got 0"),
+    (["--image-size", "50"], "must be a multiple of 32"),
+    (["--runs-dir", "{file}/runs"], "--runs-dir {file}/runs cannot be written"),
+])
+def test_demo_checks_its_options_before_loading_anything(where, args, message):
+    result = CliRunner().invoke(app, ["demo", *_fill(args, where)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert _fill([message], where)[0] in result.stderr
