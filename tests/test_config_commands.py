@@ -78,3 +78,13 @@ def test_a_value_from_the_file_is_named_by_its_key(tmp_path):
 def test_a_value_for_a_section_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="'train' is a section"):
         load_config(None, ["data.path=x", "train=3", "train.epochs=2"], schema=CompareConfig)
+
+
+def test_a_choice_out_of_a_list_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"--select-epoch \(train.select_epoch\): Input should "
+                                          r"be 'entropy', 'info_max' or 'snd' \(got 'infomax'\)"
+                                          r"\. Did you mean 'info_max'\?"):
+        load_config(None, schema=AdaptConfig,
+                    options={"data.source": "a", "data.target": "b",
+                             "train.select_epoch": "infomax"},
+                    flags={"train.select_epoch": "--select-epoch"})

@@ -13,6 +13,7 @@ layer: every number has its allowed range, checked before any work starts. ::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -344,4 +345,8 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
                              "less_than_equal"):
             raise ConfigError(f"{name} must be {_bounds(_field(schema, loc))}, got "
                               f"{error.get('input')!r}.") from None
-        raise ConfigError(f"{name}: {error['msg']} (got {error.get('input')!r}).") from None
+        guess = None
+        if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+            guess = closest(error["input"], re.findall(r"'([^']*)'", error["ctx"]["expected"]))
+        raise ConfigError(f"{name}: {error['msg']} (got {error.get('input')!r})."
+                          + (f" Did you mean {guess!r}?" if guess else "")) from None

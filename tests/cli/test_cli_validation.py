@@ -68,6 +68,9 @@ CASES = [
     ("adapt", ["--out", FILE + "/run"], "--out {file}/run cannot be written"),
     ("extract", ["--out", FILE + "/x.npy"], "--out {file} cannot be written"),
     ("compare", ["--runs-dir", FILE], "--runs-dir {file} cannot be written"),
+    *[(cmd, ["--backbone", "minilm_l6", "--max-length", "9999"], "--max-length "
+       "(model.max_length) for minilm_l6 must be at most 256 tokens") for cmd in
+      ("probe", "compare")],
     ("compare", ["--seeds", "0"], "--seeds (train.seeds) must be an integer >= 1, got 0"),
     ("compare", ["--lr", "-1"], "--lr (train.lr) must be a number > 0, got -1.0"),
     ("compare", ["--strategies", "lineer_probe"], "unknown strategy 'lineer_probe'"),

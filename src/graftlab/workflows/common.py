@@ -57,7 +57,11 @@ def check_backbone(name: Any, *, image_size: int | None = None,
                 "registered backbone (`graftlab backbones`).")
         modality = "text"
     else:
-        modality = get_spec(name).modality  # unknown names: the registry's did-you-mean error
+        spec = get_spec(name)  # unknown names: the registry's did-you-mean error
+        modality = spec.modality
+        if modality == "text" and max_length is not None and max_length > spec.input_size:
+            raise ConfigError(f"--max-length (model.max_length) for {name} must be at most "
+                              f"{spec.input_size} tokens (its longest input), got {max_length}.")
     if image_size is not None and modality != "image":
         raise ConfigError(f"--image-size (model.image_size) applies to image backbones; "
                           f"{name} is a {modality} backbone.",
