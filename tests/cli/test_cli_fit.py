@@ -38,7 +38,43 @@ def test_fit_from_yaml_with_overrides(tmp_path):
     assert saved["train"]["epochs"] == 3 and len(metrics["history"]) == 3
     assert metrics["accuracy"] >= 0.8  # dark vs bright is easy
     model = Grafter.load(folder / "model")
-    assert model.predict(np.full((1, 32, 32, 3), 230, np.uint8)).shape == (1,)
+    # the user's label names, not class indices
+    assert model.classes_.tolist() == ["bright", "dark"]
+    for label in ("dark", "bright"):
+        images = np.stack([np.asarray(Image.open(p)) for p in sorted((data / label).iterdir())])
+        assert (model.predict(images) == label).mean() >= 0.8
+
+
+def test_fit_scores_an_explicit_held_out_set(tmp_path):
+    data = _folder(tmp_path)
+    held = tmp_path / "held"
+    for label in ("dark", "bright"):
+        (held / label).mkdir(parents=True)
+        for i in range(3):
+            (data / label / f"{i}.png").rename(held / label / f"{i}.png")
+    result = CliRunner().invoke(app, ["fit", f"data.path={data}", f"data.test_data={held}",
+                                      "model.image_size=32", "train.epochs=1",
+                                      f"runs_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["train"], metrics["test"], metrics["test_data"]) == (14, 6, str(held))
+
+
+def test_fit_with_a_held_out_set_of_another_class_says_so(tmp_path):
+    data = _folder(tmp_path)
+    for label in ("grey", "dark"):
+        (tmp_path / "held" / label).mkdir(parents=True)
+        for i in range(2):
+            (data / "dark" / f"{i}{label}.png").write_bytes((data / "dark" / f"{i}.png")
+                                                            .read_bytes())
+            (data / "dark" / f"{i}{label}.png").rename(tmp_path / "held" / label / f"{i}.png")
+    result = CliRunner().invoke(app, ["fit", f"data.path={data}",
+                                      f"data.test_data={tmp_path / 'held'}",
+                                      f"runs_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 2
+    assert "has classes the training data lacks: ['grey']" in result.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_fit_with_a_misspelt_key_names_the_right_one(tmp_path):

@@ -205,8 +205,8 @@ def test_an_empty_strategy_list_means_none_not_the_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("kw, error, message", [
-    ({"test_size": 1.5}, ConfigError, "test_size must be between 0 and 1, got 1.5"),
-    ({"seeds": 0}, ConfigError, "seeds must be >= 1, got 0"),
+    ({"test_size": 1.5}, ConfigError, "--test-size must be a number > 0 and < 1, got 1.5"),
+    ({"seeds": 0}, ConfigError, "--seeds must be an integer >= 1, got 0"),
     ({"task": "ranking"}, ConfigError, "task must be auto, classification or regression"),
     ({"strategies": ["full", "full"]}, ConfigError, "name one twice"),
     ({"task": "regression"}, DataError, "has no numeric targets to regress on"),
@@ -224,3 +224,24 @@ def test_data_without_labels_or_targets_and_too_few_for_regression_are_explained
     few = Domain("few", "image", x[:12], targets=np.arange(12.0))
     with pytest.raises(DataError, match="has 12 samples; a regression comparison .* at least"):
         run_compare(few, **KW)
+
+
+def test_the_saved_model_predicts_the_class_names(compared):
+    from graftlab import Grafter
+
+    _, folder, _, _ = compared
+    model = Grafter.load(folder / "model")
+    assert sorted(model.classes_.tolist()) == ["br", "tl", "tr"]
+    assert set(model.predict(tiny_domain(4).inputs).tolist()) <= {"tl", "br", "tr"}
+
+
+def test_the_shared_extraction_is_its_own_cost_line(compared):
+    results, folder, _, events = compared
+    shared = results["extraction"]
+    readers = sorted(s for names in shared["what"].values() for s in names)
+    assert readers == ["last_k", "linear_probe"] and shared["seconds"] > 0
+    assert any(e[0].startswith("shared feature extraction") for e in events)
+    for report in ("report.md", "report.html"):
+        assert "Shared feature extraction: " in (folder / report).read_text()
+        assert "read from the cache by last_k, linear_probe; not in their times" in \
+            (folder / report).read_text()

@@ -81,3 +81,31 @@ def test_markdown_table():
     assert table.splitlines() == ["| name | acc | n |", "|---|---|---|", "| a | 0.1235 | 3 |",
                                   "| b | 1 |  |"]
     assert markdown_table([{"x": 1, "y": 2}], columns=["y"]) == "| y |\n|---|\n| 2 |"
+
+
+def test_run_probe_scores_an_explicit_held_out_set(lite0, tmp_path):
+    held = colour_domain(n_per_class=4)
+    held = Domain("held", "image", held.inputs[::-1].copy(), labels=1 - held.labels[::-1],
+                  classes=["blue", "red"])  # its classes in the other order: recoded
+    result = run_probe(colour_domain(), backbone="efficientnet_lite0", image_size=32,
+                       test=held, runs_dir=tmp_path / "runs")
+    assert (result["train"], result["test"], result["accuracy"]) == (20, 8, 1.0)
+    config = json.loads((Path(result["run_folder"]) / "config.json").read_text())
+    assert config["test_data"] == "held" and config["test_size"] is None
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"test_size": 0}, "--test-size must be a number > 0 and < 1, got 0"),
+    ({"test_size": 1.0}, "--test-size must be a number > 0 and < 1, got 1.0"),
+    ({"image_size": 0}, "--image-size must be an integer >= 1, got 0"),
+    ({"runs_dir": "{file}/runs"}, "--runs-dir {file}/runs cannot be written: {file} is a file"),
+])
+def test_run_probe_refuses_bad_options_before_any_work(tiny_backbone, tmp_path, kw, message):
+    from graftlab.errors import ConfigError
+
+    (tmp_path / "f").write_text("")
+    kw = {k: v.format(file=tmp_path / "f") if isinstance(v, str) else v for k, v in kw.items()}
+    with pytest.raises(ConfigError, match=re.escape(message.format(file=tmp_path / "f"))):
+        run_probe(colour_domain(), backbone=tiny_backbone, **{"runs_dir": tmp_path / "runs",
+                                                              **kw})
+    assert not (tmp_path / "runs").exists()

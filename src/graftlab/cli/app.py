@@ -34,6 +34,11 @@ def _errors():
     except GraftlabError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # a disk, a permission: say which file, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {exc.strerror or exc}{where}.", highlight=False,
+                  markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @contextmanager

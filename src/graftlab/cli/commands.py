@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
+from graftlab.cli.configs import configured
+from graftlab.errors import ConfigError
 from graftlab.workflows.common import load_with_columns as _load
 
 
@@ -36,10 +38,22 @@ def demo(
                   f"(config.json, metrics.json, summary.md); {metrics['seconds_total']:.1f} s")
 
 
+Words = Annotated[list[str] | None, typer.Argument(
+    help="A YAML config (.yaml) and/or dotted overrides, e.g. model.backbone=minilm_l6 "
+    "train.epochs=3 (options on the command line win over the file; overrides win over both).",
+    show_default=False)]
+TestData = Annotated[str | None, typer.Option(
+    help="An explicit held-out set (e.g. your own test/ folder, or a .csv), scored instead of "
+    "a seeded random split.")]
+
+
 @app.command()
 def extract(
-    data: Annotated[str, typer.Argument(help="Image folder, .csv/.jsonl file, or bundled name "
-                                              "(e.g. mnist, vader:movies).")],
+    ctx: typer.Context,
+    words: Annotated[list[str] | None, typer.Argument(
+        help="DATA (image folder, .csv/.jsonl file, or bundled name such as mnist or "
+        "vader:movies), and/or a YAML config and dotted overrides (model.layers=...).",
+        show_default=False)] = None,
     backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
     layer: Annotated[list[str] | None, typer.Option("--layer", "-l",
                                                     help="Layer(s); default the last.")] = None,
@@ -49,6 +63,8 @@ def extract(
                                                   "per layer if several).")] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
     image_size: Annotated[int | None, typer.Option(help="Image backbones: input pixels.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text backbones: tokens per text.")]
+    = None,
     text_column: Annotated[str, typer.Option(help="CSV/JSONL text column.")] = "text",
     label_column: Annotated[str | None, typer.Option(
         help="CSV/JSONL label column (optional: extraction needs no labels).")] = None,
@@ -60,31 +76,58 @@ def extract(
     import numpy as np
 
     from graftlab import _atomic
+    from graftlab.config import ExtractConfig
     from graftlab.features import extract_layers
+    from graftlab.workflows.common import check_backbone, check_cache, check_writable
 
-    with _errors(), _progress() as update:
-        domain = _load(data, text_column=text_column, label_column=label_column,
-                       labelled=None, skip_corrupt=skip_corrupt)
-        opts = {"image_size": image_size} if image_size else {}
-        feats = extract_layers(backbone, domain, layers=layer or None, pooling=pooling,
-                               batch_size=batch_size, cache=not no_cache, backbone_options=opts,
-                               progress=lambda d, t: update(f"extract {domain.name}", d, t))
-    for name, array in feats.items():
-        console.print(f"{name}: {array.shape[0]} x {array.shape[1]} features")
-        if out is not None:
-            path = out if len(feats) == 1 else out.with_name(f"{out.stem}.{name}{out.suffix}")
-            _atomic.write_npy(path, np.asarray(array))
-            console.print(f"  saved {path}")
+    keys = {"backbone": "model.backbone", "layer": "model.layers", "pooling": "model.pooling",
+            "out": "out", "batch_size": "model.batch_size", "image_size": "model.image_size",
+            "max_length": "model.max_length", "text_column": "data.text_column",
+            "label_column": "data.label_column", "no_cache": "cache",
+            "skip_corrupt": "data.skip_corrupt"}
+    with _errors():
+        cfg = configured(ctx, ExtractConfig, words, keys, positional="data.path",
+                         convert={"no_cache": lambda v: not v})
+        d, m = cfg.data, cfg.model
+        check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+        if cfg.out is not None:
+            check_writable(Path(cfg.out).expanduser().parent, "--out")
+            if Path(cfg.out).is_dir():
+                raise ConfigError(f"--out {cfg.out} is a folder; give a file name, e.g. "
+                                  f"{Path(cfg.out) / 'features.npy'}.")
+        check_cache(cfg.cache)
+        with _progress() as update:
+            domain = _load(d.path, text_column=d.text_column, label_column=d.label_column,
+                           labelled=None, skip_corrupt=d.skip_corrupt)
+            opts = {k: v for k, v in (("image_size", m.image_size),
+                                      ("max_length", m.max_length)) if v is not None}
+            feats = extract_layers(m.backbone, domain, layers=m.layers or None,
+                                   pooling=m.pooling, batch_size=m.batch_size, cache=cfg.cache,
+                                   backbone_options=opts,
+                                   progress=lambda d, t: update(f"extract {domain.name}", d, t))
+        for name, array in feats.items():
+            console.print(f"{name}: {array.shape[0]} x {array.shape[1]} features")
+            if cfg.out is not None:
+                out_path = Path(cfg.out)
+                path = out_path if len(feats) == 1 else \
+                    out_path.with_name(f"{out_path.stem}.{name}{out_path.suffix}")
+                _atomic.write_npy(path, np.asarray(array))
+                console.print(f"  saved {path}")
 
 
 @app.command()
 def probe(
-    data: Annotated[str, typer.Argument(help="Labelled data: folder, .csv/.jsonl or bundled.")],
+    ctx: typer.Context,
+    words: Annotated[list[str] | None, typer.Argument(
+        help="DATA (labelled folder, .csv/.jsonl or bundled name), and/or a YAML config and "
+        "dotted overrides (model.layer=blocks.5 ...).", show_default=False)] = None,
     backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
     layer: Annotated[str | None, typer.Option("--layer", "-l")] = None,
     pooling: Annotated[str | None, typer.Option()] = None,
     image_size: Annotated[int | None, typer.Option()] = None,
+    max_length: Annotated[int | None, typer.Option()] = None,
     test_size: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.2,
+    test_data: TestData = None,
     seed: Annotated[int, typer.Option()] = 0,
     text_column: Annotated[str, typer.Option()] = "text",
     label_column: Annotated[str, typer.Option()] = "label",
@@ -96,16 +139,20 @@ def probe(
     skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Linear probe on cached features (tuned logistic regression, or ridge for a numeric
-    target), scored on a held-out split."""
-    from graftlab.workflows.probe import run_probe
+    target), scored on a held-out split or --test-data."""
+    from graftlab.config import ProbeConfig
+    from graftlab.workflows.probe import run_probe_config
 
-    with _errors(), _progress() as update:
-        domain = _load(data, text_column=text_column,
-                       label_column=None if target_column else label_column,
-                       target_column=target_column, skip_corrupt=skip_corrupt)
-        result = run_probe(domain, backbone=backbone, layer=layer, pooling=pooling,
-                           image_size=image_size, test_size=test_size, seed=seed,
-                           runs_dir=runs_dir, task=task, progress=update)
+    keys = {"backbone": "model.backbone", "layer": "model.layer", "pooling": "model.pooling",
+            "image_size": "model.image_size", "max_length": "model.max_length",
+            "test_size": "data.test_size", "test_data": "data.test_data", "seed": "seed",
+            "text_column": "data.text_column", "label_column": "data.label_column",
+            "target_column": "data.target_column", "task": "task", "runs_dir": "runs_dir",
+            "skip_corrupt": "data.skip_corrupt"}
+    with _errors():
+        cfg = configured(ctx, ProbeConfig, words, keys, positional="data.path")
+        with _progress() as update:
+            domain, result = run_probe_config(cfg, progress=update)
     if result["task"] == "regression":
         console.print(f"{domain.name}: held-out R² {result['r2']:.3f}, MAE {result['mae']:.3f} "
                       f"(ridge alpha={result['probe_alpha']:g}); "
@@ -141,8 +188,11 @@ def fit(
 
 @app.command()
 def compare(
-    data: Annotated[str, typer.Option(help="Image folder, CSV/JSONL file or bundled data set "
-                                           "(`graftlab datasets`).")],
+    ctx: typer.Context,
+    words: Words = None,
+    data: Annotated[str | None, typer.Option(
+        help="Image folder, CSV/JSONL file or bundled data set (`graftlab datasets`); "
+        "required here or as data.path in the config.")] = None,
     backbone: Annotated[str, typer.Option(help="Registered backbone or hf:PATH.")] =
         "efficientnet_lite0",
     strategies: Annotated[str | None, typer.Option(
@@ -159,6 +209,7 @@ def compare(
     limit: Annotated[int | None, typer.Option(help="Use a stratified sample of this many "
                                                    "samples.")] = None,
     test_size: Annotated[float, typer.Option(help="Held-out fraction of each split.")] = 0.2,
+    test_data: TestData = None,
     scratch: Annotated[bool, typer.Option(help="Add the from-scratch baseline.")] = True,
     feature_map: Annotated[bool, typer.Option("--map/--no-map",
                                               help="Draw the t-SNE feature map.")] = True,
@@ -175,22 +226,24 @@ def compare(
     skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
-    from graftlab.workflows.compare import CompareInterrupted, run_compare
-    from graftlab.workflows.compare import check_strategies
+    from graftlab.config import CompareConfig
+    from graftlab.workflows.compare import CompareInterrupted
+    from graftlab.workflows.configured import run_compare_config
 
+    keys = {"data": "data.path", "backbone": "model.backbone", "strategies": "train.strategies",
+            "seeds": "train.seeds", "epochs": "train.epochs", "batch_size": "train.batch_size",
+            "lr": "train.lr", "lr_backbone": "train.lr_backbone",
+            "image_size": "model.image_size", "max_length": "model.max_length",
+            "limit": "data.limit", "test_size": "data.test_size", "test_data": "data.test_data",
+            "scratch": "train.scratch", "feature_map": "feature_map",
+            "text_column": "data.text_column", "label_column": "data.label_column",
+            "target_column": "data.target_column", "task": "task", "runs_dir": "runs_dir",
+            "out": "out", "overwrite": "overwrite", "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        chosen = check_strategies(strategies.split(",") if strategies else None)
-        domain = _load(data, text_column=text_column,
-                       label_column=None if target_column else label_column,
-                       target_column=target_column, skip_corrupt=skip_corrupt)
+        cfg = configured(ctx, CompareConfig, words, keys)
         try:
             with _progress() as update:
-                result = run_compare(
-                    domain, backbone=backbone, strategies=chosen, seeds=seeds, epochs=epochs,
-                    batch_size=batch_size, lr=lr, lr_backbone=lr_backbone,
-                    image_size=image_size, max_length=max_length, limit=limit,
-                    test_size=test_size, scratch=scratch, task=task, runs_dir=runs_dir, out=out,
-                    overwrite=overwrite, feature_map=feature_map, progress=update)
+                result = run_compare_config(cfg, progress=update)
         except CompareInterrupted as stop:
             folder = stop.results["run_folder"]
             err.print(f"interrupted: the report of the {len(stop.results['runs'])} finished "
@@ -201,10 +254,14 @@ def compare(
 
 @app.command()
 def adapt(
-    source: Annotated[str, typer.Option(help="Labelled source: image folder, CSV/JSONL or "
-                                             "bundled name (mnist, vader:movies ...).")],
-    target: Annotated[str, typer.Option(help="Target data; its labels, if any, are used only "
-                                             "to report target accuracy.")],
+    ctx: typer.Context,
+    words: Words = None,
+    source: Annotated[str | None, typer.Option(
+        help="Labelled source: image folder, CSV/JSONL or bundled name (mnist, vader:movies "
+        "...); required here or as data.source in the config.")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Target data; its labels, if any, are used only to report target accuracy "
+        "(required here or as data.target).")] = None,
     method: Annotated[str, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
                                              "(source_only always runs too). Selection needs "
                                              "several: ensemble agreement is one of its "
@@ -252,47 +309,42 @@ def adapt(
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
-    from graftlab.workflows.adapt import adapt_to_folder, check_methods, parse_label_map
-    from graftlab.workflows.compare import limit_domain
-    from graftlab.data import to_grayscale
+    from graftlab.config import AdaptConfig
+    from graftlab.workflows.adapt import check_methods
+    from graftlab.workflows.configured import run_adapt_config
 
+    keys = {"source": "data.source", "target": "data.target", "method": "train.methods",
+            "backbone": "model.backbone", "strategy": "model.strategy", "k": "model.k",
+            "head": "model.head", "bottleneck": "model.bottleneck", "epochs": "train.epochs",
+            "batch_size": "train.batch_size", "lr": "train.lr",
+            "transfer_weight": "train.transfer_weight", "seeds": "train.seeds",
+            "image_size": "model.image_size", "max_length": "model.max_length",
+            "limit": "data.limit", "guard": "train.guard", "keep": "train.keep",
+            "pseudo_fraction": "train.pseudo_fraction", "feature_map": "feature_map",
+            "label_map": "data.label_map", "grayscale": "data.grayscale",
+            "select_epoch": "train.select_epoch", "text_column": "data.text_column",
+            "label_column": "data.label_column", "runs_dir": "runs_dir", "out": "out",
+            "overwrite": "overwrite", "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        methods = method.split(",")
-        adapting = [m for m in check_methods(methods) if m != "source_only"]
+        cfg = configured(ctx, AdaptConfig, words, keys)
+        adapting = [m for m in check_methods(cfg.train.methods) if m != "source_only"]
         if len(adapting) == 1:
             err.print(f"note: with one method ({adapting[0]}) there is no ensemble to agree "
                       "with; information maximisation and SND alone judge it against "
                       "source_only, and IM favours confident models even when they are wrong. "
                       "Give several methods (the default runs all five) for a guard that can "
                       "tell.")
-        elif len(adapting) == 2 and keep in ("auto", "refined"):
+        elif len(adapting) == 2 and cfg.train.keep in ("auto", "refined"):
             err.print(f"note: with two methods ({', '.join(adapting)}) a failed one is half of "
                       "the consensus that teaches the refined model, and cannot be told apart "
                       "as an outlier. Give three or more (the default runs all five).")
-        mapping = parse_label_map(label_map)
-        domains = []
-        for name, labelled in ((source, True), (target, None)):
-            # the target's labels, where it has them, only ever score the result
-            d = _load(name, text_column=text_column, label_column=label_column,
-                      labelled=labelled, skip_corrupt=skip_corrupt)
-            d = limit_domain(d, limit, "classification" if d.labelled else "none")
-            domains.append(to_grayscale(d) if grayscale else d)
-        options = {k2: v for k2, v in (("image_size", image_size), ("max_length", max_length))
-                   if v is not None}
         with _progress() as update:
-            result = adapt_to_folder(
-                *domains, methods=methods, runs_dir=runs_dir, out=out, overwrite=overwrite,
-                feature_map=feature_map, progress=update, seeds=seeds, guard=guard, keep=keep,
-                label_map=mapping, backbone=backbone, strategy=strategy, k=k, head=head,
-                head_options={"hidden": [bottleneck]} if head == "mlp" else None,
-                epochs=epochs, batch_size=batch_size, lr=lr, transfer_weight=transfer_weight,
-                select_epoch=select_epoch, backbone_options=options or None,
-                pseudo_fraction=pseudo_fraction)
+            result = run_adapt_config(cfg, progress=update)
     from graftlab.report.adapt import tables, verdict
 
-    head, rows = tables(result)["results"]
+    head_row, rows = tables(result)["results"]
     table = Table(title=f"adapt: {result['source']['name']} -> {result['target']['name']}")
-    for i, col in enumerate(head):
+    for i, col in enumerate(head_row):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*[c[2] for c in row],
@@ -319,5 +371,10 @@ def _print_summary(result: dict) -> None:
         style = "bold green" if row["strategy"] == result["verdict"]["recommended"] else None
         table.add_row(*[text for _, _, text in cells(row, result["task"])], style=style)
     _print_table(table)
+    from graftlab.report.compare import extraction_line
+
+    line = extraction_line(result)
+    if line:
+        console.print(line, soft_wrap=True)
     console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")

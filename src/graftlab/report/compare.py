@@ -44,6 +44,16 @@ def cells(row: dict, task: str) -> list[tuple[str, Any, str]]:
     return out
 
 
+def extraction_line(results: dict) -> str | None:
+    """The shared feature extraction's own cost line (it is in no strategy's time)."""
+    shared = results.get("extraction") or {}
+    if not shared.get("what"):
+        return None
+    readers = sorted({s for names in shared["what"].values() for s in names})
+    return (f"Shared feature extraction: {shared['seconds']:.1f} s, once, before the runs "
+            f"(read from the cache by {', '.join(readers)}; not in their times).")
+
+
 def headers(task: str) -> list[str]:
     unit = " %" if task == "classification" else ""
     return (["strategy"] + [LABELS[m] + unit for m, _ in METRICS[task]]
@@ -194,6 +204,8 @@ def render_html(results: dict, figs: dict[str, str]) -> str:
         elif key == "results":
             body.append(_table_html(headers(task), [cells(r, task) for r in summary],
                                     best=verdict.get("recommended")))
+            if extraction_line(results):
+                body.append(f'<p class="sub">{html.escape(extraction_line(results))}</p>')
         elif key == "per-class":
             if task == "classification" and summary:
                 head, rows = _recall_rows(results)
@@ -248,6 +260,8 @@ def render_markdown(results: dict, figs: dict[str, str]) -> str:
         elif key == "results":
             out.append(md_table(headers(task), [[t for _, _, t in cells(r, task)]
                                                  for r in summary]))
+            if extraction_line(results):
+                out.append(extraction_line(results))
         elif key == "per-class":
             if task == "classification" and summary:
                 out.append(md_table(*_recall_rows(results)))

@@ -54,6 +54,12 @@ def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None
                   ) -> Domain:
     """The target with labels coded in the source's class order (after ``mapping``, target
     name -> source name); refuses a target class the source lacks, naming both sides."""
+    if source.modality != target.modality:  # before labels: the real problem comes first
+        raise DataError(f"source {source.name!r} holds {source.modality}s but target "
+                        f"{target.name!r} holds {target.modality}s; adaptation needs one "
+                        "modality on both sides.",
+                        hint="give source and target data of the same kind (and a backbone "
+                        "that reads it).")
     if not source.labelled:
         raise DataError(f"source {source.name!r} has no labels; adaptation learns the task "
                         "from labelled source data.", hint="give the source's label column.")
@@ -87,8 +93,11 @@ def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None
                   list(source.classes), target.targets, dict(target.meta), origin=target.origin)
 
 
-def parse_label_map(text: str | None) -> dict[str, str]:
-    """``"pos=positive,neg=negative"`` -> {"pos": "positive", "neg": "negative"}."""
+def parse_label_map(text: str | dict[str, str] | None) -> dict[str, str]:
+    """``"pos=positive,neg=negative"`` -> {"pos": "positive", "neg": "negative"} (a mapping,
+    e.g. from a YAML config, is taken as it is)."""
+    if isinstance(text, dict):
+        return {str(a): str(b) for a, b in text.items()}
     if not text:
         return {}
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
@@ -326,15 +335,38 @@ def _distances(models: dict[str, Adapter], selected: str, source: Domain, target
 def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
                     runs_dir: str | Path = "runs", out: str | Path | None = None,
                     overwrite: bool = False, feature_map: bool = True,
-                    progress: Progress | None = None, **kw: Any) -> dict:
-    """run_adapt, then the run folder: results.json, report.html/.md, the kept model."""
-    from graftlab.workflows.compare import prepare_run_folder
-    from graftlab.report.adapt import domain_map, write_report
+                    progress: Progress | None = None, limit: int | None = None,
+                    **kw: Any) -> dict:
+    """run_adapt, then the run folder: results.json, report.html/.md, the kept model.
+
+    Options, the backbone, the output location and the data are checked before the folder
+    exists; an error after that marks it ``failed`` (or removes it if no run finished)."""
+    from graftlab.workflows.common import (check_backbone, check_modality, check_out_folder,
+                                           check_source_size, prepare_run_folder, settled)
 
     chosen = check_methods(methods)
     check_options(kw)
     check_keep(kw.get("keep", "auto"), chosen)
+    _check_labels(source, target, kw.get("label_map"))  # modality first, then labels
+    options = kw.get("backbone_options") or {}
+    backbone = kw.get("backbone", "efficientnet_lite0")
+    modality = check_backbone(backbone, image_size=options.get("image_size"),
+                              max_length=options.get("max_length"))
+    check_modality(source, modality, backbone, "source")
+    check_source_size(source, kw.get("holdout", 0.1), limit)
+    check_out_folder(out, runs_dir, overwrite, "adapt")
+    created = out is None or not Path(out).exists()
     folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
+    with settled(folder, created):
+        return _to_folder(source, target, folder, chosen, methods=methods,
+                          feature_map=feature_map, progress=progress, **kw)
+
+
+def _to_folder(source: Domain, target: Domain, folder: Path, chosen: list[str], *,
+               methods: list[str], feature_map: bool, progress: Progress | None,
+               **kw: Any) -> dict:
+    from graftlab.report.adapt import domain_map, write_report
+
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")
     if results["kept"] == "average":

@@ -1,11 +1,25 @@
-"""Plumbing the workflows share: loading user data with the column options a table takes."""
+"""Plumbing the workflows share: loading user data with the column options a table takes, and
+the checks every command makes before any work starts (backbone, output location, held-out
+set), and the run folder's lifecycle (never left saying "running")."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from graftlab import _atomic
 from graftlab.data import load_data
 from graftlab.data.domain import Domain
+from graftlab.errors import ConfigError, DataError
 
 
 def load_with_columns(data: str | Path, *, text_column: str = "text",
@@ -18,3 +32,220 @@ def load_with_columns(data: str | Path, *, text_column: str = "text",
         return load_data(str(data), text_column=text_column, label_column=label_column,
                          target_column=target_column, labelled=labelled)
     return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt)
+
+
+# ------------------------------------------------------------------------------ the backbone
+def check_backbone(name: Any, *, image_size: int | None = None,
+                   max_length: int | None = None) -> str | None:
+    """The backbone's modality, after checking the name (registered, or an ``hf:`` folder that
+    exists) and that ``image_size`` / ``max_length`` fit it. Loads no weights. A backbone
+    object (not a name) is taken as it is: None."""
+    from graftlab.backbones.registry import describe_backbone, get_spec
+
+    for flag, value in (("--image-size", image_size), ("--max-length", max_length)):
+        if value is not None and value < 1:  # 0 never silently means "the default"
+            raise ConfigError(f"{flag} must be an integer >= 1, got {value}.")
+    if not isinstance(name, str):
+        return getattr(name, "modality", None)
+    if name.startswith("hf:"):
+        folder = Path(name[3:]).expanduser()
+        if not (folder / "config.json").is_file():
+            raise ConfigError(
+                f"backbone {name!r}: {folder} is not a Hugging Face model folder "
+                f"({'no config.json in it' if folder.is_dir() else 'it does not exist'}).",
+                hint="point hf:PATH at a folder saved with save_pretrained(), or pick a "
+                "registered backbone (`graftlab backbones`).")
+        modality = "text"
+    else:
+        spec = get_spec(name)  # unknown names: the registry's did-you-mean error
+        modality = spec.modality
+        if modality == "text" and max_length is not None and max_length > spec.input_size:
+            raise ConfigError(f"--max-length (model.max_length) for {name} must be at most "
+                              f"{spec.input_size} tokens (its longest input), got {max_length}.")
+    if image_size is not None and modality != "image":
+        raise ConfigError(f"--image-size (model.image_size) applies to image backbones; "
+                          f"{name} is a {modality} backbone.",
+                          hint="drop --image-size (texts are cut with --max-length).")
+    if max_length is not None and modality != "text":
+        raise ConfigError(f"--max-length (model.max_length) applies to text backbones; "
+                          f"{name} is an {modality} backbone.",
+                          hint="drop --max-length (images are resized with --image-size).")
+    if not name.startswith("hf:"):
+        options = {"image_size": image_size} if image_size is not None else {}
+        describe_backbone(name, **options)  # e.g. an image size the trunk cannot take
+    return modality
+
+
+def check_modality(domain: Domain, modality: str | None, backbone: Any,
+                   what: str = "data") -> None:
+    if modality is not None and domain.modality != modality:
+        raise DataError(f"{what} {domain.name!r} holds {domain.modality}s but backbone "
+                        f"{getattr(backbone, 'name', backbone)!r} reads {modality}s.",
+                        hint=f"pick a {domain.modality} backbone (`graftlab backbones`).")
+
+
+# ---------------------------------------------------------------------- the output location
+def check_writable(path: str | Path, option: str) -> None:
+    """Refuse, before any work, a location where a folder or file cannot be written."""
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{option} {path} cannot be written: {probe} is a file, not a folder.",
+                          hint=f"point {option} at a folder (new or existing).")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path} is not writable (no permission to write in "
+                          f"{probe}).", hint=f"point {option} at a folder you can write to.")
+
+
+def check_cache(cache: bool = True) -> None:
+    """The feature cache must be writable when it is used."""
+    if cache:
+        from graftlab.features import FeatureCache
+
+        FeatureCache().check_writable()
+
+
+def check_out_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
+                     kind: str) -> None:
+    """What :func:`prepare_run_folder` will accept, checked without creating anything."""
+    if out is None:
+        check_writable(runs_dir, "--runs-dir")
+        return
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder} is a file, not a folder.",
+                          hint="point --out at a new or empty folder.")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"run folder {folder} already exists and is not empty; graftlab "
+                              "never overwrites a run.",
+                              hint="choose another --out, drop --out for a fresh dated folder, "
+                              "or pass --overwrite to replace it.")
+        if not (folder / "results.json").is_file():
+            raise ConfigError(f"--overwrite refuses {folder}: it holds no results.json, so it "
+                              f"does not look like a {kind} run folder.",
+                              hint="point --out at an empty or new folder.")
+    check_writable(folder, "--out")
+
+
+def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
+                       kind: str = "compare") -> Path:
+    """A new run folder; an existing one only with ``overwrite`` and only if it holds an
+    earlier run's results.json (never anything else). OS errors become ConfigErrors."""
+    from graftlab.report import new_run_folder
+
+    check_out_folder(out, runs_dir, overwrite, kind)
+    try:
+        if out is None:
+            return new_run_folder(runs_dir, kind)
+        folder = Path(out)
+        if folder.exists() and any(folder.iterdir()):
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run folder under {out or runs_dir}: "
+                          f"{exc.strerror or exc}.",
+                          hint="point --out or --runs-dir at a folder you can write to.") from None
+
+
+def new_folder(runs_dir: str | Path, kind: str) -> Path:
+    """A fresh dated run folder; OS errors become ConfigErrors."""
+    return prepare_run_folder(None, runs_dir, False, kind)
+
+
+@contextmanager
+def settled(folder: Path, created: bool) -> Iterator[None]:
+    """Never leave a run folder saying "running": when the work fails, a folder where no run
+    finished is removed (or emptied, when it existed before), else its results.json is marked
+    ``failed`` (``interrupted`` for Ctrl-C) with the error's message."""
+    try:
+        yield
+    except BaseException as exc:
+        _settle(folder, created, exc)
+        raise
+
+
+def _settle(folder: Path, created: bool, exc: BaseException) -> None:
+    path = folder / "results.json"
+    try:
+        results = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        results = None
+    if results is not None and results.get("status") != "running":
+        return  # the workflow settled it (e.g. compare's interrupted report)
+    if not results or not results.get("runs"):
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            for child in folder.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        return
+    results["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    results["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    _atomic.write_json(path, results)
+
+
+# ----------------------------------------------------------------------- the held-out set
+def align_test(train: Domain, test: Domain, what: str = "--test-data") -> Domain:
+    """``test`` with its labels coded in ``train``'s class order; refuses another modality, a
+    class the training data lacks, or missing labels or targets."""
+    if test.modality != train.modality:
+        raise DataError(f"{what} {test.name!r} holds {test.modality}s but the training data "
+                        f"{train.name!r} holds {train.modality}s.",
+                        hint=f"give {what} data of the same kind as the training data.")
+    if not train.labelled:
+        if test.targets is None:
+            raise DataError(f"{what} {test.name!r} has no numeric targets to score against.",
+                            hint="give it the same --target-column as the training data.")
+        return test
+    if not test.labelled:
+        raise DataError(f"{what} {test.name!r} has no labels; a held-out set is scored against "
+                        "its labels.", hint="give it labels laid out like the training data's.")
+    if not (train.classes and test.classes):
+        return test
+    extra = [c for c in test.classes if c not in train.classes]
+    if extra:
+        raise DataError(f"{what} {test.name!r} has classes the training data lacks: {extra} "
+                        f"(training classes: {train.classes}).",
+                        hint="the held-out set must use the training data's class names.")
+    code = np.array([train.classes.index(c) for c in test.classes])
+    return dataclasses.replace(test, labels=code[test.labels], classes=list(train.classes))
+
+
+def load_test(path: str | None, train: Domain, *, text_column: str = "text",
+              label_column: str | None = "label", target_column: str | None = None,
+              skip_corrupt: bool = False) -> Domain | None:
+    """The explicit held-out set (``--test-data``), aligned to ``train``; None without one."""
+    if path is None:
+        return None
+    test = load_with_columns(path, text_column=text_column, label_column=label_column,
+                             target_column=target_column, skip_corrupt=skip_corrupt)
+    return align_test(train, test)
+
+
+def class_names(domain: Domain, labels: np.ndarray) -> np.ndarray:
+    """The user's label names for class ids (what a saved model must predict)."""
+    return np.asarray(domain.classes)[labels] if domain.classes else labels
+
+
+def check_source_size(source: Domain, holdout: float = 0.1, limit: int | None = None
+                      ) -> None:
+    """The source is split (stratified) into training and a held-out part that scores every
+    method: each class needs two samples, and the held-out part one per class."""
+    if not source.labelled:
+        return
+    counts = np.bincount(source.labels)
+    n_classes = int((counts > 0).sum())
+    if (counts[counts > 0] >= 2).all() and len(source) * holdout >= n_classes:
+        return
+    need = math.ceil(n_classes / holdout)
+    message = (f"source {source.name!r} has {len(source)} samples of {n_classes} classes; its "
+               f"{holdout:.0%} held-out part needs one per class ({need} samples in all) and "
+               "each class two.")
+    if limit is not None:
+        raise ConfigError(f"--limit {limit} is too few: {message}",
+                          hint=f"raise --limit to {need} or more (or drop it).")
+    raise DataError(message, hint="add source samples.")

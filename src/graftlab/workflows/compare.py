@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +25,14 @@ from graftlab import _atomic
 from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
-from graftlab.report import new_run_folder
-from graftlab.workflows.common import load_with_columns
+from graftlab.workflows.common import (align_test, check_backbone, check_modality, check_out_folder, load_with_columns, prepare_run_folder,
+                                       settled)
 from graftlab.report.memory import PeakMemory
 from graftlab.report.run import environment
 from graftlab.train.strategies import STRATEGIES
+
+__all__ = ["CompareInterrupted", "check_strategies", "limit_domain", "prepare_run_folder",
+           "run_compare"]
 
 DEFAULT_STRATEGIES = ("linear_probe", "head_only", "last_k", "full", "lora")
 CHOICES = (*STRATEGIES, BASELINE)
@@ -65,11 +67,17 @@ def minimum_per_class(test_size: float) -> int:
     return max(4, math.ceil(2 / min(test_size, 1 - test_size)))
 
 
-def _check_size(domain: Domain, test_size: float, seeds: int, task: str) -> None:
+def _check_size(domain: Domain, test_size: float, seeds: int, task: str,
+                explicit_test: bool = False) -> None:
     if not 0 < test_size < 1:
-        raise ConfigError(f"test_size must be between 0 and 1, got {test_size}.")
+        raise ConfigError(f"--test-size must be a number > 0 and < 1, got {test_size}.")
     if seeds < 1:
-        raise ConfigError(f"seeds must be >= 1, got {seeds}.")
+        raise ConfigError(f"--seeds must be an integer >= 1, got {seeds}.")
+    if explicit_test:
+        if task == "classification" and (np.bincount(domain.labels) > 0).sum() < 2:
+            raise DataError(f"data {domain.name!r} holds a single class; a comparison needs "
+                            "two or more.")
+        return
     need = minimum_per_class(test_size)
     if task == "regression":
         if len(domain) < 2 * need:
@@ -112,33 +120,18 @@ def _stratify(domain: Domain, task: str) -> np.ndarray | None:
 
 def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
     """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be an integer >= 2, got {limit}.")
     if not limit or limit >= len(domain):
         return domain
+    n_classes = len(np.unique(domain.labels)) if task == "classification" else 1
+    if limit < n_classes:
+        raise ConfigError(f"--limit {limit} is fewer than the {n_classes} classes of "
+                          f"{domain.name!r}: a stratified sample needs one per class.",
+                          hint=f"raise --limit to {n_classes} or more (or drop it).")
     idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
                               stratify=_stratify(domain, task))
     return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
-
-
-def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
-            kind: str = "compare") -> Path:
-    """A new run folder; an existing one only with ``overwrite`` and only if it holds an
-    earlier run's results.json (never anything else)."""
-    if out is None:
-        return new_run_folder(runs_dir, kind)
-    folder = Path(out)
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"run folder {folder} already exists and is not empty; graftlab "
-                              "never overwrites a run.",
-                              hint="choose another --out, drop --out for a fresh dated folder, "
-                              "or pass --overwrite to replace it.")
-        if not (folder / "results.json").is_file():
-            raise ConfigError(f"--overwrite refuses {folder}: it holds no results.json, so it "
-                              f"does not look like a {kind} run folder.",
-                              hint="point --out at an empty or new folder.")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict,
@@ -172,8 +165,8 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 strategies: list[str] | None = None, seeds: int = 3, test_size: float = 0.2,
                 epochs: int = 5, batch_size: int = 32, lr: float | None = None,
                 lr_backbone: float | None = None, image_size: int | None = None,
-                max_length: int | None = None, limit: int | None = None, scratch: bool = True,
-                task: str = "auto",
+                max_length: int | None = None, limit: int | None = None,
+                test: Domain | None = None, scratch: bool = True, task: str = "auto",
                 text_column: str = "text", label_column: str | None = "label",
                 target_column: str | None = None,
                 runs_dir: str | Path = "runs", out: str | Path | None = None,
@@ -181,9 +174,11 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 progress: Progress | None = None) -> dict:
     """Run the comparison and write ``results.json``, ``report.html`` and ``report.md``.
 
-    Returns the results (with ``run_folder``). Ctrl-C stops after writing the report of the
-    runs that finished (``status: interrupted``), then raises :class:`CompareInterrupted`
-    (a ``KeyboardInterrupt`` that carries the results).
+    ``test``: an explicit held-out set; every seed then trains on all of the data and scores
+    on it (``test_size`` unused). Returns the results (with ``run_folder``). Ctrl-C stops
+    after writing the report of the runs that finished (``status: interrupted``), then raises
+    :class:`CompareInterrupted` (a ``KeyboardInterrupt`` that carries the results). Any other
+    error after the run folder exists marks it ``failed`` (or removes it if no run finished).
     """
     chosen = check_strategies(strategies)
     if scratch and BASELINE not in chosen:
@@ -191,14 +186,31 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     if not chosen:
         raise ConfigError("nothing to compare: no strategies and no from-scratch baseline.",
                           hint=f"name strategies ({', '.join(CHOICES)}) or keep --scratch.")
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be an integer >= 1, got {value}.")
+    modality = check_backbone(backbone, image_size=image_size, max_length=max_length)
+    check_out_folder(out, runs_dir, overwrite, "compare")
     if isinstance(data, Domain):
         domain = data
     else:
         domain = load_with_columns(data, text_column=text_column, label_column=label_column,
                                    target_column=target_column)
+    check_modality(domain, modality, backbone)
     task = _task(domain, task)
+    if test is not None:
+        test = align_test(domain, test)
+    if limit and test is None and limit < len(domain):
+        n_classes = len(np.unique(domain.labels)) if task == "classification" else 2
+        need = minimum_per_class(test_size) * n_classes
+        if limit < need:
+            raise ConfigError(f"--limit {limit} is too few for {seeds} seed(s) of "
+                              f"{1 - test_size:.0%}/{test_size:.0%} splits of {n_classes} "
+                              f"{'classes' if task == 'classification' else 'halves'}: "
+                              f"each needs {need // n_classes} samples.",
+                              hint=f"raise --limit to {need} or more (or drop it).")
     domain = limit_domain(domain, limit, task)
-    _check_size(domain, test_size, seeds, task)
+    _check_size(domain, test_size, seeds, task, explicit_test=test is not None)
     classes = ([] if task == "regression" else
                domain.classes or [str(i) for i in range(int(domain.labels.max()) + 1)])
     options = {k: v for k, v in (("image_size", image_size), ("max_length", max_length))
@@ -208,10 +220,21 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         train_kw["lr"] = lr
     if lr_backbone is not None:
         train_kw["lr_backbone"] = lr_backbone
+    created = out is None or not Path(out).exists()
     folder = prepare_run_folder(out, runs_dir, overwrite)
+    with settled(folder, created):
+        return _compare(domain, test, folder, chosen, classes, task, backbone, options,
+                        train_kw, seeds=seeds, test_size=test_size, limit=limit,
+                        feature_map=feature_map, progress=progress)
+
+
+def _compare(domain: Domain, test: Domain | None, folder: Path, chosen: list[str],
+             classes: list[str], task: str, backbone: str, options: dict, train_kw: dict, *,
+             seeds: int, test_size: float, limit: int | None, feature_map: bool,
+             progress: Progress | None) -> dict:
     config = {"data": domain.describe(), "backbone": backbone, "backbone_options": options,
               "strategies": chosen, "seeds": seeds, "test_size": test_size, "limit": limit,
-              **train_kw}
+              "test_data": test.describe() if test is not None else None, **train_kw}
     results: dict[str, Any] = {
         "format": FORMAT, "status": "running", "task": task, "config": config,
         "classes": classes, "environment": environment(), "runs": [],
@@ -219,21 +242,29 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     _atomic.write_json(folder / "results.json", results)
     results["run_folder"] = str(folder)
     fitted: dict[str, Any] = {}  # seed 0's model per strategy: the map and the saved winner
-    splits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    splits: dict[int, tuple[Domain, np.ndarray]] = {}  # seed -> the held-out set's rows
     total, t_start = seeds * len(chosen), time.perf_counter()
     try:
+        results["extraction"] = _shared_features(
+            [domain] if test is None else [domain, test], chosen, backbone, options, train_kw,
+            task, max(len(classes), 1), progress)
+        _atomic.write_json(folder / "results.json", results)
         for seed in range(seeds):
-            train_idx, test_idx = train_test_split(
-                np.arange(len(domain)), test_size=test_size, random_state=seed,
-                stratify=_stratify(domain, task))
-            splits[seed] = (train_idx, test_idx)
-            train, test = domain.subset(train_idx), domain.subset(test_idx)
+            if test is None:
+                train_idx, test_idx = train_test_split(
+                    np.arange(len(domain)), test_size=test_size, random_state=seed,
+                    stratify=_stratify(domain, task))
+                splits[seed] = (domain, test_idx)
+                train, held = domain.subset(train_idx), domain.subset(test_idx)
+            else:
+                splits[seed] = (test, np.arange(len(test)))
+                train, held = domain, test
             for strategy in chosen:
                 done = len(results["runs"])
                 if progress:
                     progress(f"[{done + 1}/{total}] {strategy} seed {seed}", done, total)
-                run = _one(strategy, seed, train, test, backbone, options, train_kw,
-                           len(classes), task, progress)
+                run = _one(strategy, seed, train, held, backbone, options, train_kw,
+                           classes, task, progress)
                 grafter = run.pop("grafter")
                 if seed == 0:
                     fitted[strategy] = grafter
@@ -242,19 +273,56 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         results["status"] = "complete"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
-        _finish(results, folder, chosen, domain, splits, fitted, backbone, options,
+        _finish(results, folder, chosen, splits, fitted, backbone, options,
                 feature_map=False, t_start=t_start)
         raise CompareInterrupted(results) from None
-    _finish(results, folder, chosen, domain, splits, fitted, backbone, options,
+    _finish(results, folder, chosen, splits, fitted, backbone, options,
             feature_map=feature_map, t_start=t_start, progress=progress)
     return results
 
 
+def _shared_features(domains: list[Domain], chosen: list[str], backbone: str, options: dict,
+                     train_kw: dict, task: str, n_outputs: int,
+                     progress: Progress | None) -> dict:
+    """Extract, once and through the cache, what the strategies that read frozen outputs
+    share (pooled features, a frozen prefix's activations), and time it: its own cost line,
+    not charged to the first strategy that happens to read it."""
+    from graftlab.train.routes import choose_route
+
+    t0, seen, readers = time.perf_counter(), {}, {}
+    for strategy in chosen:
+        if strategy == BASELINE:
+            continue
+        grafter = _grafter(strategy, 0, backbone, options, train_kw, task)
+        model, _, plan_strategy = grafter.build(n_outputs)
+        augment = grafter.augment if grafter.augment is not None else \
+            plan_strategy.augments_by_default
+        route = choose_route(model, plan_strategy, pretrained=True,
+                             cache=grafter.cache_activations,
+                             augmenting=bool(augment and model.backbone.modality == "image")
+                             or bool(grafter.mixup))
+        if route.kind == "inputs" or not route.cache:
+            continue
+        key = f"{route.kind} {route.start or model.layer or 'default'}"
+        readers.setdefault(key, []).append(strategy)
+        if key in seen:
+            continue
+        if progress:
+            progress(f"shared feature extraction ({key})", 0, 1)
+        for domain in domains:
+            route.picker(model, domain)
+        seen[key] = True
+    return {"seconds": time.perf_counter() - t0, "what": readers}
+
+
 def _one(strategy: str, seed: int, train: Domain, test: Domain, backbone: str, options: dict,
-         train_kw: dict, n_classes: int, task: str, progress: Progress | None) -> dict:
+         train_kw: dict, classes: list[str], task: str, progress: Progress | None) -> dict:
     grafter = _grafter(strategy, seed, backbone, options, train_kw, task)
-    y_train, y_test = ((train.labels, test.labels) if task == "classification"
-                       else (train.targets, test.targets))
+    if task == "classification":  # fitted on the names: the saved model predicts them
+        named = np.asarray(classes)
+        y_train, y_test = named[train.labels], named[test.labels]
+    else:
+        y_train, y_test = train.targets, test.targets
     step = (lambda what, d, t: progress(f"{strategy} seed {seed}: {what}", d, t)) \
         if progress else None
     t0 = time.perf_counter()
@@ -263,9 +331,12 @@ def _one(strategy: str, seed: int, train: Domain, test: Domain, backbone: str, o
         t_fit = time.perf_counter() - t0
         pred = grafter.predict(test)
     seconds = time.perf_counter() - t0
+    if task == "classification":
+        code = {name: i for i, name in enumerate(classes)}
+        pred, y_test = np.array([code[p] for p in pred]), test.labels
     record = {k: v for k, v in grafter.record_.items()
               if k in ("feature_cache", "cached_activations", "solver", "C", "best_epoch")}
-    return {"strategy": strategy, "seed": seed, **_score(y_test, pred, n_classes),
+    return {"strategy": strategy, "seed": seed, **_score(y_test, pred, len(classes)),
             "trainable_params": int(grafter.trainable_params_),
             "total_params": int(grafter.total_params_), "fit_seconds": t_fit,
             "seconds": seconds, "peak_rss_mib": peak.rss_mib, "peak_cuda_mib": peak.cuda_mib,
@@ -277,8 +348,8 @@ def _history(history: list[dict]) -> list[dict]:
     return [{k: h[k] for k in keep if k in h} for h in history]
 
 
-def _finish(results: dict, folder: Path, chosen: list[str], domain: Domain, splits: dict,
-            fitted: dict, backbone: str, options: dict, *, feature_map: bool, t_start: float,
+def _finish(results: dict, folder: Path, chosen: list[str], splits: dict, fitted: dict,
+            backbone: str, options: dict, *, feature_map: bool, t_start: float,
             progress: Progress | None = None) -> None:
     from graftlab.report.compare import write_report
 
@@ -289,8 +360,7 @@ def _finish(results: dict, folder: Path, chosen: list[str], domain: Domain, spli
     if feature_map and 0 in splits and results["summary"]:
         if progress:
             progress("2-D map of the features (t-SNE)", 0, 1)
-        figures_data["map"] = _feature_map(domain, splits[0][1], fitted, results, backbone,
-                                           options)
+        figures_data["map"] = _feature_map(*splits[0], fitted, results, backbone, options)
     winner = results["verdict"].get("recommended")
     if winner in fitted:
         fitted[winner].save(folder / "model")

@@ -16,7 +16,8 @@ from sklearn.model_selection import train_test_split
 from graftlab.data import load_dataset
 from graftlab.features import extract_features
 from graftlab.probe import LinearProbeClassifier
-from graftlab.report import markdown_table, new_run_folder, write_run
+from graftlab.report import markdown_table, write_run
+from graftlab.workflows.common import check_backbone, check_cache, check_writable, new_folder
 
 Progress = Callable[[str, int, int], None]
 
@@ -27,6 +28,9 @@ def run_demo(*, source: str = "mnist", target: str = "mnist_m",
              cache: bool = True, progress: Progress | None = None) -> dict:
     """Run the demo and write its run folder; returns the metrics (with ``run_folder``)."""
     t0 = time.perf_counter()
+    check_backbone(backbone, image_size=image_size)  # before any work: the options, where
+    check_writable(runs_dir, "--runs-dir")  # the run folder goes, the cache
+    check_cache(cache)
     src = load_dataset(source)
     tgt = load_dataset(target)
     train_idx, test_idx = train_test_split(np.arange(len(src)), test_size=test_size,
@@ -75,7 +79,7 @@ def run_demo(*, source: str = "mnist", target: str = "mnist_m",
         f"Features took {t_features:.1f} s (cached on disk for the next run); "
         f"total {metrics['seconds_total']:.1f} s.",
     ]) + "\n"
-    folder = new_run_folder(runs_dir, "demo")
+    folder = new_folder(runs_dir, "demo")
     write_run(folder, config=config, metrics=metrics, summary=summary)
     metrics["run_folder"] = str(folder)
     return metrics

@@ -1,4 +1,7 @@
-"""``graftlab fit``: one configured fine-tuning run, scored on a held-out split, saved."""
+"""``graftlab fit``: one configured fine-tuning run, scored on a held-out set, saved.
+
+Everything is checked before training starts (options, backbone, output location, data); the
+run folder is written last. The saved model predicts the user's label names."""
 
 from __future__ import annotations
 
@@ -10,9 +13,26 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from graftlab.config import FitConfig
-from graftlab.workflows.common import load_with_columns
-from graftlab.errors import DataError
-from graftlab.report import markdown_table, new_run_folder, write_run
+from graftlab.data.domain import Domain
+from graftlab.errors import ConfigError, DataError
+from graftlab.report import markdown_table, write_run
+from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+                                       check_writable, class_names, load_test,
+                                       load_with_columns, new_folder)
+
+
+def split_check(domain: Domain, test_size: float, what: str = "data") -> None:
+    """A stratified split needs 2 samples per class and one per class on the held-out side."""
+    counts = np.bincount(domain.labels, minlength=domain.num_classes)
+    if (counts[counts > 0] < 2).any():
+        raise DataError(f"{what} {domain.name!r}: a class has a single sample; each class needs "
+                        "at least 2 to be split into train and test.",
+                        hint="add samples, or give a held-out set with --test-data.")
+    if len(domain) * test_size < (counts > 0).sum():
+        raise ConfigError(
+            f"--test-size {test_size} holds out {int(len(domain) * test_size)} of "
+            f"{len(domain)} samples, fewer than the {(counts > 0).sum()} classes.",
+            hint="raise --test-size (data.test_size) so each class has a held-out sample.")
 
 
 def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | None = None
@@ -21,39 +41,48 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     from graftlab.grafter import Grafter
 
     t0 = time.perf_counter()
-    data = config.data
+    data, m = config.data, config.model
+    modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_writable(config.runs_dir, "runs_dir")
+    check_cache()
     domain = load_with_columns(data.path, text_column=data.text_column,
                                label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     if not domain.labelled:
         raise DataError(f"data {domain.name!r} has no labels; fine-tuning needs labelled data.",
                         hint="set data.label_column to the column that holds the labels.")
-    idx = np.arange(len(domain))
-    counts = np.bincount(domain.labels)
-    if counts[counts > 0].min() < 2:
-        raise DataError(f"data {domain.name!r}: a class has a single sample; each class needs "
-                        "at least 2 to be split into train and test.")
-    train_idx, test_idx = train_test_split(idx, test_size=data.test_size, stratify=domain.labels,
-                                           random_state=config.train.seed)
-    m = config.model
+    check_modality(domain, modality, m.backbone)
+    test = load_test(data.test_data, domain, text_column=data.text_column,
+                     label_column=data.label_column, skip_corrupt=data.skip_corrupt)
+    if test is None:
+        split_check(domain, data.test_size)
+        train_idx, test_idx = train_test_split(np.arange(len(domain)), test_size=data.test_size,
+                                               stratify=domain.labels,
+                                               random_state=config.train.seed)
+        train, test = domain.subset(train_idx), domain.subset(test_idx)
+    else:
+        train = domain
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
                       **config.train.model_dump())
-    train, test = domain.subset(train_idx), domain.subset(test_idx)
-    grafter.fit(train, train.labels, progress=progress)
+    # fitted on the names, so the saved model predicts the user's labels (neg/pos, not 0/1)
+    grafter.fit(train, class_names(domain, train.labels), progress=progress)
     pred = grafter.predict(test)
-    metrics = {"accuracy": float(accuracy_score(test.labels, pred)),
-               "macro_f1": float(f1_score(test.labels, pred, average="macro")),
+    truth = class_names(domain, test.labels)
+    metrics = {"accuracy": float(accuracy_score(truth, pred)),
+               "macro_f1": float(f1_score(truth, pred, average="macro")),
                "trainable_params": int(grafter.trainable_params_),
-               "total_params": int(grafter.total_params_), "train": len(train_idx),
-               "test": len(test_idx), "seconds": round(time.perf_counter() - t0, 2),
+               "total_params": int(grafter.total_params_), "train": len(train),
+               "test": len(test), "test_data": data.test_data,
+               "seconds": round(time.perf_counter() - t0, 2),
                "history": grafter.history_, "record": grafter.record_}
-    folder = new_run_folder(config.runs_dir, "fit")
+    folder = new_folder(config.runs_dir, "fit")
     grafter.save(folder / "model")
     row = {k: metrics[k] for k in ("accuracy", "macro_f1", "trainable_params", "seconds")}
     summary = (f"# Fine-tuning {m.backbone} on {domain.name} ({config.train.strategy})\n\n"
                + markdown_table([row]) + "\n\nThe fitted model is in `model/` "
-               "(load it with `graftlab.Grafter.load`).\n")
+               "(load it with `graftlab.Grafter.load`; it predicts "
+               f"{', '.join(map(str, grafter.classes_.tolist()))}).\n")
     write_run(folder, config=config.model_dump(), metrics=metrics, summary=summary)
     return {**metrics, "run_folder": str(folder)}

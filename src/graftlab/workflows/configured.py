@@ -1,0 +1,71 @@
+"""The commands' entry points from their configurations (:mod:`graftlab.config`): each checks
+every option, the backbone, the output location and the data before any run folder exists,
+then calls the workflow. ``graftlab probe`` and ``fit`` have theirs in their own modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graftlab.config import AdaptConfig, CompareConfig
+from graftlab.data import to_grayscale
+from graftlab.workflows.adapt import (adapt_to_folder, check_keep, check_methods,
+                                      check_options, parse_label_map)
+from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
+                                       load_test, load_with_columns)
+from graftlab.workflows.compare import check_strategies, limit_domain, run_compare
+
+Progress = Callable[[str, int, int], None]
+
+
+def run_compare_config(config: CompareConfig, *, progress: Progress | None = None) -> dict:
+    """``graftlab compare`` from its :class:`CompareConfig`: every option, the
+    backbone, the output location and the data are checked before the run folder exists."""
+    data, m, t = config.data, config.model, config.train
+    chosen = check_strategies(t.strategies)
+    check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_out_folder(config.out, config.runs_dir, config.overwrite, "compare")
+    check_cache()
+    columns = {"text_column": data.text_column, "target_column": data.target_column,
+               "label_column": None if data.target_column else data.label_column}
+    domain = load_with_columns(data.path, skip_corrupt=data.skip_corrupt, **columns)
+    test = load_test(data.test_data, domain, skip_corrupt=data.skip_corrupt, **columns)
+    return run_compare(domain, backbone=m.backbone, strategies=chosen, seeds=t.seeds,
+                       epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+                       lr_backbone=t.lr_backbone, image_size=m.image_size,
+                       max_length=m.max_length, limit=data.limit, test_size=data.test_size,
+                       test=test, scratch=t.scratch, task=config.task,
+                       runs_dir=config.runs_dir, out=config.out, overwrite=config.overwrite,
+                       feature_map=config.feature_map, progress=progress)
+
+
+def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -> dict:
+    """``graftlab adapt`` from its :class:`AdaptConfig`: every option, the
+    backbone, the output location and both data sets are checked before the run folder
+    exists; then :func:`adapt_to_folder`."""
+    data, m, t = config.data, config.model, config.train
+    chosen = check_methods(t.methods)
+    check_keep(t.keep, chosen)
+    check_options({"select_epoch": t.select_epoch, "pseudo_fraction": t.pseudo_fraction})
+    mapping = parse_label_map(data.label_map)
+    check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_out_folder(config.out, config.runs_dir, config.overwrite, "adapt")
+    check_cache()
+    domains = []
+    for name, labelled in ((data.source, True), (data.target, None)):
+        # the target's labels, where it has them, only ever score the result
+        d = load_with_columns(name, text_column=data.text_column,
+                              label_column=data.label_column, labelled=labelled,
+                              skip_corrupt=data.skip_corrupt)
+        d = limit_domain(d, data.limit, "classification" if d.labelled else "none")
+        domains.append(to_grayscale(d) if data.grayscale else d)
+    options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
+               if v is not None}
+    return adapt_to_folder(
+        *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
+        overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
+        seeds=t.seeds, guard=t.guard, keep=t.keep, label_map=mapping, limit=data.limit,
+        backbone=m.backbone, strategy=m.strategy, k=m.k, head=m.head,
+        head_options={"hidden": [m.bottleneck]} if m.head == "mlp" else None,
+        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
+        select_epoch=t.select_epoch, backbone_options=options or None,
+        pseudo_fraction=t.pseudo_fraction)
