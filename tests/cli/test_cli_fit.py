@@ -82,3 +82,37 @@ def test_fit_with_a_misspelt_key_names_the_right_one(tmp_path):
     assert result.exit_code == 2
     assert "'train.epoch' does not exist" in result.stderr
     assert "Did you mean 'train.epochs'" in result.stderr
+
+
+def test_fit_killed_mid_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """The same command after a crash continues from the last finished epoch (it says so), and
+    the checkpoint is removed once the run folder is written."""
+    from graftlab.train.trainer import Trainer
+
+    data = _folder(tmp_path)
+    config = tmp_path / "fit.yaml"
+    config.write_text(f"data: {{path: {data}, test_size: 0.3}}\n"
+                      f"model: {{backbone: efficientnet_lite0, image_size: 32}}\n"
+                      f"train: {{strategy: last_k, epochs: 3, batch_size: 8}}\n"
+                      f"runs_dir: {tmp_path / 'runs'}\n")
+    real_save = Trainer._save
+
+    def killed_after_first_epoch(self, epoch, *args):
+        real_save(self, epoch, *args)
+        if epoch == 0:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(Trainer, "_save", killed_after_first_epoch)
+    result = CliRunner().invoke(app, ["fit", str(config)])
+    assert result.exit_code != 0
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [".checkpoints"]  # no run folder
+    checkpoints = list((tmp_path / "runs" / ".checkpoints").iterdir())
+    assert len(checkpoints) == 1 and (checkpoints[0] / "checkpoint.pt").is_file()
+    monkeypatch.setattr(Trainer, "_save", real_save)
+    result = CliRunner().invoke(app, ["fit", str(config)])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name != ".checkpoints"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["record"]["resumed_from"]["epoch"] == 0
+    assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]
+    assert not (tmp_path / "runs" / ".checkpoints").exists()

@@ -5,8 +5,12 @@ run folder is written last. The saved model predicts the user's label names."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
@@ -63,9 +67,10 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
         train = domain
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
+    checkpoints = resume_folder(config)
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
-                      **config.train.model_dump())
+                      checkpoint_dir=str(checkpoints), **config.train.model_dump())
     # fitted on the names, so the saved model predicts the user's labels (neg/pos, not 0/1)
     grafter.fit(train, class_names(domain, train.labels), progress=progress)
     pred = grafter.predict(test)
@@ -85,4 +90,17 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
                "(load it with `graftlab.Grafter.load`; it predicts "
                f"{', '.join(map(str, grafter.classes_.tolist()))}).\n")
     write_run(folder, config=config.model_dump(), metrics=metrics, summary=summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the run is saved: nothing to resume
+    if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
+        checkpoints.parent.rmdir()
     return {**metrics, "run_folder": str(folder)}
+
+
+def resume_folder(config: FitConfig) -> Path:
+    """Where a fit checkpoints every epoch: named by its configuration, so the same command
+    after a crash or kill resumes where it stopped (the trainer says so, and refuses a
+    checkpoint of other data); removed once the run folder is written."""
+    key = json.dumps({k: v for k, v in config.model_dump().items() if k != "runs_dir"},
+                     sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return Path(config.runs_dir) / ".checkpoints" / f"fit-{digest}"
