@@ -22,13 +22,17 @@ def _folder(tmp_path):
     return tmp_path / "imgs"
 
 
-def test_fit_from_yaml_with_overrides(tmp_path):
-    data = _folder(tmp_path)
+def _config(tmp_path, data, strategy="head_only", epochs=1):
     config = tmp_path / "fit.yaml"
     config.write_text(f"data: {{path: {data}, test_size: 0.3}}\n"
                       f"model: {{backbone: efficientnet_lite0, image_size: 32}}\n"
-                      f"train: {{strategy: head_only, epochs: 1, batch_size: 8}}\n"
+                      f"train: {{strategy: {strategy}, epochs: {epochs}, batch_size: 8}}\n"
                       f"runs_dir: {tmp_path / 'runs'}\n")
+    return config
+
+
+def test_fit_from_yaml_with_overrides(tmp_path):
+    config = _config(tmp_path, _folder(tmp_path))
     result = CliRunner().invoke(app, ["fit", str(config), "train.epochs=3", "train.lr=0.01"])
     assert result.exit_code == 0, result.output
     assert "held-out accuracy" in result.output
@@ -89,12 +93,7 @@ def test_fit_killed_mid_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     the checkpoint is removed once the run folder is written."""
     from graftlab.train.trainer import Trainer
 
-    data = _folder(tmp_path)
-    config = tmp_path / "fit.yaml"
-    config.write_text(f"data: {{path: {data}, test_size: 0.3}}\n"
-                      f"model: {{backbone: efficientnet_lite0, image_size: 32}}\n"
-                      f"train: {{strategy: last_k, epochs: 3, batch_size: 8}}\n"
-                      f"runs_dir: {tmp_path / 'runs'}\n")
+    config = _config(tmp_path, _folder(tmp_path), "last_k", 3)
     real_save = Trainer._save
 
     def killed_after_first_epoch(self, epoch, *args):
