@@ -32,7 +32,8 @@ def _config(tmp_path, data, strategy="head_only", epochs=1):
 
 
 def test_fit_from_yaml_with_overrides(tmp_path):
-    config = _config(tmp_path, _folder(tmp_path))
+    data = _folder(tmp_path)
+    config = _config(tmp_path, data)
     result = CliRunner().invoke(app, ["fit", str(config), "train.epochs=3", "train.lr=0.01"])
     assert result.exit_code == 0, result.output
     assert "held-out accuracy" in result.output
