@@ -287,19 +287,27 @@ def main() -> None:
         write_section("extraction", "Feature extraction", body)
 
 
-def write_section(key: str, title: str, body: str) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md."""
-    path = ROOT / "BENCHMARKS.md"
+def write_section(key: str, title: str, body: str, path: Path | None = None) -> None:
+    """Replace (or append) this benchmark's section of BENCHMARKS.md, atomically: a reader (or
+    an interrupted run) sees the previous file or the new one, never half of one. A section
+    whose end marker was lost is refused rather than guessed at."""
+    from graftlab import _atomic
+
+    path = path or ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the project's " \
         "CI-class machine (2 cores, 24 GiB, no GPU) unless stated. These machines are noisy: " \
         "read ratios and medians, not single numbers.\n"
     start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
     section = f"{start}\n## {title}\n\n{body}\n{end}"
     if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
+        if end not in text[text.index(start):]:
+            raise SystemExit(f"{path}: section {key!r} has {start} but no {end} after it; "
+                             "restore the marker (or delete the section) and run again.")
+        text = text[:text.index(start)] + section + text[text.index(end, text.index(start))
+                                                         + len(end):]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+    _atomic.write_text(path, text)
 
 
 if __name__ == "__main__":
