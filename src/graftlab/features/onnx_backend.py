@@ -107,6 +107,9 @@ class OnnxRunner:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No arena: it keeps each worker's high-water mark of activations for the session's
+        # life (~200 MB more peak memory at 224 px, batch 32, 2 workers; no measurable speed).
+        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])
