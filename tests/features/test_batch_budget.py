@@ -123,3 +123,11 @@ def test_the_budget_defaults_and_reads_the_environment(monkeypatch):
     assert memory_budget() == DEFAULT_BUDGET_MIB * MIB
     monkeypatch.setenv(ENV, "64")
     assert memory_budget() == 64 * MIB
+
+
+def test_onnx_runs_images_without_the_memory_arena(tiny_backbone, images, tmp_path):
+    from graftlab.features.onnx_backend import OnnxRunner
+
+    batch = tiny_backbone.preprocess(images(2))
+    runner = OnnxRunner(tiny_backbone, ["output"], batch, folder=tmp_path)
+    assert runner.session.get_session_options().enable_cpu_mem_arena is False
