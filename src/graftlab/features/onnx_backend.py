@@ -113,9 +113,6 @@ class OnnxRunner:
         # peaks ~350 MiB higher without it, as malloc fragments (BENCHMARKS.md, "Extraction
         # memory"). Speed was the same within this machine's noise either way.
         options.enable_cpu_mem_arena = backbone.modality == "text"
-        # No arena: it keeps each worker's high-water mark of activations for the session's
-        # life (~200 MB more peak memory at 224 px, batch 32, 2 workers; no measurable speed).
-        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])
