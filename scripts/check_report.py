@@ -1,6 +1,6 @@
-"""Open a graftlab report in headless Chromium and check its layout: every table and figure
-fits the page (nothing cut off or spilling sideways), every figure drew, and optionally save a
-full-page screenshot to look at.
+"""Open a graftlab report in headless Chromium and check its layout: every element fits the
+page (nothing wider than the page, cut off, or scrolling sideways), every figure drew, and
+optionally save a full-page screenshot to look at.
 
     python scripts/check_report.py runs/compare-*/report.html --screenshot shot.png
 
@@ -18,17 +18,48 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Measured in the browser after layout: elements wider than the page or than their box.
+# Measured in the browser after layout. A problem is any element (or its content) that reaches
+# past the page's right or left edge, any box that cuts its content off or scrolls it sideways,
+# a page that scrolls sideways, and a figure that drew nothing. A box past the edge is named at
+# its outermost (its children go with it), content spilling out at its innermost box.
 PROBE = """<script>
 window.addEventListener('load', () => {
-  const page = document.documentElement.clientWidth, problems = [];
-  document.querySelectorAll('table, figure, svg, section, .verdict').forEach((el, i) => {
+  const page = document.documentElement.clientWidth, problems = [], flagged = [];
+  const name = (el) => {
+    const text = (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+    return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ')[0] : '') +
+      (text ? ` "${text}"` : '');
+  };
+  const related = (el) => flagged.some((f) => f.contains(el) || el.contains(f));
+  const flag = (el, why) => { flagged.push(el); problems.push(`${name(el)} ${why}`); };
+  const shown = [...document.body.querySelectorAll('*')].filter((el) => {
+    if (el.tagName === 'SCRIPT' || el.tagName === 'STYLE') return false;
     const r = el.getBoundingClientRect();
-    const box = el.closest('.scroll');
-    if (r.right > page + 1 && !box) problems.push(`${el.tagName} #${i} ends at ${r.right|0}px of ${page}px`);
-    if (el.tagName === 'svg' && (r.width < 50 || r.height < 50)) problems.push(`svg #${i} is ${r.width|0}x${r.height|0}px`);
-    if (box && box.scrollWidth > box.clientWidth + 1) problems.push(`table #${i} needs sideways scrolling (${box.scrollWidth}px in ${box.clientWidth}px)`);
+    return r.width > 0 || r.height > 0;
   });
+  const clips = (el) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+  // Boxes past the page's edges, or cutting their content off: the outermost one is named.
+  shown.forEach((el) => {
+    if (flagged.some((f) => f.contains(el))) return;
+    const r = el.getBoundingClientRect();
+    if (r.right > page + 1) flag(el, `ends at ${r.right|0}px of ${page}px (wider than the page)`);
+    else if (r.left < -1) flag(el, `starts at ${r.left|0}px, left of the page`);
+    else if (clips(el) && el.scrollWidth > el.clientWidth + 1)
+      flag(el, `cuts off or scrolls its content sideways (${el.scrollWidth}px in ${el.clientWidth}px)`);
+  });
+  // Content (a long word, a wide child) spilling past the page: the innermost box is named.
+  shown.reverse().forEach((el) => {
+    const r = el.getBoundingClientRect();
+    if (!clips(el) && r.left + el.scrollWidth > page + 1 && !related(el))
+      flag(el, `spills its content past the page (to ${(r.left + el.scrollWidth)|0}px of ${page}px)`);
+  });
+  document.querySelectorAll('svg').forEach((el, i) => {
+    const r = el.getBoundingClientRect();
+    if (r.width < 50 || r.height < 50) problems.push(`svg #${i} is ${r.width|0}x${r.height|0}px`);
+  });
+  const wide = document.documentElement.scrollWidth;
+  if (wide > page + 1) problems.push(`the page scrolls sideways (${wide}px of content in ${page}px)`);
   const out = document.createElement('pre');
   out.id = 'layout-check';
   out.textContent = JSON.stringify({page, problems, svgs: document.querySelectorAll('svg').length,

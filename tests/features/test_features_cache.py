@@ -64,10 +64,12 @@ def test_hit_with_the_real_text_encoder(minilm, count_forward):
     texts = ["good film", "bad film", "a film"]
     calls = count_forward(minilm)
     first = np.array(extract_features(minilm, texts, layer="layer.3"))
+    n = calls["n"]  # the batch, and one sample's forward that sizes batches to the budget
+    assert 1 <= n <= 2
     np.testing.assert_array_equal(extract_features(minilm, texts, layer="layer.3"), first)
-    assert calls["n"] == 1
+    assert calls["n"] == n  # no forward pass on a hit
     other = extract_features(minilm, texts[:2] + ["a movie"], layer="layer.3")
-    assert calls["n"] == 2 and not np.allclose(other[2], first[2])
+    assert calls["n"] > n and not np.allclose(other[2], first[2])
     assert len(FeatureCache().entries()) == 2
 
 

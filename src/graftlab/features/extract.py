@@ -25,6 +25,7 @@ from graftlab.backbones.base import Prepared, resolve_layers, resolve_pooling
 from graftlab.backbones.registry import Description, describe_backbone
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
+from graftlab.features.budget import MAX_BATCH, BatchPlan, activation_bytes, memory_budget, plan
 from graftlab.features.cache import FeatureCache
 from graftlab.features.runtime import fast_allocator
 from graftlab.paths import onnx_dir
@@ -96,12 +97,38 @@ def _describe(backbone: str | Backbone, options: dict) -> tuple[Description, Bac
     return desc, model
 
 
-def _batches(prepared: Prepared, batch_size: int) -> list[np.ndarray]:
-    """Position batches; text is ordered by token count first, so a batch pads almost nothing."""
-    order = np.arange(len(prepared))
+def _order(prepared: Prepared) -> np.ndarray:
+    """Positions to batch in: text longest first (a batch pads almost nothing)."""
     if prepared.lengths is not None:
-        order = np.argsort(-prepared.lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return np.argsort(-prepared.lengths, kind="stable")
+    return np.arange(len(prepared))
+
+
+class _Sizer:
+    """The batch plan of each chunk (:mod:`graftlab.features.budget`): activation memory
+    estimated from one sample (the chunk's longest text) once per input shape, so the
+    batches in flight fit the memory budget. ``batch_size`` given: that size, and only the
+    number of ONNX batches in flight is fitted to the budget."""
+
+    def __init__(self, model: Backbone, layers: list[str], forward: _Forward,
+                 batch_size: int | None, budget: int) -> None:
+        self.model, self.layers, self.forward = model, layers, forward
+        self.batch_size, self.budget = batch_size, budget
+        self.per_sample: dict[tuple, int] = {}
+
+    def __call__(self, prepared: Prepared, first: np.ndarray) -> BatchPlan:
+        workers = max(1, torch.get_num_threads()) if self.forward.use_onnx else 1
+        if self.batch_size is not None and workers == 1:
+            return BatchPlan(self.batch_size, 1, 0)  # nothing to fit
+        sample = prepared.batch(first[:1])
+        key = tuple((name, tuple(t.shape)) for name, t in sample.items())
+        if key not in self.per_sample:
+            self.per_sample[key] = activation_bytes(self.model, sample, self.layers)
+        chosen = plan(self.per_sample[key], workers=workers, budget=self.budget,
+                      cap=MAX_BATCH.get(self.model.modality, 32), batch_size=self.batch_size)
+        log.debug("extraction batches: %s (%.1f MiB of activations per sample, budget %.0f "
+                  "MiB)", chosen, chosen.per_sample / 2**20, self.budget / 2**20)
+        return chosen
 
 
 # What one batch's layer output becomes: one array per sample (a pooled vector, a feature map,
@@ -110,11 +137,11 @@ Reduce = Callable[[torch.Tensor, dict[str, torch.Tensor]], Sequence[np.ndarray]]
 
 
 def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, start: int, stop: int,
-               layers: list[str], reduce: Reduce, ragged: bool, batch_size: int,
+               layers: list[str], reduce: Reduce, ragged: bool, sizer: _Sizer,
                tick: Progress | None) -> dict[str, Any]:
     """Per layer, the chunk ``start:stop`` as stored: one array with a row per sample, or
     ``(rows, lengths)`` when ``ragged``. With ONNX Runtime, several batches are in flight at
-    once (the graph and pooling release the GIL)."""
+    once (the graph and pooling release the GIL), as many as the memory budget allows."""
     n = stop - start
     prepared = backbone.prepare(domain.inputs[start:stop])  # a view (images) or a short list
     out: dict[str, Any] = {layer: [None] * n if ragged else None for layer in layers}
@@ -137,10 +164,12 @@ def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, start: int
         if tick:
             tick(len(pos), 0)
 
-    batches = _batches(prepared, batch_size)
+    order = _order(prepared)
+    chosen = sizer(prepared, order)
+    batches = [order[i:i + chosen.batch_size] for i in range(0, n, chosen.batch_size)]
     if not forward.ready:  # the first batch builds (and checks) the ONNX session
         store(*job(batches.pop(0)))
-    workers = forward.workers
+    workers = min(forward.workers, chosen.workers)
     if workers > 1 and len(batches) > 1:
         with ThreadPoolExecutor(workers) as pool:
             for pos, reduced in pool.map(job, batches):
@@ -175,12 +204,15 @@ def _eval_mode(model: Backbone):
 
 def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, domain: Domain,
              entries: dict[str, Any], layers: list[str], reducer: Callable[[Backbone], Reduce],
-             ragged: bool, *, batch_size: int, chunk_size: int, progress: Progress | None,
+             ragged: bool, *, batch_size: int | None, chunk_size: int,
+             progress: Progress | None,
              backend: str, info: dict) -> dict[str, Any]:
     """The chunked loop under both public functions: cached layers load, the others are
     extracted chunk by chunk (saved as they go when ``entries`` is not empty, so an
     interrupted run resumes). The model is built only when something must be extracted;
-    ``reducer(model)`` says what each batch's layer output becomes."""
+    ``reducer(model)`` says what each batch's layer output becomes; ``batch_size`` None sizes
+    batches from the memory budget (:mod:`graftlab.features.budget`)."""
+    budget = memory_budget()  # a bad GRAFTLAB_EXTRACT_MEMORY_MB fails before any work
     n = len(domain)
     results: dict[str, Any] = {}
     for layer, entry in entries.items():
@@ -196,6 +228,7 @@ def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, do
     model = model if model is not None else create_backbone(backbone, **options)
     use_onnx = backend == "onnx" or (backend == "auto" and n >= ONNX_MIN_SAMPLES)
     forward = _Forward(model, todo, use_onnx, onnx_dir(), explicit=backend == "onnx")
+    sizer = _Sizer(model, todo, forward, batch_size, budget)
     done = 0
     memory: dict[str, list[Any]] = {layer: [] for layer in todo}
 
@@ -212,7 +245,7 @@ def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, do
                 tick(stop - start, 0)
                 continue
             chunk = _run_chunk(model, forward, domain, start, stop, todo, reducer(model),
-                               ragged, batch_size, tick)
+                               ragged, sizer, tick)
             for layer in todo:
                 if entries:
                     entries[layer].save_chunk(start, stop, chunk.pop(layer))
@@ -241,7 +274,9 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
     resumes from its last saved chunk. ``progress(done, total)`` is called as samples finish.
     ``backend``: ``"onnx"`` runs the frozen trunk in ONNX Runtime (checked against eager on the
     first batch), ``"torch"`` runs eager PyTorch, ``"auto"`` picks ONNX from
-    ``ONNX_MIN_SAMPLES`` samples on. The backbone's train/eval modes are left as they were.
+    ``ONNX_MIN_SAMPLES`` samples on. ``batch_size`` None (the default) sizes batches from the
+    memory budget (:mod:`graftlab.features.budget`: big for small inputs, smaller for large
+    ones). The backbone's train/eval modes are left as they were.
     """
     _check_backend(backend)
     options = backbone_options or {}
@@ -250,7 +285,7 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
     domain = as_domain(data, desc.modality)
     layer_list = resolve_layers(name, desc.layers, list(layers) if layers is not None else None)
     pooling = resolve_pooling(desc.modality, pooling, desc.default_pooling)
-    batch_size = batch_size or (64 if desc.modality == "image" else 32)
+    _check_batch_size(batch_size)
     store = _store(cache, cache_dir)
 
     def entries_for(d: Domain) -> dict:
@@ -305,9 +340,9 @@ def extract_activations(backbone: str | Backbone, domain: Domain | np.ndarray | 
     desc, model = _describe(backbone, options)
     domain = as_domain(domain, desc.modality)
     (layer,) = resolve_layers(desc.key.get("name", "backbone"), desc.layers, [layer])
+    _check_batch_size(batch_size)
     values, lengths = _activations(backbone, model, options, desc, domain, layer,
-                                   _store(cache, cache_dir), batch_size=batch_size
-                                   or (64 if desc.modality == "image" else 32),
+                                   _store(cache, cache_dir), batch_size=batch_size,
                                    chunk_size=chunk_size, progress=progress, backend=backend)
     if lengths is None:
         return {"acts": _tensor(values)}
@@ -384,6 +419,14 @@ def _take(values: np.ndarray, lengths: np.ndarray | None, rows: np.ndarray
     # Each selected sample's rows: its start, then consecutive rows up to its count.
     first = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
     return np.asarray(values[first + np.arange(int(counts.sum()))]), counts
+
+
+def _check_batch_size(batch_size: int | None) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+            batch_size, int | np.integer) or batch_size < 1):
+        raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.",
+                          hint="leave it unset (None) to size batches from the memory budget "
+                          "(GRAFTLAB_EXTRACT_MEMORY_MB), or pass e.g. batch_size=32.")
 
 
 def _check_backend(backend: str) -> None:

@@ -107,6 +107,12 @@ class OnnxRunner:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # The memory arena keeps each worker's high-water mark of activations for the session's
+        # life. Images (one shape) peak lower without it (EfficientNet-Lite0 at 224 px, budgeted
+        # batches: ~50 MiB less; fixed batches of 32: ~200 MiB); text (a new shape per batch)
+        # peaks ~350 MiB higher without it, as malloc fragments (BENCHMARKS.md, "Extraction
+        # memory"). Speed was the same within this machine's noise either way.
+        options.enable_cpu_mem_arena = backbone.modality == "text"
         try:
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=["CPUExecutionProvider"])

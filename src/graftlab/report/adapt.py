@@ -13,6 +13,7 @@ import numpy as np
 from graftlab import _atomic
 from graftlab.report import plots
 from graftlab.report.compare import _table_html, bold_html, html_page, md_table
+from graftlab.report.run import interrupt_deferred
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("validators", "Validators"),
             ("distances", "Domain distances"), ("map", "Feature map"), ("setup", "Setup")]
@@ -52,14 +53,11 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
         members = [m for m in results["methods"] if m != "source_only"]
         params = sum(next(r["trainable_params"] for r in runs if r["method"] == m)
                      for m in members)
-        rows.append(summary_row("average", "average of " + ", ".join(members),
-                                results["average"], params, None))
+        rows.append(summary_row("average", "average", results["average"], params, None))
     if results.get("refined"):  # the student self-trained on the consensus (--keep refined)
         first = results["refined"][0]
         rows.append(summary_row(
-            "refined", f"refined (seed {first['seed']}): {first['student']} self-trained on "
-            f"the consensus of {', '.join(first['members'])}", results["refined"],
-            first["trainable_params"],
+            "refined", "refined", results["refined"], first["trainable_params"],
             float(np.mean([r["seconds"] for r in results["refined"]]))))
     names = list(results["validator_picks"])
     points = results.get("rank_points", {})
@@ -90,6 +88,21 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
                               ("source_only", "source_only (trained, no transfer term)"),
                               ("after", f"{d['after']['model']} (after)")] if w in d]
     return {"results": (head, rows), "validators": (vhead, vrows), "distances": (dhead, drows)}
+
+
+def row_notes(results: dict) -> list[str]:
+    """What the short names of the results table's kept-model rows stand for (the table keeps
+    them short so it fits the page; the long form goes under it)."""
+    notes = []
+    if results.get("average"):
+        members = [m for m in results["methods"] if m != "source_only"]
+        notes.append(f"average: the average of {', '.join(members)} (their mean "
+                     "probabilities).")
+    if results.get("refined"):
+        first = results["refined"][0]
+        notes.append(f"refined: {first['student']} self-trained (seed {first['seed']}) on the "
+                     f"consensus of {', '.join(first['members'])}.")
+    return notes
 
 
 def verdict(results: dict) -> str:
@@ -145,11 +158,12 @@ def verdict(results: dict) -> str:
 
 
 def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
+    """report.html, report.md and figures/map.svg: each written atomically once all are
+    rendered, and a Ctrl-C while writing waits until the set is complete."""
     figs = {}
     if feature_map:
         figs["map"] = plots.feature_map(feature_map["panels"], feature_map["labels"],
                                         feature_map["classes"])
-        _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
     text, tabs = verdict(results), tables(results)
     notes = {"map": "t-SNE of up to 300 source and 300 target samples, coloured by domain: "
                     "the frozen backbone's features, then source_only's and the kept model's (the "
@@ -169,6 +183,9 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
             head, rows = tabs[key]
             body.append(_table_html(head, rows))
             md.append(md_table(head, [[c[2] for c in row] for row in rows]))
+            if key == "results" and row_notes(results):
+                body.append("<p>" + "<br>".join(map(html.escape, row_notes(results))) + "</p>")
+                md.append("\n".join(f"- {note}" for note in row_notes(results)))
         elif key in figs:
             body.append(f"<figure>{figs[key]}<figcaption>{html.escape(notes[key])}"
                         "</figcaption></figure>")
@@ -177,8 +194,12 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
             body.append(f"<p>{html.escape(notes.get(key, 'Not drawn.'))}</p>")
             md.append(notes.get(key, "Not drawn."))
         body.append("</section>")
-    _atomic.write_text(folder / "report.html", html_page("graftlab adapt", body))
-    _atomic.write_text(folder / "report.md", "\n\n".join(md) + "\n")
+    page, markdown = html_page("graftlab adapt", body), "\n\n".join(md) + "\n"
+    with interrupt_deferred():
+        if "map" in figs:
+            _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
+        _atomic.write_text(folder / "report.html", page)
+        _atomic.write_text(folder / "report.md", markdown)
 
 
 def domain_map(models: dict, selected: str, source, target, max_points: int = 300) -> dict:

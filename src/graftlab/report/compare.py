@@ -18,6 +18,7 @@ import numpy as np
 from graftlab import _atomic
 from graftlab.evaluate.summary import LABELS, METRICS
 from graftlab.report import markdown_table, plots
+from graftlab.report.run import interrupt_deferred
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("per-class", "Per-class recall"),
             ("tradeoff", "Score against cost"), ("curves", "Training curves"),
@@ -60,10 +61,16 @@ def headers(task: str) -> list[str]:
             + ["trainable params", "wall s (median)", "peak RSS MiB (median)", "seeds"])
 
 
+WIDE_CLASSES = 10  # more classes than this: one row per class, so the table fits the page
+
+
 def _recall_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     head = ["strategy"] + [str(c) for c in results["classes"]]
     rows = [[row["strategy"]] + [f"{v * 100:.1f}" for v in row["per_class_recall"]]
             for row in results["summary"]]
+    if len(results["classes"]) > WIDE_CLASSES:  # transposed: a column per strategy
+        return ["class"] + [r[0] for r in rows], [list(col) for col in zip(head[1:], *(
+            r[1:] for r in rows), strict=True)]
     return head, rows
 
 
@@ -160,6 +167,7 @@ box-shadow:0 1px 2px #0001}.warn{border-left-color:#cf222e}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff;font-size:.92em;margin:4px 0}
 th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:right;white-space:nowrap}
+th{white-space:normal}td:first-child{white-space:normal;overflow-wrap:anywhere;min-width:8em}
 th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}
 tr.best td{background:#dafbe1;font-weight:600}
 figure{margin:8px 0;background:#fff;padding:8px;border:1px solid #d0d7de;border-radius:4px}
@@ -277,11 +285,15 @@ def render_markdown(results: dict, figs: dict[str, str]) -> str:
 
 
 def write_report(folder: Path, results: dict, extra: dict | None = None) -> dict[str, Path]:
-    """Write report.html, report.md and figures/*.svg (each atomically)."""
+    """Write report.html, report.md and figures/*.svg: each atomically (a reader sees the
+    previous complete file or the new one, never half of one), all rendered before the first is
+    written, and a Ctrl-C while writing waits until the set is complete."""
     figs = figures(results, extra or {})
-    for name, svg in figs.items():
-        _atomic.write_text(folder / "figures" / f"{name}.svg", svg)
     paths = {"html": folder / "report.html", "md": folder / "report.md"}
-    _atomic.write_text(paths["html"], render_html(results, figs))
-    _atomic.write_text(paths["md"], render_markdown(results, figs))
+    pages = {paths["html"]: render_html(results, figs), paths["md"]: render_markdown(results, figs)}
+    with interrupt_deferred():
+        for name, svg in figs.items():
+            _atomic.write_text(folder / "figures" / f"{name}.svg", svg)
+        for path, text in pages.items():
+            _atomic.write_text(path, text)
     return paths
