@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast setup data lint clean
+.PHONY: demo test test-fast setup data browser lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,16 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 data: $(STAMP)
 	$(BIN)/graftlab fetch vader
 
-setup: data
+# The report's layout check runs headless Chromium (Debian's package), installed once where
+# we may (root, as on CI); elsewhere the browser tests fail and say how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the report's browser check"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null; \
+	  else echo "note: no chromium; the browser tests will say how to install it"; fi; }
+
+setup: data browser
 
 # The main job on bundled data: which way of transferring EfficientNet-Lite0 to 1,000 MNIST
 # digits works best, at what cost (a few minutes on 2 cores; the report path is printed).

@@ -159,7 +159,7 @@ def test_an_existing_run_folder_is_never_overwritten_unless_asked(tmp_path):
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="(?s)already exists.*--overwrite"):
         run_compare(tiny_domain(), strategies=["linear_probe"], out=out, **KW)
-    with pytest.raises(ConfigError, match="does not look like a compare run"):
+    with pytest.raises(ConfigError, match="--overwrite refuses .*holds no results.json"):
         run_compare(tiny_domain(), strategies=["linear_probe"], out=out, overwrite=True, **KW)
     assert (out / "notes.txt").read_text() == "mine"
     (out / "notes.txt").unlink()
@@ -245,3 +245,29 @@ def test_the_shared_extraction_is_its_own_cost_line(compared):
         assert "Shared feature extraction: " in (folder / report).read_text()
         assert "read from the cache by last_k, linear_probe; not in their times" in \
             (folder / report).read_text()
+
+
+def test_overwrite_refuses_a_folder_whose_results_json_is_not_graftlabs(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text('{"accuracy": 0.9}')  # somebody else's results
+    with pytest.raises(ConfigError, match="(?s)--overwrite refuses.*only replaces a run folder "
+                                          "it wrote itself"):
+        run_compare(tiny_domain(), strategies=["linear_probe"], out=out, overwrite=True, **KW)
+    assert (out / "results.json").read_text() == '{"accuracy": 0.9}'
+
+
+def test_ctrl_c_during_the_feature_map_still_leaves_the_report(tmp_path, monkeypatch):
+    import graftlab.workflows.compare as run_module
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "_feature_map", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(tiny_domain(), strategies=["linear_probe"], out=tmp_path / "r",
+                    feature_map=True, scratch=False, **{**KW, "seeds": 1})
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert 'id="results"' in page and "linear_probe" in page
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert saved["summary"] and saved["status"] == "complete"  # every run had finished

@@ -384,11 +384,11 @@ def _to_folder(source: Domain, target: Domain, folder: Path, chosen: list[str], 
             student = results["refined"][0]
             results["model"].update(student=student["student"], members=student["members"])
     results["run_folder"] = str(folder)
-    figure = None
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results, None)  # a report even if Ctrl-C comes during the map
     if feature_map:
         if progress:
             progress("2-D map of source and target (t-SNE)", 0, 1)
         figure = domain_map(models, results["shown"], source, target.unlabelled())
-    _atomic.write_json(folder / "results.json", results)
-    write_report(folder, results, figure)
+        write_report(folder, results, figure)
     return results

@@ -20,6 +20,7 @@ from graftlab import _atomic
 from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
+from graftlab.report import is_graftlab_run, not_a_run_error
 
 
 def load_with_columns(data: str | Path, *, text_column: str = "text",
@@ -123,17 +124,15 @@ def check_out_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bo
                               "never overwrites a run.",
                               hint="choose another --out, drop --out for a fresh dated folder, "
                               "or pass --overwrite to replace it.")
-        if not (folder / "results.json").is_file():
-            raise ConfigError(f"--overwrite refuses {folder}: it holds no results.json, so it "
-                              f"does not look like a {kind} run folder.",
-                              hint="point --out at an empty or new folder.")
+        if not is_graftlab_run(folder):  # only a run folder graftlab wrote, of any command
+            raise not_a_run_error(folder)
     check_writable(folder, "--out")
 
 
 def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
                        kind: str = "compare") -> Path:
-    """A new run folder; an existing one only with ``overwrite`` and only if it holds an
-    earlier run's results.json (never anything else). OS errors become ConfigErrors."""
+    """A new run folder; an existing one only with ``overwrite`` and only if it is a run
+    folder graftlab wrote (its results.json in a graftlab format; never anything else). OS errors become ConfigErrors."""
     from graftlab.report import new_run_folder
 
     check_out_folder(out, runs_dir, overwrite, kind)

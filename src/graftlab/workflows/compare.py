@@ -356,6 +356,10 @@ def _finish(results: dict, folder: Path, chosen: list[str], splits: dict, fitted
     results["summary"] = summarise(results["runs"], chosen, results["task"])
     results["verdict"] = verdict(results["summary"], results["runs"], results["task"])
     results["seconds_total"] = time.perf_counter() - t_start
+    # the report of what finished first, so a Ctrl-C during the slow map or the model's save
+    # still leaves one; then the map and the saved model, and the report again with them
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results, {})
     figures_data: dict[str, Any] = {}
     if feature_map and 0 in splits and results["summary"]:
         if progress:
