@@ -12,7 +12,7 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
     ``group_by_length``: shuffle, cut the order into mega-batches of ``group`` batches, sort
     each by length (longest first), cut it into batches, then shuffle the batches. Every
     sample comes once per epoch (at most one batch is short, as with ``drop_last=False``), and
-    the batches depend only on ``generator``'s seed. ``shuffle=False`` sorts all positions by
+    the batches depend only on ``seed``. ``shuffle=False`` sorts all positions by
     length instead (validation: no randomness, least padding)."""
 
     def __init__(self, lengths: np.ndarray, batch_size: int, *, seed: int = 0,

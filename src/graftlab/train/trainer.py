@@ -8,8 +8,8 @@ Runs are repeatable (seeded; the data order of epoch e depends only on seed and 
 atomically at every epoch end, and resume from the last checkpoint to the same result as an
 uninterrupted run. Given each sample's length (text: tokens), batches group samples of similar
 length (:class:`LengthGroupedBatches`), so a batch padded to its longest text pads little; the
-order is still seeded by seed and epoch alone. A non-finite loss stops the run with a clear error; the last good checkpoint
-stays on disk.
+order is still seeded by seed and epoch alone. A non-finite loss stops the run with a clear
+error; the last good checkpoint stays on disk.
 
 Resuming is loud and safe: it says (a WARNING log line, and ``record["resumed_from"]``) which
 file and epoch it continues from; it refuses a checkpoint written with other trainer settings
