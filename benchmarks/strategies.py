@@ -444,7 +444,7 @@ def _render_throughput(tp: dict) -> str:
         paired = [g["per_s"] / h["per_s"] for g, h in zip(tp[name], tp["hf"], strict=False)]
         rows.append([names.get(name, name), f"{m['per_s']:.1f}",
                      f"{m['seconds']:.0f}" if "train_seconds" in m else "-",
-                     f"{statistics.median(paired):.2f}x",
+                     f"{statistics.median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})",
                      f"{m['padding'] * 100:.0f}%" if "padding" in m else "-",
                      f"{m['accuracy'] * 100:.1f}" if "accuracy" in m else "-"])
     return ("Training throughput, `full` fine-tuning of MiniLM (one epoch over 512 VADER "
@@ -453,7 +453,7 @@ def _render_throughput(tp: dict) -> str:
             f"medians of {len(tp['hf'])}; accuracy on 500 held-out snippets, not timed; "
             "graftlab through its engine (build, route, `fit_method(..., lengths=pick.lengths)`), "
             "the `Trainer` at its defaults (lr 5e-5, linear decay, random batches)):\n\n"
-            + table(rows, ["trainer", "samples/s", "wall s", "vs Trainer (paired)",
+            + table(rows, ["trainer", "samples/s", "wall s", "vs Trainer (paired: median, range)",
                            "padding", "accuracy %"]))
 
 
