@@ -150,7 +150,7 @@ def test_a_checkpoint_loads_without_unpickling(tmp_path):
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["config_hash"] == "abc123" and state["epoch"] == 1 and state["finished"]
     assert state["settings"] == {"epochs": 2, "batch_size": 16, "seed": 3, "max_grad_norm": 1.0,
-                                 "freeze_bn_stats": False}
+                                 "freeze_bn_stats": False, "length_grouped": False}
     assert state["callbacks"][0]["best_state"].keys() == state["model"].keys()
 
 

@@ -2,7 +2,7 @@
 
 AdamW over the plan's groups, linear warm-up then cosine decay, the strategy's callbacks (a
 schedule) before the user's, early stopping and progress as callbacks, checkpoints, frozen
-BatchNorm statistics; then the one :class:`~graftlab.train.trainer.Trainer` runs it.
+BatchNorm statistics, batches grouped by length where the inputs have one (text); then the one :class:`~graftlab.train.trainer.Trainer` runs it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class FitSettings:
     early_stopping: int | None = None
     progress: Callable[[str, int, int], None] | None = None
     config_hash: str | None = None  # names what trains: a checkpoint of another is refused
+    group_by_length: bool = True  # batch texts of similar length together (when lengths given)
 
 
 @dataclass
@@ -51,9 +52,14 @@ class Fitted:
 
 def fit_method(method: nn.Module, model: nn.Module, plan: Plan,
                collate: Callable[[np.ndarray], Collate], train_idx: np.ndarray,
-               val_idx: np.ndarray, settings: FitSettings) -> Fitted:
+               val_idx: np.ndarray, settings: FitSettings,
+               lengths: np.ndarray | None = None) -> Fitted:
     """Train ``method`` (which wraps ``model``) on ``train_idx``, validating on ``val_idx``;
-    ``collate(split)`` turns positions in that split into a batch."""
+    ``collate(split)`` turns positions in that split into a batch.
+
+    ``lengths`` (one per sample that ``train_idx`` and ``val_idx`` index, e.g. a route's
+    ``Pick.lengths``: tokens per text, None for images) makes each batch hold samples of similar
+    length, so text batches pad little; ``settings.group_by_length=False`` turns it off."""
     t0 = time.perf_counter()
     callbacks = [*plan.callbacks, *settings.callbacks]
     if settings.early_stopping:
@@ -68,14 +74,19 @@ def fit_method(method: nn.Module, model: nn.Module, plan: Plan,
                       checkpoint_dir=settings.checkpoint_dir,
                       freeze_bn_stats=settings.freeze_bn_stats,
                       config_hash=settings.config_hash)
+    grouped = lengths is not None and settings.group_by_length
+    if grouped:
+        lengths = np.asarray(lengths)
     history = trainer.fit(method, n_train=len(train_idx), collate=collate(train_idx),
                           optimizer=optimizer, scheduler=scheduler, n_val=len(val_idx),
-                          collate_val=collate(val_idx))
+                          collate_val=collate(val_idx),
+                          lengths=lengths[train_idx] if grouped else None,
+                          lengths_val=lengths[val_idx] if grouped and len(val_idx) else None)
     model.eval()
     at_end = trainable_parameters(model)
     # a schedule (gradual unfreezing) trains what it had unfrozen by the last epoch
     return Fitted(history, {**trainer.record, "fit_seconds": time.perf_counter() - t0,
-                            "trainable_params_at_end": at_end},
+                            "trainable_params_at_end": at_end, "length_grouped": grouped},
                   at_end if plan.scheduled else plan.num_trainable,
                   sum(p.numel() for p in model.parameters()))
 

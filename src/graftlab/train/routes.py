@@ -10,7 +10,8 @@
 =================  ===========================================================================
 
 Each route is exact: training from the cache equals training on the inputs, because what it
-skips never changes. :func:`choose_route` reads the strategy's declarations, never its name.
+skips never changes. A route's :class:`Pick` also knows each text's length (tokens), for
+batches that group similar lengths (``fit_method(..., lengths=pick.lengths)``). :func:`choose_route` reads the strategy's declarations, never its name.
 """
 
 from __future__ import annotations
@@ -28,6 +29,26 @@ from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import Strategy
 
 Picker = Callable[[np.ndarray], dict]  # sample indices -> the net's inputs for them
+
+
+class Pick:
+    """``pick(indices) -> inputs`` for a route, with ``lengths``: each sample's length where
+    batches pad to their longest sample (text: tokens after truncation), else None. Computed on
+    first use from ``lengths_of`` (prediction never asks)."""
+
+    def __init__(self, fn: Picker, lengths_of: Callable[[], np.ndarray | None] | None = None
+                 ) -> None:
+        self.fn, self._lengths_of = fn, lengths_of
+        self._lengths: np.ndarray | None = None
+
+    def __call__(self, idx: np.ndarray) -> dict:
+        return self.fn(idx)
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        if self._lengths is None and self._lengths_of is not None:
+            self._lengths = np.asarray(self._lengths_of(), dtype=np.int64)
+        return self._lengths
 
 
 @dataclass(frozen=True)
@@ -48,18 +69,25 @@ class Route:
             return FromActivations(model, self.start)
         return model
 
-    def picker(self, model: GraftedModel, domain: Domain) -> Picker:
+    def picker(self, model: GraftedModel, domain: Domain) -> Pick:
         """Prepare ``domain`` for this route (extracting through the cache where it reads
-        cached outputs) and return ``pick(indices) -> inputs``."""
+        cached outputs) and return ``pick(indices) -> inputs`` (a :class:`Pick`)."""
         if self.kind == "pooled":
             feats = pooled_features(model, domain, cache=self.cache)
-            return lambda idx: {"features": feats[idx]}
+            return Pick(lambda idx: {"features": feats[idx]})
         if self.kind == "activations":
             from graftlab.features.extract import activation_batch, extract_activations
 
             acts = extract_activations(model.backbone, domain, self.start)
-            return lambda idx: activation_batch(acts, idx)
-        return lambda idx: model.backbone.preprocess(domain.inputs_at(idx))
+            mask = acts.get("attention_mask")
+            return Pick(lambda idx: activation_batch(acts, idx),
+                        None if mask is None else lambda: mask.sum(1).numpy())
+        backbone = model.backbone
+        if backbone.modality != "text":
+            return Pick(lambda idx: backbone.preprocess(domain.inputs_at(idx)))
+        # texts are tokenised once, not at every step; a batch pads its rows as preprocess does
+        prepared = backbone.prepare(list(domain.inputs))
+        return Pick(lambda idx: prepared.batch(np.asarray(idx)), lambda: prepared.lengths)
 
     def record(self, model: GraftedModel, picked: dict) -> dict:
         """What the run folder and the report say about the route."""

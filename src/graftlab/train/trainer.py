@@ -6,8 +6,10 @@ Fine-tuning strategies and domain-adaptation methods are such modules; the loop 
 
 Runs are repeatable (seeded; the data order of epoch e depends only on seed and e), checkpoint
 atomically at every epoch end, and resume from the last checkpoint to the same result as an
-uninterrupted run. A non-finite loss stops the run with a clear error; the last good checkpoint
-stays on disk.
+uninterrupted run. Given each sample's length (text: tokens), batches group samples of similar
+length (:class:`LengthGroupedBatches`), so a batch padded to its longest text pads little; the
+order is still seeded by seed and epoch alone. A non-finite loss stops the run with a clear
+error; the last good checkpoint stays on disk.
 
 Resuming is loud and safe: it says (a WARNING log line, and ``record["resumed_from"]``) which
 file and epoch it continues from; it refuses a checkpoint written with other trainer settings
@@ -36,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from graftlab import _atomic
 from graftlab.errors import ConfigError, GraftlabError
+from graftlab.train.batches import LengthGroupedBatches
 from graftlab.train.callbacks import Callback
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,7 @@ class Trainer:
         self._accelerator = accelerator
         self.freeze_bn_stats = freeze_bn_stats
         self.stop = False
+        self.length_grouped = False  # set by fit: whether batches group samples by length
         self.history: list[dict] = []
         self.record: dict[str, Any] = {}
 
@@ -144,8 +148,14 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return self.checkpoint_dir / "checkpoint.pt" if self.checkpoint_dir else None
 
-    def _loader(self, n: int, collate: Callable, shuffle: bool, epoch: int) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+    def _loader(self, n: int, collate: Callable, shuffle: bool, epoch: int,
+                lengths: np.ndarray | None = None) -> DataLoader:
+        seed = self.seed * 1000 + epoch
+        if lengths is not None:
+            batches = LengthGroupedBatches(lengths, self.batch_size, seed=seed, shuffle=shuffle)
+            return DataLoader(_Indices(n), batch_sampler=batches,
+                              collate_fn=lambda idx: collate(np.asarray(idx)))
+        gen = torch.Generator().manual_seed(seed)
         return DataLoader(_Indices(n), batch_size=self.batch_size, shuffle=shuffle,
                           generator=gen, collate_fn=lambda idx: collate(np.asarray(idx)),
                           drop_last=False)
@@ -154,9 +164,20 @@ class Trainer:
     def fit(self, method: nn.Module, *, n_train: int, collate: Callable,
             optimizer: torch.optim.Optimizer, scheduler: Any = None,
             n_val: int = 0, collate_val: Callable | None = None,
-            on_epoch_start: Callable[[int], None] | None = None) -> list[dict]:
-        """Train; returns the per-epoch history (train loss, val metrics, learning rates)."""
+            on_epoch_start: Callable[[int], None] | None = None,
+            lengths: np.ndarray | None = None, lengths_val: np.ndarray | None = None
+            ) -> list[dict]:
+        """Train; returns the per-epoch history (train loss, val metrics, learning rates).
+
+        ``lengths`` (one per training sample; text: tokens) groups similar lengths into a
+        batch (:class:`LengthGroupedBatches`); ``lengths_val`` batches validation by length.
+        """
         acc = self.accelerator
+        for name, given, n in (("lengths", lengths, n_train), ("lengths_val", lengths_val, n_val)):
+            if given is not None and len(given) != n:
+                raise ConfigError(f"{name} has {len(given)} entries for {n} samples.",
+                                  hint="give one length per sample, in the order collate reads.")
+        self.length_grouped = lengths is not None
         seed_everything(self.seed)
         start_epoch = self._resume(method, optimizer, scheduler)
         model, optimizer = acc.prepare(method, optimizer)
@@ -167,7 +188,7 @@ class Trainer:
             if on_epoch_start:
                 on_epoch_start(epoch)
             self.call("on_epoch_start", epoch)
-            loader = acc.prepare(self._loader(n_train, collate, True, epoch))
+            loader = acc.prepare(self._loader(n_train, collate, True, epoch, lengths))
             model.train()
             _eval_frozen(self.unwrapped, all_batchnorm=self.freeze_bn_stats)
             total, steps = 0.0, len(loader)
@@ -188,7 +209,7 @@ class Trainer:
             metrics = {"epoch": epoch, "train_loss": total / max(steps, 1),
                        "lr": [g["lr"] for g in optimizer.param_groups]}
             if n_val:
-                metrics.update(self.evaluate(model, n_val, collate_val or collate))
+                metrics.update(self.evaluate(model, n_val, collate_val or collate, lengths_val))
             self.history.append(metrics)
             self.call("on_epoch_end", epoch, metrics)
             self._save(epoch, optimizer, scheduler)
@@ -198,11 +219,13 @@ class Trainer:
         return self.history
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, n: int, collate: Callable) -> dict:
-        """Validation metrics: the method's ``evaluate`` sums, gathered over processes."""
+    def evaluate(self, model: nn.Module, n: int, collate: Callable,
+                 lengths: np.ndarray | None = None) -> dict:
+        """Validation metrics: the method's ``evaluate`` sums, gathered over processes
+        (batched longest first when ``lengths`` are given: sums do not depend on the order)."""
         acc = self.accelerator
         model.eval()
-        loader = acc.prepare(self._loader(n, collate, False, 0))
+        loader = acc.prepare(self._loader(n, collate, False, 0, lengths))
         sums: dict[str, float] = {}
         for batch in loader:
             part = acc.unwrap_model(model).evaluate(batch)
@@ -216,7 +239,8 @@ class Trainer:
     def _settings(self) -> dict:
         """The trainer's own settings a resumed run must share with the one it continues."""
         return {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
-                "max_grad_norm": self.max_grad_norm, "freeze_bn_stats": self.freeze_bn_stats}
+                "max_grad_norm": self.max_grad_norm, "freeze_bn_stats": self.freeze_bn_stats,
+                "length_grouped": self.length_grouped}
 
     def _save(self, epoch: int, optimizer, scheduler) -> None:
         path = self.checkpoint_path
