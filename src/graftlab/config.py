@@ -134,6 +134,7 @@ class TrainConfig(_Section):
     seed: int = 0
     pretrained: bool = True
     freeze_bn_stats: bool | None = None
+    group_by_length: bool = True
 
 
 class CompareTrain(_Section):

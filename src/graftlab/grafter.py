@@ -40,6 +40,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
     unfreezes (default: the backbone family's, 3e-4 for EfficientNet, 5e-5 for text encoders),
     AdamW with warm-up and cosine decay. A strategy reads the options it declares from ``k``,
     ``lr_decay``, ``lora_r``, ``lora_alpha``, or from ``strategy_options``.
+    Text batches hold texts of similar length (``group_by_length``), so they pad little.
     ``freeze_bn_stats`` (default: on for pretrained weights) keeps every BatchNorm's running
     statistics while its scale and shift train: with small data sets and momentum 0.01 the
     running statistics otherwise end up between ImageNet's and the new data's, and the model
@@ -59,7 +60,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                  validation_fraction: float = 0.0, seed: int = 0,
                  backbone_options: dict | None = None, checkpoint_dir: str | None = None,
                  cache_activations: bool | None = None, pretrained: bool = True,
-                 freeze_bn_stats: bool | None = None,
+                 freeze_bn_stats: bool | None = None, group_by_length: bool = True,
                  callbacks: list[Callback] | None = None) -> None:
         self.backbone, self.strategy, self.head, self.head_options = (backbone, strategy, head,
                                                                        head_options)
@@ -73,7 +74,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.backbone_options, self.checkpoint_dir = backbone_options, checkpoint_dir
         self.cache_activations = cache_activations
         self.pretrained, self.freeze_bn_stats = pretrained, freeze_bn_stats
-        self.callbacks = callbacks
+        self.group_by_length, self.callbacks = group_by_length, callbacks
 
     # ------------------------------------------------------------------ building
     def build(self, num_outputs: int) -> tuple[GraftedModel, Plan, Strategy]:
@@ -105,6 +106,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                            callbacks=list(self.callbacks or []),
                            checkpoint_dir=self.checkpoint_dir, freeze_bn_stats=freeze_bn,
                            early_stopping=self.early_stopping, progress=progress,
+                           group_by_length=self.group_by_length,
                            config_hash=run_hash(self.get_params(), *data)
                            if self.checkpoint_dir else None)
 
@@ -156,7 +158,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return fn
 
         fitted = fit_method(method, model, plan, collate, train_idx, val_idx,
-                            self._settings(progress, domain, labels, train_idx, val_idx))
+                            self._settings(progress, domain, labels, train_idx, val_idx),
+                            lengths=pick.lengths)
         return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
 
     def set_fitted(self, model: GraftedModel, fitted: Fitted, t0: float | None = None,

@@ -186,3 +186,21 @@ def test_image_routes_have_no_lengths(tiny_backbone, images):
 
     model = GraftedModel(tiny_backbone, create_head("linear", in_features=16, num_outputs=2))
     assert INPUTS.picker(model, as_domain(images(4), "image")).lengths is None
+
+
+def test_grafter_groups_text_batches_by_length_unless_told_not_to():
+    import numpy as np
+
+    from graftlab import Grafter
+
+    texts = ["a", "a much longer review that goes on and on about the film", "fine",
+             "dull", "I would watch it again and again with friends", "ok"] * 2
+    y = np.array([0, 1] * 6)
+    kw = {"backbone": "minilm_l6", "strategy": "last_k", "k": 1, "epochs": 1,
+          "batch_size": 4, "backbone_options": {"max_length": 16}}
+    assert Grafter(**kw).fit(texts, y).record_["length_grouped"] is True
+    assert Grafter(**kw, group_by_length=False).fit(texts, y).record_["length_grouped"] is False
+    images = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    g = Grafter(strategy="last_k", epochs=1, batch_size=4, augment=False,
+                backbone_options={"image_size": 32}).fit(images, y[:8])
+    assert g.record_["length_grouped"] is False  # images have no length to group by

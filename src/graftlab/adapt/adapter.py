@@ -113,7 +113,8 @@ class Adapter(ClassifierMixin, BaseEstimator):
                                config_hash=run_hash(self.get_params(), source, encoded, tgt,
                                                     pseudo) if self.checkpoint_dir else None)
         fitted = fit_method(method, model, train_plan, lambda _which: collate,
-                            np.arange(len(source)), np.arange(0), settings)
+                            np.arange(len(source)), np.arange(0), settings,
+                            lengths=pick["source"].lengths)
         fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's
         self.grafter_ = grafter.set_fitted(model, fitted, t0,
                                            targets=ClassTargets(self.classes_))
