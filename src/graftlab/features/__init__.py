@@ -2,12 +2,8 @@
 
 from graftlab.features.cache import FeatureCache
 from graftlab.features.estimator import FeatureExtractor
-from graftlab.features.extract import (
-    activation_batch,
-    extract_activations,
-    extract_features,
-    extract_layers,
-)
+from graftlab.features.activations import activation_batch, extract_activations
+from graftlab.features.extract import extract_features, extract_layers
 
 __all__ = ["FeatureCache", "FeatureExtractor", "activation_batch", "extract_activations",
            "extract_features", "extract_layers"]

@@ -76,7 +76,7 @@ class Route:
             feats = pooled_features(model, domain, cache=self.cache)
             return Pick(lambda idx: {"features": feats[idx]})
         if self.kind == "activations":
-            from graftlab.features.extract import activation_batch, extract_activations
+            from graftlab.features.activations import activation_batch, extract_activations
 
             acts = extract_activations(model.backbone, domain, self.start)
             mask = acts.get("attention_mask")
