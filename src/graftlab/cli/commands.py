@@ -48,6 +48,7 @@ TestData = Annotated[str | None, typer.Option(
 
 
 @app.command()
+# long only in its option declarations (one typer option a line); the work is a workflow's
 def extract(
     ctx: typer.Context,
     words: Annotated[list[str] | None, typer.Argument(
@@ -187,6 +188,7 @@ def fit(
 
 
 @app.command()
+# long only in its option declarations (one typer option a line); the work is a workflow's
 def compare(
     ctx: typer.Context,
     words: Words = None,
@@ -253,6 +255,7 @@ def compare(
 
 
 @app.command()
+# long only in its option declarations (one typer option a line); the work is a workflow's
 def adapt(
     ctx: typer.Context,
     words: Words = None,
