@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graftlab import paths
 from graftlab.data import fetch as fetch_mod
 from graftlab.data import fetch_vader, load_dataset
 from graftlab.data.fetch import VADER_FILES, VADER_SDIST_SHA256, vader_dir
 from graftlab.errors import DataError
 
-REAL_SDIST = Path("/tmp/vdl/vaderSentiment-3.3.2.tar.gz")
+# `make data` (graftlab fetch vader) keeps the sdist beside the files it extracted
+REAL_SDIST = paths.data_dir() / "vader" / "vaderSentiment-3.3.2.tar.gz"
 REAL_SIZES = {"movies": 10072, "amazon": 2985, "nyt": 2970, "tweets": 3432}
 ROWS = [("1", "2.5", "Great film"), ("2", "-1.2", "Awful\tplot"), ("3", "0.1", "meh"),
         ("4", "0.5", "ok-ish caf\u00e9"), ("5", "-0.5", "slightly bad"), ("6", "0.49", "so-so")]
@@ -60,9 +62,10 @@ def _fetch_fake(tmp_path, **kw):
 def test_fetch_writes_files_and_manifest(home, tmp_path):
     folder = _fetch_fake(tmp_path)
     assert folder == home / "vader" == vader_dir()
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*VADER_FILES.values(),
-                                                               "manifest.json"])
     manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*VADER_FILES.values(),
+                                                               "manifest.json", manifest["sdist"]])
+    assert fetch_mod.sha256_of(folder / manifest["sdist"]) == manifest["sdist_sha256"]
     assert set(manifest["files"]) == set(VADER_FILES.values())
     assert [p.name for p in home.iterdir()] == ["vader"]  # no staging folders left behind
 
@@ -199,7 +202,8 @@ def test_load_malformed_line_names_it(home, tmp_path):
         load_dataset("vader:nyt")
 
 
-@pytest.mark.skipif(not REAL_SDIST.is_file(), reason=f"no local copy of {REAL_SDIST}")
+@pytest.mark.skipif(not REAL_SDIST.is_file(), reason=f"no {REAL_SDIST}: run `make data` "
+                    "(graftlab fetch vader) first")
 def test_fetch_from_local_copy_of_the_real_sdist(home):
     fetch_vader(sdist=REAL_SDIST)  # the real pins
     assert {d: len(load_dataset("vader", domain=d)) for d in REAL_SIZES} == REAL_SIZES

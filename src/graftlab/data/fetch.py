@@ -66,7 +66,10 @@ def _is_valid(folder: Path, expected_sha256: str | None) -> bool:
         manifest = json.loads((folder / MANIFEST).read_text())
         if expected_sha256 is not None and manifest["sdist_sha256"] != expected_sha256:
             return False
-        return all(sha256_of(folder / f) == manifest["files"][f] for f in VADER_FILES.values())
+        # the sdist itself is kept too, so tests (and a later --force) can rebuild offline
+        sdist = folder / manifest["sdist"]
+        return sha256_of(sdist) == manifest["sdist_sha256"] and all(
+            sha256_of(folder / f) == manifest["files"][f] for f in VADER_FILES.values())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -168,7 +171,9 @@ def fetch_vader(
         out = staged / "vader"
         out.mkdir()
         sums = _extract(sdist_path, out, expected_inner_sha256)
-        manifest = {"source": VADER_REQUIREMENT, "sdist_sha256": actual, "files": sums}
+        shutil.copyfile(sdist_path, out / sdist_path.name)
+        manifest = {"source": VADER_REQUIREMENT, "sdist": sdist_path.name,
+                    "sdist_sha256": actual, "files": sums}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _install(out, target)
     finally:
