@@ -385,7 +385,8 @@ def render(results: dict, command: str) -> str:
             continue
         info = results[task]
         parts.append(f"**{task}**: {PROTOCOL[task]}; {info['n_train']:,} labelled for training, "
-                     f"{info['n_test']:,} held out; {info['epochs']} epochs; last_k and surgical use k=4 (the last and the first four blocks).")
+                     f"{info['n_test']:,} held out; {info['epochs']} epochs; last_k and "
+                     "surgical use k=4 (the last and the first four blocks).")
         parts.append(task_table(info["runs"]))
         parts.append(verdict(info["runs"]))
     if "steps" in results:
