@@ -8,7 +8,8 @@ strategies, validators, data sets.
 
     HEADS.create("linear", in_features=8, num_outputs=2)   # or HEADS.get("linear")
     HEADS.names()                                          # ['linear', ...]
-    HEADS.get("lienar")  # NotFoundError: unknown head 'lienar'. Known heads: ... Did you mean 'linear'?
+    HEADS.get("lienar")  # NotFoundError: unknown head 'lienar'. Known heads: ...
+                         # Did you mean 'linear'?
 
 A registered class gets its name as ``cls.name``; a part declares what it does in class
 attributes, and the engine reads those declarations instead of comparing names.

@@ -2,7 +2,8 @@
 
 AdamW over the plan's groups, linear warm-up then cosine decay, the strategy's callbacks (a
 schedule) before the user's, early stopping and progress as callbacks, checkpoints, frozen
-BatchNorm statistics, batches grouped by length where the inputs have one (text); then the one :class:`~graftlab.train.trainer.Trainer` runs it.
+BatchNorm statistics, batches grouped by length where the inputs have one (text); then the
+one :class:`~graftlab.train.trainer.Trainer` runs it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
 
 Each route is exact: training from the cache equals training on the inputs, because what it
 skips never changes. A route's :class:`Pick` also knows each text's length (tokens), for
-batches that group similar lengths (``fit_method(..., lengths=pick.lengths)``). :func:`choose_route` reads the strategy's declarations, never its name.
+batches that group similar lengths (``fit_method(..., lengths=pick.lengths)``).
+:func:`choose_route` reads the strategy's declarations, never its name.
 """
 
 from __future__ import annotations
