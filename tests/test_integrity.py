@@ -186,3 +186,22 @@ def test_a_resave_replaces_the_manifest_and_an_interrupted_one_leaves_none(model
     assert not (model / MANIFEST).exists()
     verify_manifest(model)  # nothing to check: loads unverified (with a warning)
     verify_manifest(tmp_path / "nowhere")  # a folder that is not there: Grafter.load says so
+
+
+def test_a_config_with_an_unknown_parameter_is_explained(tmp_path):
+    import json
+
+    from graftlab import Grafter
+    from graftlab.errors import ConfigError
+
+    x = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    g = Grafter(strategy="head_only", epochs=1, batch_size=4, augment=False,
+                backbone_options={"image_size": 32}).fit(x, np.array([0, 1] * 4))
+    folder = g.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["learning_rate"] = 0.1
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "manifest.json").unlink()  # an edit by hand, without the checksums
+    with pytest.raises(ConfigError, match=r"params \['learning_rate'\] are not Grafter "
+                                          r"parameters"):
+        Grafter.load(folder)

@@ -46,7 +46,15 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
     saved_as = config.get("estimator", "Grafter")
     if saved_as != cls.__name__:
         raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
-    est = cls(**config["params"])
+    params = config.get("params")
+    known = set(cls().get_params())
+    unknown = sorted(set(params or {}) - known) if isinstance(params, dict) else ["(not a dict)"]
+    if unknown:
+        raise ConfigError(f"{folder}/config.json: params {unknown} are not {cls.__name__} "
+                          "parameters (edited, or saved by another graftlab version).",
+                          hint=f"remove them; {cls.__name__}'s parameters are "
+                          f"{', '.join(sorted(known))}.")
+    est = cls(**params)
     targets = est._targets.from_config(config)
     model, _, _ = est.build(targets.num_outputs)
     try:
