@@ -99,7 +99,7 @@ def step_times(repeats: int = 5) -> dict:
     for label, strategy, k in [("full", "full", 0), ("last_k=4", "last_k", 4),
                                ("last_k=2", "last_k", 2)]:
         g = Grafter(strategy=strategy, k=k or 2, backbone_options={"image_size": 64})
-        model, plan = g._build(10)
+        model, plan, _ = g.build(10)
         opt = torch.optim.AdamW(plan.param_groups)
         batch = model.backbone.preprocess(x)
         variants = {"uncached": (ERM(model, num_classes=10), {"inputs": batch, "labels": y})}

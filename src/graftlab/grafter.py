@@ -88,10 +88,6 @@ class Grafter(ClassifierMixin, BaseEstimator):
                          weight_decay=self.weight_decay)
         return model, plan, strategy
 
-    def _build(self, num_outputs: int) -> tuple[GraftedModel, Plan]:
-        model, plan, _ = self.build(num_outputs)
-        return model, plan
-
     def _augmenter(self, modality: str, strategy: Strategy):
         use = self.augment if self.augment is not None else strategy.augments_by_default
         if not use or modality != "image":

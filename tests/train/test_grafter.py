@@ -139,7 +139,7 @@ def test_full_fine_tuning_keeps_batchnorm_statistics_only_when_asked(freeze):
     x, y = _images(16)
     g = Grafter(strategy="full", epochs=1, batch_size=8, backbone_options=OPTS,
                 freeze_bn_stats=freeze)
-    before = _bn_means(g._build(2)[0])
+    before = _bn_means(g.build(2)[0])
     g.fit(x, y)
     after = _bn_means(g.model_)
     same = all(torch.equal(a, b) for a, b in zip(before, after))
@@ -153,8 +153,8 @@ def test_pretrained_false_redraws_the_weights_and_skips_the_caches():
 
     from graftlab.features import FeatureCache
 
-    pre, _ = Grafter(backbone_options=OPTS)._build(2)
-    scratch, _ = Grafter(backbone_options=OPTS, pretrained=False)._build(2)
+    pre = Grafter(backbone_options=OPTS).build(2)[0]
+    scratch = Grafter(backbone_options=OPTS, pretrained=False).build(2)[0]
     pairs = list(zip(pre.backbone.parameters(), scratch.backbone.parameters()))
     assert sum(not torch.equal(a, b) for a, b in pairs) > 0.9 * len(pairs)
     x, y = _images()

@@ -34,7 +34,7 @@ def _fit(strategy, head, x, y, **kw):
     g = Grafter(backbone="efficientnet_lite0" if image else "minilm_l6",
                 strategy=strategy, head=head, epochs=2, batch_size=4, lr=1e-2,
                 lr_backbone=1e-2, k=2, augment=False, backbone_options=opts, seed=0, **kw)
-    model, _ = g._build(2)  # the same initial state fit() starts from (same seed)
+    model, _, _ = g.build(2)  # the same initial state fit() starts from (same seed)
     before = _snapshot(model)
     g.fit(x, y)
     return g, before, _snapshot(g.model_)

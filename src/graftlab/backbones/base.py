@@ -106,6 +106,11 @@ class Backbone(nn.Module):
         return {"name": self.name}
 
     # ---- shared behaviour -------------------------------------------------------------
+    def probe_batch(self) -> dict[str, torch.Tensor]:
+        """One tiny dummy sample, preprocessed: to measure a layer's output shape or width."""
+        return self.preprocess(np.zeros((1, 32, 32, 3), np.uint8) if self.modality == "image"
+                               else ["a b"])
+
     @property
     def default_layer(self) -> str:
         return self.layer_names()[-1]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
 from graftlab.cli.configs import configured
+from graftlab.config import METHODS
 from graftlab.errors import ConfigError
 from graftlab.workflows.common import load_with_columns as _load
 
@@ -268,7 +269,7 @@ def adapt(
     method: Annotated[str, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
                                              "(source_only always runs too). Selection needs "
                                              "several: ensemble agreement is one of its "
-                                             "voters.")] = "dann,dan,coral,cdan,mcc",
+                                             "voters.")] = ",".join(METHODS),
     backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,

@@ -42,9 +42,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         (self.layer_,) = self.backbone_.check_layers(self.layer)
         self.pooling_ = self.backbone_.check_pooling(self.pooling)
         # The chosen layer's width (not the backbone's last): one dummy sample through it.
-        dummy = np.zeros((1, 32, 32, 3), np.uint8) if self.backbone_.modality == "image" else ["a"]
         with torch.inference_mode():
-            batch = self.backbone_.preprocess(dummy)
+            batch = self.backbone_.probe_batch()
             self.n_features_out_ = int(self.backbone_.features(batch, self.layer_,
                                                                self.pooling_).shape[1])
         return self

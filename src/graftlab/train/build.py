@@ -15,11 +15,8 @@ from graftlab.train.strategies import STRATEGIES, Plan, Strategy, make_strategy
 
 def layer_output_shape(backbone: Backbone, layer: str) -> tuple[int, ...]:
     """The shape of one sample's unpooled output at ``layer``, from a tiny dummy input."""
-    import numpy as np
-
-    probe = np.zeros((1, 32, 32, 3), np.uint8) if backbone.modality == "image" else ["a b"]
     with torch.no_grad():
-        out = backbone.forward_layers(backbone.preprocess(probe), [layer])[layer]
+        out = backbone.forward_layers(backbone.probe_batch(), [layer])[layer]
     return tuple(out.shape[1:])
 
 

@@ -387,8 +387,8 @@ def _feature_map(domain: Domain, test_idx: np.ndarray, fitted: dict, results: di
         backbone, sample, backbone_options=options or None)))]
     (metric, _), _ = METRICS[results["task"]]
     moving = [row for row in sorted(results["summary"], key=lambda r: -r[f"{metric}_mean"])
-              if row["strategy"] not in ("linear_probe", "head_only", BASELINE)
-              and row["strategy"] in fitted]
+              if row["strategy"] != BASELINE and row["strategy"] in fitted
+              and STRATEGIES.get(row["strategy"]).moves_backbone]
     if moving:
         name = moving[0]["strategy"]
         panels.append((f"after {name} (seed 0)", fitted[name].transform(sample)))
