@@ -103,3 +103,13 @@ def test_labelled_option_is_checked(tmp_path):
 
     with pytest.raises(ConfigError, match="labelled must be True, False or None"):
         load_data(tmp_path, labelled="auto")
+
+
+def test_a_table_checks_its_labelled_option_too(tmp_path):
+    from graftlab.data import load_table
+    from graftlab.errors import ConfigError
+
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\na,x\nb,y\n")
+    with pytest.raises(ConfigError, match="labelled must be True, False or None"):
+        load_table(path, labelled="no")  # was read as True, labels and all

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from graftlab.data.arrays import from_arrays
 from graftlab.data.bundled import DatasetSpec, get_dataset_spec, list_datasets, load_dataset
-from graftlab.data.domain import Domain
+from graftlab.data.domain import Domain, check_labelled
 from graftlab.data.fetch import fetch_vader
 from graftlab.data.folders import load_image_folder
 from graftlab.data.tables import load_table
 from graftlab.data.transforms import to_grayscale
-from graftlab.errors import ConfigError, DataError, closest
+from graftlab.errors import DataError, closest
 
 __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
@@ -31,9 +31,7 @@ def load_data(path_or_name: str | Path, *, labelled: bool | None = True,
     the data has them. ``skip_corrupt`` (image folders; ignored otherwise) leaves out image files
     that cannot be loaded, with a warning, instead of stopping with an error.
     """
-    if labelled not in (True, False, None):
-        raise ConfigError(f"labelled must be True, False or None (labels where the data has "
-                          f"them), got {labelled!r}.")
+    check_labelled(labelled)
     path = Path(path_or_name).expanduser()
     if path.is_dir():
         return load_image_folder(path, labelled=labelled, skip_corrupt=skip_corrupt, **kw)

@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 
 Modality = Literal["image", "text"]
 
@@ -126,3 +126,11 @@ class Domain:
         if self.modality == "image":
             out["image_shape"] = list(self.inputs.shape[1:])
         return out
+
+
+def check_labelled(labelled: object) -> None:
+    """The one check of the loaders' ``labelled`` option: True (labels as the data lays them
+    out), False (inputs alone) or None (labels where the data has them)."""
+    if labelled not in (True, False, None):
+        raise ConfigError(f"labelled must be True, False or None (labels where the data has "
+                          f"them), got {labelled!r}.")

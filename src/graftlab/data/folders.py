@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graftlab.data.domain import Domain
+from graftlab.data.domain import Domain, check_labelled
 from graftlab.data.images import ImageProblem, image_size, pixel_limit, read_image, resize
 from graftlab.errors import ConfigError, DataError
 
@@ -314,9 +314,7 @@ def load_image_folder(
     warning (``meta["skipped_links"]``).
     """
     hw = _as_hw(image_size)
-    if labelled not in (True, False, None):
-        raise ConfigError(f"labelled must be True, False or None (decide from the layout), "
-                          f"got {labelled!r}.")
+    check_labelled(labelled)
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"no such image folder: {str(root)!r}.",

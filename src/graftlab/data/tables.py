@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graftlab.data.domain import Domain
+from graftlab.data.domain import Domain, check_labelled
 from graftlab.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -211,6 +211,7 @@ def load_table(
     ignores the label and target columns; ``labelled=None`` uses them only where the table has
     them (and, for labels, holds two classes or more); True (the default) uses them as given.
     """
+    check_labelled(labelled)
     path = Path(path).expanduser()
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
