@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
-from graftlab.cli.configs import configured
-from graftlab.config import METHODS
 from graftlab.errors import ConfigError
-from graftlab.workflows.common import load_with_columns as _load
+
+# Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
+# `graftlab --help` and every command start without them.
 
 
 @app.command()
@@ -78,9 +78,11 @@ def extract(
     import numpy as np
 
     from graftlab import _atomic
+    from graftlab.cli.configs import configured
     from graftlab.config import ExtractConfig
     from graftlab.features import extract_layers
-    from graftlab.workflows.common import check_backbone, check_cache, check_writable
+    from graftlab.workflows.common import (check_backbone, check_cache, check_writable,
+                                           load_with_columns)
 
     keys = {"backbone": "model.backbone", "layer": "model.layers", "pooling": "model.pooling",
             "out": "out", "batch_size": "model.batch_size", "image_size": "model.image_size",
@@ -99,7 +101,7 @@ def extract(
                                   f"{Path(cfg.out) / 'features.npy'}.")
         check_cache(cfg.cache)
         with _progress() as update:
-            domain = _load(d.path, text_column=d.text_column, label_column=d.label_column,
+            domain = load_with_columns(d.path, text_column=d.text_column, label_column=d.label_column,
                            labelled=None, skip_corrupt=d.skip_corrupt)
             opts = {k: v for k, v in (("image_size", m.image_size),
                                       ("max_length", m.max_length)) if v is not None}
@@ -142,6 +144,7 @@ def probe(
 ) -> None:
     """Linear probe on cached features (tuned logistic regression, or ridge for a numeric
     target), scored on a held-out split or --test-data."""
+    from graftlab.cli.configs import configured
     from graftlab.config import ProbeConfig
     from graftlab.workflows.probe import run_probe_config
 
@@ -229,6 +232,7 @@ def compare(
     skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
+    from graftlab.cli.configs import configured
     from graftlab.config import CompareConfig
     from graftlab.workflows.compare import CompareInterrupted
     from graftlab.workflows.configured import run_compare_config
@@ -266,10 +270,10 @@ def adapt(
     target: Annotated[str | None, typer.Option(
         help="Target data; its labels, if any, are used only to report target accuracy "
         "(required here or as data.target).")] = None,
-    method: Annotated[str, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
+    method: Annotated[str | None, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
                                              "(source_only always runs too). Selection needs "
                                              "several: ensemble agreement is one of its "
-                                             "voters.")] = ",".join(METHODS),
+                                             "voters. Default: all five.")] = None,
     backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
@@ -313,6 +317,7 @@ def adapt(
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
+    from graftlab.cli.configs import configured
     from graftlab.config import AdaptConfig
     from graftlab.workflows.adapt import check_methods
     from graftlab.workflows.configured import run_adapt_config
