@@ -271,3 +271,25 @@ def test_ctrl_c_during_the_feature_map_still_leaves_the_report(tmp_path, monkeyp
     assert 'id="results"' in page and "linear_probe" in page
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     assert saved["summary"] and saved["status"] == "complete"  # every run had finished
+
+
+def test_overwrite_keeps_the_earlier_run_until_the_new_one_has_results(tmp_path, monkeypatch):
+    import graftlab.workflows.compare as run_module
+
+    out = tmp_path / "run"
+    kw = {"strategies": ["linear_probe"], "out": out, "scratch": False, "feature_map": False,
+          **{**KW, "seeds": 1}}
+    run_compare(tiny_domain(), **kw)
+    earlier = (out / "results.json").read_text()
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(run_module, "_one", fails)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_compare(tiny_domain(), overwrite=True, **kw)
+    assert (out / "results.json").read_text() == earlier  # put back, not lost
+    assert not (tmp_path / ".run.previous").exists()  # nothing left aside
+    monkeypatch.undo()
+    again = run_compare(tiny_domain(), overwrite=True, **kw)
+    assert again["run_folder"] == str(out) and not (tmp_path / ".run.previous").exists()

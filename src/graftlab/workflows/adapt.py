@@ -341,8 +341,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
 
     Options, the backbone, the output location and the data are checked before the folder
     exists; an error after that marks it ``failed`` (or removes it if no run finished)."""
-    from graftlab.workflows.common import (check_backbone, check_modality, check_out_folder,
-                                           check_source_size, prepare_run_folder, settled)
+    from graftlab.workflows.common import (check_backbone, check_modality, check_source_size, run_folder)
 
     chosen = check_methods(methods)
     check_options(kw)
@@ -354,10 +353,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
                               max_length=options.get("max_length"))
     check_modality(source, modality, backbone, "source")
     check_source_size(source, kw.get("holdout", 0.1), limit)
-    check_out_folder(out, runs_dir, overwrite, "adapt")
-    created = out is None or not Path(out).exists()
-    folder = prepare_run_folder(out, runs_dir, overwrite, kind="adapt")
-    with settled(folder, created):
+    with run_folder(out, runs_dir, overwrite, "adapt") as folder:
         return _to_folder(source, target, folder, chosen, methods=methods,
                           feature_map=feature_map, progress=progress, **kw)
 

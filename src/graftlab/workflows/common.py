@@ -132,22 +132,64 @@ def check_out_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bo
 def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
                        kind: str = "compare") -> Path:
     """A new run folder; an existing one only with ``overwrite`` and only if it is a run
-    folder graftlab wrote (its results.json in a graftlab format; never anything else). OS errors become ConfigErrors."""
+    folder graftlab wrote (its results.json in a graftlab format; never anything else). The
+    earlier run is removed: :func:`run_folder` keeps it aside until the new one has results.
+    OS errors become ConfigErrors."""
+    with _os_errors(out or runs_dir):
+        return _fresh(out, runs_dir, overwrite, kind)
+
+
+def _fresh(out: str | Path | None, runs_dir: str | Path, overwrite: bool, kind: str,
+           aside: Path | None = None) -> Path:
     from graftlab.report import new_run_folder
 
     check_out_folder(out, runs_dir, overwrite, kind)
-    try:
-        if out is None:
-            return new_run_folder(runs_dir, kind)
-        folder = Path(out)
-        if folder.exists() and any(folder.iterdir()):
+    if out is None:
+        return new_run_folder(runs_dir, kind)
+    folder = Path(out)
+    if folder.exists() and any(folder.iterdir()):
+        if aside is None:
             shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        else:
+            os.replace(folder, aside)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def _os_errors(where: str | Path) -> Iterator[None]:
+    try:
+        yield
     except OSError as exc:
-        raise ConfigError(f"cannot create the run folder under {out or runs_dir}: "
+        raise ConfigError(f"cannot create the run folder under {where}: "
                           f"{exc.strerror or exc}.",
                           hint="point --out or --runs-dir at a folder you can write to.") from None
+
+
+@contextmanager
+def run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
+               kind: str) -> Iterator[Path]:
+    """The run folder for the work in the ``with`` block (see :func:`prepare_run_folder`),
+    settled if the work fails (see :func:`settled`). An earlier run that ``--overwrite``
+    replaces is kept aside until the new run finished something: if it fails before that, the
+    earlier run is put back, so nothing already written is lost."""
+    created = out is None or not Path(out).exists()
+    aside = None if out is None else Path(out).with_name(f".{Path(out).name}.previous")
+    with _os_errors(out or runs_dir):
+        if aside is not None and aside.exists():
+            shutil.rmtree(aside)  # left by a process that was killed
+        folder = _fresh(out, runs_dir, overwrite, kind, aside)
+    try:
+        with settled(folder, created):
+            yield folder
+    except BaseException:
+        if aside is not None and aside.exists() and not any(folder.iterdir()):
+            folder.rmdir()
+            os.replace(aside, folder)  # nothing new finished: the earlier run stays
+        raise
+    finally:
+        if aside is not None and aside.exists():
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def new_folder(runs_dir: str | Path, kind: str) -> Path:

@@ -26,7 +26,7 @@ from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
 from graftlab.workflows.common import (align_test, check_backbone, check_modality, check_out_folder, load_with_columns, prepare_run_folder,
-                                       settled)
+                                       run_folder)
 from graftlab.report.memory import PeakMemory
 from graftlab.report.run import environment
 from graftlab.train.strategies import STRATEGIES
@@ -220,9 +220,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         train_kw["lr"] = lr
     if lr_backbone is not None:
         train_kw["lr_backbone"] = lr_backbone
-    created = out is None or not Path(out).exists()
-    folder = prepare_run_folder(out, runs_dir, overwrite)
-    with settled(folder, created):
+    with run_folder(out, runs_dir, overwrite, "compare") as folder:
         return _compare(domain, test, folder, chosen, classes, task, backbone, options,
                         train_kw, seeds=seeds, test_size=test_size, limit=limit,
                         feature_map=feature_map, progress=progress)
