@@ -48,6 +48,7 @@ def test_each_method_declares_whether_it_aligns_features(name):
 def test_each_head_declares_its_input(name):
     cls = HEADS.get(name)
     assert issubclass(cls, Head) and cls.input_kind in Head.expected_ndim
+    assert isinstance(cls.linear, bool) and (not cls.linear or cls.input_kind == "pooled")
 
 
 @pytest.mark.parametrize("name", VALIDATORS.names())

@@ -138,7 +138,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
                               f"takes {model.head.input_kind} input.", hint="use head='linear'.")
         pick = route.picker(model, domain)
-        if strategy.solved and self.head == "linear" and not self.label_smoothing:
+        if strategy.solved and model.head.linear and not self.label_smoothing:
             fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
                                        targets, self.seed)
             return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})

@@ -262,3 +262,19 @@ def test_config_hash_is_stable_and_refuses_objects():
     assert len(config_hash(params)) == 16
     with pytest.raises(TypeError, match="config_hash takes plain values, got a _Net"):
         config_hash({"model": _Net()})
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda state: {"a": 1}, r"it is not a graftlab training checkpoint\."),
+    (lambda state: {**state, "format": "graftlab.checkpoint/1"},
+     r"it was written in another checkpoint format \('graftlab.checkpoint/1'; this "
+     r"graftlab reads "
+     r"'graftlab.checkpoint/2'\)"),
+])
+def test_a_checkpoint_that_is_not_this_graftlabs_is_refused(tmp_path, change, message):
+    _interrupted(tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    torch.save(change(state), tmp_path / "checkpoint.pt")
+    with pytest.raises(ConfigError, match=r"cannot resume from checkpoint .*checkpoint.pt: "
+                                          + message):
+        _run(tmp_path)

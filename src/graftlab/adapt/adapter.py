@@ -151,7 +151,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
                               "adaptation aligns pooled features.",
                               hint="use head='linear' or head='mlp'.")
-        if not strategy.moves_backbone and self.head == "linear" and \
+        if not strategy.moves_backbone and model.head.linear and \
                 METHODS.get(self.method).aligns:
             raise ConfigError(f"{self.method} aligns features, but with strategy "
                               f"{self.strategy!r} and a linear head nothing below the "

@@ -265,4 +265,4 @@ def _minilm(spec: BackboneSpec, *, max_length: int | None = None, pretrained: bo
     return encoder
 
 
-register_prefix("hf:", hf_backbone)
+register_prefix("hf:", hf_backbone, modality="text")

@@ -89,7 +89,7 @@ BACKBONES: Registry[tuple[BackboneSpec, Builder]] = Registry(
     hint="use `graftlab backbones` to list them, 'hf:PATH' for a local Hugging Face model "
     "folder, or wrap your own nn.Module with graftlab.backbones.wrap_module().")
 _DESCRIBERS: dict[str, Describer] = {}
-_PREFIXES: dict[str, Builder] = {}  # "hf:" -> builder(path, **options)
+_PREFIXES: dict[str, tuple[Builder, str]] = {}  # "hf:" -> (builder(path, **options), modality)
 _WRAPPERS: list[Builder] = []  # builds a backbone from any nn.Module
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -108,9 +108,16 @@ def register_backbone(spec: BackboneSpec, *, describe: Describer | None = None
     return decorator
 
 
-def register_prefix(prefix: str, builder: Builder) -> None:
-    """Names starting with ``prefix`` (``hf:PATH``) are built by ``builder(rest, **options)``."""
-    _PREFIXES[prefix] = builder
+def register_prefix(prefix: str, builder: Builder, *, modality: str) -> None:
+    """Names starting with ``prefix`` (``hf:PATH``) are built by ``builder(rest, **options)``
+    and take ``modality`` inputs."""
+    _PREFIXES[prefix] = (builder, modality)
+
+
+def prefix_modality(name: str) -> str | None:
+    """The modality of a name built through a registered prefix (``hf:PATH``), else None."""
+    return next((modality for prefix, (_, modality) in _PREFIXES.items()
+                 if name.startswith(prefix)), None)
 
 
 def register_module_wrapper(builder: Builder) -> None:
@@ -149,7 +156,7 @@ def create_backbone(name: str | nn.Module | Backbone, /, **options: Any) -> Back
         raise ConfigError(
             f"backbone must be a registered name, 'hf:PATH' or an nn.Module, got {type(name)}."
         )
-    for prefix, builder in _PREFIXES.items():
+    for prefix, (builder, _) in _PREFIXES.items():
         if name.startswith(prefix):
             return builder(name[len(prefix):], **options)
     spec, builder = BACKBONES.get(name)
@@ -163,7 +170,7 @@ def describe_backbone(backbone: str | Backbone, **options: Any) -> Description |
 
     if isinstance(backbone, Backbone):
         return Description.of(backbone)
-    if not isinstance(backbone, str) or backbone.startswith("hf:"):
+    if not isinstance(backbone, str) or prefix_modality(backbone):
         return None
     spec = get_spec(backbone)
     describe = _DESCRIBERS.get(spec.name)

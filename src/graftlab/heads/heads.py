@@ -51,6 +51,9 @@ class Head(nn.Module):
 
     name = "head"
     input_kind = "pooled"
+    # one linear map ``fc`` of its input, no hidden layer: solvable in closed form
+    # (linear_probe), and nothing below its classifier for domain adaptation to align
+    linear = False
     expected_ndim = {"pooled": 2, "spatial": 4, "tokens": 3}
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -67,6 +70,8 @@ class Head(nn.Module):
 @register_head("linear")
 class LinearHead(Head):
     """Dropout + one linear layer on pooled features."""
+
+    linear = True
 
     def __init__(self, in_features: int, num_outputs: int, *, dropout: float = 0.0) -> None:
         super().__init__()

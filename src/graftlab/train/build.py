@@ -58,10 +58,10 @@ def make_plan(model: GraftedModel, strategy: Strategy, *, lr_head: float,
 
 def backbone_modality(backbone: Any, options: dict | None = None) -> str:
     """``"image"`` or ``"text"``, without loading weights where the registry can tell."""
-    from graftlab.backbones.registry import describe_backbone
+    from graftlab.backbones.registry import describe_backbone, prefix_modality
 
-    if isinstance(backbone, str) and backbone.startswith("hf:"):
-        return "text"  # a local Hugging Face encoder folder; fit builds it once, later
+    if isinstance(backbone, str) and prefix_modality(backbone):
+        return prefix_modality(backbone)  # e.g. an hf: folder; fit builds it once, later
     desc = describe_backbone(backbone, **(options or {})) if isinstance(backbone, str) else None
     if desc is not None:
         return desc.modality

@@ -8,6 +8,7 @@ one :class:`~graftlab.train.trainer.Trainer` runs it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from torch import nn
 
 from graftlab.train.callbacks import Callback, EarlyStopping, ProgressCallback
 from graftlab.train.strategies import Plan, trainable_parameters
-from graftlab.train.trainer import Trainer, adamw
+from graftlab.train.trainer import Trainer, adamw, config_hash
 
 Collate = Callable[[np.ndarray], dict]  # positions in a split -> a batch
 
@@ -96,10 +97,6 @@ def run_hash(params: dict, *parts: Any) -> str:
     """What a checkpoint must match to be resumed: an estimator's parameters (callbacks and
     the checkpoint folder left out; an object backbone by its name) and the data (each
     Domain's fingerprint, arrays by their bytes)."""
-    import hashlib
-
-    from graftlab.train.trainer import config_hash
-
     plain = {k: v for k, v in params.items() if k not in ("callbacks", "checkpoint_dir")}
     if not isinstance(plain.get("backbone"), str | None):
         backbone = plain["backbone"]

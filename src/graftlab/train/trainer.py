@@ -279,6 +279,10 @@ class Trainer:
                                f"{str(exc).strip().splitlines()[0][:200]}).") from None
         if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
             raise self._refuse(path, "it is not a graftlab training checkpoint.")
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise self._refuse(path, f"it was written in another checkpoint format "
+                               f"({state.get('format')!r}; this graftlab reads "
+                               f"{CHECKPOINT_FORMAT!r}).")
         return state
 
     def _check_same_run(self, path: Path, state: dict) -> None:

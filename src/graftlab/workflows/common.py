@@ -41,7 +41,7 @@ def check_backbone(name: Any, *, image_size: int | None = None,
     """The backbone's modality, after checking the name (registered, or an ``hf:`` folder that
     exists) and that ``image_size`` / ``max_length`` fit it. Loads no weights. A backbone
     object (not a name) is taken as it is: None."""
-    from graftlab.backbones.registry import describe_backbone, get_spec
+    from graftlab.backbones.registry import describe_backbone, get_spec, prefix_modality
 
     for flag, value in (("--image-size", image_size), ("--max-length", max_length)):
         if value is not None and value < 1:  # 0 never silently means "the default"
@@ -71,7 +71,7 @@ def check_backbone(name: Any, *, image_size: int | None = None,
         raise ConfigError(f"--max-length (model.max_length) applies to text backbones; "
                           f"{name} is an {modality} backbone.",
                           hint="drop --max-length (images are resized with --image-size).")
-    if not name.startswith("hf:"):
+    if not prefix_modality(name):
         options = {"image_size": image_size} if image_size is not None else {}
         describe_backbone(name, **options)  # e.g. an image size the trunk cannot take
     return modality
