@@ -27,7 +27,9 @@ FORMAT = "graftlab.manifest/1"
 _AGAIN = "copy the model folder again from where it was saved, or save the model again."
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's contents, read in blocks (the one file hash graftlab uses:
+    saved models, the feature cache, weight files, fetched data)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -36,7 +38,7 @@ def write_manifest(folder: str | Path, files: Iterable[str]) -> None:
     """Record the sha256 and size of each of ``files`` (names inside ``folder``, written
     already) in ``folder/manifest.json``, atomically."""
     folder = Path(folder)
-    entries = {name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
+    entries = {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
                for name in files}
     _atomic.write_json(folder / MANIFEST, {"format": FORMAT, "files": entries})
 
@@ -90,7 +92,7 @@ def _verify_file(folder: Path, name: str, saved: Mapping[str, Any]) -> None:
         edited = ("undo the edit: a saved model's config must describe its weights. To change "
                   "a setting (backbone, image size...), fit and save a new model.")
         read_json(path, hint=edited)
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if digest != saved["sha256"]:
             raise ConfigError(f"{path} was edited after saving (sha256 {saved['sha256'][:12]} "
                               f"when saved, {digest[:12]} now).", hint=edited)
@@ -102,7 +104,7 @@ def _verify_file(folder: Path, name: str, saved: Mapping[str, Any]) -> None:
     if size > expected:
         raise DataError(f"{path} has {size:,} bytes but {expected:,} were saved: it was written "
                         "to after saving.", hint=_AGAIN)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != saved["sha256"]:
         raise DataError(f"{path} does not match its checksum (sha256 {saved['sha256'][:12]} when "
                         f"saved, {digest[:12]} now): it changed after saving (a flipped bit on "

@@ -3,13 +3,13 @@ its builder, in the manner of timm's ``@register_model`` and ``PretrainedCfg``."
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graftlab.integrity import sha256_file
 from graftlab.errors import ConfigError, WeightsError
 from graftlab.registry import Registry
 
@@ -187,11 +187,7 @@ def verify_sha256(path: Path, expected: str, *, what: str) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _SHA_CACHE[key] = digest.hexdigest()
+        _SHA_CACHE[key] = sha256_file(path)
     actual = _SHA_CACHE[key]
     if expected and actual != expected:
         raise WeightsError(

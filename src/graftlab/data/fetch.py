@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from graftlab.integrity import sha256_file
 from graftlab.errors import DataError
 from graftlab.paths import data_dir
 
@@ -40,7 +41,7 @@ MANIFEST = "manifest.json"
 
 def sha256_of(data: bytes | Path) -> str:
     """Hex sha256 of bytes or of a file's contents."""
-    return hashlib.sha256(data if isinstance(data, bytes) else Path(data).read_bytes()).hexdigest()
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else sha256_file(data)
 
 
 def vader_dir() -> Path:
@@ -66,7 +67,8 @@ def _is_valid(folder: Path, expected_sha256: str | None) -> bool:
         manifest = json.loads((folder / MANIFEST).read_text())
         if expected_sha256 is not None and manifest["sdist_sha256"] != expected_sha256:
             return False
-        # the sdist itself is kept too, so tests (and a later --force) can rebuild offline
+        # the sdist is kept beside the files it held (tests rebuild from it offline); a folder
+        # without it is fetched again
         sdist = folder / manifest["sdist"]
         return sha256_of(sdist) == manifest["sdist_sha256"] and all(
             sha256_of(folder / f) == manifest["files"][f] for f in VADER_FILES.values())

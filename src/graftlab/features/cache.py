@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from graftlab import _atomic
+from graftlab.integrity import sha256_file
 from graftlab.errors import ConfigError
 from graftlab.paths import feature_cache_dir
 
@@ -33,14 +34,6 @@ FORMAT_VERSION = 1
 def entry_key(key: dict) -> str:
     blob = json.dumps({"v": FORMAT_VERSION, **key}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -87,7 +80,7 @@ class CacheEntry:
             array = np.load(self.array_path, mmap_mode="r", allow_pickle=False)
             if list(array.shape) != meta["shape"] or str(array.dtype) != meta["dtype"]:
                 raise ValueError(f"shape {array.shape} != {meta['shape']}")
-            if verify and _sha256(self.array_path) != meta["sha256"]:
+            if verify and sha256_file(self.array_path) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
         except (OSError, ValueError, KeyError) as exc:
             log.warning("feature cache entry %s is corrupt (%s); rebuilding it", self.folder, exc)
@@ -128,7 +121,7 @@ class CacheEntry:
         del out
         os.replace(tmp, self.array_path)
         meta = {**info, "key": self.key, "shape": list(shape), "dtype": str(chunks[0].dtype),
-                "sha256": _sha256(self.array_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "sha256": sha256_file(self.array_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "bytes": self.array_path.stat().st_size}
         del chunks
         _atomic.write_json(self.meta_path, meta)
