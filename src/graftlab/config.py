@@ -79,6 +79,7 @@ class AdaptData(_Section):
     skip_corrupt: bool = False
     label_map: str | dict[str, str] | None = None
     grayscale: bool = False
+    target_holdout: Annotated[float, Field(ge=0, lt=1)] = 0.2
 
 
 # ---------------------------------------------------------------------------- model sections

@@ -86,7 +86,8 @@ def test_a_teacher_of_the_wrong_shape_is_explained():
 
 def test_run_adapt_keeps_the_refined_student_by_default():
     source, target = _domains()
-    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False, **KW)
+    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False,
+                  target_holdout=0, **KW)  # the whole target adapted to, and scored
     assert r["keep"] == "auto" and r["kept"] == "refined" and r["shown"] == "refined"
     (run,) = r["refined"]
     assert run["student"] in run["members"] and set(run["members"]) | set(run["outliers"]) == \
@@ -136,7 +137,8 @@ def test_run_adapt_teaches_the_student_with_the_consensus_of_its_members(monkeyp
 
     monkeypatch.setattr(Adapter, "fit", spy)
     source, target = _domains()
-    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False, **KW)
+    r = run_adapt(source, target, methods=["coral", "dann", "mcc"], guard=False,
+                  target_holdout=0, **KW)
     (run,) = r["refined"]
     assert [m for m, t in seen if t is None] == ["source_only", "coral", "dann", "mcc"]
     (student, teacher), = [(m, t) for m, t in seen if t is not None]

@@ -45,10 +45,10 @@ def test_guard_keeps_source_only_when_the_validators_vote_for_it(monkeypatch):
     real = run_module._score
 
     def rigged(adapter, *args):  # validators that always prefer source_only
-        out, *probs = real(adapter, *args)
+        scored = real(adapter, *args)
         bonus = 1.0 if adapter.method == "source_only" else 0.0
-        out["validators"] = {k: v + bonus for k, v in out["validators"].items()}
-        return out, *probs
+        scored.run["validators"] = {k: v + bonus for k, v in scored.run["validators"].items()}
+        return scored
 
     monkeypatch.setattr(run_module, "_score", rigged)
     kw = {"methods": ["coral"], "epochs": 1, "batch_size": 8, "backbone_options": OPTS}
@@ -296,3 +296,48 @@ def test_a_diverged_run_neither_votes_in_nor_wins_the_ensemble():
     broken = np.full((3, 2), np.nan)
     scores = ensemble_agreement([good, broken, good[:, ::-1]], members=[0, 1, 2])
     assert np.isnan(scores[1]) and scores[0] + scores[2] == 1.0
+
+
+def test_a_labelled_target_is_also_scored_on_a_part_no_training_saw():
+    import numpy as np
+
+    from graftlab.workflows.adapt import SeedData
+
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], epochs=1, batch_size=8,
+                  target_holdout=0.25, backbone_options=OPTS)
+    assert r["target"]["held_out"] == 0.25
+    for part in (*r["runs"], *r["average"], *r["refined"]):
+        assert 0 <= part["heldout_target_accuracy"] <= 1 and 0 <= part["target_accuracy"] <= 1
+    # the split is random, never by label, and the held-out part is scored by the kept model
+    data = SeedData.split(source, target.unlabelled(), target.labels, 0, 0.1, 0.25)
+    assert len(data.held) == 6 and len(data.target) == 18
+    assert not set(data.held.origin[1]) & set(data.target.origin[1])
+    student = r["_models"]["refined"]
+    held = np.mean(student.predict(data.held) == data.y_held)
+    assert r["refined"][0]["heldout_target_accuracy"] == pytest.approx(held)
+    with pytest.raises(Exception, match=r"--target-holdout 1 must be in \[0, 1\)"):
+        run_adapt(source, target, methods=["coral"], target_holdout=1, backbone_options=OPTS)
+
+
+def test_target_labels_change_nothing_but_the_scores():
+    """Target labels swapped (l <-> r): the same splits, validators, choices and weights."""
+    import torch
+
+    source, target = _domains()
+    shuffled = Domain(target.name, "image", target.inputs,
+                      labels=1 - target.labels,
+                      classes=target.classes)
+    kw = {"methods": ["coral", "dann"], "epochs": 1, "batch_size": 8, "backbone_options": OPTS}
+    a, b = run_adapt(source, target, **kw), run_adapt(source, shuffled, **kw)
+    for key in ("selected", "kept", "validator_picks", "rank_points"):
+        assert a[key] == b[key], key
+    for x, y in zip(a["runs"] + a["refined"], b["runs"] + b["refined"], strict=True):
+        # equal up to float noise (iwv's weights: a fit on features read from the cache)
+        assert x["validators"] == pytest.approx(y["validators"], rel=1e-5)
+        assert x["source_accuracy"] == y["source_accuracy"]
+    assert [r["target_accuracy"] for r in a["runs"]] != [r["target_accuracy"] for r in b["runs"]]
+    for name, model in a["_models"].items():
+        other = b["_models"][name].grafter_.model_.state_dict()
+        for key, value in model.grafter_.model_.state_dict().items():
+            assert torch.equal(value, other[key]), (name, key)

@@ -1,8 +1,8 @@
 """The demo (MNIST -> MNIST-M) on a 300-image subset: run folder, numbers, and never overwriting.
 
-The real demo uses all 5,000 images (about a minute); here `load_dataset` is patched to return
-the same first-300-of-a-shuffle subset of both domains (sample i of mnist_m is digit i of mnist,
-so one index keeps them aligned).
+The real demo uses all images (about a minute); here `load_dataset` is patched to return 300
+random mnist digits and 150 mnist_m images (the demo drops the mnist digits mnist_m was made
+from: about half of the 300).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 import graftlab.workflows.demo as demo
 from graftlab.cli import app
-from graftlab.data import load_dataset
+from graftlab.data import load_dataset, without_shared
+from graftlab.data.bundled import mnist_m_rows
 from graftlab.probe import LinearProbeClassifier
 
 pytestmark = pytest.mark.slow  # trains end to end (make test-fast skips it)
@@ -28,8 +29,9 @@ N = 300
 
 @pytest.fixture(scope="module")
 def small_data():
-    index = np.random.default_rng(0).permutation(5000)[:N]
-    return {name: load_dataset(name).subset(index) for name in ("mnist", "mnist_m")}
+    rng = np.random.default_rng(0)
+    return {"mnist": load_dataset("mnist").subset(np.sort(rng.permutation(5000)[:N])),
+            "mnist_m": load_dataset("mnist_m").subset(np.sort(rng.permutation(2500)[:N // 2]))}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def table_rows(summary: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
 
 
-def test_demo_writes_a_consistent_run_folder(small_demo, tmp_path):
+def test_demo_writes_a_consistent_run_folder(small_demo, small_data, tmp_path):
     metrics = demo.run_demo(runs_dir=tmp_path)
     folder = Path(metrics.pop("run_folder"))
     assert folder.parent == tmp_path and folder.name.startswith("demo-")
@@ -57,22 +59,27 @@ def test_demo_writes_a_consistent_run_folder(small_demo, tmp_path):
                                                         "summary.md"]
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    assert saved["train_samples"] == 240
+    # the source digits mnist_m's 150 images were made from are out of training, all of them
+    source, target, dropped = without_shared(small_data["mnist"], small_data["mnist_m"])
+    assert dropped["source"] > 0 and len(target) == 150
+    assert not set(source.origin[1]) & set(mnist_m_rows()[target.origin[1]])
+    assert saved["train_samples"] == len(source) - round(0.2 * len(source))
     assert saved["source_accuracy"] > 0.5
     assert saved["source_accuracy"] > saved["target_accuracy"]
 
     summary = (folder / "summary.md").read_text()
     rows = table_rows(summary)
     assert [r[0] for r in rows] == ["mnist (source, held out)", "mnist_m (target)"]
-    for row, (acc, f1) in zip(rows, [("source_accuracy", "source_macro_f1"),
-                                     ("target_accuracy", "target_macro_f1")], strict=True):
-        assert int(row[1]) == 60
+    for row, (acc, f1), n in zip(rows, [("source_accuracy", "source_macro_f1"),
+                                        ("target_accuracy", "target_macro_f1")],
+                                 [round(0.2 * len(source)), 150], strict=True):
+        assert int(row[1]) == n
         assert float(row[2]) == pytest.approx(saved[acc], abs=5e-4)
         assert float(row[3]) == pytest.approx(saved[f1], abs=5e-4)
     gap = float(re.search(r"loses (-?[\d.]+) points of accuracy", summary).group(1))
     assert gap == pytest.approx(100 * (saved["source_accuracy"] - saved["target_accuracy"]),
                                 abs=0.05)
-    assert "chosen by cross-validation" in summary  # 240 samples: below the hold-out minimum
+    assert "chosen by cross-validation" in summary  # ~230 samples: below the hold-out minimum
     config = json.loads((folder / "config.json").read_text())
     assert (config["source"], config["target"], config["image_size"]) == ("mnist", "mnist_m", 64)
 

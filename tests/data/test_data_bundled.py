@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from graftlab.data.bundled import mnist_m_rows
 from graftlab.data import DatasetSpec, get_dataset_spec, list_datasets, load_dataset
 from graftlab.errors import ConfigError, NotFoundError
 
@@ -84,9 +85,11 @@ def test_digits_stretched():
 
 def test_mnist_m_shapes_labels_and_order():
     m, mnist = load_dataset("mnist_m"), load_dataset("mnist")
-    _check_digits(m, 5000)
-    assert np.array_equal(m.labels, mnist.labels) and m.meta["seed"] == 2015
-    assert np.abs(m.inputs.astype(int) - mnist.inputs).mean() > 30  # really differs
+    rows = mnist_m_rows()
+    _check_digits(m, 2500)
+    assert np.array_equal(m.labels, mnist.labels[rows]) and m.meta["seed"] == 2015
+    assert np.bincount(m.labels).tolist() == [250] * 10
+    assert np.abs(m.inputs.astype(int) - mnist.inputs[rows]).mean() > 30  # really differs
     assert (m.inputs[..., 0] != m.inputs[..., 2]).mean() > 0.5  # colour from the photos
 
 
@@ -106,12 +109,14 @@ def _find_crop(image, digit):
 
 
 def test_mnist_m_blend_recipe():
-    """Sample i is |crop - digit i| for a 28x28 crop of one of scikit-learn's sample photos."""
+    """Sample i is |crop - digit| for a 28x28 crop of one of scikit-learn's sample photos and
+    the mnist digit at row mnist_m_rows()[i]."""
     m, mnist = load_dataset("mnist_m"), load_dataset("mnist")
-    for i in (0, 4321):
-        crop = _find_crop(m.inputs[i], mnist.inputs[i][..., 0])
+    for i in (0, 2121):
+        digit = mnist.inputs[mnist_m_rows()[i]]
+        crop = _find_crop(m.inputs[i], digit[..., 0])
         assert crop is not None
-        expected = np.abs(crop.astype(int) - mnist.inputs[i].astype(int)).astype(np.uint8)
+        expected = np.abs(crop.astype(int) - digit.astype(int)).astype(np.uint8)
         assert np.array_equal(m.inputs[i], expected)
 
 
@@ -123,3 +128,25 @@ def test_mnist_m_is_deterministic_per_seed():
     assert not np.array_equal(a, c)
     assert load_dataset("mnist_m", seed=1).fingerprint() == load_dataset(
         "mnist_m", domain="mnist_m", seed=1).fingerprint()
+
+
+def test_no_mnist_m_image_is_made_from_a_source_digit_adaptation_keeps():
+    """mnist_m's digits are the second half of each mnist class; without_shared drops exactly
+    those from an mnist source (whole, or a subset), so source and target share no digit."""
+    from graftlab.data import without_shared
+
+    mnist, m = load_dataset("mnist"), load_dataset("mnist_m")
+    rows = mnist_m_rows()
+    assert len(set(rows)) == 2500 and m.meta["made_from"][0] == "mnist"
+    source, target, dropped = without_shared(mnist, m)
+    assert dropped == {"source": 2500, "target": 0} and len(source) == 2500
+    assert not set(source.origin[1]) & set(rows)
+    # an mnist source with some digits and an mnist_m subset: only the shared ones go
+    sub_s, sub_t = mnist.subset(np.arange(0, 5000, 2)), m.subset(np.arange(0, 2500, 5))
+    s2, t2, d2 = without_shared(sub_s, sub_t)
+    used = set(rows[t2.origin[1]])
+    assert d2["source"] == len(set(sub_s.origin[1]) & used) > 0
+    assert not set(s2.origin[1]) & used and len(t2) == 500
+    # and the other way round (mnist_m -> mnist): the target loses them
+    s3, t3, d3 = without_shared(m, mnist)
+    assert d3 == {"source": 0, "target": 2500} and not set(t3.origin[1]) & set(rows)

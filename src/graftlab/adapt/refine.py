@@ -76,13 +76,31 @@ def outliers(agreement: dict[str, float], gap: float = OUTLIER_GAP) -> list[str]
     return [m for m, a in agreement.items() if not np.isfinite(a) or a < median - gap]
 
 
-def plan(probs: dict[str, np.ndarray], info_max: dict[str, float], fraction: float = 0.5
-         ) -> dict:
+STUDENTS = ("info_max", "agreement")
+
+
+def cut_margin(agreement: dict[str, float], gap: float = OUTLIER_GAP) -> float:
+    """How far the model nearest the outlier cut (the median member's agreement less
+    ``gap``) is from it, on either side: a small margin means the outlier test's call could
+    have gone the other way."""
+    finite = [a for a in agreement.values() if np.isfinite(a)]
+    if not finite:
+        return 0.0
+    cut = float(np.median(finite)) - gap
+    return float(min(abs(a - cut) for a in finite))
+
+
+def plan(probs: dict[str, np.ndarray], info_max: dict[str, float], fraction: float = 0.5,
+         student: str = "info_max") -> dict:
     """The refinement of one seed from its adapted models' target probabilities and their
     information maximisation: ``{"teacher": probs, "members": [...], "outliers": [...],
-    "student": method, "pseudo_labels": count}``."""
+    "student": method, "pseudo_labels": count, "margin": cut_margin}``. ``student`` says
+    which member trains again: the one with the highest information maximisation
+    (``"info_max"``) or the one that agrees most with the ensemble (``"agreement"``)."""
     from graftlab.evaluate.validators import ensemble_agreement
 
+    if student not in STUDENTS:
+        raise ConfigError(f"student={student!r}: choose one of {', '.join(STUDENTS)}.")
     names = list(probs)
     agree = dict(zip(names, ensemble_agreement([probs[m] for m in names]), strict=True))
     out = outliers(agree)
@@ -91,9 +109,10 @@ def plan(probs: dict[str, np.ndarray], info_max: dict[str, float], fraction: flo
         raise DataError("every adapted model's target predictions diverged; there is nothing "
                         "to refine.", hint="lower the transfer weight (--lambda).")
     teacher = np.mean([probs[m] for m in members], axis=0)
-    student = max(members, key=lambda m: np.nan_to_num(info_max[m], nan=-np.inf))
-    return {"teacher": teacher, "members": members, "outliers": out, "student": student,
-            "agreement": agree,
+    score = info_max if student == "info_max" else agree
+    chosen = max(members, key=lambda m: np.nan_to_num(score[m], nan=-np.inf))
+    return {"teacher": teacher, "members": members, "outliers": out, "student": chosen,
+            "agreement": agree, "margin": cut_margin(agree),
             "pseudo_labels": int((confident_pseudo_labels(teacher, fraction) >= 0).sum())}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from graftlab.data.arrays import from_arrays
 from graftlab.data.bundled import DatasetSpec, get_dataset_spec, list_datasets, load_dataset
-from graftlab.data.domain import Domain, check_labelled
+from graftlab.data.domain import Domain, check_labelled, without_shared
 from graftlab.data.fetch import fetch_vader
 from graftlab.data.folders import load_image_folder
 from graftlab.data.tables import load_table
@@ -16,6 +16,7 @@ from graftlab.errors import DataError, closest
 __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
     "load_data", "load_dataset", "load_image_folder", "load_table", "to_grayscale",
+    "without_shared",
 ]
 
 

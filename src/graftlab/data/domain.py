@@ -12,6 +12,10 @@ from graftlab.errors import ConfigError, DataError
 
 Modality = Literal["image", "text"]
 
+# meta key of a data set made from another one's samples: (that data set's name, the rows of
+# it that sample i of this one was made from), e.g. mnist_m from mnist's digits
+MADE_FROM = "made_from"
+
 
 @dataclass
 class Domain:
@@ -134,3 +138,40 @@ def check_labelled(labelled: object) -> None:
     if labelled not in (True, False, None):
         raise ConfigError(f"labelled must be True, False or None (labels where the data has "
                           f"them), got {labelled!r}.")
+
+
+def _dataset_rows(domain: Domain) -> np.ndarray:
+    """Row indices of ``domain``'s samples in the data set it was loaded as (its root)."""
+    return domain.origin[1] if domain.origin is not None else np.arange(len(domain))
+
+
+def shared_originals(original: Domain, derived: Domain) -> np.ndarray:
+    """Positions in ``original`` of the samples that ``derived`` was made from (its
+    ``meta["made_from"]`` names ``original``'s data set); empty when it was not. Both must be
+    whole data sets or subsets taken with :meth:`Domain.subset`, which remember their rows."""
+    made = derived.meta.get(MADE_FROM)
+    root = original.origin[0] if original.origin is not None else original
+    if not made or made[0] != root.meta.get("dataset"):
+        return np.zeros(0, dtype=np.int64)
+    used = np.asarray(made[1])[_dataset_rows(derived)]
+    return np.flatnonzero(np.isin(_dataset_rows(original), used))
+
+
+def without_shared(source: Domain, target: Domain) -> tuple[Domain, Domain, dict]:
+    """Source and target with no underlying sample in common: where one was made from the
+    other's samples (mnist_m from mnist's digits), those originals are dropped from the
+    domain that holds them, so that no target image is a blend of a digit trained on (or the
+    other way round). Returns both and ``{"source": n, "target": m}`` dropped."""
+    dropped = {"source": 0, "target": 0}
+    for side, original, derived in (("source", source, target), ("target", target, source)):
+        shared = shared_originals(original, derived)
+        if len(shared):
+            keep = np.setdiff1d(np.arange(len(original)), shared)
+            if not len(keep):
+                raise DataError(f"every sample of {side} {original.name!r} is one that "
+                                f"{derived.name!r} was made from; nothing is left to use.",
+                                hint=f"use another {side}.")
+            dropped[side] = len(shared)
+            reduced = original.subset(keep)
+            source, target = (reduced, target) if side == "source" else (source, reduced)
+    return source, target, dropped

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from graftlab import _atomic
 from graftlab.adapt.adapter import Adapter
 from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
-from graftlab.data.domain import Domain
+from graftlab.data.domain import Domain, without_shared
 from graftlab.evaluate.selection import MAX_SOURCE_DROP, mean_score, select
 from graftlab.errors import ConfigError, DataError
 from graftlab.methods import list_methods
@@ -116,82 +117,77 @@ def check_options(adapter_kw: dict) -> None:
                           adapter_kw.get("pseudo_weight", 1.0))
 
 
+@dataclass
+class SeedData:
+    """One seed's data: the source split into training and held-out parts; the target split
+    (at random, never by its labels) into the part adaptation trains on and, when the target
+    has labels to score with, a held-out part no training sees."""
+
+    src_train: Domain
+    src_val: Domain
+    target: Domain  # unlabelled: what the methods adapt to
+    y_target: np.ndarray | None
+    held: Domain | None = None  # unlabelled, never trained on; scored with y_held
+    y_held: np.ndarray | None = None
+
+    @classmethod
+    def split(cls, source: Domain, target: Domain, y_t: np.ndarray | None, seed: int,
+              holdout: float, target_holdout: float) -> SeedData:
+        tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
+                                  stratify=source.labels)
+        parts = (source.subset(tr), source.subset(va))
+        if y_t is None or not target_holdout:
+            return cls(*parts, target, y_t)
+        adapt, held = train_test_split(np.arange(len(target)), test_size=target_holdout,
+                                       random_state=seed)  # no stratify: labels only score
+        adapt, held = np.sort(adapt), np.sort(held)
+        return cls(*parts, target.subset(adapt), y_t[adapt], target.subset(held), y_t[held])
+
+
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
-              first_seed: int = 0, holdout: float = 0.1, guard: bool = True,
-              keep: str = "auto", label_map: dict[str, str] | None = None,
+              first_seed: int = 0, holdout: float = 0.1, target_holdout: float = 0.2,
+              guard: bool = True, keep: str = "auto", label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
               **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given). ``label_map``
     renames target classes to source ones (target labels only ever score the result).
+    When the target has labels, a random ``target_holdout`` share of it is held out of
+    training in each seed: every model is scored on the part it adapted to (transductive,
+    ``target_accuracy``) and on that held-out part (``heldout_target_accuracy``).
+    Samples that one domain was made from the other's (mnist_m from mnist) are dropped first.
     ``keep="refined"`` trains and keeps a student self-trained on the adapted models'
     consensus (see :mod:`graftlab.adapt.refine`), ``keep="average"`` keeps the average of the
     adapted models (see :mod:`graftlab.adapt.average`), unless the guard keeps source_only;
     both need two methods or more. ``"auto"`` (the default) is ``"refined"`` when there are
     two methods or more, else the selected one."""
     chosen = check_methods(methods)
-    adapted = chosen[1:]  # check_methods puts source_only first
     check_options(adapter_kw)
     check_keep(keep, chosen)
+    check_target_holdout(target_holdout)
+    source, target, dropped = without_shared(source, target)
     target = _check_labels(source, target, label_map)
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
     if target_in.origin is None:  # a root of its own: predictions then read the feature cache
         target_in = target_in.subset(np.arange(len(target_in)))
     results: dict[str, Any] = {
-        "format": "graftlab.adapt/1", "status": "running", "source": source.describe(),
-        "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None},
-        "methods": chosen, "keep": keep, "label_map": label_map or {},
+        "format": "graftlab.adapt/2", "status": "running", "source": source.describe(),
+        "target": {**target_in.describe(), "labelled_for_evaluation": y_t is not None,
+                   "held_out": target_holdout if y_t is not None else 0.0},
+        "dropped_shared": dropped, "methods": chosen, "keep": keep,
+        "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
         "environment": environment(), "runs": [], "average": [], "refined": []}
-    mode = keep if keep != "auto" else "refined" if len(adapted) > 1 else "selected"
-    refining = mode == "refined"
-    total, t0 = seeds * (len(chosen) + refining), time.perf_counter()
+    mode = keep if keep != "auto" else "refined" if len(chosen) > 2 else "selected"
+    total, t0 = seeds * (len(chosen) + (mode == "refined")), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
-        tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
-                                  stratify=source.labels)
-        src_train, src_val = source.subset(tr), source.subset(va)
-        weights = _shared_weights(src_train, src_val, target_in, adapter_kw)
-        probs: dict[str, np.ndarray] = {}
-        probs_val: dict[str, np.ndarray] = {}
-        for method in chosen:
-            if progress:
-                progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
-                         len(results["runs"]), total)
-            t = time.perf_counter()
-            adapter = Adapter(method=method, seed=seed, **_own_checkpoints(adapter_kw,
-                                                                            method, seed))
-            adapter.fit(src_train, src_train.labels, target=target_in)
-            run, probs[method], probs_val[method] = _score(adapter, src_train, src_val,
-                                                           target_in, y_t, weights)
-            run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
-                       trainable_params=int(adapter.trainable_params_),
-                       history=adapter.history_)
-            results["runs"].append(run)
-            if seed == first_seed:
-                models[method] = adapter
-            if folder is not None:
-                _atomic.write_json(folder / "results.json", results)
-        if len(adapted) > 1:  # one method's agreement with itself says nothing
-            members = list(range(1, len(chosen)))
-            for run, agreement in zip(results["runs"][-len(chosen):],
-                                      ensemble_agreement(list(probs.values()), members),
-                                      strict=True):
-                run["validators"]["ensv"] = agreement
-            results["average"].append(_average_scores(
-                seed, [probs[m] for m in adapted], [probs_val[m] for m in adapted],
-                models["source_only"].classes_, src_val.labels, y_t))
-            if refining:
-                run, student = _refine(results, adapted, probs, seed, src_train, src_val,
-                                       target_in, y_t, weights, adapter_kw, progress, total)
-                results["refined"].append(run)
-                if seed == first_seed:
-                    models["refined"] = student
-                if folder is not None:
-                    _atomic.write_json(folder / "results.json", results)
+        data = SeedData.split(source, target_in, y_t, seed, holdout, target_holdout)
+        _run_seed(results, models if seed == first_seed else {}, data, seed, chosen,
+                  mode == "refined", adapter_kw, (folder, progress, total))
     results.update(select(results["runs"], chosen, guard))
-    if refining:
+    if mode == "refined":
         # the guard's source check applies to the student too: it is not the vote's pick
         drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
             float(np.mean([r["source_accuracy"] for r in results["refined"]]))
@@ -210,6 +206,59 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     return results
 
 
+def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: int,
+              chosen: list[str], refining: bool, adapter_kw: dict,
+              out: tuple[Path | None, Progress | None, int]) -> None:
+    """One seed: every method trained and scored, then (with two methods or more) the
+    ensemble agreement, the average's scores and the refined student; the models go into
+    ``models`` (the caller's for the first seed, a throw-away dict for the others)."""
+    folder, progress, total = out
+    adapted = chosen[1:]
+    weights = _shared_weights(data.src_train, data.src_val, data.target, adapter_kw)
+    scored: dict[str, Scored] = {}
+    for method in chosen:
+        if progress:
+            progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
+                     len(results["runs"]), total)
+        t = time.perf_counter()
+        adapter = Adapter(method=method, seed=seed, **_own_checkpoints(adapter_kw, method, seed))
+        adapter.fit(data.src_train, data.src_train.labels, target=data.target)
+        scored[method] = _score(adapter, data, weights)
+        scored[method].run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
+                                  trainable_params=int(adapter.trainable_params_),
+                                  history=adapter.history_)
+        results["runs"].append(scored[method].run)
+        models[method] = adapter
+        _write(folder, results)
+    if len(adapted) < 2:  # one method's agreement with itself says nothing
+        return
+    probs = {m: scored[m].target for m in chosen}
+    for method, agreement in zip(chosen, ensemble_agreement(list(probs.values()),
+                                                             list(range(1, len(chosen)))),
+                                 strict=True):
+        scored[method].run["validators"]["ensv"] = agreement
+    results["average"].append(_average_scores(seed, [scored[m] for m in adapted],
+                                              models["source_only"].classes_, data))
+    if refining:
+        run, student = _refine(results, adapted, probs, seed, data, weights, adapter_kw,
+                               progress, total)
+        results["refined"].append(run)
+        models["refined"] = student
+        _write(folder, results)
+
+
+def _write(folder: Path | None, results: dict) -> None:
+    if folder is not None:
+        _atomic.write_json(folder / "results.json", results)
+
+
+def check_target_holdout(fraction: float) -> None:
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"--target-holdout {fraction} must be in [0, 1): the share of a "
+                          "labelled target held out of training to score on.",
+                          hint="0.2 (the default); 0 scores only on the target adapted to.")
+
+
 def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_kw: dict
                     ) -> np.ndarray:
     """Importance weights of the held-out source samples from the frozen backbone's features:
@@ -226,22 +275,43 @@ def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_
     return importance_weights(f_val, f_s, f_t)
 
 
-def _score(adapter: Adapter, src_train: Domain, src_val: Domain, target: Domain,
-           y_t: np.ndarray | None, weights: np.ndarray | None = None
-           ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """The run's scores (validators, held-out source accuracy, target accuracy when the
-    target's labels are known), its target and its held-out source probabilities."""
-    probs_t = adapter.predict_proba(target)
-    f_t, f_s = adapter.transform(target), adapter.transform(src_train)
-    f_v, probs_v = adapter.transform(src_val), adapter.predict_proba(src_val)
-    labels_v = np.searchsorted(adapter.classes_, src_val.labels)
-    out = {"validators": validate(probs_t, f_t, features_s=f_s, features_val_s=f_v,
+@dataclass
+class Scored:
+    """A model's scores (``run``) and its probabilities on the target it adapted to, the
+    held-out source and the held-out target (None without one)."""
+
+    run: dict
+    target: np.ndarray
+    val: np.ndarray
+    held: np.ndarray | None
+
+
+def _score(adapter: Adapter, data: SeedData, weights: np.ndarray | None = None) -> Scored:
+    """The run's scores: validators, held-out source accuracy, and target accuracy when the
+    target's labels are known (on the target adapted to, and on the held-out part)."""
+    probs_t = adapter.predict_proba(data.target)
+    f_t, f_s = adapter.transform(data.target), adapter.transform(data.src_train)
+    f_v, probs_v = adapter.transform(data.src_val), adapter.predict_proba(data.src_val)
+    labels_v = np.searchsorted(adapter.classes_, data.src_val.labels)
+    run = {"validators": validate(probs_t, f_t, features_s=f_s, features_val_s=f_v,
                                   probs_val_s=probs_v, labels_val_s=labels_v, weights=weights),
-           "source_accuracy": float(accuracy_score(src_val.labels,
-                                                   adapter.classes_[probs_v.argmax(1)]))}
-    if y_t is not None:
-        out["target_accuracy"] = float(accuracy_score(y_t, adapter.classes_[probs_t.argmax(1)]))
-    return out, probs_t, probs_v
+           "source_accuracy": _accuracy(data.src_val.labels, adapter.classes_, probs_v)}
+    held = adapter.predict_proba(data.held) if data.held is not None else None
+    _target_scores(run, adapter.classes_, data, probs_t, held)
+    return Scored(run, probs_t, probs_v, held)
+
+
+def _accuracy(labels: np.ndarray, classes: np.ndarray, probs: np.ndarray) -> float:
+    return float(accuracy_score(labels, classes[probs.argmax(1)]))
+
+
+def _target_scores(run: dict, classes: np.ndarray, data: SeedData, probs_t: np.ndarray,
+                   probs_h: np.ndarray | None) -> None:
+    """Target accuracy on the part adapted to and on the held-out part, where labels exist."""
+    if data.y_target is not None:
+        run["target_accuracy"] = _accuracy(data.y_target, classes, probs_t)
+    if probs_h is not None:
+        run["heldout_target_accuracy"] = _accuracy(data.y_held, classes, probs_h)
 
 
 def _own_checkpoints(adapter_kw: dict, run: str, seed: int) -> dict:
@@ -254,9 +324,8 @@ def _own_checkpoints(adapter_kw: dict, run: str, seed: int) -> dict:
 
 
 def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], seed: int,
-            src_train: Domain, src_val: Domain, target: Domain, y_t: np.ndarray | None,
-            weights: np.ndarray, adapter_kw: dict, progress: Progress | None, total: int
-            ) -> tuple[dict, Adapter]:
+            data: SeedData, weights: np.ndarray, adapter_kw: dict, progress: Progress | None,
+            total: int, student: str = "info_max") -> tuple[dict, Adapter]:
     """The seed's refinement (:mod:`graftlab.adapt.refine`): the consensus of the adapted
     models that are not outliers teaches a student, the one of them with the highest
     information maximisation, trained again on source + the teacher's pseudo-labels."""
@@ -265,33 +334,35 @@ def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], see
     runs = {r["method"]: r for r in results["runs"] if r["seed"] == seed}
     fraction = adapter_kw.get("pseudo_fraction", 0.5)
     step = refine.plan({m: probs[m] for m in adapted},
-                       {m: runs[m]["validators"]["info_max"] for m in adapted}, fraction)
+                       {m: runs[m]["validators"]["info_max"] for m in adapted}, fraction,
+                       student)
     if progress:
         progress(f"refine: {step['student']} on the consensus of {', '.join(step['members'])}"
                  f" seed {seed}", len(results["runs"]), total)
     t = time.perf_counter()
     student = Adapter(method=step["student"], seed=seed,
                       **_own_checkpoints(adapter_kw, f"refined_{step['student']}", seed))
-    student.fit(src_train, src_train.labels, target=target, teacher_proba=step["teacher"])
-    run, _, _ = _score(student, src_train, src_val, target, y_t, weights)
+    student.fit(data.src_train, data.src_train.labels, target=data.target,
+                teacher_proba=step["teacher"])
+    run = _score(student, data, weights).run
     run.update(method="refined", seed=seed, student=step["student"], members=step["members"],
-               outliers=step["outliers"], agreement=step["agreement"],
+               outliers=step["outliers"], agreement=step["agreement"], margin=step["margin"],
                pseudo_labels=step["pseudo_labels"], seconds=time.perf_counter() - t,
                trainable_params=int(student.trainable_params_))
-    if y_t is not None:
-        run["teacher_accuracy"] = float(accuracy_score(
-            y_t, student.classes_[step["teacher"].argmax(1)]))
+    if data.y_target is not None:
+        run["teacher_accuracy"] = _accuracy(data.y_target, student.classes_, step["teacher"])
     return run, student
 
 
-def _average_scores(seed: int, probs_t: list[np.ndarray], probs_v: list[np.ndarray],
-                    classes: np.ndarray, labels_v: np.ndarray, y_t: np.ndarray | None) -> dict:
+def _average_scores(seed: int, members: list[Scored], classes: np.ndarray, data: SeedData
+                    ) -> dict:
     """Held-out source (and, with labels, target) accuracy of the adapted models' average."""
-    out = {"seed": seed, "source_accuracy": float(accuracy_score(
-        labels_v, classes[np.mean(probs_v, axis=0).argmax(1)]))}
-    if y_t is not None:
-        out["target_accuracy"] = float(accuracy_score(
-            y_t, classes[np.mean(probs_t, axis=0).argmax(1)]))
+    mean = {part: np.mean([getattr(m, part) for m in members], axis=0)
+            if getattr(members[0], part) is not None else None
+            for part in ("target", "val", "held")}
+    out = {"seed": seed, "source_accuracy": _accuracy(data.src_val.labels, classes,
+                                                      mean["val"])}
+    _target_scores(out, classes, data, mean["target"], mean["held"])
     return out
 
 

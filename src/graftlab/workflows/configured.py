@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from graftlab.config import AdaptConfig, CompareConfig
-from graftlab.data import to_grayscale
+from graftlab.data import to_grayscale, without_shared
 from graftlab.workflows.adapt import (adapt_to_folder, check_keep, check_methods,
                                       check_options, parse_label_map)
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
@@ -50,20 +50,25 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_out_folder(config.out, config.runs_dir, config.overwrite, "adapt")
     check_cache()
-    domains = []
-    for name, labelled in ((data.source, True), (data.target, None)):
-        # the target's labels, where it has them, only ever score the result
-        d = load_with_columns(name, text_column=data.text_column,
-                              label_column=data.label_column, labelled=labelled,
-                              skip_corrupt=data.skip_corrupt)
-        d = limit_domain(d, data.limit, "classification" if d.labelled else "none")
-        domains.append(to_grayscale(d) if data.grayscale else d)
+    # the target's labels, where it has them, only ever score the result
+    loaded = [load_with_columns(name, text_column=data.text_column,
+                                label_column=data.label_column, labelled=labelled,
+                                skip_corrupt=data.skip_corrupt)
+              for name, labelled in ((data.source, True), (data.target, None))]
+    # before sampling: a target made from source samples (mnist_m) shares none with it
+    source, target, _ = without_shared(*loaded)
+    # the source sampled stratified by its labels, the target at random: its labels are not
+    # for choosing samples (a user without them could not)
+    domains = [limit_domain(source, data.limit, "classification" if source.labelled else "none"),
+               limit_domain(target, data.limit, "none")]
+    domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
     return adapt_to_folder(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
-        seeds=t.seeds, guard=t.guard, keep=t.keep, label_map=mapping, limit=data.limit,
+        seeds=t.seeds, target_holdout=data.target_holdout, guard=t.guard, keep=t.keep,
+        label_map=mapping, limit=data.limit,
         backbone=m.backbone, strategy=m.strategy, k=m.k, head=m.head,
         head_options={"hidden": [m.bottleneck]} if m.head == "mlp" else None,
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
