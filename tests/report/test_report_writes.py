@@ -116,3 +116,24 @@ def test_a_section_without_its_end_marker_is_refused_not_guessed(tmp_path):
                                          "<!-- a:end -->"):
         write_section("a", "A", "new", path)
     assert "more" in path.read_text()
+
+
+def test_the_report_scores_the_held_out_target_part_beside_the_part_adapted_to(tmp_path):
+    from graftlab.report.adapt import tables, verdict
+
+    results = adapt_results()
+    results["target"]["held_out"] = 0.2
+    for part in (*results["runs"], *results["average"], *results["refined"]):
+        part["heldout_target_accuracy"] = part["target_accuracy"] - 0.1
+    head, rows = tables(results)["results"]
+    assert head[1:4] == ["source accuracy %", "target adapted to %",
+                         "held-out target accuracy %"]
+    refined = next(r for r in rows if r[0][1] == "refined")
+    assert refined[3][2] == "62.0"  # 0.72 - 0.1
+    text = verdict(results)
+    assert "Target accuracy on the 20% of the target held out of training" in text
+    assert "refined 62.0%" in text
+    # a run without a held-out part keeps the one target column and says nothing of it
+    plain = adapt_results()
+    assert tables(plain)["results"][0][2] == "target accuracy %"
+    assert "held out of training" not in verdict(plain)

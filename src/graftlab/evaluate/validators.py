@@ -10,9 +10,8 @@ a checkpoint or a method (higher is better for every score here).
 - ``ensv``: ensemble validation (Hu et al. 2023, https://arxiv.org/abs/2303.05315): the share of
   target samples on which a candidate's prediction agrees with the ensemble (mean
   probabilities) of the adaptation methods; source_only is scored but does not vote, so the
-  baseline does not pull the ensemble towards not adapting. The ensemble is at least as good
-  as its average member, and the pick is provably never the worst; it needs the other candidates, so ``run_adapt`` adds it
-  once all methods of a seed have trained, and only when there are two adaptation methods or
+  baseline does not pull the ensemble towards not adapting. It needs the other candidates,
+  so ``run_adapt`` adds it once all methods of a seed have trained, and only when there are two adaptation methods or
   more (one method's agreement with itself says nothing). A run whose probabilities are not
   finite neither joins the ensemble nor gets a score.
 - ``iwv``: importance-weighted validation (Sugiyama et al. 2007): the held-out *source*

@@ -25,69 +25,93 @@ def _mean(runs: list[dict], method: str, get) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
-    runs, labelled = results["runs"], results["target"]["labelled_for_evaluation"]
-    head = ["method", "source accuracy %"] + (["target accuracy %"] if labelled else []) + \
-        ["trainable params", "wall s"]
-    rows = []
-    for m in results["methods"]:
-        row = [("method", m, m)]
-        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
-            v = _mean(runs, m, lambda r, k=key: r.get(k))
-            row.append((key, v, f"{v * 100:.1f}"))
-        params = next(r["trainable_params"] for r in runs if r["method"] == m)
-        secs = _mean(runs, m, lambda r: r["seconds"])
-        row += [("trainable_params", params, f"{params:,}"), ("seconds", secs, f"{secs:.1f}")]
-        rows.append(row)
-    def summary_row(name: str, label: str, records: list[dict], params: int,
-                    secs: float | None) -> list[tuple]:
-        """A row for a kept model scored per seed outside ``runs`` (average, refined)."""
-        row = [("method", name, label)]
-        for key in ["source_accuracy"] + (["target_accuracy"] if labelled else []):
-            v = float(np.mean([r[key] for r in records]))
-            row.append((key, v, f"{v * 100:.1f}"))
-        return row + [("trainable_params", params, f"{params:,}"),
-                      ("seconds", secs, "—" if secs is None else f"{secs:.1f}")]
+SCORES = {"source_accuracy": "source accuracy %", "target_accuracy": "target accuracy %",
+          "heldout_target_accuracy": "held-out target accuracy %"}
 
+
+def _scores(results: dict) -> list[str]:
+    """The accuracies the run has: held-out source always; with target labels, the target
+    adapted to and (when a part was held out) the target part no training saw."""
+    runs = results["runs"]
+    keys = ["source_accuracy"]
+    if results["target"]["labelled_for_evaluation"]:
+        keys.append("target_accuracy")
+        if runs and all("heldout_target_accuracy" in r for r in runs):
+            keys.append("heldout_target_accuracy")
+    return keys
+
+
+def tables(results: dict) -> dict[str, tuple[list[str], list[list[tuple]]]]:
+    return {"results": _results_table(results), "validators": _validators_table(results),
+            "distances": _distances_table(results["distances"])}
+
+
+def _results_table(results: dict) -> tuple[list[str], list[list[tuple]]]:
+    runs, keys = results["runs"], _scores(results)
+    if len(keys) == 3:
+        head_keys = {**SCORES, "target_accuracy": "target adapted to %"}
+    else:
+        head_keys = SCORES
+    head = ["method"] + [head_keys[k] for k in keys] + ["trainable params", "wall s"]
+
+    def row(name: str, label: str, records: list[dict], params: int, secs: float | None
+            ) -> list[tuple]:
+        cells = [("method", name, label)]
+        for key in keys:
+            v = float(np.mean([r[key] for r in records])) if records else float("nan")
+            cells.append((key, v, f"{v * 100:.1f}"))
+        return cells + [("trainable_params", params, f"{params:,}"),
+                        ("seconds", secs, "—" if secs is None else f"{secs:.1f}")]
+
+    def params_of(m: str) -> int:
+        return next(r["trainable_params"] for r in runs if r["method"] == m)
+
+    rows = [row(m, m, [r for r in runs if r["method"] == m], params_of(m),
+                _mean(runs, m, lambda r: r["seconds"])) for m in results["methods"]]
     if results.get("average"):  # the adapted models' mean probabilities (--keep average)
         members = [m for m in results["methods"] if m != "source_only"]
-        params = sum(next(r["trainable_params"] for r in runs if r["method"] == m)
-                     for m in members)
-        rows.append(summary_row("average", "average", results["average"], params, None))
+        rows.append(row("average", "average", results["average"],
+                        sum(params_of(m) for m in members), None))
     if results.get("refined"):  # the student self-trained on the consensus (--keep refined)
-        first = results["refined"][0]
-        rows.append(summary_row(
-            "refined", "refined", results["refined"], first["trainable_params"],
-            float(np.mean([r["seconds"] for r in results["refined"]]))))
-    names = list(results["validator_picks"])
+        refined = results["refined"]
+        rows.append(row("refined", "refined", refined, refined[0]["trainable_params"],
+                        float(np.mean([r["seconds"] for r in refined]))))
+    return head, rows
+
+
+def _validators_table(results: dict) -> tuple[list[str], list[list[tuple]]]:
+    runs, names = results["runs"], list(results["validator_picks"])
     points = results.get("rank_points", {})
     primary = results.get("primary_validator", "")  # older results name their voters here
     voters = results.get("voters") or (primary.removeprefix("rank vote of ").split(", ")
                                        if primary else names)
-    vhead = ["method"] + [v if v in voters else f"{v} (no vote)" for v in names] + \
+    head = ["method"] + [v if v in voters else f"{v} (no vote)" for v in names] + \
         (["rank vote"] if points else [])
-    vrows = []
+    rows = []
     for m in results["methods"]:
         scores = {v: _mean(runs, m, lambda r, v=v: r["validators"][v]) for v in names}
-        vrows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names]
-                     + ([("rank_points", points[m], f"{points[m]:g}")] if points else []))
+        rows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names]
+                    + ([("rank_points", points[m], f"{points[m]:g}")] if points else []))
     picks = {**results["validator_picks"], **({"rank_points": results["rank_pick"]}
                                               if points else {})}
-    vrows.append([("method", "pick", "picks")] + [(v, p, p) for v, p in picks.items()])
+    rows.append([("method", "pick", "picks")] + [(v, p, p) for v, p in picks.items()])
     if "validator_matches_oracle" in results:
         match = results["validator_matches_oracle"]
-        vrows.append([("method", "matches", f"matches oracle ({results['oracle']})")] +
-                     [(v, match[k], "yes" if match[k] else "no")
-                      for v, k in zip(picks, [*names, "rank vote"]) if k in match])
-    d = results["distances"]
-    dhead = ["features", "proxy A-distance", "MMD²"]
-    drows = [[("features", w, label), ("proxy_a_distance", d[w]["proxy_a_distance"],
-                                       f"{d[w]['proxy_a_distance']:.3f}"),
-              ("mmd", d[w]["mmd"], f"{d[w]['mmd']:.4f}")]
-             for w, label in [("before", "frozen backbone (before)"),
-                              ("source_only", "source_only (trained, no transfer term)"),
-                              ("after", f"{d['after']['model']} (after)")] if w in d]
-    return {"results": (head, rows), "validators": (vhead, vrows), "distances": (dhead, drows)}
+        rows.append([("method", "matches", f"matches oracle ({results['oracle']})")] +
+                    [(v, match[k], "yes" if match[k] else "no")
+                     for v, k in zip(picks, [*names, "rank vote"]) if k in match])
+    return head, rows
+
+
+def _distances_table(d: dict) -> tuple[list[str], list[list[tuple]]]:
+    head = ["features", "proxy A-distance", "MMD²"]
+    rows = [[("features", w, label), ("proxy_a_distance", d[w]["proxy_a_distance"],
+                                      f"{d[w]['proxy_a_distance']:.3f}"),
+             ("mmd", d[w]["mmd"], f"{d[w]['mmd']:.4f}")]
+            for w, label in [("before", "frozen backbone (before)"),
+                             ("source_only", "source_only (trained, no transfer term)"),
+                             ("after", f"{d['after']['model']} (after)")] if w in d]
+    return head, rows
 
 
 def row_notes(results: dict) -> list[str]:
@@ -119,9 +143,8 @@ def verdict(results: dict) -> str:
                      f"{results['primary_validator']} ({agree} of "
                      f"{len(results['validator_picks'])} validators pick it).")
     if results.get("kept") == "average":
-        parts.append("Kept: the average of the adapted models' probabilities, which never "
-                     f"lost to source-only on our benchmarks (--keep selected keeps {sel} "
-                     "alone).")
+        parts.append("Kept: the average of the adapted models' probabilities (--keep "
+                     f"selected keeps {sel} alone).")
     elif results.get("kept") == "refined":
         first = results["refined"][0]
         left = (f"; left out as outliers of the consensus: {', '.join(first['outliers'])}"
@@ -136,16 +159,18 @@ def verdict(results: dict) -> str:
                      "of held-out source accuracy against source_only, so the guard keeps "
                      f"**{results['kept']}** instead.")
     if "oracle" in results:
-        runs = results["runs"]
-        acc = {m: _mean(runs, m, lambda r: r.get("target_accuracy")) for m in results["methods"]}
+        runs, key = results["runs"], _scores(results)[-1]
+        acc = {m: _mean(runs, m, lambda r: r.get(key)) for m in results["methods"]}
         kept = "" if sel == "source_only" else f"{sel} {acc[sel] * 100:.1f}%, "
         if results.get("kept") == "average":
-            average = np.mean([a["target_accuracy"] for a in results["average"]])
+            average = np.mean([a[key] for a in results["average"]])
             kept = f"the average {average * 100:.1f}%, {kept}"
         elif results.get("kept") == "refined":
-            refined = np.mean([a["target_accuracy"] for a in results["refined"]])
+            refined = np.mean([a[key] for a in results["refined"]])
             kept = f"refined {refined * 100:.1f}%, {kept}"
-        parts.append(f"Target accuracy (labels used only here): {kept}"
+        where = (f" on the {results['target']['held_out']:.0%} of the target held out of "
+                 "training" if key == "heldout_target_accuracy" else "")
+        parts.append(f"Target accuracy{where} (labels used only here): {kept}"
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
                      f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
     d = results["distances"]
