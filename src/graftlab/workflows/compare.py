@@ -285,20 +285,13 @@ def _shared_features(domains: list[Domain], chosen: list[str], backbone: str, op
     """Extract, once and through the cache, what the strategies that read frozen outputs
     share (pooled features, a frozen prefix's activations), and time it: its own cost line,
     not charged to the first strategy that happens to read it."""
-    from graftlab.train.routes import choose_route
-
     t0, seen, readers = time.perf_counter(), {}, {}
     for strategy in chosen:
         if strategy == BASELINE:
             continue
         grafter = _grafter(strategy, 0, backbone, options, train_kw, task)
         model, _, plan_strategy = grafter.build(n_outputs)
-        augment = grafter.augment if grafter.augment is not None else \
-            plan_strategy.augments_by_default
-        route = choose_route(model, plan_strategy, pretrained=True,
-                             cache=grafter.cache_activations,
-                             augmenting=bool(augment and model.backbone.modality == "image")
-                             or bool(grafter.mixup))
+        route = grafter.training_route(model, plan_strategy)
         if route.kind == "inputs" or not route.cache:
             continue
         key = f"{route.kind} {route.start or model.layer or 'default'}"
