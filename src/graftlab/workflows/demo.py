@@ -93,7 +93,8 @@ def _summary(source: str, target: str, backbone: str, image_size: int,
         f"{metrics['train_samples']} labelled {source} images.",
         markdown_table(rows),
         f"The probe loses {gap * 100:.1f} points of accuracy when the domain shifts from "
-        f"{source} to {target}: that is the gap domain adaptation (`graftlab adapt`) sets out to close.",
+        f"{source} to {target}: that is the gap domain adaptation (`graftlab adapt`) sets out "
+        "to close.",
         f"Features took {t_features:.1f} s (cached on disk for the next run); "
         f"total {metrics['seconds_total']:.1f} s.",
     ]) + "\n"
