@@ -88,9 +88,14 @@ class Grafter(ClassifierMixin, BaseEstimator):
                          weight_decay=self.weight_decay)
         return model, plan, strategy
 
-    def _augmenter(self, modality: str, strategy: Strategy):
+    def _augments(self, modality: str, strategy: Strategy) -> bool:
+        """Whether training augments its inputs (images only; ``augment`` or the strategy's
+        default)."""
         use = self.augment if self.augment is not None else strategy.augments_by_default
-        if not use or modality != "image":
+        return bool(use) and modality == "image"
+
+    def _augmenter(self, modality: str, strategy: Strategy):
+        if not self._augments(modality, strategy):
             return None
         import kornia.augmentation as K
 
@@ -131,9 +136,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         model, plan, strategy = self.build(targets.num_outputs)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy)
-        route = choose_route(model, strategy, pretrained=self.pretrained,
-                             cache=self.cache_activations,
-                             augmenting=augment is not None or bool(self.mixup))
+        route = self.training_route(model, strategy)
         if strategy.solved and model.head.input_kind != "pooled":
             raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
                               f"takes {model.head.input_kind} input.", hint="use head='linear'.")
@@ -157,6 +160,15 @@ class Grafter(ClassifierMixin, BaseEstimator):
                             self._settings(progress, domain, labels, train_idx, val_idx),
                             lengths=pick.lengths)
         return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
+
+    def training_route(self, model: GraftedModel, strategy: Strategy) -> Route:
+        """Where :meth:`fit` reads its inputs from for ``model`` and ``strategy`` (as
+        :meth:`build` returns them): cached pooled features or a frozen prefix's cached output
+        when nothing changes the inputs per step (augmentation, mixup), else the inputs."""
+        return choose_route(model, strategy, pretrained=self.pretrained,
+                            cache=self.cache_activations,
+                            augmenting=self._augments(model.backbone.modality, strategy)
+                            or bool(self.mixup))
 
     def set_fitted(self, model: GraftedModel, fitted: Fitted, t0: float | None = None,
                    record: dict | None = None, targets: ClassTargets | None = None

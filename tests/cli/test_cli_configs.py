@@ -31,6 +31,35 @@ def test_split_words_tells_config_overrides_and_data_apart(tmp_path):
                                   ["data/", str(tmp_path / "odd=name.csv")])
 
 
+def test_each_option_sets_the_config_key_of_its_name_unless_renamed():
+    from graftlab.cli.configs import option_keys
+    from graftlab.config import AdaptConfig, CompareConfig
+
+    assert option_keys(CompareConfig, ["epochs", "test_data", "out", "data"],
+                       {"data": "data.path"}) == {
+        "epochs": "train.epochs", "test_data": "data.test_data", "out": "out",
+        "data": "data.path"}
+    with pytest.raises(TypeError, match="option 'method' sets no config key of AdaptConfig"):
+        option_keys(AdaptConfig, ["method"])
+
+
+def test_an_option_name_two_sections_share_must_be_renamed():
+    from pydantic import BaseModel
+
+    from graftlab.cli.configs import option_keys
+
+    class Section(BaseModel):
+        seed: int = 0
+
+    class Twice(BaseModel):
+        data: Section = Section()
+        train: Section = Section()
+
+    with pytest.raises(TypeError, match="'seed' sets data.seed or train.seed of Twice"):
+        option_keys(Twice, ["seed"])
+    assert option_keys(Twice, ["seed"], {"seed": "train.seed"}) == {"seed": "train.seed"}
+
+
 def test_probe_from_yaml_then_options_then_overrides(colours, tmp_path):
     config = tmp_path / "probe.yaml"
     config.write_text(f"data: {{path: {colours}, test_size: 0.5}}\n"

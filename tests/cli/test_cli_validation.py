@@ -129,6 +129,15 @@ def test_the_corrected_command_with_the_same_out_then_works(where):
     assert "Shared feature extraction" in good.output
 
 
+def test_compare_with_nothing_to_compare_says_so_before_reading_the_data(where):
+    result = CliRunner().invoke(app, ["compare", "--data", str(where / "no-such-folder"),
+                                      "--strategies", "", "--no-scratch",
+                                      "--out", str(where / "runs" / "run")])
+    assert result.exit_code == 2
+    assert "nothing to compare: no strategies and no from-scratch baseline" in result.stderr
+    assert not (where / "runs").exists()
+
+
 def test_probe_test_size_zero_names_the_option_not_the_data(where):
     result = CliRunner().invoke(app, ["probe", str(where / "imgs"), "--test-size", "0",
                                       "--runs-dir", str(where / "runs")])

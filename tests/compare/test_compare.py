@@ -145,6 +145,19 @@ def test_unknown_strategy_lists_the_valid_ones():
     assert "scratch" in str(info.value)
 
 
+def test_check_compare_checks_every_option_before_the_data(tmp_path):
+    from graftlab.workflows.compare import DEFAULT_STRATEGIES, check_compare
+
+    chosen, modality = check_compare(strategies=None, out=tmp_path / "run")
+    assert chosen == [*DEFAULT_STRATEGIES, "scratch"] and modality == "image"
+    assert check_compare(strategies=["full", "scratch"], scratch=True)[0] == ["full", "scratch"]
+    assert not (tmp_path / "run").exists()  # checked, not created
+    with pytest.raises(ConfigError, match="--batch-size must be an integer >= 1, got 0"):
+        check_compare(strategies=["full"], batch_size=0)
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        check_compare(strategies=[], scratch=False)
+
+
 def test_too_small_a_data_set_names_the_minimum():
     need = minimum_per_class(0.25)
     small = tiny_domain(per_class=need - 1)

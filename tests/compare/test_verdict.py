@@ -62,3 +62,18 @@ def test_paired_differences_cancel_split_noise():
 def test_scratch_worse_on_average_but_unconfirmed_asks_for_more_seeds():
     v, _ = _verdict({"full": [0.9, 0.5], "scratch": [0.3, 0.45]})
     assert not v["negative_transfer"] and "run more seeds" in v["text"]
+
+
+def test_the_decision_is_data_apart_from_its_words():
+    from graftlab.evaluate.summary import decide, verdict_text
+
+    runs = _runs({"linear_probe": [0.88, 0.80, 0.86], "full": [0.84, 0.90, 0.87],
+                  "scratch": [0.3, 0.3, 0.3]}, PARAMS)
+    summary = summarise(runs, ["linear_probe", "full", "scratch"], "classification")
+    d = decide(summary, runs, "classification")
+    assert d.best["strategy"] == "full" and d.recommended["strategy"] == "linear_probe"
+    assert [r["strategy"] for r, *_ in d.ties] == ["linear_probe"] and d.gap[2] == 3
+    assert d.pretraining == "helps" and d.beaten == [] and d.closest is None
+    assert verdict_text(d) == verdict(summary, runs, "classification")["text"]
+    assert decide([row for row in summary if row["strategy"] == "scratch"], runs,
+                  "classification") is None

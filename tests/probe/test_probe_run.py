@@ -109,3 +109,33 @@ def test_run_probe_refuses_bad_options_before_any_work(tiny_backbone, tmp_path, 
         run_probe(colour_domain(), backbone=tiny_backbone, **{"runs_dir": tmp_path / "runs",
                                                               **kw})
     assert not (tmp_path / "runs").exists()
+
+
+def test_check_probe_checks_the_options_before_the_data(tmp_path):
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.probe import check_probe
+
+    assert check_probe(backbone="minilm_l6", runs_dir=tmp_path / "runs") == "text"
+    assert check_probe(backbone="minilm_l6", test_size=0, held_out=True) == "text"
+    with pytest.raises(ConfigError, match="--task 'ranking' is not one of auto"):
+        check_probe(backbone="minilm_l6", task="ranking")
+    with pytest.raises(ConfigError, match="give a held-out set with --test-data"):
+        check_probe(backbone="minilm_l6", test_size=0)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_load_with_test_reads_the_held_out_set_with_the_same_columns(tmp_path):
+    from graftlab.config import ProbeData
+    from graftlab.workflows.common import load_with_test
+
+    rows = "".join(f"review {i},{'pos' if i % 2 else 'neg'},{i / 10}\n" for i in range(8))
+    for name in ("train.csv", "test.csv"):
+        (tmp_path / name).write_text("body,label,score\n" + rows)
+    data = ProbeData(path=str(tmp_path / "train.csv"), text_column="body")
+    domain, test = load_with_test(data)
+    assert domain.classes == ["neg", "pos"] and test is None
+    data = ProbeData(path=str(tmp_path / "train.csv"), text_column="body",
+                     test_data=str(tmp_path / "test.csv"), target_column="score")
+    domain, test = load_with_test(data)
+    assert not domain.labelled and not test.labelled  # a target column: the labels unread
+    np.testing.assert_allclose(test.targets, np.arange(8) / 10)

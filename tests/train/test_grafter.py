@@ -265,6 +265,31 @@ def test_strategies_that_change_the_backbone_never_predict_from_the_cache():
         assert g.prediction_route().kind == "inputs"
 
 
+@pytest.mark.parametrize("kw, kind", [
+    ({"strategy": "linear_probe"}, "pooled"),
+    ({"strategy": "head_only", "augment": False}, "pooled"),
+    ({"strategy": "head_only"}, "inputs"),  # head_only augments images by default
+    ({"strategy": "head_only", "augment": False, "mixup": 0.2}, "inputs"),
+    ({"strategy": "last_k"}, "activations"),
+    ({"strategy": "last_k", "augment": True}, "inputs"),
+    ({"strategy": "full"}, "inputs"),
+    ({"strategy": "head_only", "augment": False, "pretrained": False}, "inputs"),
+])
+def test_training_route_says_where_fit_reads_its_inputs(kw, kind):
+    g = Grafter(backbone_options=OPTS, **kw)
+    model, _, strategy = g.build(2)
+    assert g.training_route(model, strategy).kind == kind
+
+
+def test_fit_trains_on_the_training_route():
+    x, y = _images(16)
+    g = Grafter(strategy="last_k", epochs=1, batch_size=8, backbone_options=OPTS)
+    model, _, strategy = g.build(2)
+    route = g.training_route(model, strategy)
+    g.fit(x, y)
+    assert g.record_["cached_activations"]["layer"] == route.start
+
+
 def test_regressor_refuses_nan_targets():
     from graftlab import GrafterRegressor
 

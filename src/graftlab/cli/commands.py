@@ -49,7 +49,6 @@ TestData = Annotated[str | None, typer.Option(
 
 
 @app.command()
-# long only in its option declarations (one typer option a line); the work is a workflow's
 def extract(
     ctx: typer.Context,
     words: Annotated[list[str] | None, typer.Argument(
@@ -75,48 +74,57 @@ def extract(
 ) -> None:
     """Extract pooled features from any layer(s), through the on-disk cache (no labels
     needed: a folder of loose images, or of one class, extracts too)."""
-    import numpy as np
-
-    from graftlab import _atomic
     from graftlab.cli.configs import configured
     from graftlab.config import ExtractConfig
     from graftlab.features import extract_layers
-    from graftlab.workflows.common import (check_backbone, check_cache, check_writable,
-                                           load_with_columns)
+    from graftlab.workflows.common import check_backbone, check_cache, load_with_columns
 
-    keys = {"backbone": "model.backbone", "layer": "model.layers", "pooling": "model.pooling",
-            "out": "out", "batch_size": "model.batch_size", "image_size": "model.image_size",
-            "max_length": "model.max_length", "text_column": "data.text_column",
-            "label_column": "data.label_column", "no_cache": "cache",
-            "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        cfg = configured(ctx, ExtractConfig, words, keys, positional="data.path",
+        cfg = configured(ctx, ExtractConfig, words, positional="data.path",
+                         renames={"layer": "model.layers", "no_cache": "cache"},
                          convert={"no_cache": lambda v: not v})
         d, m = cfg.data, cfg.model
         check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
-        if cfg.out is not None:
-            check_writable(Path(cfg.out).expanduser().parent, "--out")
-            if Path(cfg.out).is_dir():
-                raise ConfigError(f"--out {cfg.out} is a folder; give a file name, e.g. "
-                                  f"{Path(cfg.out) / 'features.npy'}.")
+        _check_extract_out(cfg.out)
         check_cache(cfg.cache)
         with _progress() as update:
-            domain = load_with_columns(d.path, text_column=d.text_column, label_column=d.label_column,
-                           labelled=None, skip_corrupt=d.skip_corrupt)
+            domain = load_with_columns(d.path, text_column=d.text_column,
+                                       label_column=d.label_column, labelled=None,
+                                       skip_corrupt=d.skip_corrupt)
             opts = {k: v for k, v in (("image_size", m.image_size),
                                       ("max_length", m.max_length)) if v is not None}
             feats = extract_layers(m.backbone, domain, layers=m.layers or None,
                                    pooling=m.pooling, batch_size=m.batch_size, cache=cfg.cache,
                                    backbone_options=opts,
                                    progress=lambda d, t: update(f"extract {domain.name}", d, t))
-        for name, array in feats.items():
-            console.print(f"{name}: {array.shape[0]} x {array.shape[1]} features")
-            if cfg.out is not None:
-                out_path = Path(cfg.out)
-                path = out_path if len(feats) == 1 else \
-                    out_path.with_name(f"{out_path.stem}.{name}{out_path.suffix}")
-                _atomic.write_npy(path, np.asarray(array))
-                console.print(f"  saved {path}")
+        _print_and_save(feats, cfg.out)
+
+
+def _check_extract_out(out: str | None) -> None:
+    """extract --out: a file name in a folder that can be written."""
+    from graftlab.workflows.common import check_writable
+
+    if out is not None:
+        check_writable(Path(out).expanduser().parent, "--out")
+        if Path(out).is_dir():
+            raise ConfigError(f"--out {out} is a folder; give a file name, e.g. "
+                              f"{Path(out) / 'features.npy'}.")
+
+
+def _print_and_save(feats: dict, out: str | None) -> None:
+    """Each layer's feature shape; with --out, its .npy (one file per layer if several)."""
+    import numpy as np
+
+    from graftlab import _atomic
+
+    for name, array in feats.items():
+        console.print(f"{name}: {array.shape[0]} x {array.shape[1]} features")
+        if out is not None:
+            out_path = Path(out)
+            path = out_path if len(feats) == 1 else \
+                out_path.with_name(f"{out_path.stem}.{name}{out_path.suffix}")
+            _atomic.write_npy(path, np.asarray(array))
+            console.print(f"  saved {path}")
 
 
 @app.command()
@@ -148,14 +156,8 @@ def probe(
     from graftlab.config import ProbeConfig
     from graftlab.workflows.probe import run_probe_config
 
-    keys = {"backbone": "model.backbone", "layer": "model.layer", "pooling": "model.pooling",
-            "image_size": "model.image_size", "max_length": "model.max_length",
-            "test_size": "data.test_size", "test_data": "data.test_data", "seed": "seed",
-            "text_column": "data.text_column", "label_column": "data.label_column",
-            "target_column": "data.target_column", "task": "task", "runs_dir": "runs_dir",
-            "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        cfg = configured(ctx, ProbeConfig, words, keys, positional="data.path")
+        cfg = configured(ctx, ProbeConfig, words, positional="data.path")
         with _progress() as update:
             domain, result = run_probe_config(cfg, progress=update)
     if result["task"] == "regression":
@@ -192,7 +194,6 @@ def fit(
 
 
 @app.command()
-# long only in its option declarations (one typer option a line); the work is a workflow's
 def compare(
     ctx: typer.Context,
     words: Words = None,
@@ -237,17 +238,8 @@ def compare(
     from graftlab.workflows.compare import CompareInterrupted
     from graftlab.workflows.configured import run_compare_config
 
-    keys = {"data": "data.path", "backbone": "model.backbone", "strategies": "train.strategies",
-            "seeds": "train.seeds", "epochs": "train.epochs", "batch_size": "train.batch_size",
-            "lr": "train.lr", "lr_backbone": "train.lr_backbone",
-            "image_size": "model.image_size", "max_length": "model.max_length",
-            "limit": "data.limit", "test_size": "data.test_size", "test_data": "data.test_data",
-            "scratch": "train.scratch", "feature_map": "feature_map",
-            "text_column": "data.text_column", "label_column": "data.label_column",
-            "target_column": "data.target_column", "task": "task", "runs_dir": "runs_dir",
-            "out": "out", "overwrite": "overwrite", "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        cfg = configured(ctx, CompareConfig, words, keys)
+        cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path"})
         try:
             with _progress() as update:
                 result = run_compare_config(cfg, progress=update)
@@ -260,7 +252,7 @@ def compare(
 
 
 @app.command()
-# long only in its option declarations (one typer option a line); the work is a workflow's
+# long only in its signature (one typer option a line); the body is short
 def adapt(
     ctx: typer.Context,
     words: Words = None,
@@ -322,33 +314,30 @@ def adapt(
     from graftlab.workflows.adapt import check_methods
     from graftlab.workflows.configured import run_adapt_config
 
-    keys = {"source": "data.source", "target": "data.target", "method": "train.methods",
-            "backbone": "model.backbone", "strategy": "model.strategy", "k": "model.k",
-            "head": "model.head", "bottleneck": "model.bottleneck", "epochs": "train.epochs",
-            "batch_size": "train.batch_size", "lr": "train.lr",
-            "transfer_weight": "train.transfer_weight", "seeds": "train.seeds",
-            "image_size": "model.image_size", "max_length": "model.max_length",
-            "limit": "data.limit", "guard": "train.guard", "keep": "train.keep",
-            "pseudo_fraction": "train.pseudo_fraction", "feature_map": "feature_map",
-            "label_map": "data.label_map", "grayscale": "data.grayscale",
-            "select_epoch": "train.select_epoch", "text_column": "data.text_column",
-            "label_column": "data.label_column", "runs_dir": "runs_dir", "out": "out",
-            "overwrite": "overwrite", "skip_corrupt": "data.skip_corrupt"}
     with _errors():
-        cfg = configured(ctx, AdaptConfig, words, keys)
-        adapting = [m for m in check_methods(cfg.train.methods) if m != "source_only"]
-        if len(adapting) == 1:
-            err.print(f"note: with one method ({adapting[0]}) there is no ensemble to agree "
-                      "with; information maximisation and SND alone judge it against "
-                      "source_only, and IM favours confident models even when they are wrong. "
-                      "Give several methods (the default runs all five) for a guard that can "
-                      "tell.")
-        elif len(adapting) == 2 and cfg.train.keep in ("auto", "refined"):
-            err.print(f"note: with two methods ({', '.join(adapting)}) a failed one is half of "
-                      "the consensus that teaches the refined model, and cannot be told apart "
-                      "as an outlier. Give three or more (the default runs all five).")
+        cfg = configured(ctx, AdaptConfig, words, renames={"method": "train.methods"})
+        _note_few_methods([m for m in check_methods(cfg.train.methods) if m != "source_only"],
+                          cfg.train.keep)
         with _progress() as update:
             result = run_adapt_config(cfg, progress=update)
+    _print_adapt(result)
+
+
+def _note_few_methods(adapting: list[str], keep: str) -> None:
+    """What selection and the guard cannot tell with one adaptation method, or two."""
+    if len(adapting) == 1:
+        err.print(f"note: with one method ({adapting[0]}) there is no ensemble to agree "
+                  "with; information maximisation and SND alone judge it against "
+                  "source_only, and IM favours confident models even when they are wrong. "
+                  "Give several methods (the default runs all five) for a guard that can "
+                  "tell.")
+    elif len(adapting) == 2 and keep in ("auto", "refined"):
+        err.print(f"note: with two methods ({', '.join(adapting)}) a failed one is half of "
+                  "the consensus that teaches the refined model, and cannot be told apart "
+                  "as an outlier. Give three or more (the default runs all five).")
+
+
+def _print_adapt(result: dict) -> None:
     from graftlab.report.adapt import tables, verdict
 
     head_row, rows = tables(result)["results"]

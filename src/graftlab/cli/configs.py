@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 
 from graftlab.config import load_config
 from graftlab.errors import ConfigError
@@ -26,12 +27,43 @@ def split_words(words: list[str]) -> tuple[str | None, list[str], list[str]]:
     return config, overrides, rest
 
 
-def configured(ctx: Any, schema: type, words: list[str] | None,
-               keys: dict[str, str], *, positional: str | None = None,
+def option_keys(schema: type[BaseModel], names: list[str],
+                renames: dict[str, str] | None = None) -> dict[str, str]:
+    """Option parameter name -> the dotted config key it sets: ``renames[name]`` where given,
+    else the one field of ``schema`` (at any depth) of the same name, e.g. ``epochs`` ->
+    ``train.epochs``. A name that matches no field, or several, must be renamed."""
+    fields: dict[str, list[str]] = {}
+    for dotted in _dotted_fields(schema):
+        fields.setdefault(dotted.rsplit(".", 1)[-1], []).append(dotted)
+    keys = {}
+    for name in names:
+        found = [renames[name]] if renames and name in renames else fields.get(name, [])
+        if len(found) != 1:
+            raise TypeError(f"option {name!r} sets {' or '.join(found) or 'no config key'} of "
+                            f"{schema.__name__}; name its key in renames=")
+        keys[name] = found[0]
+    return keys
+
+
+def _dotted_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every value field of ``model``, sections opened: ``data.path``, ``train.epochs`` ..."""
+    found = []
+    for name, field in model.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            found += _dotted_fields(section, f"{prefix}{name}.")
+        else:
+            found.append(prefix + name)
+    return found
+
+
+def configured(ctx: Any, schema: type[BaseModel], words: list[str] | None, *,
+               renames: dict[str, str] | None = None, positional: str | None = None,
                convert: dict[str, Callable[[Any], Any]] | None = None) -> Any:
-    """The command's validated configuration. ``keys``: option parameter -> dotted key; only
-    the options given on the command line override the YAML file. ``positional``: the dotted
-    key a plain positional word (not YAML, not an override) sets, e.g. ``data.path``."""
+    """The command's validated configuration. Each option sets the config key of its name
+    (see :func:`option_keys`; ``renames``: option parameter -> dotted key where they differ);
+    only the options given on the command line override the YAML file. ``positional``: the
+    dotted key a plain positional word (not YAML, not an override) sets, e.g. ``data.path``."""
     config, overrides, rest = split_words(list(words or []))
     given: dict[str, Any] = {}
     if rest:
@@ -40,10 +72,10 @@ def configured(ctx: Any, schema: type, words: list[str] | None,
                               "(.yaml), dotted overrides (key=value) and options.",
                               hint=f"see `graftlab {ctx.info_name} --help`.")
         given[positional] = rest[0]
+    options = [param for param in ctx.command.params if param.param_type_name == "option"]
+    keys = option_keys(schema, [param.name for param in options], renames)
     flags = {}
-    for param in ctx.command.params:
-        if param.name not in keys:
-            continue
+    for param in options:
         flags[keys[param.name]] = param.opts[0]
         source = ctx.get_parameter_source(param.name)
         if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):

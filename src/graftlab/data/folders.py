@@ -315,25 +315,10 @@ def load_image_folder(
     """
     hw = _as_hw(image_size)
     check_labelled(labelled)
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise DataError(f"no such image folder: {str(root)!r}.",
-                        hint=f"check the path; {LAYOUT}.")
-    if not root.is_dir():
-        raise DataError(
-            f"{str(root)!r} is a file, not a folder; load_image_folder wants a folder ({LAYOUT}).",
-            hint="for a .csv or .jsonl table of texts use load_table.",
-        )
+    root = _folder(path)
     listing = _Listing(root, follow_symlinks)
     listing.warn_links()
-    if labelled is None:
-        labelled = sum(1 for images in listing.classes.values() if images) >= 2
-        logger.info("%s: loading %s", root, "one class per sub-folder" if labelled else
-                    "every image, unlabelled (fewer than two class sub-folders)")
-    if labelled:
-        files, labels, classes = _labelled_files(listing)
-    else:
-        files, labels, classes = _all_files(listing), None, []
+    files, labels, classes = _chosen_files(listing, labelled)
     images, kept, problems = _decode(files, hw, root)
     if problems and not skip_corrupt:
         raise _problems_error(root, problems)
@@ -343,13 +328,7 @@ def load_image_folder(
         raise DataError(f"no image in {str(root)!r} could be loaded ({len(files)} tried).",
                         hint="fix the files, or check that this is the right folder.")
     if labels is not None:
-        labels = np.asarray(labels)[kept]
-        empty = [c for i, c in enumerate(classes) if i not in set(labels.tolist())]
-        if empty:
-            raise DataError(
-                f"every image of class(es) {_preview(empty)} in {str(root)!r} is unreadable.",
-                hint="fix the files or remove those class folders.",
-            )
+        labels = _kept_labels(labels, kept, classes, root)
     meta = {"source": str(root), "files": [str(files[i]) for i in kept]}
     if skip_corrupt:
         meta["skipped"] = [str(p) for p, _ in problems]
@@ -357,3 +336,43 @@ def load_image_folder(
         meta["skipped_links"] = [f"{link} {why}" for link, why in listing.links]
     return Domain(name=name or root.name, modality="image", inputs=images, labels=labels,
                   classes=classes, meta=meta)
+
+
+def _folder(path: str | Path) -> Path:
+    """``path`` as a folder that exists (a missing path or a file is refused)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"no such image folder: {str(root)!r}.",
+                        hint=f"check the path; {LAYOUT}.")
+    if not root.is_dir():
+        raise DataError(
+            f"{str(root)!r} is a file, not a folder; load_image_folder wants a folder ({LAYOUT}).",
+            hint="for a .csv or .jsonl table of texts use load_table.",
+        )
+    return root
+
+
+def _chosen_files(listing: _Listing, labelled: bool | None
+                  ) -> tuple[list[Path], list[int] | None, list[str]]:
+    """The files to load, their class ids (None unlabelled) and the class names;
+    ``labelled=None`` decides from the layout (two or more class sub-folders: labelled)."""
+    if labelled is None:
+        labelled = sum(1 for images in listing.classes.values() if images) >= 2
+        logger.info("%s: loading %s", listing.root, "one class per sub-folder" if labelled else
+                    "every image, unlabelled (fewer than two class sub-folders)")
+    if labelled:
+        return _labelled_files(listing)
+    return _all_files(listing), None, []
+
+
+def _kept_labels(labels: list[int], kept: list[int], classes: list[str], root: Path
+                 ) -> np.ndarray:
+    """The class ids of the images that loaded; refuses a class none of whose images did."""
+    kept_labels = np.asarray(labels)[kept]
+    empty = [c for i, c in enumerate(classes) if i not in set(kept_labels.tolist())]
+    if empty:
+        raise DataError(
+            f"every image of class(es) {_preview(empty)} in {str(root)!r} is unreadable.",
+            hint="fix the files or remove those class folders.",
+        )
+    return kept_labels

@@ -213,6 +213,31 @@ def load_table(
     """
     check_labelled(labelled)
     path = Path(path).expanduser()
+    columns, rows = _read_table(path)
+    if labelled is False:
+        label_column = target_column = None
+    elif labelled is None:
+        label_column, target_column = _present(rows, columns, label_column, target_column)
+    _check_columns(path, columns, rows, text_column, label_column, target_column)
+    labels, classes, merged = ((None, [], {}) if label_column is None
+                               else _labels(rows, label_column, path))
+    meta = {"source": str(path)}
+    if merged:
+        meta["merged_labels"] = merged
+    return Domain(
+        name=name or path.stem,
+        modality="text",
+        inputs=[str(row[text_column]) for _, row in rows],
+        labels=labels,
+        classes=classes,
+        targets=None if target_column is None else _targets(rows, target_column, path),
+        meta=meta,
+    )
+
+
+def _read_table(path: Path) -> tuple[list[str], list[Row]]:
+    """Columns and rows of the .csv or .jsonl file at ``path``; refuses a missing file, a
+    folder, another extension, text that is not UTF-8, and a table without rows."""
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise DataError(f"table {str(path)!r} {what}.",
@@ -233,13 +258,23 @@ def load_table(
     if not rows:
         raise DataError(f"table {str(path)!r} is empty: it holds no data rows.",
                         hint="add rows, or check that you passed the right file.")
-    if labelled is False:
-        label_column = target_column = None
-    elif labelled is None:
-        target_column = target_column if target_column in columns else None
-        if label_column not in columns or len({str(row.get(label_column)).strip()
-                                                 for _, row in rows}) < 2:
-            label_column = None
+    return columns, rows
+
+
+def _present(rows: list[Row], columns: list[str], label_column: str | None,
+             target_column: str | None) -> tuple[str | None, str | None]:
+    """``labelled=None``: the label and target columns the table has (labels only when they
+    hold two classes or more), None for the others."""
+    target_column = target_column if target_column in columns else None
+    if label_column not in columns or len({str(row.get(label_column)).strip()
+                                             for _, row in rows}) < 2:
+        label_column = None
+    return label_column, target_column
+
+
+def _check_columns(path: Path, columns: list[str], rows: list[Row], text_column: str,
+                   label_column: str | None, target_column: str | None) -> None:
+    """Refuse a wanted column the table lacks, and a blank text."""
     wanted = [c for c in (text_column, label_column, target_column) if c is not None]
     absent = [c for c in wanted if c not in columns]
     if absent:
@@ -255,17 +290,3 @@ def load_table(
             f"text column {text_column!r} of {str(path)!r} is empty at line(s) {_preview(empty)}.",
             hint="fill in or drop those rows.",
         )
-    labels, classes, merged = ((None, [], {}) if label_column is None
-                               else _labels(rows, label_column, path))
-    meta = {"source": str(path)}
-    if merged:
-        meta["merged_labels"] = merged
-    return Domain(
-        name=name or path.stem,
-        modality="text",
-        inputs=[str(row[text_column]) for _, row in rows],
-        labels=labels,
-        classes=classes,
-        targets=None if target_column is None else _targets(rows, target_column, path),
-        meta=meta,
-    )

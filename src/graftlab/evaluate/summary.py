@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from typing import Any
 
 BASELINE = "scratch"
@@ -70,16 +71,47 @@ def _clearly_better(gain: float, se: float, n: int) -> bool:
     return n > 1 and gain > 0 and gain > t.ppf(0.975, n - 1) * se
 
 
+Gap = tuple[float, float, int]  # paired gain of the best strategy over another, its SE, seeds
+Pair = tuple[dict, float, float, int]  # a strategy's summary row and the best's Gap over it
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the verdict decides, before any words: the best strategy by mean, the one
+    recommended (the cheapest within noise of the best), and how sure that is."""
+
+    task: str
+    metric: str
+    best: dict  # summary rows
+    recommended: dict
+    ties: list[Pair]  # within noise of the best (seeds enough to tell)
+    beaten: list[Pair]  # clearly behind the best
+    closest: Pair | None  # the beaten strategy nearest the best
+    gap: Gap | None  # the best over the recommended one, when they differ
+    scratch: dict | None  # the from-scratch baseline's row, if it ran
+    scratch_gap: Gap | None  # the best over the baseline
+    pretraining: str | None  # "helps", "unconfirmed" or "negative"; None without the baseline
+
+
 def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
     """The recommendation and a one-paragraph explanation with its uncertainty."""
-    (metric, higher), _ = METRICS[task]
-    name = LABELS[metric]
-    pct = 100.0 if task == "classification" else 1.0
-    unit = " points" if task == "classification" else ""
-    candidates = [row for row in summary if row["strategy"] != BASELINE]
-    if not candidates:
+    decision = decide(summary, runs, task)
+    if decision is None:
         return {"best": None, "recommended": None,
                 "text": "No transfer strategy finished, so there is nothing to recommend yet."}
+    return {"best": decision.best["strategy"], "recommended": decision.recommended["strategy"],
+            "metric": decision.metric, "within_noise": [r["strategy"] for r, *_ in decision.ties],
+            "negative_transfer": decision.pretraining == "negative",
+            "text": verdict_text(decision)}
+
+
+def decide(summary: list[dict], runs: list[dict], task: str) -> Decision | None:
+    """The recommendation as data (None when no transfer strategy finished): strategies are
+    compared with the best paired by seed; the cheapest of those within noise is recommended."""
+    (metric, higher), _ = METRICS[task]
+    candidates = [row for row in summary if row["strategy"] != BASELINE]
+    if not candidates:
+        return None
     sign = 1 if higher else -1
     best = max(candidates, key=lambda r: (sign * r[f"{metric}_mean"], -r["trainable_params"]))
     ties, beaten = [], []
@@ -93,23 +125,44 @@ def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
             ties.append((row, gain, se, n))
     pool = [best] + [row for row, *_ in ties]
     recommended = min(pool, key=lambda r: (r["trainable_params"], r["seconds_median"]))
+    gap = (None if recommended is best else
+           paired(runs, best["strategy"], recommended["strategy"], metric))
+    closest = max(beaten, key=lambda t: sign * t[0][f"{metric}_mean"]) if beaten else None
+    scratch = next((row for row in summary if row["strategy"] == BASELINE), None)
+    scratch_gap, pretraining = None, None
+    if scratch is not None:
+        scratch_gap = paired(runs, best["strategy"], BASELINE, metric)
+        gain, se, n = scratch_gap
+        pretraining = ("helps" if _clearly_better(sign * gain, se, n) else
+                       "unconfirmed" if sign * gain > 0 else "negative")
+    return Decision(task=task, metric=metric, best=best, recommended=recommended, ties=ties,
+                    beaten=beaten, closest=closest, gap=gap, scratch=scratch,
+                    scratch_gap=scratch_gap, pretraining=pretraining)
+
+
+def verdict_text(d: Decision) -> str:
+    """The decision in one paragraph (Markdown bold on the strategy to use)."""
+    name, metric = LABELS[d.metric], d.metric
+    pct = 100.0 if d.task == "classification" else 1.0
+    unit = " points" if d.task == "classification" else ""
 
     def score(row: dict) -> str:
         return (f"{row[f'{metric}_mean'] * pct:.1f} ± {row[f'{metric}_std'] * pct:.1f}"
-                if task == "classification" else
+                if d.task == "classification" else
                 f"{row[f'{metric}_mean']:.3f} ± {row[f'{metric}_std']:.3f}")
 
+    best, recommended = d.best, d.recommended
     seeds = best["seeds"]
     parts = [f"Use **{recommended['strategy']}**."]
-    if recommended is best:
+    if d.gap is None:
         parts.append(f"It scores the best {name} ({score(best)}{'' if pct == 1 else ' %'}, mean "
                      f"± std over {seeds} seed{'s' if seeds > 1 else ''})")
-        if ties:
+        if d.ties:
             parts[-1] += (" and is the cheapest of the strategies within noise of the top ("
-                          + ", ".join(r["strategy"] for r, *_ in ties) + ")")
+                          + ", ".join(r["strategy"] for r, *_ in d.ties) + ")")
         parts[-1] += "."
     else:
-        gain, se, n = paired(runs, best["strategy"], recommended["strategy"], metric)
+        gain, se, n = d.gap
         parts.append(
             f"**{best['strategy']}** has the highest mean {name} ({score(best)}), but its "
             f"paired gain over {recommended['strategy']} ({score(recommended)}) is "
@@ -122,31 +175,29 @@ def verdict(summary: list[dict], runs: list[dict], task: str) -> dict:
         parts.append(f"With {seeds} seed{'s' if seeds > 1 else ''} there is no "
                      "reliable estimate of the uncertainty, so the highest mean wins: run with "
                      "--seeds 3 or more before trusting small differences.")
-    elif beaten:
-        row, gain, se, _ = max(beaten, key=lambda t: sign * t[0][f"{metric}_mean"])
-        parts.append(f"It is clearly ahead of {len(beaten)} other strateg"
-                     f"{'y' if len(beaten) == 1 else 'ies'}: the closest of those, "
+    elif d.closest is not None:
+        row, gain, se, _ = d.closest
+        parts.append(f"It is clearly ahead of {len(d.beaten)} other strateg"
+                     f"{'y' if len(d.beaten) == 1 else 'ies'}: the closest of those, "
                      f"{row['strategy']}, trails by {gain * pct:.1f}{unit} ± {se * pct:.1f}.")
-    scratch = next((row for row in summary if row["strategy"] == BASELINE), None)
-    negative = False
-    if scratch is not None:
-        gain, se, n = paired(runs, best["strategy"], BASELINE, metric)
-        if _clearly_better(sign * gain, se, n):
-            parts.append(f"Pretraining helps: the same network trained from random weights "
-                         f"scores {score(scratch)}, {abs(gain) * pct:.1f}{unit} worse.")
-        elif sign * gain > 0:
-            parts.append(f"The same network trained from random weights scores "
-                         f"{score(scratch)}, {abs(gain) * pct:.1f}{unit} worse on average, but "
-                         f"{n} seed(s) cannot confirm that pretraining helps: run more seeds.")
-        else:
-            negative = True
-            parts.append(f"Warning: the same network trained from random weights scores "
-                         f"{score(scratch)}, no worse than the best transfer strategy. The "
-                         "pretrained weights do not help on this data (negative or no "
-                         "transfer): try another backbone or layer.")
-    return {"best": best["strategy"], "recommended": recommended["strategy"],
-            "metric": metric, "within_noise": [r["strategy"] for r, *_ in ties],
-            "negative_transfer": negative, "text": " ".join(parts)}
+    if d.scratch is not None:
+        parts.append(_pretraining_words(d, score(d.scratch), pct, unit))
+    return " ".join(parts)
+
+
+def _pretraining_words(d: Decision, scratch_score: str, pct: float, unit: str) -> str:
+    gain, _, n = d.scratch_gap
+    if d.pretraining == "helps":
+        return (f"Pretraining helps: the same network trained from random weights "
+                f"scores {scratch_score}, {abs(gain) * pct:.1f}{unit} worse.")
+    if d.pretraining == "unconfirmed":
+        return (f"The same network trained from random weights scores "
+                f"{scratch_score}, {abs(gain) * pct:.1f}{unit} worse on average, but "
+                f"{n} seed(s) cannot confirm that pretraining helps: run more seeds.")
+    return (f"Warning: the same network trained from random weights scores "
+            f"{scratch_score}, no worse than the best transfer strategy. The "
+            "pretrained weights do not help on this data (negative or no "
+            "transfer): try another backbone or layer.")
 
 
 def _ratio(a: float, b: float) -> str:

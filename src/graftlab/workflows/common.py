@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.report import is_graftlab_run, not_a_run_error
+
+if TYPE_CHECKING:
+    from graftlab.config import ProbeData
 
 
 def load_with_columns(data: str | Path, *, text_column: str = "text",
@@ -265,6 +268,34 @@ def load_test(path: str | None, train: Domain, *, text_column: str = "text",
     test = load_with_columns(path, text_column=text_column, label_column=label_column,
                              target_column=target_column, skip_corrupt=skip_corrupt)
     return align_test(train, test)
+
+
+def load_with_test(data: ProbeData) -> tuple[Domain, Domain | None]:
+    """A command's data section loaded: the data set at ``data.path`` and its explicit
+    held-out set (``data.test_data``; None without one), with the same columns. A target
+    column means regression: the label column is then not read."""
+    columns = {"text_column": data.text_column, "target_column": data.target_column,
+               "label_column": None if data.target_column else data.label_column}
+    domain = load_with_columns(data.path, skip_corrupt=data.skip_corrupt, **columns)
+    return domain, load_test(data.test_data, domain, skip_corrupt=data.skip_corrupt, **columns)
+
+
+def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
+    """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
+    from sklearn.model_selection import train_test_split
+
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be an integer >= 2, got {limit}.")
+    if not limit or limit >= len(domain):
+        return domain
+    n_classes = len(np.unique(domain.labels)) if task == "classification" else 1
+    if limit < n_classes:
+        raise ConfigError(f"--limit {limit} is fewer than the {n_classes} classes of "
+                          f"{domain.name!r}: a stratified sample needs one per class.",
+                          hint=f"raise --limit to {n_classes} or more (or drop it).")
+    idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
+                              stratify=domain.labels if task == "classification" else None)
+    return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
 
 
 def class_names(domain: Domain, labels: np.ndarray) -> np.ndarray:

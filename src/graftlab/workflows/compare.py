@@ -9,7 +9,6 @@ so Ctrl-C (or a crash) leaves a report of what finished.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -25,14 +24,15 @@ from graftlab import _atomic
 from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError, unknown_name
-from graftlab.workflows.common import (align_test, check_backbone, check_modality, check_out_folder, load_with_columns, prepare_run_folder,
-                                       run_folder)
+from graftlab.workflows.common import (align_test, check_backbone, check_modality,
+                                       check_out_folder, limit_domain, load_with_columns,
+                                       prepare_run_folder, run_folder)
 from graftlab.report.memory import PeakMemory
 from graftlab.report.run import environment
 from graftlab.train.strategies import STRATEGIES
 
-__all__ = ["CompareInterrupted", "check_strategies", "limit_domain", "prepare_run_folder",
-           "run_compare"]
+__all__ = ["CompareInterrupted", "check_compare", "check_strategies", "limit_domain",
+           "prepare_run_folder", "run_compare"]
 
 DEFAULT_STRATEGIES = ("linear_probe", "head_only", "last_k", "full", "lora")
 CHOICES = (*STRATEGIES, BASELINE)
@@ -118,22 +118,6 @@ def _stratify(domain: Domain, task: str) -> np.ndarray | None:
     return domain.labels if task == "classification" else None
 
 
-def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
-    """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be an integer >= 2, got {limit}.")
-    if not limit or limit >= len(domain):
-        return domain
-    n_classes = len(np.unique(domain.labels)) if task == "classification" else 1
-    if limit < n_classes:
-        raise ConfigError(f"--limit {limit} is fewer than the {n_classes} classes of "
-                          f"{domain.name!r}: a stratified sample needs one per class.",
-                          hint=f"raise --limit to {n_classes} or more (or drop it).")
-    idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
-                              stratify=_stratify(domain, task))
-    return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
-
-
 def _grafter(strategy: str, seed: int, backbone: str, options: dict, train_kw: dict,
              task: str):
     from graftlab.grafter import Grafter
@@ -161,6 +145,42 @@ def _score(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
             "confusion": confusion_matrix(y, pred, labels=labels).tolist()}
 
 
+def check_compare(*, strategies: list[str] | None, scratch: bool = True, epochs: int = 5,
+                  batch_size: int = 32, backbone: str = "efficientnet_lite0",
+                  image_size: int | None = None, max_length: int | None = None,
+                  out: str | Path | None = None, runs_dir: str | Path = "runs",
+                  overwrite: bool = False) -> tuple[list[str], str | None]:
+    """What :func:`run_compare` checks before it reads any data: the strategies (with the
+    from-scratch baseline when ``scratch``), the epochs and batch size, the backbone and its
+    options, the output folder. Returns the strategies to run and the backbone's modality."""
+    chosen = check_strategies(strategies)
+    if scratch and BASELINE not in chosen:
+        chosen.append(BASELINE)
+    if not chosen:
+        raise ConfigError("nothing to compare: no strategies and no from-scratch baseline.",
+                          hint=f"name strategies ({', '.join(CHOICES)}) or keep --scratch.")
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be an integer >= 1, got {value}.")
+    modality = check_backbone(backbone, image_size=image_size, max_length=max_length)
+    check_out_folder(out, runs_dir, overwrite, "compare")
+    return chosen, modality
+
+
+def _check_limit(domain: Domain, limit: int | None, task: str, test_size: float, seeds: int,
+                 explicit_test: bool) -> None:
+    """Refuse a ``limit`` too small to split every seed (stratified) into train and test."""
+    if limit and not explicit_test and limit < len(domain):
+        n_classes = len(np.unique(domain.labels)) if task == "classification" else 2
+        need = minimum_per_class(test_size) * n_classes
+        if limit < need:
+            raise ConfigError(f"--limit {limit} is too few for {seeds} seed(s) of "
+                              f"{1 - test_size:.0%}/{test_size:.0%} splits of {n_classes} "
+                              f"{'classes' if task == 'classification' else 'halves'}: "
+                              f"each needs {need // n_classes} samples.",
+                              hint=f"raise --limit to {need} or more (or drop it).")
+
+
 def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 strategies: list[str] | None = None, seeds: int = 3, test_size: float = 0.2,
                 epochs: int = 5, batch_size: int = 32, lr: float | None = None,
@@ -180,17 +200,10 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     :class:`CompareInterrupted` (a ``KeyboardInterrupt`` that carries the results). Any other
     error after the run folder exists marks it ``failed`` (or removes it if no run finished).
     """
-    chosen = check_strategies(strategies)
-    if scratch and BASELINE not in chosen:
-        chosen.append(BASELINE)
-    if not chosen:
-        raise ConfigError("nothing to compare: no strategies and no from-scratch baseline.",
-                          hint=f"name strategies ({', '.join(CHOICES)}) or keep --scratch.")
-    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
-        if value < 1:
-            raise ConfigError(f"{flag} must be an integer >= 1, got {value}.")
-    modality = check_backbone(backbone, image_size=image_size, max_length=max_length)
-    check_out_folder(out, runs_dir, overwrite, "compare")
+    chosen, modality = check_compare(
+        strategies=strategies, scratch=scratch, epochs=epochs, batch_size=batch_size,
+        backbone=backbone, image_size=image_size, max_length=max_length, out=out,
+        runs_dir=runs_dir, overwrite=overwrite)
     if isinstance(data, Domain):
         domain = data
     else:
@@ -200,15 +213,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
     task = _task(domain, task)
     if test is not None:
         test = align_test(domain, test)
-    if limit and test is None and limit < len(domain):
-        n_classes = len(np.unique(domain.labels)) if task == "classification" else 2
-        need = minimum_per_class(test_size) * n_classes
-        if limit < need:
-            raise ConfigError(f"--limit {limit} is too few for {seeds} seed(s) of "
-                              f"{1 - test_size:.0%}/{test_size:.0%} splits of {n_classes} "
-                              f"{'classes' if task == 'classification' else 'halves'}: "
-                              f"each needs {need // n_classes} samples.",
-                              hint=f"raise --limit to {need} or more (or drop it).")
+    _check_limit(domain, limit, task, test_size, seeds, explicit_test=test is not None)
     domain = limit_domain(domain, limit, task)
     _check_size(domain, test_size, seeds, task, explicit_test=test is not None)
     classes = ([] if task == "regression" else
@@ -285,20 +290,13 @@ def _shared_features(domains: list[Domain], chosen: list[str], backbone: str, op
     """Extract, once and through the cache, what the strategies that read frozen outputs
     share (pooled features, a frozen prefix's activations), and time it: its own cost line,
     not charged to the first strategy that happens to read it."""
-    from graftlab.train.routes import choose_route
-
     t0, seen, readers = time.perf_counter(), {}, {}
     for strategy in chosen:
         if strategy == BASELINE:
             continue
         grafter = _grafter(strategy, 0, backbone, options, train_kw, task)
         model, _, plan_strategy = grafter.build(n_outputs)
-        augment = grafter.augment if grafter.augment is not None else \
-            plan_strategy.augments_by_default
-        route = choose_route(model, plan_strategy, pretrained=True,
-                             cache=grafter.cache_activations,
-                             augmenting=bool(augment and model.backbone.modality == "image")
-                             or bool(grafter.mixup))
+        route = grafter.training_route(model, plan_strategy)
         if route.kind == "inputs" or not route.cache:
             continue
         key = f"{route.kind} {route.start or model.layer or 'default'}"

@@ -11,8 +11,8 @@ from graftlab.data import to_grayscale, without_shared
 from graftlab.workflows.adapt import (adapt_to_folder, check_keep, check_methods,
                                       check_options, parse_label_map)
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
-                                       load_test, load_with_columns)
-from graftlab.workflows.compare import check_strategies, limit_domain, run_compare
+                                       limit_domain, load_with_columns, load_with_test)
+from graftlab.workflows.compare import check_compare, run_compare
 
 Progress = Callable[[str, int, int], None]
 
@@ -21,15 +21,13 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
     """``graftlab compare`` from its :class:`CompareConfig`: every option, the
     backbone, the output location and the data are checked before the run folder exists."""
     data, m, t = config.data, config.model, config.train
-    chosen = check_strategies(t.strategies)
-    check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
-    check_out_folder(config.out, config.runs_dir, config.overwrite, "compare")
+    check_compare(strategies=t.strategies, scratch=t.scratch, epochs=t.epochs,
+                  batch_size=t.batch_size, backbone=m.backbone, image_size=m.image_size,
+                  max_length=m.max_length, out=config.out, runs_dir=config.runs_dir,
+                  overwrite=config.overwrite)
     check_cache()
-    columns = {"text_column": data.text_column, "target_column": data.target_column,
-               "label_column": None if data.target_column else data.label_column}
-    domain = load_with_columns(data.path, skip_corrupt=data.skip_corrupt, **columns)
-    test = load_test(data.test_data, domain, skip_corrupt=data.skip_corrupt, **columns)
-    return run_compare(domain, backbone=m.backbone, strategies=chosen, seeds=t.seeds,
+    domain, test = load_with_test(data)
+    return run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                        lr_backbone=t.lr_backbone, image_size=m.image_size,
                        max_length=m.max_length, limit=data.limit, test_size=data.test_size,

@@ -49,13 +49,8 @@ def run_demo(*, source: str = "mnist", target: str = "mnist_m",
                                         **options))
     t_features = time.perf_counter() - t0
     probe = LinearProbeClassifier(random_state=seed).fit(x_src[train_idx], src.labels[train_idx])
-    rows = []
-    for label, feats, y in [(f"{source} (source, held out)", x_src[test_idx], src.labels[test_idx]),
-                            (f"{target} (target)", x_tgt, tgt_test.labels)]:
-        pred = probe.predict(feats)
-        rows.append({"evaluated on": label, "samples": len(y),
-                     "accuracy": float(accuracy_score(y, pred)),
-                     "macro_f1": float(f1_score(y, pred, average="macro"))})
+    rows = _scores(probe, [(f"{source} (source, held out)", x_src[test_idx], src.labels[test_idx]),
+                           (f"{target} (target)", x_tgt, tgt_test.labels)])
     metrics = {
         "source_accuracy": rows[0]["accuracy"], "target_accuracy": rows[1]["accuracy"],
         "source_macro_f1": rows[0]["macro_f1"], "target_macro_f1": rows[1]["macro_f1"],
@@ -66,22 +61,42 @@ def run_demo(*, source: str = "mnist", target: str = "mnist_m",
     config = {"job": "demo", "source": source, "target": target, "backbone": backbone,
               "image_size": image_size, "layer": "head", "pooling": "avg",
               "probe": "LinearProbeClassifier", "test_size": test_size, "seed": seed}
-    gap = rows[0]["accuracy"] - rows[1]["accuracy"]
-    # Say how C was really chosen: the probe uses a hold-out split from holdout_min samples on.
-    how = (f"on a stratified {probe.validation_fraction:.0%} hold-out split"
-           if hasattr(probe, "validation_log_loss_") else "by cross-validation")
-    summary = "\n\n".join([
-        f"# graftlab demo: {source} -> {target}",
-        f"Frozen `{backbone}` features ({image_size} px, global average pooling) and a "
-        f"logistic-regression probe (C={probe.C_:g}, chosen {how}) trained on "
-        f"{len(train_idx)} labelled {source} images.",
-        markdown_table(rows),
-        f"The probe loses {gap * 100:.1f} points of accuracy when the domain shifts from {source} to "
-        f"{target}: that is the gap domain adaptation (`graftlab adapt`) sets out to close.",
-        f"Features took {t_features:.1f} s (cached on disk for the next run); "
-        f"total {metrics['seconds_total']:.1f} s.",
-    ]) + "\n"
+    summary = _summary(source, target, backbone, image_size, probe, metrics, t_features)
     folder = new_folder(runs_dir, "demo")
     write_run(folder, config=config, metrics=metrics, summary=summary)
     metrics["run_folder"] = str(folder)
     return metrics
+
+
+def _scores(probe: LinearProbeClassifier, sets: list[tuple[str, np.ndarray, np.ndarray]]
+            ) -> list[dict]:
+    """One table row per (name, features, labels): samples, accuracy, macro-F1."""
+    rows = []
+    for label, feats, y in sets:
+        pred = probe.predict(feats)
+        rows.append({"evaluated on": label, "samples": len(y),
+                     "accuracy": float(accuracy_score(y, pred)),
+                     "macro_f1": float(f1_score(y, pred, average="macro"))})
+    return rows
+
+
+def _summary(source: str, target: str, backbone: str, image_size: int,
+             probe: LinearProbeClassifier, metrics: dict, t_features: float) -> str:
+    """summary.md: what ran, the table, the accuracy lost to the domain shift, the time."""
+    rows = metrics["table"]
+    gap = rows[0]["accuracy"] - rows[1]["accuracy"]
+    # Say how C was really chosen: the probe uses a hold-out split from holdout_min samples on.
+    how = (f"on a stratified {probe.validation_fraction:.0%} hold-out split"
+           if hasattr(probe, "validation_log_loss_") else "by cross-validation")
+    return "\n\n".join([
+        f"# graftlab demo: {source} -> {target}",
+        f"Frozen `{backbone}` features ({image_size} px, global average pooling) and a "
+        f"logistic-regression probe (C={probe.C_:g}, chosen {how}) trained on "
+        f"{metrics['train_samples']} labelled {source} images.",
+        markdown_table(rows),
+        f"The probe loses {gap * 100:.1f} points of accuracy when the domain shifts from "
+        f"{source} to {target}: that is the gap domain adaptation (`graftlab adapt`) sets out "
+        "to close.",
+        f"Features took {t_features:.1f} s (cached on disk for the next run); "
+        f"total {metrics['seconds_total']:.1f} s.",
+    ]) + "\n"
