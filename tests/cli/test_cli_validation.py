@@ -79,6 +79,8 @@ CASES = [
     ("adapt", ["--pseudo-fraction", "0"], "--pseudo-fraction (train.pseudo_fraction) must be "
      "a number > 0 and <= 1"),
     ("adapt", ["--k", "0"], "--k (model.k) must be an integer >= 1"),
+    ("adapt", ["--target-holdout", "1"], "--target-holdout (data.target_holdout) must be a "
+     "number >= 0 and < 1, got 1.0"),
     ("adapt", ["--method", "dan,coral,danm"], "unknown adaptation method 'danm'"),
     ("adapt", ["--keep", "best"], "--keep (train.keep): Input should be 'auto'"),
     *[(cmd, ["model.backbon=x"], "config key 'model.backbon' does not exist") for cmd in

@@ -297,6 +297,9 @@ def adapt(
         help="Rename target classes to source ones: 'pos=positive,neg=negative'.")] = None,
     grayscale: Annotated[bool, typer.Option(
         help="Turn both image domains to luminance first (removes a colour shift).")] = False,
+    target_holdout: Annotated[float, typer.Option(
+        help="With target labels: the share of the target, drawn at random, that no "
+             "training sees; every model is also scored on it.")] = 0.2,
     select_epoch: Annotated[str | None, typer.Option(
         help="Keep each method's epoch that this label-free validator scores best on the "
              "target: entropy, info_max or snd (default: the last epoch).")] = None,
