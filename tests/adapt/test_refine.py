@@ -11,7 +11,7 @@ from test_adapter import OPTS, _squares
 from test_run_adapt import _domains, image_folders
 
 from graftlab.adapt import Adapter
-from graftlab.adapt.refine import confident_pseudo_labels, outliers, plan
+from graftlab.adapt.refine import confident_pseudo_labels, cut_margin, outliers, plan
 from graftlab.workflows.adapt import run_adapt
 from graftlab.errors import ConfigError, DataError
 
@@ -62,6 +62,22 @@ def test_plan_teaches_with_the_consensus_and_picks_the_student_among_its_members
     np.testing.assert_allclose(step["teacher"], np.mean([probs[m] for m in step["members"]],
                                                         axis=0))
     assert step["pseudo_labels"] == int((confident_pseudo_labels(step["teacher"]) >= 0).sum())
+    # the student by agreement: the member whose argmax matches the ensemble's most often
+    noisy = good.copy()
+    noisy[:60] = np.roll(noisy[:60], 1, axis=1)  # wrong on 60 samples
+    by_agreement = plan({**probs, "dan": noisy}, im, student="agreement")
+    assert by_agreement["student"] in ("coral", "cdan")
+    assert by_agreement["agreement"]["dan"] < by_agreement["agreement"][by_agreement["student"]]
+    with pytest.raises(ConfigError, match="student='loudest': choose one of info_max, agreement"):
+        plan(probs, im, student="loudest")
+
+
+def test_the_cut_margin_is_the_distance_of_the_nearest_model_to_the_outlier_cut():
+    agree = {"dann": 0.82, "dan": 0.86, "coral": 0.87, "cdan": 0.84, "mcc": 0.61}
+    # median 0.84, cut 0.69: mcc is 8 points below it, dann 13 above
+    assert cut_margin(agree) == pytest.approx(0.08)
+    assert cut_margin({**agree, "mcc": 0.70}) == pytest.approx(0.01)
+    assert cut_margin({"a": float("nan")}) == 0.0
 
 
 def test_a_teacher_pulls_the_student_towards_its_labels_on_the_target():

@@ -42,20 +42,15 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
     own pick is reported, entropy's and IWV's included.
 
     No validator is reliable alone, and their failures differ: IM (and entropy) favour MCC,
-    which minimises them itself, even where MCC collapses (MNIST -> MNIST-M: about 50%,
-    14 points below source-only); SND favours the adversarial methods, even collapsed ones;
-    ensemble agreement favours what most methods predict, which on text is close to
-    source-only's decisions (the alignment methods barely move them) rather than MCC's
-    better ones. One voter per family, so that no failure counts twice: entropy is IM's own
-    half (IM = diversity - entropy), and a vote with both handed MCC two voices, which picked
-    it on MNIST -> MNIST-M in 2 of 3 seeds the rule had not been chosen on (BENCHMARKS.md).
-    IWV does not vote: its importance weights degenerate when the domains are almost
-    separable (proxy A-distance 1.8-2.0 on every benchmark pair). Tied points go to
+    which minimises them itself, even where MCC collapses; SND favours the adversarial
+    methods, even collapsed ones; ensemble agreement favours what most methods predict, which
+    on text is close to source-only's decisions. One voter per family, so that no failure
+    counts twice: entropy is IM's own half (IM = diversity - entropy). IWV does not vote: its
+    importance weights degenerate when the domains are almost separable. Tied points go to
     ``source_only``, then to the higher ensemble agreement (the consensus). The guard keeps
     ``source_only`` when it is the pick, or when the pick loses more than 5 points of held-out
-    source accuracy. The vote needs candidates: with one or two methods, one of them MCC on a
-    pair where it collapses, it can still pick MCC (benchmarks/adapt_selection.py replays it
-    over every subset of the methods).
+    source accuracy. How often the vote and each validator pick the best method, on design
+    and evaluation pairs: BENCHMARKS.md, "Domain adaptation" (``benchmarks/adapt.py``).
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     means = {m: {v: mean_score(runs, m, v, True) for v in names} for m in chosen}
