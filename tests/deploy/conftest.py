@@ -95,3 +95,13 @@ def models(tmp_path_factory) -> dict[str, Path]:
             root / "image")
     return {name: root / name for name in ("text", "regressor", "average", "image")} | {
         "bert": root / "tiny-bert"}
+
+
+@pytest.fixture(scope="session")
+def exported(models, tmp_path_factory) -> dict[str, Path]:
+    """Each saved model of ``models`` exported once."""
+    from graftlab.deploy.export import export
+
+    root = tmp_path_factory.mktemp("exported")
+    return {name: export(models[name], root / name).folder
+            for name in ("text", "regressor", "average", "image")}

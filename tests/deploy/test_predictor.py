@@ -186,7 +186,9 @@ def test_loading_what_is_not_a_model(tmp_path, models):
 
 
 @pytest.mark.parametrize("kind,missing", [("models", "model.safetensors"),
-                                          ("models", "config.json")])
+                                          ("models", "config.json"),
+                                          ("exported", "model.onnx"),
+                                          ("exported", "manifest.json")])
 def test_a_missing_file_is_named_with_the_fix(request, tmp_path, kind, missing):
     folder = tmp_path / "copy"
     shutil.copytree(request.getfixturevalue(kind)["text"], folder)
@@ -205,7 +207,8 @@ def _reformat(folder, name, fmt):
     integrity.write_manifest(folder, list(files))  # as another version would have saved it
 
 
-@pytest.mark.parametrize("kind,name,fmt", [("models", "config.json", "graftlab.grafter/2")])
+@pytest.mark.parametrize("kind,name,fmt", [("models", "config.json", "graftlab.grafter/2"),
+                                           ("exported", "contract.json", "graftlab.export/2")])
 def test_a_folder_of_another_format_is_named(request, tmp_path, kind, name, fmt):
     folder = tmp_path / "copy"
     shutil.copytree(request.getfixturevalue(kind)["text"], folder)
