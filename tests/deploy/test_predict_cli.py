@@ -98,6 +98,15 @@ def test_stdout_is_jsonl_by_default_and_stdin_takes_texts(cli, models):
     assert "2 predictions" in result.stderr
 
 
+def test_a_txt_file_holds_one_text_a_line(cli, models, tmp_path):
+    (tmp_path / "texts.txt").write_text("good film\nawful plot\n")
+    rows = _jsonl(cli("predict", models["text"], tmp_path / "texts.txt").stdout)
+    assert [r["id"] for r in rows] == [1, 2]
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9\n")
+    assert "latin1.txt' is not UTF-8 text" in cli("predict", models["text"],
+                                                   tmp_path / "latin1.txt", code=2).stderr
+
+
 def test_stdin_takes_image_paths_for_an_image_model(cli, models, pngs):
     files = sorted(str(p) for p in pngs.rglob("*.png"))[:2]
     rows = _jsonl(cli("predict", models["image"], "-", stdin="\n".join(files) + "\n").stdout)

@@ -47,7 +47,8 @@ def predict(
     model: Model,
     data: Annotated[str, typer.Argument(
         help="A folder of images (read recursively; no labels needed), a .csv/.jsonl table of "
-        "texts, or - for stdin (one text, or one image path, a line).", show_default=False)],
+        "texts, a .txt file or - for stdin (one text, or one image path, a line).",
+        show_default=False)],
     out: Annotated[Path | None, typer.Option(
         help="Write here (.csv or .jsonl, by the suffix; written whole at the end). Default: "
         "JSONL on stdout.")] = None,

@@ -1,12 +1,12 @@
-"""Prediction over a folder, a table or stdin, streamed (``graftlab predict``).
+"""Prediction over a folder, a table, a text file or stdin, streamed (``graftlab predict``).
 
 Inputs are read lazily and predicted in chunks of ``batch_size``: a folder's file names are
-listed, but only one chunk of images is decoded at a time; a table is read row by row; stdin
-line by line. Rows go out as they are computed, to JSONL on stdout or to a CSV / JSONL file
-written under a temporary name and renamed at the end, so an interrupted run leaves no half
-file. Each row holds an ``id`` (the file path, the table's row number counting from 1, or
-stdin's line number), the predicted ``label`` and one ``prob_<label>`` column per label, or
-the ``value`` for regression.
+listed, but only one chunk of images is decoded at a time; a table is read row by row, a .txt
+file or stdin line by line. Rows go out as they are computed, to JSONL on stdout or to a CSV /
+JSONL file written under a temporary name and renamed at the end, so an interrupted run leaves
+no half file. Each row holds an ``id`` (the image's path; the table's row number counting from
+1; the line number of a text read from lines), the predicted ``label`` and one
+``prob_<label>`` column per label, or the ``value`` for regression.
 """
 
 from __future__ import annotations
@@ -44,21 +44,23 @@ class Source:
 def open_source(data: str, modality: str, *, text_column: str = "text",
                 skip_corrupt: bool = False, stdin: TextIO | None = None) -> Source:
     """The inputs ``data`` names for a ``modality`` model: a folder of images (recursive), one
-    image file, a .csv/.jsonl table of texts, or ``-`` for stdin (one text, or one image path,
-    a line). Data of the other modality is refused, naming both."""
+    image file, a .csv/.jsonl table of texts, a .txt file or ``-`` for stdin (one text, or one
+    image path, a line). Data of the other modality is refused, naming both."""
     if data == "-":
-        return _stdin(stdin or sys.stdin, modality, skip_corrupt)
+        return _lines(stdin or sys.stdin, "stdin", modality, skip_corrupt)
     path = Path(data).expanduser()
     table = path.suffix.lower() in SUFFIXES
     if not path.exists():
         raise DataError(f"no such file or folder: {str(path)!r}.",
-                        hint="give a folder of images, a .csv/.jsonl table of texts, or - to "
-                        "read stdin.")
+                        hint="give a folder of images, a .csv/.jsonl table of texts, a .txt "
+                        "file (one text or image path a line), or - to read stdin.")
+    if path.is_file() and path.suffix.lower() == ".txt":
+        return _lines(_read_lines(path), str(path), modality, skip_corrupt)
     if modality == "text" and not table:
         what = "a folder (of images?)" if path.is_dir() else f"a {path.suffix or 'plain'} file"
         raise DataError(f"{str(path)!r} is {what}, but the model takes texts.",
-                        hint="give a .csv/.jsonl table (--text-column names the column), or - "
-                        "with one text a line on stdin.")
+                        hint="give a .csv/.jsonl table (--text-column names the column), a .txt "
+                        "file or - (stdin) with one text a line.")
     if modality == "text":
         return Source(str(path), iter_texts(path, text_column=text_column))
     if table:
@@ -93,9 +95,19 @@ def _decoded(files: Iterable[Path], root: Path, skip_corrupt: bool, source: Sour
             source.skipped.append(str(file))
 
 
-def _stdin(stream: TextIO, modality: str, skip_corrupt: bool) -> Source:
-    """One text a line (id: the line number), or one image path a line (id: the path)."""
-    source = Source("stdin", iter(()))
+def _read_lines(path: Path) -> Iterator[str]:
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            yield from handle
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}).",
+                        hint="re-save it as UTF-8.") from None
+
+
+def _lines(stream: Iterable[str], name: str, modality: str, skip_corrupt: bool) -> Source:
+    """One text a line (id: the line number), or one image path a line (id: the path); blank
+    lines are skipped."""
+    source = Source(name, iter(()))
 
     def lines() -> Iterator[tuple[Any, Any]]:
         for number, line in enumerate(stream, start=1):
@@ -108,15 +120,15 @@ def _stdin(stream: TextIO, modality: str, skip_corrupt: bool) -> Source:
             path = Path(text.strip())
             if not path.is_file():
                 shown = text if len(text) <= 60 else text[:57] + "..."
-                raise DataError(f"line {number} of stdin: {shown!r} is not an image file (no "
+                raise DataError(f"line {number} of {name}: {shown!r} is not an image file (no "
                                 "such file), and the model takes images.",
-                                hint="an image model reads one image path a line from stdin; "
-                                "texts go to a text model.")
+                                hint="an image model reads one image path a line; texts go to "
+                                "a text model.")
             try:
                 yield text.strip(), read_image(path)
             except ImageProblem as problem:
                 if not skip_corrupt:
-                    raise DataError(f"line {number} of stdin: {path} cannot be read as an "
+                    raise DataError(f"line {number} of {name}: {path} cannot be read as an "
                                     f"image ({problem.reason}).",
                                     hint="fix or delete the file, or pass --skip-corrupt to "
                                     "leave it out.") from None

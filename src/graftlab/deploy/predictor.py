@@ -6,8 +6,9 @@
     p.predict(["a lovely film", "dull"])                  # array(['pos', 'neg'])
 
 This is the interface ``graftlab predict`` uses, and the one a server builds on: load once,
-then call ``predict_proba`` / ``predict`` on lists of inputs from any thread that holds it
-(calls are not made thread-safe here; a server serialises them or keeps one per worker).
+then call ``predict_proba`` / ``predict`` on lists of inputs. One Predictor is not meant to be
+called from several threads at once (a text model's fast tokenizer refuses concurrent calls):
+a server serialises its calls (a micro-batcher does) or holds one per worker.
 
 Inputs: texts as a list of ``str``; images as a list of RGB uint8 arrays ``(H, W, 3)`` (also
 ``(H, W)``, ``(H, W, 1)``, ``(H, W, 4)``, or one ``(N, H, W, 3)`` array), image file paths
