@@ -9,6 +9,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     evaluate    validators, the comparison's summary and verdict
     estimators  Grafter, GrafterRegressor, Adapter and its average / refinement
     report      run folders, Markdown and HTML
+    deploy      Predictor, ONNX export, batch prediction
     workflows   fit, probe, compare, adapt, demo
     cli         the command line
 
@@ -37,6 +38,7 @@ ROOMS = [
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.adapt"]),
     ("report", ["graftlab.report"]),
+    ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),
     ("cli", ["graftlab.cli"]),
 ]

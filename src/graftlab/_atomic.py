@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -30,6 +31,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_stream(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(handle)`` fills a temporary file beside ``path`` (a binary file), renamed over
+    ``path`` only once ``write`` returns: an error or a Ctrl-C part-way leaves no half file
+    (and any earlier ``path`` as it was). For outputs written as they are computed."""
+    _replace_from_temp(Path(path), write)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from graftlab import _atomic, integrity
+from graftlab import __version__, _atomic, integrity
 from graftlab.errors import ConfigError
 
 FORMAT = "graftlab.grafter/1"
@@ -19,7 +19,8 @@ def save_grafter(est: Any, folder: str | Path, targets: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     params = {k: v for k, v in est.get_params().items() if k != "callbacks"}
-    config = {"format": FORMAT, "estimator": type(est).__name__, "params": params,
+    config = {"format": FORMAT, "graftlab": __version__, "estimator": type(est).__name__,
+              "params": params,
               **targets, "trainable_params": est.trainable_params_, "history": est.history_}
     integrity.discard_manifest(folder)
     tmp = folder / ".model.safetensors.tmp"
@@ -43,6 +44,7 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
         raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "
                           "model.safetensors).", hint="save one with Grafter.save(folder).")
     config = integrity.read_json(folder / "config.json")
+    check_format(config, folder / "config.json", FORMAT)
     saved_as = config.get("estimator", "Grafter")
     if saved_as != cls.__name__:
         raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
@@ -63,3 +65,13 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
         raise integrity.explain_load_error(exc, config, folder=folder) from exc
     est.restore(model, config)
     return est
+
+
+def check_format(record: object, path: str | Path, expected: str) -> None:
+    """Refuse a saved file of another format (another graftlab version wrote it), naming it."""
+    found = record.get("format") if isinstance(record, dict) else None
+    if found != expected:
+        raise ConfigError(f"{path} has format {found!r}, not {expected!r}: another graftlab "
+                          "version saved it.",
+                          hint="load it with the graftlab version that saved it, or fit and "
+                          "save the model again with this one.")

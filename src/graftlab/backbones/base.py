@@ -9,10 +9,12 @@ use only this contract, never a family's internals.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from graftlab.errors import ConfigError, NotFoundError, closest
@@ -50,6 +52,22 @@ def resolve_pooling(modality: str, pooling: str | None, default: str) -> str:
             f"choose one of {', '.join(allowed)}."
         )
     return pooling
+
+
+def image_batch(images: np.ndarray | torch.Tensor, size: int, mean: Sequence[float] | torch.Tensor,
+                std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, H, W, 3) -> float (B, 3, size, size): scaled to [0, 1], resized
+    (bilinear, antialiased, ``align_corners=False``; skipped when already ``size`` x ``size``),
+    then ``(x - mean) / std`` per channel. The image backbones' preprocessing, and an exported
+    model's (its ``contract.json`` names these steps)."""
+    x = torch.as_tensor(np.asarray(images)) if not torch.is_tensor(images) else images
+    x = x.permute(0, 3, 1, 2).float().div(255.0)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=True)
+    mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
 
 
 class Backbone(nn.Module):
@@ -104,6 +122,16 @@ class Backbone(nn.Module):
     def cache_key(self) -> dict:
         """What identifies this backbone's outputs (name, weights checksum, preprocessing)."""
         return {"name": self.name}
+
+    def input_contract(self, folder: Path) -> dict:
+        """How raw inputs become this backbone's batch, as data (an exported model's
+        ``contract.json``): the image size and normalisation, or the tokenizer, whose files
+        go into ``folder``. A family that cannot say so cannot be exported."""
+        raise ConfigError(
+            f"backbone {self.name!r} does not describe its preprocessing as data, so a model "
+            "built on it cannot be exported (export takes the registered image and text "
+            "families: efficientnet_lite*, minilm_l6, hf:PATH).",
+            hint="graftlab predict works on the saved model folder without export.")
 
     # ---- shared behaviour -------------------------------------------------------------
     def probe_batch(self) -> dict[str, torch.Tensor]:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from graftlab.backbones.base import Backbone
+from graftlab.backbones.base import Backbone, image_batch
 from graftlab.backbones.registry import (
     BackboneSpec,
     Description,
@@ -118,12 +117,17 @@ class EfficientNetLite(Backbone):
                 f"{self.name} expects images as (batch, height, width, 3) uint8, got shape "
                 f"{tuple(x.shape)}."
             )
-        x = x.permute(0, 3, 1, 2).float().div(255.0)
-        if x.shape[-2:] != (self.image_size, self.image_size):
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
-                              align_corners=False, antialias=True)
-        x = (x - self._mean) / self._std
-        return {"pixel_values": x.contiguous()}
+        return {"pixel_values": image_batch(x, self.image_size, self._mean, self._std)}
+
+    def input_contract(self, folder: Path) -> dict:
+        """The steps of :func:`~graftlab.backbones.base.image_batch` with this backbone's
+        values (no files)."""
+        return {"modality": "image", "inputs": ["pixel_values"], "image_size": self.image_size,
+                "layout": "NCHW", "channel_order": "RGB", "dtype": "float32",
+                "scale": "uint8 / 255", "mean": list(self.spec.mean), "std": list(self.spec.std),
+                "resize": "bilinear, antialiased, align_corners=False, skipped when the image "
+                "is already image_size x image_size (torch.nn.functional.interpolate)",
+                "normalise": "(x - mean) / std per channel"}
 
     def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
                        ) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,9 +124,18 @@ class HFTextEncoder(Backbone):
 
     def preprocess(self, inputs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Strings -> token ids and attention mask, padded to the batch's longest text."""
-        enc = self.tokenizer(self._check_texts(inputs), padding=True, truncation=True,
-                             max_length=self.max_length, return_tensors="pt")
-        return {k: v for k, v in enc.items() if k in _INPUT_NAMES}
+        return tokenize(self.tokenizer, self._check_texts(inputs), self.max_length)
+
+    def input_contract(self, folder: Path) -> dict:
+        """The tokenizer, saved into ``folder`` (reloads with ``AutoTokenizer``), and how
+        :func:`tokenize` calls it."""
+        self.tokenizer.save_pretrained(folder)
+        return {"modality": "text", "inputs": list(self.preprocess(["a b"])),
+                "max_length": self.max_length, "dtype": "int64",
+                "tokenizer": "transformers.AutoTokenizer.from_pretrained(tokenizer folder)",
+                "tokenizer_files": sorted(p.name for p in Path(folder).iterdir()),
+                "call": "tokenizer(texts, padding=True, truncation=True, "
+                "max_length=max_length): padded to the batch's longest text"}
 
     def _check_texts(self, inputs: Sequence[str]) -> list[str]:
         if isinstance(inputs, str) or not all(isinstance(t, str) for t in inputs):
@@ -176,6 +186,16 @@ class HFTextEncoder(Backbone):
             for handle in handles:
                 handle.remove()
         return {layer: captured[layer] for layer in wanted}
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int, *, tensors: str = "pt"
+             ) -> dict[str, Any]:
+    """Token ids, attention mask (and token types where the tokenizer makes them), padded to
+    the batch's longest text and cut at ``max_length``: the text encoders' preprocessing, and
+    an exported model's (``tensors="np"``)."""
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length,
+                    return_tensors=tensors)
+    return {k: v for k, v in enc.items() if k in _INPUT_NAMES}
 
 
 class _Given(nn.Module):

@@ -209,8 +209,9 @@ def _all_files(listing: _Listing) -> list[Path]:
     return files
 
 
-def _problems_error(root: Path, problems: list[tuple[Path, ImageProblem]]) -> DataError:
-    """The error for files that cannot be loaded: unreadable ones, and valid but huge ones."""
+def unreadable_error(root: Path, problems: list[tuple[Path, ImageProblem]]) -> DataError:
+    """The error for files below ``root`` that cannot be loaded: unreadable ones, and valid
+    but huge ones (listed, with ``--skip-corrupt`` named)."""
     show = [(p.relative_to(root).as_posix(), problem) for p, problem in problems]
     broken = [f"{name} ({pr.reason})" for name, pr in show if not pr.too_large]
     large = [f"{name} ({pr.reason})" for name, pr in show if pr.too_large]
@@ -285,6 +286,40 @@ def _decode(files: list[Path], hw: tuple[int, int] | None, root: Path
     return out[:len(kept)], kept, problems
 
 
+def _root(path: str | Path) -> Path:
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"no such image folder: {str(root)!r}.",
+                        hint=f"check the path; {LAYOUT}.")
+    if not root.is_dir():
+        raise DataError(
+            f"{str(root)!r} is a file, not a folder; load_image_folder wants a folder ({LAYOUT}).",
+            hint="for a .csv or .jsonl table of texts use load_table.",
+        )
+    return root
+
+
+def list_images(path: str | Path, *, follow_symlinks: bool = False) -> list[Path]:
+    """Every image file below ``path`` (loose or in sub-folders, sorted by path), found as
+    ``load_image_folder(path, labelled=False)`` finds them (links that loop or leave the root
+    skipped, with a warning), none decoded: for predicting over a folder of any size."""
+    listing = _Listing(_root(path), follow_symlinks)
+    listing.warn_links()
+    return _all_files(listing)
+
+
+def unreadable_headers(files: list[Path]) -> list[tuple[Path, ImageProblem]]:
+    """The files whose header cannot be read (not an image, or over Pillow's pixel limit),
+    found without decoding pixels."""
+    problems = []
+    for file in files:
+        try:
+            image_size(file)
+        except ImageProblem as problem:
+            problems.append((file, problem))
+    return problems
+
+
 def load_image_folder(
     path: str | Path,
     *,
@@ -315,13 +350,13 @@ def load_image_folder(
     """
     hw = _as_hw(image_size)
     check_labelled(labelled)
-    root = _folder(path)
+    root = _root(path)
     listing = _Listing(root, follow_symlinks)
     listing.warn_links()
     files, labels, classes = _chosen_files(listing, labelled)
     images, kept, problems = _decode(files, hw, root)
     if problems and not skip_corrupt:
-        raise _problems_error(root, problems)
+        raise unreadable_error(root, problems)
     if problems:
         _warn_skipped(root, problems, len(files))
     if not kept:
@@ -336,20 +371,6 @@ def load_image_folder(
         meta["skipped_links"] = [f"{link} {why}" for link, why in listing.links]
     return Domain(name=name or root.name, modality="image", inputs=images, labels=labels,
                   classes=classes, meta=meta)
-
-
-def _folder(path: str | Path) -> Path:
-    """``path`` as a folder that exists (a missing path or a file is refused)."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise DataError(f"no such image folder: {str(root)!r}.",
-                        hint=f"check the path; {LAYOUT}.")
-    if not root.is_dir():
-        raise DataError(
-            f"{str(root)!r} is a file, not a folder; load_image_folder wants a folder ({LAYOUT}).",
-            hint="for a .csv or .jsonl table of texts use load_table.",
-        )
-    return root
 
 
 def _chosen_files(listing: _Listing, labelled: bool | None

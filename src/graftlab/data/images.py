@@ -34,6 +34,7 @@ import re
 import struct
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -100,9 +101,10 @@ def _reason(error: Exception) -> str:
     return text[:120] if text else type(error).__name__
 
 
-def read_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """The image at ``path`` as RGB uint8 ``(H, W, 3)``, resized (bilinear) to ``size``
-    ``(height, width)`` when given. Raises :class:`ImageProblem` when it cannot be loaded."""
+def read_image(path: str | Path | BinaryIO, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The image at ``path`` (or in a binary file object, e.g. ``io.BytesIO(data)``) as RGB
+    uint8 ``(H, W, 3)``, resized (bilinear) to ``size`` ``(height, width)`` when given. Raises
+    :class:`ImageProblem` when it cannot be loaded."""
     try:
         with Image.open(path) as img:
             rgb = to_rgb(img)

@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,25 +38,46 @@ def _preview(items: list, limit: int = 10) -> str:
 
 def _read_csv(path: Path) -> tuple[list[str], list[Row]]:
     """Header and rows (with the line each row starts on) of a CSV file."""
+    with _csv_reader(path) as reader:
+        columns = _csv_header(reader, path)
+        return columns, list(_csv_rows(reader, path))
+
+
+@contextmanager
+def _csv_reader(path: Path) -> Iterator[csv.DictReader]:
+    """A DictReader over ``path`` with the field size limit lifted while it is open."""
     previous = csv.field_size_limit(FIELD_LIMIT)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            try:
-                columns = list(reader.fieldnames or [])
-                rows, start, last_start = [], reader.line_num + 1, 0
-                for row in reader:
-                    rows.append((reader.line_num, row))  # messages name a row's last line
-                    last_start, start = start, reader.line_num + 1
-            except csv.Error as e:
-                raise DataError(f"cannot parse {str(path)!r} as CSV at line {reader.line_num}: "
-                                f"{e}.", hint="check the quoting, or re-save it as a plain UTF-8 "
-                                "CSV.") from None
-        if rows:
-            _check_last_row(path, last_start, rows[-1][1], reader.line_num)
+            yield csv.DictReader(f)
     finally:
         csv.field_size_limit(previous)
-    return columns, rows
+
+
+def _csv_error(path: Path, reader: csv.DictReader, error: csv.Error) -> DataError:
+    return DataError(f"cannot parse {str(path)!r} as CSV at line {reader.line_num}: {error}.",
+                     hint="check the quoting, or re-save it as a plain UTF-8 CSV.")
+
+
+def _csv_header(reader: csv.DictReader, path: Path) -> list[str]:
+    try:
+        return list(reader.fieldnames or [])
+    except csv.Error as e:
+        raise _csv_error(path, reader, e) from None
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[Row]:
+    """Each row with its line (messages name a row's last line), read one at a time; a quote
+    left open on the last row is refused once it is reached."""
+    start, last_start, last = reader.line_num + 1, 0, None
+    try:
+        for row in reader:
+            yield reader.line_num, row
+            last, last_start, start = row, start, reader.line_num + 1
+    except csv.Error as e:
+        raise _csv_error(path, reader, e) from None
+    if last is not None:
+        _check_last_row(path, last_start, last, reader.line_num)
 
 
 def _check_last_row(path: Path, start: int, row: dict, end: int) -> None:
@@ -82,6 +105,14 @@ def _check_last_row(path: Path, start: int, row: dict, end: int) -> None:
 def _read_jsonl(path: Path) -> tuple[list[str], list[Row]]:
     columns: dict[str, None] = {}
     rows = []
+    for number, record in _jsonl_rows(path):
+        columns.update(dict.fromkeys(record))
+        rows.append((number, record))
+    return list(columns), rows
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    """Each JSON object with its line number, read one line at a time (blank lines skipped)."""
     with path.open(encoding="utf-8-sig") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
@@ -101,9 +132,7 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[Row]]:
                     "not an object.",
                     hint='each line must be one JSON object, e.g. {"text": "...", "label": "..."}.',
                 )
-            columns.update(dict.fromkeys(record))
-            rows.append((number, record))
-    return list(columns), rows
+            yield number, record
 
 
 def _blank(value: object) -> bool:
@@ -212,7 +241,7 @@ def load_table(
     them (and, for labels, holds two classes or more); True (the default) uses them as given.
     """
     check_labelled(labelled)
-    path = Path(path).expanduser()
+    path = _table_path(path)
     columns, rows = _read_table(path)
     if labelled is False:
         label_column = target_column = None
@@ -236,28 +265,15 @@ def load_table(
 
 
 def _read_table(path: Path) -> tuple[list[str], list[Row]]:
-    """Columns and rows of the .csv or .jsonl file at ``path``; refuses a missing file, a
-    folder, another extension, text that is not UTF-8, and a table without rows."""
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise DataError(f"table {str(path)!r} {what}.",
-                        hint="give the path of a .csv or .jsonl file (a folder of class "
-                        "sub-folders loads with load_image_folder).")
-    if path.suffix.lower() not in SUFFIXES:
-        raise DataError(
-            f"cannot read {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
-            "tables must be .csv or .jsonl.",
-            hint="save the table as .csv (with a header row) or .jsonl (one JSON object per line).",
-        )
+    """Columns and rows of the .csv or .jsonl file at ``path``; refuses text that is not
+    UTF-8 and a table without rows."""
     reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
     try:
         columns, rows = reader(path)
     except UnicodeDecodeError as e:
-        raise DataError(f"table {str(path)!r} is not UTF-8 text (byte {e.start}).",
-                        hint="re-save it as UTF-8.") from None
+        raise _not_utf8(path, e) from None
     if not rows:
-        raise DataError(f"table {str(path)!r} is empty: it holds no data rows.",
-                        hint="add rows, or check that you passed the right file.")
+        raise _empty(path)
     return columns, rows
 
 
@@ -278,15 +294,84 @@ def _check_columns(path: Path, columns: list[str], rows: list[Row], text_column:
     wanted = [c for c in (text_column, label_column, target_column) if c is not None]
     absent = [c for c in wanted if c not in columns]
     if absent:
-        raise DataError(
-            f"column(s) {_preview([repr(c) for c in absent])} not found in {str(path)!r}; "
-            f"its columns are: {_preview([repr(c) for c in columns], 30) or '(none)'}.",
-            hint="pass text_column=..., label_column=... (None for unlabelled data) or "
-            "target_column=... naming existing columns.",
-        )
+        raise _absent(path, absent, columns, "pass text_column=..., label_column=... (None for "
+                      "unlabelled data) or target_column=... naming existing columns.")
     empty = [line for line, row in rows if _blank(row.get(text_column))]
     if empty:
+        raise _empty_texts(path, text_column, empty)
+
+
+def iter_texts(path: str | Path, *, text_column: str = "text") -> Iterator[tuple[int, str]]:
+    """``(row number, text)`` of each row of a .csv or .jsonl table (rows count from 1), read
+    one row at a time: for predicting over a table of any size. The checks of
+    :func:`load_table` on the text column, each raised when its row is reached (a column a
+    CSV's header lacks: before the first row)."""
+    path = _table_path(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            with _csv_reader(path) as reader:
+                columns = _csv_header(reader, path)
+                if text_column not in columns:
+                    raise _absent(path, [text_column], columns, _TEXT_COLUMN_HINT)
+                yield from _texts(_csv_rows(reader, path), path, text_column)
+        else:
+            yield from _texts(_jsonl_rows(path), path, text_column)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from None
+
+
+_TEXT_COLUMN_HINT = "name the column that holds the texts with --text-column (text_column=...)."
+
+
+def _texts(rows: Iterator[Row], path: Path, column: str) -> Iterator[tuple[int, str]]:
+    number = 0
+    for number, (line, row) in enumerate(rows, start=1):
+        if column not in row:
+            raise _absent(path, [column], list(row), _TEXT_COLUMN_HINT, line=line)
+        if _blank(row[column]):
+            raise _empty_texts(path, column, [line])
+        yield number, str(row[column])
+    if not number:
+        raise _empty(path)
+
+
+def _table_path(path: str | Path) -> Path:
+    """``path`` as a Path, if it names a .csv or .jsonl file; else the error saying why not."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise DataError(f"table {str(path)!r} {what}.",
+                        hint="give the path of a .csv or .jsonl file (a folder of class "
+                        "sub-folders loads with load_image_folder).")
+    if path.suffix.lower() not in SUFFIXES:
         raise DataError(
-            f"text column {text_column!r} of {str(path)!r} is empty at line(s) {_preview(empty)}.",
-            hint="fill in or drop those rows.",
+            f"cannot read {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
+            "tables must be .csv or .jsonl.",
+            hint="save the table as .csv (with a header row) or .jsonl (one JSON object per line).",
         )
+    return path
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> DataError:
+    return DataError(f"table {str(path)!r} is not UTF-8 text (byte {error.start}).",
+                     hint="re-save it as UTF-8.")
+
+
+def _empty(path: Path) -> DataError:
+    return DataError(f"table {str(path)!r} is empty: it holds no data rows.",
+                     hint="add rows, or check that you passed the right file.")
+
+
+def _absent(path: Path, absent: list[str], columns: list[str], hint: str,
+            line: int | None = None) -> DataError:
+    where = f"line {line} of {str(path)!r}" if line is not None else repr(str(path))
+    kind = "fields" if line is not None else "columns"
+    return DataError(
+        f"column(s) {_preview([repr(c) for c in absent])} not found in {where}; "
+        f"its {kind} are: {_preview([repr(c) for c in columns], 30) or '(none)'}.", hint=hint)
+
+
+def _empty_texts(path: Path, column: str, lines: list[int]) -> DataError:
+    return DataError(
+        f"text column {column!r} of {str(path)!r} is empty at line(s) {_preview(lines)}.",
+        hint="fill in or drop those rows.")

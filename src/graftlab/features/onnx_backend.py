@@ -50,7 +50,7 @@ def fall_back(backbone: str, exc: BaseException, *, explicit: bool) -> None:
     """The one policy for an ONNX failure: raise :class:`OnnxBackendError` when ONNX was asked
     for explicitly; otherwise warn (an :class:`OnnxFallbackWarning` and a WARNING log line) and
     return, and the caller extracts with eager PyTorch."""
-    reason = str(exc) if isinstance(exc, _Problem) else f"{type(exc).__name__}: {_first_line(exc)}"
+    reason = str(exc) if isinstance(exc, _Problem) else f"{type(exc).__name__}: {first_line(exc)}"
     if explicit:
         raise OnnxBackendError(
             f"backend='onnx' was asked for, but ONNX Runtime cannot run backbone {backbone!r}: "
@@ -82,7 +82,7 @@ class OnnxRunner:
     def __init__(self, backbone: Backbone, layers: Sequence[str], sample: dict[str, torch.Tensor],
                  *, folder: str | Path | None = None, tolerance: float = 1e-4) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError:
             raise _Problem("onnxruntime is not installed (pip install onnxruntime)") from None
 
@@ -97,51 +97,24 @@ class OnnxRunner:
                 self._export(sample, path)
             except Exception as exc:
                 raise _Problem(f"exporting its trunk to ONNX failed: {type(exc).__name__}: "
-                               f"{_first_line(exc)}") from exc
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                               f"{first_line(exc)}") from exc
         # One thread per run, several runs at once (the extraction loop keeps
         # ``self.workers`` batches in flight): on small matrices this beats one run spread
         # over all cores, which spends its time synchronising threads.
         self.workers = max(1, torch.get_num_threads())
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # The memory arena keeps each worker's high-water mark of activations for the session's
-        # life. Images (one shape) peak lower without it (EfficientNet-Lite0 at 224 px, budgeted
-        # batches: ~50 MiB less; fixed batches of 32: ~200 MiB); text (a new shape per batch)
-        # peaks ~350 MiB higher without it, as malloc fragments (BENCHMARKS.md, "Extraction
-        # memory"). Speed was the same within this machine's noise either way.
-        options.enable_cpu_mem_arena = backbone.modality == "text"
         try:
-            self.session = ort.InferenceSession(str(path), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = cpu_session(path, threads=1, modality=backbone.modality)
         except Exception as exc:
             raise _Problem(f"ONNX Runtime cannot load the exported graph {path} "
-                           f"({_first_line(exc)}); delete it to export it again") from exc
+                           f"({first_line(exc)}); delete it to export it again") from exc
         self.path = path
         self._checked = False
 
     def _export(self, sample: dict[str, torch.Tensor], path: Path) -> None:
-        dynamic = {}
-        for name, tensor in sample.items():
-            dynamic[name] = {0: "batch", 1: "tokens"} if self.backbone.modality == "text" and \
-                tensor.ndim == 2 else {0: "batch"}
-        for i, layer in enumerate(self.layers):
-            dynamic[f"out{i}"] = {0: "batch", 1: "tokens"} if self.backbone.modality == "text" \
-                else {0: "batch"}
-        tmp = path.with_suffix(".tmp.onnx")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Trunk(self.backbone, self.names, self.layers).eval(),
-                tuple(sample[n] for n in self.names), str(tmp), input_names=self.names,
-                output_names=[f"out{i}" for i in range(len(self.layers))],
-                dynamic_axes=dynamic, opset_version=17, dynamo=False,
-            )
-        _atomic.write_bytes(path, tmp.read_bytes())
-        tmp.unlink(missing_ok=True)
+        text = self.backbone.modality == "text"
+        export_graph(_Trunk(self.backbone, self.names, self.layers), sample, path,
+                     outputs={f"out{i}": {0: "batch", 1: "tokens"} if text else {0: "batch"}
+                              for i in range(len(self.layers))}, text=text)
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         feeds = {n: batch[n].numpy() for n in self.names}
@@ -164,6 +137,51 @@ class OnnxRunner:
         self._checked = True
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (at most 300 characters): the exporter's errors
+    name the failing operator there, above a long trace."""
     lines = str(exc).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__
+
+
+def export_graph(module: nn.Module, sample: dict[str, torch.Tensor], path: Path, *,
+                 outputs: dict[str, dict[int, str]], text: bool) -> None:
+    """Export ``module(*sample.values())`` to ONNX at ``path`` (written atomically) with the
+    TorchScript exporter at opset 17: inputs named as ``sample``'s keys, the batch axis dynamic
+    (and, for ``text``, the token axis of 2-D inputs); ``outputs`` names each output and its
+    dynamic axes. Used for the extraction trunks here and for exported models
+    (``graftlab.deploy.export``)."""
+    dynamic = {name: {0: "batch", 1: "tokens"} if text and tensor.ndim == 2 else {0: "batch"}
+               for name, tensor in sample.items()}
+    tmp = path.with_suffix(".tmp.onnx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), tuple(sample.values()), str(tmp),
+                              input_names=list(sample), output_names=list(outputs),
+                              dynamic_axes={**dynamic, **outputs}, opset_version=17,
+                              dynamo=False)
+        _atomic.write_bytes(path, tmp.read_bytes())
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cpu_session(path: str | Path, *, threads: int | None, modality: str):
+    """An ONNX Runtime CPU session on ``path`` with every graph optimisation: ``threads`` per
+    run (None: ONNX Runtime's default, all cores), quiet logs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # The memory arena keeps each worker's high-water mark of activations for the session's
+    # life. Images (one shape) peak lower without it (EfficientNet-Lite0 at 224 px, budgeted
+    # batches: ~50 MiB less; fixed batches of 32: ~200 MiB); text (a new shape per batch)
+    # peaks ~350 MiB higher without it, as malloc fragments (BENCHMARKS.md, "Extraction
+    # memory"). Speed was the same within this machine's noise either way.
+    options.enable_cpu_mem_arena = modality == "text"
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

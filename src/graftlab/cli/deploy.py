@@ -1,0 +1,85 @@
+"""Commands that take a trained model out of its run: export, predict."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
+
+# graftlab.deploy (numpy, torch, onnxruntime) loads inside each command, so `graftlab --help`
+# and every other command start without it.
+Model = Annotated[str, typer.Argument(
+    help="A saved model folder, an average of adapted models, a run folder of graftlab fit, "
+    "compare or adapt (its model/), or (predict) a folder from graftlab export.",
+    show_default=False)]
+TextColumn = Annotated[str, typer.Option(help="CSV/JSONL text column.")]
+
+
+@app.command()
+def export(
+    model: Model,
+    out: Annotated[Path, typer.Option(help="The new folder to write (model.onnx, "
+                                           "contract.json, manifest.json).")],
+    sample: Annotated[str | None, typer.Option(
+        help="Data (image folder or .csv/.jsonl) whose first inputs check the export; default "
+        "a fixed synthetic sample.")] = None,
+    text_column: TextColumn = "text",
+) -> None:
+    """Export a model to ONNX with its preprocessing contract, checked against PyTorch (max
+    |difference| 1e-4, every prediction the same) before anything is written."""
+    from graftlab.deploy.export import TOLERANCE, export as run_export
+
+    with _errors():
+        done = run_export(model, out, sample=sample, text_column=text_column)
+    console.print(f"exported {model} to [bold]{done.folder}[/] (model.onnx "
+                  f"{done.bytes / 2**20:.1f} MiB); parity on {done.samples} inputs of "
+                  f"{done.sample}: max |difference| {done.max_abs_diff:.1e} (limit "
+                  f"{TOLERANCE:.0e}), every prediction the same.", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def predict(
+    model: Model,
+    data: Annotated[str, typer.Argument(
+        help="A folder of images (read recursively; no labels needed), a .csv/.jsonl table of "
+        "texts, a .txt file or - for stdin (one text, or one image path, a line).",
+        show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Write here (.csv or .jsonl, by the suffix; written whole at the end). Default: "
+        "JSONL on stdout.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Inputs predicted (and held) at a time.")]
+    = 32,
+    text_column: TextColumn = "text",
+    skip_corrupt: SkipCorrupt = False,
+) -> None:
+    """Predict a label and its probabilities (or a value) for every input, streamed in
+    batches: one row per input, with its id (file path or row number)."""
+    from graftlab.deploy.batch import check_out, open_source, predict_to
+    from graftlab.deploy.predictor import Predictor
+    from graftlab.errors import ConfigError
+
+    with _errors():
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size must be an integer >= 1, got {batch_size}.")
+        path = check_out(out)
+        predictor = Predictor.load(model, batch_size=batch_size)
+        source = open_source(data, predictor.modality, text_column=text_column,
+                             skip_corrupt=skip_corrupt)
+        stdout = sys.stdout  # the real one: a progress bar redirects sys.stdout to itself
+        with _progress() as update:
+            count = predict_to(predictor, source, path, batch_size=batch_size, stdout=stdout,
+                               progress=lambda d, t: update(f"predict {source.name}", d, t))
+    if source.skipped:
+        shown = ", ".join(source.skipped[:5]) + (
+            f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
+        err.print(f"skipped {len(source.skipped)} unreadable file(s) (--skip-corrupt): {shown}",
+                  highlight=False, markup=False, soft_wrap=True)
+    if path is not None:
+        console.print(f"{count} predictions written to {path}", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"{count} predictions", highlight=False, soft_wrap=True)

@@ -1,0 +1,247 @@
+"""Prediction over a folder, a table, a text file or stdin, streamed (``graftlab predict``).
+
+Inputs are read lazily and predicted in chunks of ``batch_size``: a folder's file names are
+listed, but only one chunk of images is decoded at a time; a table is read row by row, a .txt
+file or stdin line by line. Rows go out as they are computed, to JSONL on stdout or to a CSV /
+JSONL file written under a temporary name and renamed at the end, so an interrupted run leaves
+no half file. Each row holds an ``id`` (the image's path; the table's row number counting from
+1; the line number of a text read from lines), the predicted ``label`` and one
+``prob_<label>`` column per label, or the ``value`` for regression.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from graftlab import _atomic
+from graftlab.data.folders import IMAGE_SUFFIXES, list_images, unreadable_error, unreadable_headers
+from graftlab.data.images import ImageProblem, read_image
+from graftlab.data.tables import SUFFIXES, iter_texts
+from graftlab.errors import ConfigError, DataError
+
+OUT_SUFFIXES = (".csv", ".jsonl")
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class Source:
+    """``(id, input)`` pairs read lazily; ``total`` when known; ``skipped``: files left out."""
+
+    name: str
+    items: Iterator[tuple[Any, Any]]
+    total: int | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def open_source(data: str, modality: str, *, text_column: str = "text",
+                skip_corrupt: bool = False, stdin: TextIO | None = None) -> Source:
+    """The inputs ``data`` names for a ``modality`` model: a folder of images (recursive), one
+    image file, a .csv/.jsonl table of texts, a .txt file or ``-`` for stdin (one text, or one
+    image path, a line). Data of the other modality is refused, naming both."""
+    if data == "-":
+        return _lines(stdin or sys.stdin, "stdin", modality, skip_corrupt)
+    path = Path(data).expanduser()
+    table = path.suffix.lower() in SUFFIXES
+    if not path.exists():
+        raise DataError(f"no such file or folder: {str(path)!r}.",
+                        hint="give a folder of images, a .csv/.jsonl table of texts, a .txt "
+                        "file (one text or image path a line), or - to read stdin.")
+    if path.is_file() and path.suffix.lower() == ".txt":
+        return _lines(_read_lines(path), str(path), modality, skip_corrupt)
+    if modality == "text" and not table:
+        what = "a folder (of images?)" if path.is_dir() else f"a {path.suffix or 'plain'} file"
+        raise DataError(f"{str(path)!r} is {what}, but the model takes texts.",
+                        hint="give a .csv/.jsonl table (--text-column names the column), a .txt "
+                        "file or - (stdin) with one text a line.")
+    if modality == "text":
+        return Source(str(path), iter_texts(path, text_column=text_column))
+    if table:
+        raise DataError(f"{str(path)!r} is a table of texts, but the model takes images.",
+                        hint="give a folder of images, or - with one image path a line on "
+                        "stdin.")
+    if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise DataError(f"{str(path)!r} is neither an image file ({'/'.join(IMAGE_SUFFIXES)}) "
+                        "nor a folder of images.", hint="give a folder of images.")
+    root = path if path.is_dir() else path.parent
+    files = list_images(path) if path.is_dir() else [path]
+    problems = unreadable_headers(files)
+    if problems and not skip_corrupt:
+        raise unreadable_error(root, problems)
+    source = Source(str(path), iter(()), len(files) - len(problems),
+                    [str(p) for p, _ in problems])
+    bad = {p for p, _ in problems}
+    source.items = _decoded((f for f in files if f not in bad), root, skip_corrupt, source)
+    return source
+
+
+def _decoded(files: Iterable[Path], root: Path, skip_corrupt: bool, source: Source
+             ) -> Iterator[tuple[str, Any]]:
+    """``(path, RGB array)`` of each file, decoded when reached; a file whose pixels fail to
+    decode is skipped (and listed) with ``skip_corrupt``, else the error names it."""
+    for file in files:
+        try:
+            yield str(file), read_image(file)
+        except ImageProblem as problem:
+            if not skip_corrupt:
+                raise unreadable_error(root, [(file, problem)]) from None
+            source.skipped.append(str(file))
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            yield from handle
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}).",
+                        hint="re-save it as UTF-8.") from None
+
+
+def _lines(stream: Iterable[str], name: str, modality: str, skip_corrupt: bool) -> Source:
+    """One text a line (id: the line number), or one image path a line (id: the path); blank
+    lines are skipped."""
+    source = Source(name, iter(()))
+
+    def lines() -> Iterator[tuple[Any, Any]]:
+        for number, line in enumerate(stream, start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            if modality == "text":
+                yield number, text
+                continue
+            path = Path(text.strip())
+            if not path.is_file():
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                raise DataError(f"line {number} of {name}: {shown!r} is not an image file (no "
+                                "such file), and the model takes images.",
+                                hint="an image model reads one image path a line; texts go to "
+                                "a text model.")
+            try:
+                yield text.strip(), read_image(path)
+            except ImageProblem as problem:
+                if not skip_corrupt:
+                    raise DataError(f"line {number} of {name}: {path} cannot be read as an "
+                                    f"image ({problem.reason}).",
+                                    hint="fix or delete the file, or pass --skip-corrupt to "
+                                    "leave it out.") from None
+                source.skipped.append(str(path))
+
+    source.items = lines()
+    return source
+
+
+def predict_to(predictor: Any, source: Source, out: Path | None, *, batch_size: int,
+               progress: Progress | None = None, stdout: TextIO | None = None) -> int:
+    """Predict every input of ``source`` into ``out`` (see :func:`write_rows`); the number
+    of rows. No input at all (once unreadable files are left out) is an error, and writes
+    nothing."""
+    rows = predict_rows(predictor, source.items, batch_size, progress, source.total)
+    return write_rows(_not_empty(rows, source), columns_of(predictor), out, stdout)
+
+
+def _not_empty(rows: Iterator[dict], source: Source) -> Iterator[dict]:
+    count = 0
+    for row in rows:
+        count += 1
+        yield row
+    if not count:
+        skipped = f" ({len(source.skipped)} unreadable file(s) left out)" if source.skipped \
+            else ""
+        raise DataError(f"{source.name} holds no input to predict{skipped}.",
+                        hint="check that this is the right data.")
+
+
+def predict_rows(predictor: Any, items: Iterable[tuple[Any, Any]], batch_size: int,
+                 progress: Progress | None = None, total: int | None = None
+                 ) -> Iterator[dict]:
+    """One output row per ``(id, input)``, predicting ``batch_size`` inputs at a time: no more
+    than one chunk is read ahead of the rows given out."""
+    labels, done = predictor.labels, 0
+    items = iter(items)
+    while chunk := list(itertools.islice(items, batch_size)):
+        ids = [i for i, _ in chunk]
+        inputs = [x for _, x in chunk]
+        if labels is None:
+            rows = [{"id": i, "value": _short(v)} for i, v in
+                    zip(ids, predictor.predict(inputs), strict=True)]
+        else:
+            proba = predictor.predict_proba(inputs)
+            rows = [{"id": i, "label": labels[int(p.argmax())],
+                     **{f"prob_{name}": _short(v) for name, v in zip(labels, p, strict=True)}}
+                    for i, p in zip(ids, proba, strict=True)]
+        done += len(rows)
+        if progress:
+            progress(done, total)
+        yield from rows
+
+
+def _short(value: float) -> float:
+    return float(f"{float(value):.6g}")  # float32's precision, without its noise digits
+
+
+def columns_of(predictor: Any) -> list[str]:
+    if predictor.labels is None:
+        return ["id", "value"]
+    return ["id", "label", *(f"prob_{name}" for name in predictor.labels)]
+
+
+def check_out(out: str | Path | None) -> Path | None:
+    """``--out`` before any work: a .csv or .jsonl file name in a folder that exists."""
+    if out is None:
+        return None
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name, e.g. "
+                          f"{out / 'predictions.csv'}.")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(f"--out {out}: the suffix says the format, and "
+                          f"{out.suffix or '(none)'!r} is neither .csv nor .jsonl.",
+                          hint="name it predictions.csv or predictions.jsonl.")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {out.parent} does not exist.",
+                          hint="create it first, or write somewhere else.")
+    return out
+
+
+def write_rows(rows: Iterable[dict], columns: list[str], out: Path | None,
+               stdout: TextIO | None = None) -> int:
+    """Write ``rows`` as JSONL to ``stdout`` (``out`` None) or as CSV / JSONL (by ``out``'s
+    suffix) to ``out``, atomically; the number of rows."""
+    count = 0
+
+    def fill(text: TextIO) -> None:
+        nonlocal count
+        csv_out = csv.DictWriter(text, columns) if out is not None and \
+            out.suffix.lower() == ".csv" else None
+        if csv_out:
+            csv_out.writeheader()
+        for row in rows:
+            if csv_out:
+                csv_out.writerow(row)
+            else:
+                text.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+            if out is None and count % 256 == 0:
+                text.flush()
+
+    if out is None:
+        fill(stdout or sys.stdout)
+        (stdout or sys.stdout).flush()
+        return count
+
+    def write(handle) -> None:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        fill(text)
+        text.flush()
+        text.detach()
+
+    _atomic.write_stream(out, write)
+    return count

@@ -1,0 +1,222 @@
+"""``export``: a trained model as one ONNX graph, with what it needs to be fed, checked.
+
+The exported folder holds:
+
+- ``model.onnx``: backbone and head as one graph, exactly what ``Predictor.predict_proba``
+  runs (:class:`~graftlab.deploy.engines.ModelGraph`). A domain-adaptation model is saved as
+  backbone + head already (its discriminator belongs to the training method, not the model),
+  so nothing auxiliary is in it. An average of adapted models is one graph that runs every
+  member and outputs the mean of their softmax probabilities (``output: "probabilities"``);
+  a Grafter's graph outputs logits, a regressor's its standardised value.
+- ``contract.json``: modality, the inputs' names and preprocessing (image size, scale,
+  mean/std, channel order and layout; or the tokenizer, saved in ``tokenizer/``, with its
+  max_length and truncation), label names, task, what the output is, the graftlab version,
+  the source model's sha256 and the parity measured at export, and the model card.
+- ``manifest.json``: every file's sha256 (:mod:`graftlab.integrity`).
+
+Parity is checked before anything is written where it can be seen: the folder is built under
+a temporary name beside ``out``, the exported graph is loaded back through
+:class:`~graftlab.deploy.predictor.Predictor` (ONNX Runtime and the contract's preprocessing,
+from the raw inputs) and compared with the eager PyTorch model on a sample: the ``sample``
+data's first :data:`SAMPLE_SIZE` inputs, or else a fixed synthetic sample of the model's
+modality (:func:`synthetic_sample`: random images of several sizes; texts of one word to
+longer than max_length). Only if every output is within :data:`TOLERANCE` and every
+prediction agrees is the folder renamed to ``out``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graftlab import __version__, _atomic, integrity
+from graftlab.deploy.card import EXPORT_FORMAT, EXPORTED, locate
+from graftlab.deploy.engines import PROBABILITIES, STANDARDISED
+from graftlab.deploy.predictor import Predictor
+from graftlab.errors import ConfigError, GraftlabError
+
+TOLERANCE = 1e-4  # max |difference| of any output (logit, probability, standardised value)
+SAMPLE_SIZE = 32  # inputs read from --sample data
+
+
+class ExportError(GraftlabError, RuntimeError):
+    """The model cannot be exported (an operator ONNX lacks), or the exported graph does not
+    compute what the model computes; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    samples: int
+    sample: str  # where the parity sample came from
+    max_abs_diff: float
+    bytes: int  # size of model.onnx
+
+
+def export(model_path: str | Path, out: str | Path, *, sample: str | None = None,
+           text_column: str = "text") -> Exported:
+    """Export the model at ``model_path`` (anything :meth:`Predictor.load` takes but an
+    export) into the new folder ``out``; see the module docstring. ``sample`` is a folder of
+    images or a .csv/.jsonl table (``text_column``) for the parity check."""
+    out = _check_out(out)
+    if locate(model_path).kind == EXPORTED:
+        raise ConfigError(f"{model_path} is an exported model already.",
+                          hint="export the saved model or run folder it came from.")
+    eager = Predictor.load(model_path)
+    inputs, described = _sample(eager, sample, text_column)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
+    try:
+        _build(eager, Path(model_path), tmp, inputs[:2])
+        diff = parity(eager, Predictor.load(tmp), inputs)
+        contract = integrity.read_json(tmp / "contract.json")
+        contract["parity"] = {"samples": len(inputs), "sample": described,
+                              "max_abs_diff": diff, "tolerance": TOLERANCE,
+                              "prediction_agreement": 1.0}
+        _atomic.write_json(tmp / "contract.json", contract)
+        integrity.write_manifest(tmp, _files(tmp))
+        if out.is_dir():
+            out.rmdir()  # empty (checked): replaced by the finished folder
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Exported(out, len(inputs), described, diff, (out / "model.onnx").stat().st_size)
+
+
+def _check_out(out: str | Path) -> Path:
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out} exists and is not an empty folder; export writes a "
+                          "new folder.", hint="give a new folder, or delete the old export "
+                          "first to replace it.")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {out.parent} does not exist.",
+                          hint="create it first, or export somewhere else.")
+    return out
+
+
+def _build(eager: Predictor, source: Path, folder: Path, trace: list) -> None:
+    """Write model.onnx, contract.json, the tokenizer and the manifest into ``folder``."""
+    from graftlab.features.onnx_backend import export_graph, first_line
+
+    engine = eager._engine
+    backbone = engine.backbone
+    (folder / "tokenizer").mkdir()
+    spec = backbone.input_contract(folder / "tokenizer")
+    if not any((folder / "tokenizer").iterdir()):
+        (folder / "tokenizer").rmdir()
+    batch = engine.prepare(_decoded(eager, trace))
+    try:
+        export_graph(engine.graph, {n: batch[n] for n in engine.graph.names},
+                     folder / "model.onnx", outputs={eager.output: {0: "batch"}},
+                     text=eager.modality == "text")
+    except Exception as exc:
+        raise ExportError(
+            f"the model cannot be exported to ONNX: the exporter failed with "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            hint=f"graftlab predict works on the saved model without export: "
+            f"graftlab predict {source} DATA.") from exc
+    contract = {
+        "format": EXPORT_FORMAT, "graftlab": __version__, "task": eager.task,
+        "labels": eager.labels, "output": eager.output, "inputs": spec,
+        "outputs": {eager.output: ["batch", len(eager.labels) if eager.labels else 1]},
+        "opset": 17, "source": _source(source), "card": eager.card}
+    if eager.output == STANDARDISED:
+        mean, std = eager._target
+        contract["target"] = {"mean": mean, "std": std, "value": "standardised * std + mean"}
+    _atomic.write_json(folder / "contract.json", contract)
+    integrity.write_manifest(folder, _files(folder))
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.name != integrity.MANIFEST)
+
+
+def _source(path: Path) -> dict:
+    """The source model's folder and the sha256 of each of its weight files."""
+    folder = locate(path).folder
+    weights = sorted(folder.rglob("model.safetensors"))
+    return {"folder": str(folder.resolve()),
+            "sha256": {p.relative_to(folder).as_posix(): integrity.sha256_file(p)
+                       for p in weights}}
+
+
+def _decoded(predictor: Predictor, items: list) -> list:
+    from graftlab.deploy import inputs
+
+    return inputs.texts(items) if predictor.modality == "text" else inputs.images(items)
+
+
+def parity(eager: Predictor, exported: Predictor, inputs: list) -> float:
+    """The largest |difference| of the two models' outputs on ``inputs``; an
+    :class:`ExportError` naming the input and value when it exceeds :data:`TOLERANCE`, or
+    when a prediction differs (a near-tie, whose two best outputs lie within the tolerance,
+    agrees either way)."""
+    a, b = eager.outputs(inputs), exported.outputs(inputs)
+    diff = np.abs(a.astype(np.float64) - b)
+    worst = np.unravel_index(int(diff.argmax()), diff.shape)
+    column = eager.labels[worst[1]] if eager.labels else "value"
+    kind = "probability" if eager.output == PROBABILITIES else eager.output.rstrip("s")
+    if diff[worst] > TOLERANCE:
+        raise ExportError(
+            f"the exported model does not match the PyTorch model: on sample input "
+            f"{worst[0]}, the {kind} of {column!r} is {a[worst]:.6g} in PyTorch and "
+            f"{b[worst]:.6g} in ONNX Runtime (|difference| {diff[worst]:.2e} > "
+            f"{TOLERANCE:.0e}); nothing was written.", hint=_HINT)
+    if eager.labels is not None:
+        top2 = np.sort(a, axis=-1)[:, -2:] if a.shape[1] > 1 else np.zeros((len(a), 2))
+        tie = (top2[:, 1] - top2[:, 0]) <= TOLERANCE
+        differ = np.flatnonzero((a.argmax(-1) != b.argmax(-1)) & ~tie)
+        if len(differ):
+            i = int(differ[0])
+            raise ExportError(
+                f"the exported model predicts differently from the PyTorch model on "
+                f"{len(differ)} of {len(a)} sample inputs (first: input {i}, "
+                f"{eager.labels[int(a[i].argmax())]!r} in PyTorch, "
+                f"{eager.labels[int(b[i].argmax())]!r} in ONNX Runtime); nothing was written.",
+                hint=_HINT)
+    return float(diff.max()) if diff.size else 0.0
+
+
+_HINT = ("graftlab predict works on the saved model without export; please report the model "
+         "(backbone, strategy, head) with this message.")
+
+
+def _sample(predictor: Predictor, data: str | None, text_column: str) -> tuple[list, str]:
+    """The parity sample: ``data``'s first inputs, or the synthetic one; and its description."""
+    if data is None:
+        size = getattr(predictor._engine.backbone, "image_size", 224)
+        return (synthetic_sample(predictor.modality, size),
+                "synthetic (graftlab.deploy.export.synthetic_sample)")
+    from graftlab.deploy.batch import open_source
+
+    source = open_source(data, predictor.modality, text_column=text_column)
+    items = [x for _, x in itertools.islice(source.items, SAMPLE_SIZE)]
+    if not items:
+        raise ConfigError(f"--sample {data} holds no input.", hint="give data with inputs, or "
+                          "leave --sample out to check on a synthetic sample.")
+    return items, f"{data} (first {len(items)})"
+
+
+_WORDS = ("the film was good bad long short fun dull a great plot and it not very much I "
+          "loved hated music acting café naïve 2024 !").split()
+
+
+def synthetic_sample(modality: str, image_size: int = 224) -> list[Any]:
+    """A fixed sample of ``modality``: 8 random RGB images (4 at ``image_size``, the others
+    smaller and larger, so resizing is checked both ways), or 8 texts drawn from a fixed word
+    list (one word up to 700, beyond any max_length, so truncation is checked)."""
+    rng = np.random.default_rng(0)
+    if modality == "image":
+        size = image_size
+        shapes = [(size, size)] * 4 + [(size // 2 + 3, size + 5), (size * 2, size * 3 // 2),
+                                        (17, 23), (size + 1, size - 1)]
+        return [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in shapes]
+    return [" ".join(rng.choice(_WORDS, n)) for n in (1, 2, 5, 9, 17, 33, 120, 700)]

@@ -1,0 +1,169 @@
+"""``Predictor``: one trained model behind one small interface, however it was saved.
+
+    p = Predictor.load("runs/compare-20250101-120000")   # or model/, an average, an export
+    p.modality, p.labels, p.task, p.card                  # what it takes, says and is
+    p.predict_proba(["a lovely film", "dull"])            # (2, len(p.labels)), rows sum to 1
+    p.predict(["a lovely film", "dull"])                  # array(['pos', 'neg'])
+
+This is the interface ``graftlab predict`` uses, and the one a server builds on: load once,
+then call ``predict_proba`` / ``predict`` on lists of inputs. One Predictor is not meant to be
+called from several threads at once (a text model's fast tokenizer refuses concurrent calls):
+a server serialises its calls (a micro-batcher does) or holds one per worker.
+
+Inputs: texts as a list of ``str``; images as a list of RGB uint8 arrays ``(H, W, 3)`` (also
+``(H, W)``, ``(H, W, 1)``, ``(H, W, 4)``, or one ``(N, H, W, 3)`` array), image file paths
+or raw image bytes, decoded as folders load (:mod:`graftlab.data.images`). Each image is
+resized from its own size, as the Grafter resizes one image. Inputs run in batches of
+``batch_size``, so a long list never holds more than one batch of decoded images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graftlab import integrity
+from graftlab.deploy import inputs as raw
+from graftlab.deploy.card import AVERAGE, EXPORT_FORMAT, EXPORTED, Located, locate, model_card
+from graftlab.deploy.engines import LOGITS, PROBABILITIES, STANDARDISED, OnnxEngine, TorchEngine
+from graftlab.errors import ConfigError
+
+
+class Predictor:
+    """A trained model ready to predict; build it with :meth:`load`.
+
+    Attributes: ``modality`` ("image" or "text"), ``labels`` (the class names, str, in the
+    order of ``predict_proba``'s columns; None for a regression model), ``task``
+    ("classification" or "regression"), ``card`` (a dict: backbone, strategy, head, data and
+    metrics where the run recorded them, labels, the graftlab version that saved it),
+    ``kind`` ("grafter", "average" or "exported": what was loaded), ``output`` (what the
+    graph computes: "logits", "probabilities" for an average, "standardised" values for
+    regression) and ``batch_size``.
+    """
+
+    def __init__(self, engine: TorchEngine | OnnxEngine, *, modality: str,
+                 labels: list[str] | None, output: str, card: dict, kind: str,
+                 target: tuple[float, float] | None = None, batch_size: int = 32) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size}.")
+        self._engine, self._target = engine, target
+        self.modality, self.labels, self.output, self.card = modality, labels, output, card
+        self.kind, self.batch_size = kind, batch_size
+        self.task = "regression" if labels is None else "classification"
+
+    @classmethod
+    def load(cls, path: str | Path, *, batch_size: int = 32) -> Predictor:
+        """Load a saved Grafter or GrafterRegressor folder, an average of adapted models
+        (``average.json``), a run folder of ``graftlab fit`` / ``compare`` / ``adapt`` (its
+        ``model/``), or a folder from ``graftlab export`` (run by ONNX Runtime; no PyTorch
+        model is built). Checksums are verified first; a missing file, or a folder of another
+        graftlab format, is a :class:`ConfigError` naming the file and the fix."""
+        found = locate(path)
+        if found.kind == EXPORTED:
+            return cls._exported(found, batch_size)
+        return cls._saved(found, batch_size)
+
+    # ------------------------------------------------------------------ prediction
+    def outputs(self, inputs: Any) -> np.ndarray:
+        """What the model computes for ``inputs``, float32 (N, K): see ``output``. The export's
+        parity check compares these between PyTorch and ONNX Runtime."""
+        items = raw.as_list(inputs, self.modality)
+        decode = raw.texts if self.modality == "text" else raw.images
+        chunks = [self._engine.run(self._engine.prepare(decode(items[i:i + self.batch_size], i)))
+                  for i in range(0, len(items), self.batch_size)]
+        width = len(self.labels) if self.labels is not None else 1
+        return np.concatenate(chunks) if chunks else np.zeros((0, width), np.float32)
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """Class probabilities (N, len(labels)), float32, rows summing to 1."""
+        if self.labels is None:
+            raise ConfigError("this model predicts a number (regression): it has no class "
+                              "probabilities.", hint="use predict(inputs) for the values.")
+        out = self.outputs(inputs)
+        return out if self.output == PROBABILITIES else softmax(out)
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """The predicted label (str) of each input, or its value (float) for regression."""
+        out = self.outputs(inputs)
+        if self.labels is None:
+            mean, std = self._target
+            return out[:, 0].astype(np.float64) * std + mean
+        return np.asarray(self.labels)[out.argmax(-1)] if len(out) else np.asarray([], str)
+
+    def __repr__(self) -> str:
+        what = f"labels={self.labels}" if self.labels is not None else "regression"
+        return (f"Predictor({self.kind}, {self.modality}, {what}, "
+                f"backbone={self.card.get('backbone')!r})")
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def _saved(cls, found: Located, batch_size: int) -> Predictor:
+        """A saved Grafter / GrafterRegressor, or an average of Grafters, in eager PyTorch."""
+        if found.kind == AVERAGE:
+            from graftlab.adapt.average import AveragedModel
+
+            average = AveragedModel.load(found.folder)
+            names = list(average.members)
+            estimators = list(average.members.values())
+            configs = [integrity.read_json(found.folder / "members" / n / "config.json")
+                       for n in names]
+        else:
+            names, estimators, configs = None, [_load_estimator(found.folder)], []
+            configs.append(integrity.read_json(found.folder / "config.json"))
+        first = estimators[0]
+        regression = hasattr(first, "target_mean_")
+        labels = None if regression else [str(c) for c in first.classes_]
+        card = model_card(configs, found.run, labels=labels,
+                          task="regression" if regression else "classification", members=names)
+        engine = TorchEngine([e.model_ for e in estimators], first.model_.backbone)
+        output = STANDARDISED if regression else PROBABILITIES if names else LOGITS
+        target = (float(first.target_mean_), float(first.target_std_)) if regression else None
+        return cls(engine, modality=first.model_.backbone.modality, labels=labels,
+                   output=output, card=card, kind=found.kind, target=target,
+                   batch_size=batch_size)
+
+    @classmethod
+    def _exported(cls, found: Located, batch_size: int) -> Predictor:
+        """A folder written by :func:`graftlab.deploy.export.export`, in ONNX Runtime."""
+        from graftlab.features.onnx_backend import first_line
+        from graftlab.saving import check_format
+
+        integrity.verify_manifest(found.folder)
+        path = found.folder / "contract.json"
+        contract = integrity.read_json(path)
+        check_format(contract, path, EXPORT_FORMAT)
+        try:
+            engine = OnnxEngine(found.folder, contract)
+        except Exception as exc:  # what ONNX Runtime or the tokenizer raise: one line
+            raise ConfigError(f"{found.folder} cannot be loaded ({type(exc).__name__}: "
+                              f"{first_line(exc)}).",
+                              hint="export the model again with this graftlab version.") from exc
+        target = contract.get("target")
+        return cls(engine, modality=contract["inputs"]["modality"], labels=contract["labels"],
+                   output=contract["output"], card=contract["card"], kind=EXPORTED, target=(target["mean"], target["std"]) if target else None,
+                   batch_size=batch_size)
+
+
+def _load_estimator(folder: Path) -> Any:
+    """The saved Grafter or GrafterRegressor in ``folder`` (its config says which)."""
+    from graftlab.grafter import Grafter
+    from graftlab.regressor import GrafterRegressor
+    from graftlab.saving import FORMAT, check_format
+
+    config = integrity.read_json(folder / "config.json")  # the checksums: in load, below
+    check_format(config, folder / "config.json", FORMAT)
+    classes = {"Grafter": Grafter, "GrafterRegressor": GrafterRegressor}
+    name = config.get("estimator", "Grafter")
+    if name not in classes:
+        raise ConfigError(f"{folder / 'config.json'} holds a {name!r}; a Predictor loads "
+                          f"{' or '.join(classes)}.",
+                          hint="save the model with Grafter.save or GrafterRegressor.save.")
+    return classes[name].load(folder)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, float32, stable for large logits."""
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return (shifted / shifted.sum(-1, keepdims=True)).astype(np.float32)
