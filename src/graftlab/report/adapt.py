@@ -159,7 +159,9 @@ def verdict(results: dict) -> str:
                      "of held-out source accuracy against source_only, so the guard keeps "
                      f"**{results['kept']}** instead.")
     if "oracle" in results:
-        runs, key = results["runs"], _scores(results)[-1]
+        runs = results["runs"]
+        key = "heldout_target_accuracy" if all("heldout_target_accuracy" in r for r in runs) \
+            else "target_accuracy"
         acc = {m: _mean(runs, m, lambda r: r.get(key)) for m in results["methods"]}
         kept = "" if sel == "source_only" else f"{sel} {acc[sel] * 100:.1f}%, "
         if results.get("kept") == "average":

@@ -7,8 +7,8 @@ it picks ``source_only``, or the pick loses held-out source accuracy, adaptation
 hurt and the source-only model is kept (``guard=False`` keeps the best adaptation instead).
 Otherwise, with two methods or more, the kept model is the refined student (``keep="auto"``
 or ``"refined"``; :mod:`graftlab.adapt.refine`): the adapted models' consensus, outliers left
-out, pseudo-labels the target's confident samples, and the member with the highest information
-maximisation trains again on them beside the source. ``keep="average"`` keeps the mean
+out, pseudo-labels the target's confident samples, and the member that agrees most with the
+ensemble trains again on them beside the source. ``keep="average"`` keeps the mean
 probabilities of all adapted models (outliers included), ``keep="selected"`` the pick alone.
 The guard's source check applies to the student as well: if it loses more than 5 points of
 held-out source accuracy against source_only, the guarded pick is kept instead.
@@ -325,17 +325,17 @@ def _own_checkpoints(adapter_kw: dict, run: str, seed: int) -> dict:
 
 def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], seed: int,
             data: SeedData, weights: np.ndarray, adapter_kw: dict, progress: Progress | None,
-            total: int, student: str = "info_max") -> tuple[dict, Adapter]:
+            total: int, student_by: str = "agreement") -> tuple[dict, Adapter]:
     """The seed's refinement (:mod:`graftlab.adapt.refine`): the consensus of the adapted
-    models that are not outliers teaches a student, the one of them with the highest
-    information maximisation, trained again on source + the teacher's pseudo-labels."""
+    models that are not outliers teaches a student (by default the one of them that agrees
+    most with the ensemble), trained again on source + the teacher's pseudo-labels."""
     from graftlab.adapt import refine
 
     runs = {r["method"]: r for r in results["runs"] if r["seed"] == seed}
     fraction = adapter_kw.get("pseudo_fraction", 0.5)
     step = refine.plan({m: probs[m] for m in adapted},
                        {m: runs[m]["validators"]["info_max"] for m in adapted}, fraction,
-                       student)
+                       student_by)
     if progress:
         progress(f"refine: {step['student']} on the consensus of {', '.join(step['members'])}"
                  f" seed {seed}", len(results["runs"]), total)
@@ -345,7 +345,8 @@ def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], see
     student.fit(data.src_train, data.src_train.labels, target=data.target,
                 teacher_proba=step["teacher"])
     run = _score(student, data, weights).run
-    run.update(method="refined", seed=seed, student=step["student"], members=step["members"],
+    run.update(method="refined", seed=seed, student=step["student"], student_by=student_by,
+               members=step["members"],
                outliers=step["outliers"], agreement=step["agreement"], margin=step["margin"],
                pseudo_labels=step["pseudo_labels"], seconds=time.perf_counter() - t,
                trainable_params=int(student.trainable_params_))
