@@ -76,7 +76,7 @@ def test_label_sets_that_differ_are_named():
 def test_label_map_renames_and_recodes_target_classes_explicitly():
     import numpy as np
 
-    from graftlab.workflows.adapt import _check_labels, parse_label_map
+    from graftlab.workflows.adapt_checks import _check_labels, parse_label_map
 
     source, target = _domains()
     # the same classes spelt otherwise and listed in another order
@@ -97,7 +97,7 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
 
 
 def test_label_map_without_target_labels_or_class_names_says_why():
-    from graftlab.workflows.adapt import _check_labels
+    from graftlab.workflows.adapt_checks import _check_labels
 
     source, target = _domains()
     assert _check_labels(source, target.unlabelled()) is not None  # no labels, no map: fine

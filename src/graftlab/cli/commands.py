@@ -314,7 +314,7 @@ def adapt(
     against negative transfer; report.html/.md and results.json."""
     from graftlab.cli.configs import configured
     from graftlab.config import AdaptConfig
-    from graftlab.workflows.adapt import check_methods
+    from graftlab.workflows.adapt_checks import check_methods
     from graftlab.workflows.configured import run_adapt_config
 
     with _errors():

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from graftlab.config import AdaptConfig, CompareConfig
 from graftlab.data import to_grayscale, without_shared
-from graftlab.workflows.adapt import (adapt_to_folder, check_keep, check_methods,
-                                      check_options, parse_label_map)
+from graftlab.workflows.adapt import adapt_to_folder
+from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
+                                             parse_label_map)
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
                                        limit_domain, load_with_columns, load_with_test)
 from graftlab.workflows.compare import check_compare, run_compare
