@@ -242,7 +242,7 @@ def render(results: dict, kept: str) -> str:
         parts += ["### Evaluation pairs (the keep rule was chosen before these ran)",
                   pairs_table(results, EVALUATION, kept),
                   "Every keep rule over the evaluation pairs' runs (the default is "
-                  f"`{kept}`):", rules_table(evaluation)]
+                  f"`{kept}`):", rules_table(evaluation), verdict(design, evaluation, kept)]
     if design:
         parts += ["### Design pairs (where the keep rule was chosen)",
                   pairs_table(results, DESIGN, kept),
@@ -254,6 +254,28 @@ def render(results: dict, kept: str) -> str:
     return "\n\n".join(parts)
 
 
+def _best(stored: list[dict]) -> str:
+    """The keep rule (source_only aside) with the highest mean gain over ``stored``."""
+    return max((r for r in RULES if r != "source_only"),
+               key=lambda r: rule_summary(stored, r)["gain"])
+
+
+def verdict(design: list[dict], evaluation: list[dict], kept: str) -> str:
+    """The issue's goals on the evaluation pairs, and whether the design pairs' choice held."""
+    r = rule_summary(evaluation, kept)
+    on_design, on_eval = _best(design), _best(evaluation)
+    held = ("the rule that did best on the design pairs also did best on the evaluation "
+            "pairs" if on_design == on_eval else
+            f"the choice did not carry over: on the evaluation pairs `{on_eval}` did better "
+            f"({rule_summary(evaluation, on_eval)['gain']:+.1f} points on average, worst run "
+            f"{rule_summary(evaluation, on_eval)['worst']:+.1f}) than the design pairs' pick "
+            f"`{on_design}`. Switching to it now would choose on the evaluation pairs; it "
+            "needs a new round with pairs neither choice has seen")
+    return (f"Goals (issue #18), evaluation pairs, kept model `{kept}`: more than 1 point below "
+            f"source-only in {r['losses']} of {r['n']} runs (goal: none); mean gap to the "
+            f"oracle {r['gap']:.1f} points (goal: at most 2). Design vs evaluation: {held}.")
+
+
 def readme_summary(results: dict, kept: str) -> str:
     evaluation = [s for p in EVALUATION for s in results.get(p, [])]
     if not evaluation:
@@ -261,13 +283,27 @@ def readme_summary(results: dict, kept: str) -> str:
     r = rule_summary(evaluation, kept)
     avg = rule_summary(evaluation, "average")
     pairs = len({s["pair"] for s in evaluation})
+    design = [s for p in DESIGN for s in results.get(p, [])]
+    on_eval = _best(evaluation)
+    other = "" if on_eval == kept else (
+        f" The student chosen by information maximisation (the earlier default), which lost "
+        f"to the agreement student on the design pairs, did better here: "
+        f"{rule_summary(evaluation, on_eval)['gain']:+.1f} on average, worst run "
+        f"{rule_summary(evaluation, on_eval)['worst']:+.1f}; the default stays as chosen "
+        "until a new round of unseen pairs decides." if on_eval == "refined (IM student)"
+        else f" `{on_eval}` did better here ({rule_summary(evaluation, on_eval)['gain']:+.1f}"
+        f" on average); the default stays as chosen until a new round of unseen pairs "
+        "decides.")
+    d = rule_summary(design, kept) if design else None
     return (f"On {pairs} evaluation pairs that no rule was chosen on ({r['n']} runs, "
             f"BENCHMARKS.md), scored on held-out target samples, the kept model gains "
             f"{r['gain']:+.1f} points on source-only on average (worst run {r['worst']:+.1f}; "
             f"{r['losses']} of {r['n']} runs more than a point below it) and stays "
             f"{r['gap']:.1f} points below the best method in hindsight; `--keep average` "
             f"gains {avg['gain']:+.1f} (worst {avg['worst']:+.1f}, oracle gap "
-            f"{avg['gap']:.1f}).")
+            f"{avg['gap']:.1f})." + other + (
+                f" On the design pairs, where it was chosen, it gained {d['gain']:+.1f}."
+                if d else ""))
 
 
 def write_readme(text: str) -> None:
