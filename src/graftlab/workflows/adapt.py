@@ -7,8 +7,8 @@ it picks ``source_only``, or the pick loses held-out source accuracy, adaptation
 hurt and the source-only model is kept (``guard=False`` keeps the best adaptation instead).
 Otherwise, with two methods or more, the kept model is the refined student (``keep="auto"``
 or ``"refined"``; :mod:`graftlab.adapt.refine`): the adapted models' consensus, outliers left
-out, pseudo-labels the target's confident samples, and the member that agrees most with the
-ensemble trains again on them beside the source. ``keep="average"`` keeps the mean
+out, pseudo-labels the target's confident samples, and the member with the highest information
+maximisation trains again on them beside the source. ``keep="average"`` keeps the mean
 probabilities of all adapted models (outliers included), ``keep="selected"`` the pick alone.
 The guard's source check applies to the student as well: if it loses more than 5 points of
 held-out source accuracy against source_only, the guarded pick is kept instead.
@@ -243,10 +243,11 @@ def _own_checkpoints(adapter_kw: dict, run: str, seed: int) -> dict:
 
 def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], seed: int,
             data: SeedData, weights: np.ndarray, adapter_kw: dict, progress: Progress | None,
-            total: int, student_by: str = "agreement") -> tuple[dict, Adapter]:
+            total: int, student_by: str = "info_max") -> tuple[dict, Adapter]:
     """The seed's refinement (:mod:`graftlab.adapt.refine`): the consensus of the adapted
-    models that are not outliers teaches a student (by default the one of them that agrees
-    most with the ensemble), trained again on source + the teacher's pseudo-labels."""
+    models that are not outliers teaches a student (by default the one of them with the
+    highest information maximisation), trained again on source + the teacher's
+    pseudo-labels."""
     from graftlab.adapt import refine
 
     runs = {r["method"]: r for r in results["runs"] if r["seed"] == seed}
