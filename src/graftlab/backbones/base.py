@@ -105,6 +105,17 @@ class Backbone(nn.Module):
         """What identifies this backbone's outputs (name, weights checksum, preprocessing)."""
         return {"name": self.name}
 
+    def unit_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Model-ready images back to float RGB in [0, 1], (B, 3, H, W): so another image
+        backbone (a distillation teacher) sees the pixels this one saw, augmentation included.
+        None where the family cannot undo its preprocessing (then nothing is passed on)."""
+        return None
+
+    def from_unit_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Float RGB images in [0, 1], (B, 3, H, W) -> model-ready tensors, as
+        :meth:`preprocess` makes them from uint8 images (resized to the input size)."""
+        raise NotImplementedError(f"{self.name} cannot take images in [0, 1]")
+
     # ---- shared behaviour -------------------------------------------------------------
     def probe_batch(self) -> dict[str, torch.Tensor]:
         """One tiny dummy sample, preprocessed: to measure a layer's output shape or width."""

@@ -118,12 +118,19 @@ class EfficientNetLite(Backbone):
                 f"{self.name} expects images as (batch, height, width, 3) uint8, got shape "
                 f"{tuple(x.shape)}."
             )
-        x = x.permute(0, 3, 1, 2).float().div(255.0)
+        return self.from_unit_images(x.permute(0, 3, 1, 2).float().div(255.0))
+
+    def from_unit_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Float RGB in [0, 1], (B, 3, H, W) -> resized to the input size and normalised."""
+        x = images
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                               align_corners=False, antialias=True)
         x = (x - self._mean) / self._std
         return {"pixel_values": x.contiguous()}
+
+    def unit_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["pixel_values"] * self._std + self._mean
 
     def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
                        ) -> dict[str, torch.Tensor]:
