@@ -295,6 +295,11 @@ def test_settings_out_of_range_are_refused(teacher, option, message):
         _fit_with(teacher, **option)
 
 
+def test_numpy_numbers_are_settings_too():
+    term = Distillation(temperature=np.float32(2.0), weight=np.float64(0.5))
+    assert (term.temperature, term.weight) == (2.0, 0.5)
+
+
 def test_a_shared_backbone_is_refused(teacher):
     x, y = _data()
     with pytest.raises(ConfigError, match=r"the teacher and the student share one backbone "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
@@ -41,12 +42,12 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
 
 def check_distill_settings(temperature: float, weight: float) -> None:
     """The temperature is a finite number > 0, the weight alpha one in [0, 1]."""
-    if not (isinstance(temperature, int | float) and math.isfinite(temperature)
+    if not (isinstance(temperature, Real) and math.isfinite(temperature)
             and temperature > 0):
         raise ConfigError(f"distill_temperature must be a finite number > 0, got "
                           f"{temperature!r}.", hint="4 is the usual choice; 1 leaves the "
                           "teacher's probabilities as they are, higher values soften them.")
-    if not (isinstance(weight, int | float) and 0 <= weight <= 1):
+    if not (isinstance(weight, Real) and 0 <= weight <= 1):
         raise ConfigError(f"distill_weight (alpha) must be a number in [0, 1], got {weight!r}.",
                           hint="0 trains on the labels alone, 1 on the teacher alone; 0.9 is "
                           "the usual choice.")
