@@ -7,7 +7,8 @@ Rooms, bottom to top (README "How graftlab is built"):
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
     evaluate    validators, the comparison's summary and verdict
-    estimators  Grafter, GrafterRegressor, Adapter and its average / refinement
+    estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
+                average / refinement
     report      run folders, Markdown and HTML
     deploy      Predictor, ONNX export, batch prediction
     workflows   fit, probe, compare, adapt, demo
@@ -36,7 +37,7 @@ ROOMS = [
     ("engine", ["graftlab.train"]),
     ("evaluate", ["graftlab.evaluate"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
-                    "graftlab.adapt"]),
+                    "graftlab.distill", "graftlab.adapt"]),
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),

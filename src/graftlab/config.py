@@ -136,6 +136,9 @@ class TrainConfig(_Section):
     pretrained: bool = True
     freeze_bn_stats: bool | None = None
     group_by_length: bool = True
+    distill_from: str | None = None  # a saved model or `graftlab fit` run folder: the teacher
+    distill_temperature: Rate = 4.0
+    distill_weight: Annotated[float, Field(ge=0, le=1)] = 0.9
 
 
 class CompareTrain(_Section):

@@ -9,6 +9,7 @@ Fitted models save to a folder (safetensors weights + a JSON config; never pickl
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._available_if import available_if
 
+from graftlab.distill import Teaching, teaching
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.methods import ERM
@@ -47,6 +49,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
     scores far worse in eval mode than it trained (MNIST, 1,000 images, full fine-tuning: 70%
     vs 96%). ``pretrained=False`` re-draws every weight: the from-scratch baseline that makes
     negative transfer visible. Caches are used only with pretrained weights.
+
+    ``distill_from`` (a fitted Grafter, the folder of a saved one, or a ``graftlab fit`` run
+    folder) makes this a student of that teacher: the loss becomes ``(1 - distill_weight)`` times
+    the task loss plus ``distill_weight * T^2 * KL(teacher || student)`` at temperature
+    ``distill_temperature`` (:mod:`graftlab.methods.distill`; :mod:`graftlab.distill` says where
+    the teacher's outputs come from). A saved student holds only its own weights and records
+    the teacher's backbone and weights sha256.
     """
 
     def __init__(self, *, backbone: str = "efficientnet_lite0", strategy: str = "head_only",
@@ -61,7 +70,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
                  backbone_options: dict | None = None, checkpoint_dir: str | None = None,
                  cache_activations: bool | None = None, pretrained: bool = True,
                  freeze_bn_stats: bool | None = None, group_by_length: bool = True,
-                 callbacks: list[Callback] | None = None) -> None:
+                 distill_from: Any = None, distill_temperature: float = 4.0,
+                 distill_weight: float = 0.9, callbacks: list[Callback] | None = None) -> None:
         self.backbone, self.strategy, self.head, self.head_options = (backbone, strategy, head,
                                                                        head_options)
         self.layer, self.pooling, self.epochs, self.batch_size = layer, pooling, epochs, batch_size
@@ -75,6 +85,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.cache_activations = cache_activations
         self.pretrained, self.freeze_bn_stats = pretrained, freeze_bn_stats
         self.group_by_length, self.callbacks = group_by_length, callbacks
+        self.distill_from, self.distill_temperature = distill_from, distill_temperature
+        self.distill_weight = distill_weight
 
     # ------------------------------------------------------------------ building
     def build(self, num_outputs: int) -> tuple[GraftedModel, Plan, Strategy]:
@@ -101,15 +113,19 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
         return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
 
-    def _settings(self, progress, *data) -> FitSettings:
+    def _settings(self, progress, *data, teacher: dict | None = None) -> FitSettings:
+        """The loop's settings; a checkpoint names the run by the parameters (a teacher by the
+        sha256 of its weights) and the data."""
         freeze_bn = self.pretrained if self.freeze_bn_stats is None else self.freeze_bn_stats
+        params = self.get_params(deep=False)
+        if teacher is not None:
+            params["distill_from"] = teacher["weights_sha256"]
         return FitSettings(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                            callbacks=list(self.callbacks or []),
                            checkpoint_dir=self.checkpoint_dir, freeze_bn_stats=freeze_bn,
                            early_stopping=self.early_stopping, progress=progress,
                            group_by_length=self.group_by_length,
-                           config_hash=run_hash(self.get_params(), *data)
-                           if self.checkpoint_dir else None)
+                           config_hash=run_hash(params, *data) if self.checkpoint_dir else None)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
@@ -140,26 +156,28 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if strategy.solved and model.head.input_kind != "pooled":
             raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
                               f"takes {model.head.input_kind} input.", hint="use head='linear'.")
+        teacher = teaching(self, domain, targets, model, load=Grafter.load,
+                           per_step=self._changes_images(model.backbone.modality, strategy))
         pick = route.picker(model, domain)
-        if strategy.solved and model.head.linear and not self.label_smoothing:
+        if strategy.solved and model.head.linear and not (self.label_smoothing or
+                                                          self.distill_from is not None):
             fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
                                        targets, self.seed)
             return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
         method = ERM(route.net(model), num_classes=targets.loss_classes,
                      label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,
-                     augment=augment)
+                     augment=augment, distill=teacher.term if teacher else None)
         method.anchor_pretrained()
+        settings = self._settings(progress, domain, labels, train_idx, val_idx,
+                                  teacher=teacher.identity if teacher else None)
+        fitted = fit_method(method, model, plan, _collate(pick, labels_t, teacher), train_idx,
+                            val_idx, settings, lengths=pick.lengths)
+        return self.set_fitted(model, fitted, t0, {**route.record(model, pick(train_idx[:1])),
+                                                   **(teacher.record() if teacher else {})})
 
-        def collate(which: np.ndarray):
-            def fn(pos: np.ndarray) -> dict:
-                idx = which[pos]
-                return {"inputs": pick(idx), "labels": labels_t[idx]}
-            return fn
-
-        fitted = fit_method(method, model, plan, collate, train_idx, val_idx,
-                            self._settings(progress, domain, labels, train_idx, val_idx),
-                            lengths=pick.lengths)
-        return self.set_fitted(model, fitted, t0, route.record(model, pick(train_idx[:1])))
+    def _changes_images(self, modality: str, strategy: Strategy) -> bool:
+        """Whether the images a step trains on differ from the inputs (augmentation, mixup)."""
+        return modality == "image" and (self._augments(modality, strategy) or bool(self.mixup))
 
     def training_route(self, model: GraftedModel, strategy: Strategy) -> Route:
         """Where :meth:`fit` reads its inputs from for ``model`` and ``strategy`` (as
@@ -182,6 +200,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
         self.total_params_ = fitted.total_params
         self.record_ = {**fitted.record, **(record or {})}
+        self.distilled_from_ = self.record_.get("distillation")  # the teacher's identity
         if t0 is not None:
             self.record_["fit_seconds"] = time.perf_counter() - t0
         return self
@@ -237,11 +256,29 @@ class Grafter(ClassifierMixin, BaseEstimator):
         scores = self.decision_function(X)  # raises the not-fitted error first
         return self.classes_[scores.argmax(-1)]
 
+    def __sklearn_clone__(self) -> Grafter:
+        """scikit-learn's clone, except that a teacher estimator (``distill_from``) is handed on
+        as it is: it is the fitted model the student learns from, and a clone of it would be
+        unfitted (scikit-learn's FrozenEstimator keeps a prefit estimator the same way)."""
+        from sklearn.base import _clone_parametrized
+
+        if not hasattr(self.distill_from, "get_params"):
+            return _clone_parametrized(self)
+        shallow = copy.copy(self)
+        shallow.distill_from = None
+        twin = _clone_parametrized(shallow)
+        twin.distill_from = self.distill_from
+        return twin
+
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path) -> Path:
-        """``model.safetensors`` + ``config.json`` + a checksum manifest in ``folder``."""
+        """``model.safetensors`` + ``config.json`` + a checksum manifest in ``folder``. A
+        distilled student saves only itself: ``config.json`` names its teacher
+        (``distilled_from``: backbone, weights sha256, folder) but does not hold it."""
         self._check()
-        return save_grafter(self, folder, self.targets_.config())
+        return save_grafter(self, folder, {**self.targets_.config(),
+                                           "distilled_from": getattr(self, "distilled_from_",
+                                                                     None)})
 
     @classmethod
     def load(cls, folder: str | Path) -> Grafter:
@@ -254,6 +291,19 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.model_ = model.eval()
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
+        self.distilled_from_ = config.get("distilled_from")
+
+
+def _collate(pick, labels: torch.Tensor, teacher: Teaching | None):
+    """``collate(split)(positions) -> batch`` for fit_method: inputs, labels and, when the
+    teacher's outputs are cached, theirs."""
+    def collate(which: np.ndarray):
+        def fn(pos: np.ndarray) -> dict:
+            idx = which[pos]
+            return {"inputs": pick(idx), "labels": labels[idx],
+                    **(teacher.batch(idx) if teacher else {})}
+        return fn
+    return collate
 
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:

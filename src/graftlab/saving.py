@@ -18,7 +18,10 @@ def save_grafter(est: Any, folder: str | Path, targets: dict) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    params = {k: v for k, v in est.get_params().items() if k != "callbacks"}
+    params = {k: v for k, v in est.get_params(deep=False).items() if k != "callbacks"}
+    teacher = params.get("distill_from")  # a folder is kept; a teacher object is not saved
+    if teacher is not None:
+        params["distill_from"] = str(teacher) if isinstance(teacher, str | Path) else None
     config = {"format": FORMAT, "graftlab": __version__, "estimator": type(est).__name__,
               "params": params,
               **targets, "trainable_params": est.trainable_params_, "history": est.history_}
@@ -49,7 +52,7 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
     if saved_as != cls.__name__:
         raise ConfigError(f"{folder} holds a {saved_as}; load it with {saved_as}.load.")
     params = config.get("params")
-    known = set(cls().get_params())
+    known = set(cls().get_params(deep=False))
     unknown = sorted(set(params or {}) - known) if isinstance(params, dict) else ["(not a dict)"]
     if unknown:
         raise ConfigError(f"{folder}/config.json: params {unknown} are not {cls.__name__} "

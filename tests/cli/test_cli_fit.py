@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -116,3 +117,39 @@ def test_fit_killed_mid_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert metrics["record"]["resumed_from"]["epoch"] == 0
     assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]
     assert not (tmp_path / "runs" / ".checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_fit_distils_from_a_run_folder(tmp_path):
+    """`graftlab fit ... --distill-from RUN`: the student's run records its teacher (the run's
+    model folder and the sha256 of its weights); the saved student loads with Grafter.load."""
+    data = _folder(tmp_path)
+    config = _config(tmp_path, data, "last_k", 1)
+    assert CliRunner().invoke(app, ["fit", str(config)]).exit_code == 0
+    (teacher_run,) = (tmp_path / "runs").iterdir()
+    result = CliRunner().invoke(app, ["fit", str(config), "--distill-from", str(teacher_run),
+                                      "--distill-temperature", "2", "train.seed=1"])
+    assert result.exit_code == 0, result.output
+    assert "distilled from efficientnet_lite0" in result.output
+    (student_run,) = set((tmp_path / "runs").iterdir()) - {teacher_run}
+    record = json.loads((student_run / "metrics.json").read_text())["record"]["distillation"]
+    assert record["source"] == str(teacher_run / "model") and record["temperature"] == 2.0
+    assert record["teacher_outputs"] == "cached"  # last_k does not augment: computed once
+    saved = json.loads((student_run / "config.json").read_text())
+    assert saved["train"]["distill_from"] == str(teacher_run)
+    assert Grafter.load(student_run / "model").distilled_from_ == record
+
+
+@pytest.mark.parametrize("words, message", [
+    (["--distill-from", "/nonexistent/run"], "distill_from /nonexistent/run: does not exist"),
+    (["--distill-weight", "1.5"], "--distill-weight (train.distill_weight) must be a number >= 0 "
+                                  "and <= 1, got 1.5."),
+    (["--distill-temperature", "0"], "--distill-temperature (train.distill_temperature) must be "
+                                     "a number > 0, got 0.0."),
+])
+def test_fit_refuses_a_bad_teacher_before_any_work(tmp_path, words, message):
+    result = CliRunner().invoke(app, ["fit", "data.path=mnist", f"runs_dir={tmp_path / 'runs'}",
+                                      *words])
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "runs").exists()

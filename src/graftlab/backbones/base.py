@@ -61,7 +61,13 @@ def image_batch(images: np.ndarray | torch.Tensor, size: int, mean: Sequence[flo
     then ``(x - mean) / std`` per channel. The image backbones' preprocessing, and an exported
     model's (its ``contract.json`` names these steps)."""
     x = torch.as_tensor(np.asarray(images)) if not torch.is_tensor(images) else images
-    x = x.permute(0, 3, 1, 2).float().div(255.0)
+    return unit_image_batch(x.permute(0, 3, 1, 2).float().div(255.0), size, mean, std)
+
+
+def unit_image_batch(x: torch.Tensor, size: int, mean: Sequence[float] | torch.Tensor,
+                     std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """Float RGB in [0, 1], (B, 3, H, W) -> the last steps of :func:`image_batch`: resized
+    to ``size`` x ``size`` (unless already so) and normalised."""
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
@@ -132,6 +138,17 @@ class Backbone(nn.Module):
             "built on it cannot be exported (export takes the registered image and text "
             "families: efficientnet_lite*, minilm_l6, hf:PATH).",
             hint="graftlab predict works on the saved model folder without export.")
+
+    def unit_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Model-ready images back to float RGB in [0, 1], (B, 3, H, W): so another image
+        backbone (a distillation teacher) sees the pixels this one saw, augmentation included.
+        None where the family cannot undo its preprocessing (then nothing is passed on)."""
+        return None
+
+    def from_unit_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Float RGB images in [0, 1], (B, 3, H, W) -> model-ready tensors, as
+        :meth:`preprocess` makes them from uint8 images (resized to the input size)."""
+        raise NotImplementedError(f"{self.name} cannot take images in [0, 1]")
 
     # ---- shared behaviour -------------------------------------------------------------
     def probe_batch(self) -> dict[str, torch.Tensor]:

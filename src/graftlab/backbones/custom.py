@@ -68,6 +68,16 @@ class ModuleBackbone(Backbone):
     def blocks(self) -> list[tuple[str, nn.Module]]:
         return [(n, self.module.get_submodule(n)) for n in self._layer_names if n != "output"]
 
+    def unit_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The default image preprocessing's ``x`` is already [0, 1] RGB; a user's preprocess
+        cannot be undone."""
+        return batch["x"] if self._preprocess is _default_image_preprocess else None
+
+    def from_unit_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self._preprocess is not _default_image_preprocess:
+            return super().from_unit_images(images)
+        return {"x": images}
+
     def cache_key(self) -> dict:
         """Name, class, a sha256 of every parameter and buffer, and the preprocess function:
         changing any weight (or the preprocessing) must not return stale cached features."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from graftlab.backbones.base import Backbone, image_batch
+from graftlab.backbones.base import unit_image_batch, Backbone, image_batch
 from graftlab.backbones.registry import (
     BackboneSpec,
     Description,
@@ -128,6 +128,14 @@ class EfficientNetLite(Backbone):
                 "resize": "bilinear, antialiased, align_corners=False, skipped when the image "
                 "is already image_size x image_size (torch.nn.functional.interpolate)",
                 "normalise": "(x - mean) / std per channel"}
+
+    def from_unit_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Float RGB in [0, 1], (B, 3, H, W) -> resized to the input size and normalised."""
+        return {"pixel_values": unit_image_batch(images, self.image_size, self._mean,
+                                                 self._std)}
+
+    def unit_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["pixel_values"] * self._std + self._mean
 
     def forward_layers(self, batch: dict[str, torch.Tensor], layers: Sequence[str]
                        ) -> dict[str, torch.Tensor]:

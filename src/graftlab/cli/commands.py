@@ -172,25 +172,34 @@ def probe(
 
 @app.command()
 def fit(
-    config: Annotated[Path | None, typer.Argument(help="YAML config (sections data, model, "
-                                                       "train).")] = None,
-    overrides: Annotated[list[str] | None, typer.Argument(
-        help="Dotted overrides, e.g. train.epochs=3 model.head=mlp.")] = None,
+    ctx: typer.Context,
+    words: Annotated[list[str] | None, typer.Argument(
+        help="A YAML config (sections data, model, train) and/or dotted overrides, e.g. "
+        "train.epochs=3 model.head=mlp.", show_default=False)] = None,
+    distill_from: Annotated[str | None, typer.Option(
+        help="Distil from a teacher: a saved model folder or a `graftlab fit` run folder, "
+        "fitted on the same labels.")] = None,
+    distill_temperature: Annotated[float, typer.Option(
+        help="Temperature T that softens both models' probabilities.")] = 4.0,
+    distill_weight: Annotated[float, typer.Option(
+        help="alpha: the weight of the teacher's soft targets (1 - alpha on the labels).")]
+    = 0.9,
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
-    from graftlab.config import load_config
+    from graftlab.cli.configs import configured
+    from graftlab.config import FitConfig
     from graftlab.workflows.fit import run_fit
 
     with _errors():
-        if config is not None and "=" in str(config) and not config.exists():
-            overrides, config = [str(config), *(overrides or [])], None
-        cfg = load_config(config, overrides or [])
+        cfg = configured(ctx, FitConfig, words)
         with _progress() as update:
             result = run_fit(cfg, progress=update)
-    console.print(f"{cfg.data.path} with {cfg.model.backbone} ({cfg.train.strategy}): held-out "
-                  f"accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f}, "
-                  f"{result['trainable_params']:,} trainable parameters, "
-                  f"{result['seconds']:.1f} s; run folder {result['run_folder']}")
+    taught = result["record"].get("distillation")
+    console.print(f"{cfg.data.path} with {cfg.model.backbone} ({cfg.train.strategy}"
+                  + (f", distilled from {taught['backbone']}" if taught else "")
+                  + f"): held-out accuracy {result['accuracy']:.3f}, macro F1 "
+                  f"{result['macro_f1']:.3f}, {result['trainable_params']:,} trainable "
+                  f"parameters, {result['seconds']:.1f} s; run folder {result['run_folder']}")
 
 
 @app.command()

@@ -6,7 +6,9 @@ L2-SP (Li et al. 2018, https://arxiv.org/abs/1802.01483) pulls the trained backb
 ``w`` towards their pretrained values ``w0`` instead of towards zero. Mixup (Zhang et al. 2018,
 https://arxiv.org/abs/1710.09412) trains on convex mixtures of image pairs and of their
 labels. Weight decay lives in the optimiser groups; early stopping is a trainer callback.
-Regression (``num_classes == 0``) uses the mean squared error.
+Regression (``num_classes == 0``) uses the mean squared error. A ``distill`` term
+(:class:`~graftlab.methods.distill.Distillation`) mixes the task loss with a teacher's soft
+targets on the same (augmented, mixed) inputs; validation still scores the labels alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graftlab.errors import ConfigError
+from graftlab.methods.distill import Distillation
 
 
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,
@@ -30,7 +33,8 @@ class ERM(nn.Module):
     """Wraps a model ``f(inputs) -> logits``; batches are ``{"inputs": ..., "labels": ...}``."""
 
     def __init__(self, model: nn.Module, *, num_classes: int, label_smoothing: float = 0.0,
-                 mixup: float = 0.0, l2sp: float = 0.0, augment: nn.Module | None = None) -> None:
+                 mixup: float = 0.0, l2sp: float = 0.0, augment: nn.Module | None = None,
+                 distill: Distillation | None = None) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
@@ -38,7 +42,7 @@ class ERM(nn.Module):
             raise ConfigError(f"mixup and l2sp must be >= 0, got {mixup} and {l2sp}.")
         self.model, self.num_classes = model, num_classes
         self.label_smoothing, self.mixup, self.l2sp = label_smoothing, mixup, l2sp
-        self.augment = augment
+        self.augment, self.distill = augment, distill
         self._anchor: dict[str, torch.Tensor] = {}
 
     def anchor_pretrained(self) -> None:
@@ -66,11 +70,13 @@ class ERM(nn.Module):
             logits = self.model(inputs)
             loss = self._loss(logits, labels)
         out = {"loss": loss, "logits": logits.detach()}
+        if self.distill is not None:
+            out.update(self.distill(loss, logits, inputs, batch))
         if self.training and self._anchor:
             params = dict(self.model.backbone.named_parameters())
             reg = sum(((params[n] - w0) ** 2).sum() for n, w0 in self._anchor.items())
             out["l2sp"] = reg.detach()
-            out["loss"] = loss + 0.5 * self.l2sp * reg
+            out["loss"] = out["loss"] + 0.5 * self.l2sp * reg
         return out
 
     @torch.no_grad()

@@ -49,6 +49,10 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
+    if config.train.distill_from is not None:  # a wrong folder is named before any work
+        from graftlab.distill import teacher_folder
+
+        teacher_folder(config.train.distill_from)
     domain = load_with_columns(data.path, text_column=data.text_column,
                                label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     if not domain.labelled:
