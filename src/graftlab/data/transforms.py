@@ -2,9 +2,9 @@
 
 Colour is often a domain's surface, not its content: MNIST digits are grey, MNIST-M's are
 coloured photo crops. Turning both domains to luminance removes that cue for every method
-at no cost: at 64 px it lifts MNIST -> MNIST-M source-only from 35% to 46%, though the best
-adaptation gains less (DAN 51.6% -> 53.6%; BENCHMARKS.md, benchmarks/adapt_variants.py). It
-is a choice about the data, so it is explicit:
+at no cost (an earlier benchmark, on an MNIST-M that shared its digits with the source, saw
+source-only gain far more from it than the best adaptation method did). It is a choice about
+the data, so it is explicit:
 ``to_grayscale(domain)`` in Python, ``graftlab adapt --grayscale`` on the command line.
 """
 
