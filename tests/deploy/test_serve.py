@@ -138,6 +138,15 @@ def test_a_regressor_answers_values(served, models):
                                atol=1e-5)
 
 
+def test_an_exported_model_serves_as_its_predictor(exported):
+    p = Predictor.load(exported["image"])
+    x, _ = squares(3)
+    with running(create_app(Predictor.load(exported["image"], threads=1))) as client:
+        assert client.get("/info").json()["kind"] == "exported"
+        answer = client.post("/predict", json={"inputs": [b64(png(img)) for img in x]})
+    np.testing.assert_allclose(_probabilities(answer, p.labels), p.predict_proba(x), atol=1e-6)
+
+
 # ---------------------------------------------------------------------- limits
 def _refused(answer: httpx.Response, status: int, *needles: str) -> dict:
     assert answer.status_code == status, answer.text
@@ -212,6 +221,13 @@ def test_bad_requests_get_a_4xx_that_says_why(served, model, request_, status, n
     body = _refused(served[model].post("/predict", **request_), status)
     assert needle in body["detail"] or needle in str(body), body
     assert served[model].get("/health").status_code == 200
+
+
+def test_answers_are_not_held_back_by_nagle():
+    """asyncio turns Nagle off (TCP_NODELAY) on accepted connections of a socket that names
+    IPPROTO_TCP only; otherwise each answer waits ~40 ms for the client's delayed ACK."""
+    with open_socket("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP
 
 
 def test_unknown_paths_and_methods_are_4xx(served):
@@ -289,6 +305,7 @@ def test_a_port_in_use_is_named_with_the_option(models):
     (["--max-items", "0"], "--max-items must be > 0, got 0"),
     (["--max-body-mb", "0"], "--max-body-mb must be > 0"),
     (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
+    (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
     (["--host", "203.0.113.9", "--port", "0"], "cannot listen on 203.0.113.9:0"),
 ])
 def test_bad_options_are_refused_before_anything_loads(models, args, needle):
