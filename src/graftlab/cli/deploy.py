@@ -101,20 +101,32 @@ def serve(
     = 16_000_000,
     max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
     max_items: Annotated[int, typer.Option(help="Most inputs in one request.")] = 256,
+    threads: Annotated[int | None, typer.Option(
+        help="Threads the model runs on (PyTorch, ONNX Runtime); default all cores. On a "
+        "shared or busy machine 1 often answers more requests per second.",
+        show_default=False)] = None,
 ) -> None:
     """Serve a model over HTTP: POST /predict (JSON texts, base64 or multipart images), GET
     /health, GET /info, /docs; concurrent requests are batched together."""
     from graftlab.deploy.payload import Limits
     from graftlab.deploy.predictor import Predictor
     from graftlab.deploy.serve import MicroBatcher, create_app, open_socket, run, warm_up
+    from graftlab.errors import ConfigError
 
     with _errors():
         limits = Limits(max_body_mb=max_body_mb, max_pixels=max_pixels,
                         max_text_chars=max_text_chars, max_items=max_items)
         MicroBatcher.check(max_batch, max_wait_ms)
+        if threads is not None and threads < 1:
+            raise ConfigError(f"--threads must be an integer >= 1, got {threads}.",
+                              hint="leave it out to use every core.")
         sock = open_socket(host, port)
         try:
-            predictor = Predictor.load(model, batch_size=max_batch)
+            if threads is not None:
+                import torch
+
+                torch.set_num_threads(threads)
+            predictor = Predictor.load(model, batch_size=max_batch, threads=threads)
             warm_up(predictor)
         except BaseException:
             sock.close()
