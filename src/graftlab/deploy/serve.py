@@ -9,7 +9,9 @@
 
 Where the work runs: the endpoints are ``async``. Parsing and decoding a request's inputs
 (JSON, base64, image decoding: :mod:`graftlab.deploy.payload`) runs in the thread pool
-(``run_in_threadpool``); inference runs in the micro-batcher's one worker thread
+(``run_in_threadpool``), but for a JSON body of at most :data:`INLINE_BYTES` (one short text, a
+thumbnail), parsed on the loop where the thread hop would cost more than the parse; inference
+runs in the micro-batcher's one worker thread
 (:mod:`graftlab.deploy.batcher`), which owns the Predictor; the endpoint awaits the batcher's
 future. So the event loop only moves bytes and never runs the model, and a request waiting for
 its batch holds no thread (a plain ``def`` endpoint would hold one of the pool's 40 threads
