@@ -9,7 +9,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     evaluate    validators, the comparison's summary and verdict
     estimators  Grafter, GrafterRegressor, Adapter and its average / refinement
     report      run folders, Markdown and HTML
-    deploy      Predictor, ONNX export, batch prediction
+    deploy      Predictor, ONNX export, batch prediction, serving
     workflows   fit, probe, compare, adapt, demo
     cli         the command line
 
