@@ -147,7 +147,8 @@ class Predictor:
                               hint="export the model again with this graftlab version.") from exc
         target = contract.get("target")
         return cls(engine, modality=contract["inputs"]["modality"], labels=contract["labels"],
-                   output=contract["output"], card=contract["card"], kind=EXPORTED, target=(target["mean"], target["std"]) if target else None,
+                   output=contract["output"], card=contract["card"], kind=EXPORTED,
+                   target=(target["mean"], target["std"]) if target else None,
                    batch_size=batch_size)
 
 
