@@ -196,6 +196,8 @@ PNG = b64(png(np.zeros((8, 8, 3), np.uint8)))
 @pytest.mark.parametrize(("model", "request_", "status", "needle"), [
     ("text", {"content": b"{not json"}, 400, "the body is not JSON"),
     ("text", {"content": b""}, 400, "the body is not JSON"),
+    ("text", {"content": b"[" * 3000}, 400, "nested too deeply"),  # parsed on the loop
+    ("text", {"content": b'{"inputs": ' + b"[" * 20000}, 400, "nested too deeply"),  # pool
     ("text", {"json": ["good"]}, 422, "must be a JSON object with 'inputs'; got a list"),
     ("text", {"json": {"texts": ["good"]}}, 422, "an object without 'inputs'"),
     ("text", {"json": {"inputs": ["good"], "x": 1}}, 422, "unknown field(s) 'x'"),

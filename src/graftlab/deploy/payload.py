@@ -82,6 +82,9 @@ def json_inputs(body: bytes, modality: str, limits: Limits) -> list:
         raise Refused(400, f"the body is not JSON ({str(exc)[:80]}).",
                       hint=f"send Content-Type: application/json with {_form(modality)}."
                       ) from None
+    except RecursionError:  # "[[[[..." thousands deep: Python's parser gives up
+        raise Refused(400, "the body is JSON nested too deeply to parse.",
+                      hint=f"send {_form(modality)}.") from None
     if not isinstance(data, dict) or "inputs" not in data:
         got = "an object without 'inputs'" if isinstance(data, dict) else _kind(data)
         raise Refused(422, f"the body must be a JSON object with 'inputs'; got {got}.",
