@@ -10,7 +10,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
     report      run folders, Markdown and HTML
-    deploy      Predictor, ONNX export, batch prediction
+    deploy      Predictor, ONNX export, batch prediction, serving
     workflows   fit, probe, compare, adapt, demo
     cli         the command line
 

@@ -230,3 +230,16 @@ def test_an_average_of_another_format_is_named(models, tmp_path):
                                                      "members": ["lora1", "lora2"]}))
     with pytest.raises(ConfigError, match=r"average.json has format 'graftlab.average/2'"):
         Predictor.load(folder)
+
+
+def test_an_export_runs_on_the_threads_asked_without_spinning(exported):
+    x, _ = squares(4)
+    one = Predictor.load(exported["image"], threads=1)
+    options = one._engine.session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    # idle threads sleep: a server's decoding and answering keep the CPU
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    np.testing.assert_allclose(one.predict_proba(x),
+                               Predictor.load(exported["image"]).predict_proba(x), atol=1e-6)
+    with pytest.raises(ConfigError, match="threads must be an integer >= 1, got 0"):
+        Predictor.load(exported["image"], threads=0)

@@ -1,4 +1,4 @@
-"""Commands that take a trained model out of its run: export, predict."""
+"""Commands that take a trained model out of its run: export, predict, serve."""
 
 from __future__ import annotations
 
@@ -83,3 +83,55 @@ def predict(
         console.print(f"{count} predictions written to {path}", highlight=False, soft_wrap=True)
     else:
         err.print(f"{count} predictions", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def serve(
+    model: Model,
+    host: Annotated[str, typer.Option(help="Address to listen on: 127.0.0.1 is this machine "
+                                           "only, 0.0.0.0 every network interface.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    max_batch: Annotated[int, typer.Option(
+        help="Inputs the model runs at once, gathered across concurrent requests.")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(
+        help="How long a batch waits for more requests after its first.")] = 5.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 16.0,
+    max_pixels: Annotated[int, typer.Option(help="Largest image, height x width.")]
+    = 16_000_000,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
+    max_items: Annotated[int, typer.Option(help="Most inputs in one request.")] = 256,
+    threads: Annotated[int | None, typer.Option(
+        help="Threads the model runs on (PyTorch, ONNX Runtime); default all cores. On a "
+        "shared or busy machine 1 often answers more requests per second.",
+        show_default=False)] = None,
+) -> None:
+    """Serve a model over HTTP: POST /predict (JSON texts, base64 or multipart images), GET
+    /health, GET /info, /docs; concurrent requests are batched together."""
+    from graftlab.deploy.payload import Limits
+    from graftlab.deploy.predictor import Predictor
+    from graftlab.deploy.serve import MicroBatcher, create_app, open_socket, run, warm_up
+    from graftlab.errors import ConfigError
+
+    with _errors():
+        limits = Limits(max_body_mb=max_body_mb, max_pixels=max_pixels,
+                        max_text_chars=max_text_chars, max_items=max_items)
+        MicroBatcher.check(max_batch, max_wait_ms)
+        if threads is not None and threads < 1:
+            raise ConfigError(f"--threads must be an integer >= 1, got {threads}.",
+                              hint="leave it out to use every core.")
+        sock = open_socket(host, port)
+        try:
+            if threads is not None:
+                import torch
+
+                torch.set_num_threads(threads)
+            predictor = Predictor.load(model, batch_size=max_batch, threads=threads)
+            warm_up(predictor)
+        except BaseException:
+            sock.close()
+            raise
+    app_ = create_app(predictor, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    run(app_, sock, ready=lambda url: err.print(
+        f"serving {model} ({predictor.modality} {predictor.task}) on {url} (POST /predict, "
+        "GET /health, /info, /docs); Ctrl+C stops", highlight=False, soft_wrap=True))

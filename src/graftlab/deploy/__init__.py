@@ -7,6 +7,9 @@
   contract, checked against eager PyTorch before it is written (``graftlab export``).
 - :mod:`graftlab.deploy.batch`: prediction over a folder, a table or stdin, streamed in
   chunks to CSV or JSONL (``graftlab predict``).
+- :mod:`graftlab.deploy.serve`: the model behind HTTP (FastAPI + uvicorn), concurrent requests
+  batched by :mod:`graftlab.deploy.batcher`, every request checked by
+  :mod:`graftlab.deploy.payload` first (``graftlab serve``).
 """
 
 from typing import Any

@@ -59,7 +59,7 @@ class OnnxEngine:
     (:func:`~graftlab.backbones.base.image_batch`, or the saved tokenizer through
     :func:`~graftlab.backbones.hf_text.tokenize`), then ``model.onnx``."""
 
-    def __init__(self, folder: Path, contract: dict) -> None:
+    def __init__(self, folder: Path, contract: dict, *, threads: int | None = None) -> None:
         from graftlab.features.onnx_backend import cpu_session
 
         self.spec = contract["inputs"]  # the backbone's input contract
@@ -70,7 +70,11 @@ class OnnxEngine:
 
             self.tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer",
                                                            local_files_only=True)
-        self.session = cpu_session(folder / "model.onnx", threads=None, modality=self.modality)
+        # No spinning: between runs a Predictor decodes, tokenises or answers requests, and
+        # ONNX Runtime's spinning threads took that CPU (graftlab serve on 2 shared cores spent
+        # several times the CPU per request with spinning on).
+        self.session = cpu_session(folder / "model.onnx", threads=threads,
+                                   modality=self.modality, spin=False)
 
     def prepare(self, items: list) -> dict[str, np.ndarray]:
         if self.modality == "text":

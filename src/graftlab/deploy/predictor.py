@@ -54,15 +54,20 @@ class Predictor:
         self.task = "regression" if labels is None else "classification"
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 32) -> Predictor:
+    def load(cls, path: str | Path, *, batch_size: int = 32,
+             threads: int | None = None) -> Predictor:
         """Load a saved Grafter or GrafterRegressor folder, an average of adapted models
         (``average.json``), a run folder of ``graftlab fit`` / ``compare`` / ``adapt`` (its
         ``model/``), or a folder from ``graftlab export`` (run by ONNX Runtime; no PyTorch
         model is built). Checksums are verified first; a missing file, or a folder of another
-        graftlab format, is a :class:`ConfigError` naming the file and the fix."""
+        graftlab format, is a :class:`ConfigError` naming the file and the fix. ``threads``:
+        ONNX Runtime's threads per run for an exported folder (None: all cores); eager PyTorch
+        takes ``torch.set_num_threads``, which is process-wide and the caller's to set."""
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be an integer >= 1, got {threads}.")
         found = locate(path)
         if found.kind == EXPORTED:
-            return cls._exported(found, batch_size)
+            return cls._exported(found, batch_size, threads)
         return cls._saved(found, batch_size)
 
     # ------------------------------------------------------------------ prediction
@@ -125,7 +130,7 @@ class Predictor:
                    batch_size=batch_size)
 
     @classmethod
-    def _exported(cls, found: Located, batch_size: int) -> Predictor:
+    def _exported(cls, found: Located, batch_size: int, threads: int | None) -> Predictor:
         """A folder written by :func:`graftlab.deploy.export.export`, in ONNX Runtime."""
         from graftlab.features.onnx_backend import first_line
         from graftlab.saving import check_format
@@ -135,14 +140,15 @@ class Predictor:
         contract = integrity.read_json(path)
         check_format(contract, path, EXPORT_FORMAT)
         try:
-            engine = OnnxEngine(found.folder, contract)
+            engine = OnnxEngine(found.folder, contract, threads=threads)
         except Exception as exc:  # what ONNX Runtime or the tokenizer raise: one line
             raise ConfigError(f"{found.folder} cannot be loaded ({type(exc).__name__}: "
                               f"{first_line(exc)}).",
                               hint="export the model again with this graftlab version.") from exc
         target = contract.get("target")
         return cls(engine, modality=contract["inputs"]["modality"], labels=contract["labels"],
-                   output=contract["output"], card=contract["card"], kind=EXPORTED, target=(target["mean"], target["std"]) if target else None,
+                   output=contract["output"], card=contract["card"], kind=EXPORTED,
+                   target=(target["mean"], target["std"]) if target else None,
                    batch_size=batch_size)
 
 

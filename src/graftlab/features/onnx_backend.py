@@ -167,9 +167,11 @@ def export_graph(module: nn.Module, sample: dict[str, torch.Tensor], path: Path,
         tmp.unlink(missing_ok=True)
 
 
-def cpu_session(path: str | Path, *, threads: int | None, modality: str):
+def cpu_session(path: str | Path, *, threads: int | None, modality: str, spin: bool = True):
     """An ONNX Runtime CPU session on ``path`` with every graph optimisation: ``threads`` per
-    run (None: ONNX Runtime's default, all cores), quiet logs."""
+    run (None: ONNX Runtime's default, all cores), quiet logs. ``spin=False``: idle worker
+    threads sleep instead of spinning for the next run (ONNX Runtime's default spins), for a
+    caller whose runs are spaced out by other work (a server)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -178,6 +180,8 @@ def cpu_session(path: str | Path, *, threads: int | None, modality: str):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # The memory arena keeps each worker's high-water mark of activations for the session's
     # life. Images (one shape) peak lower without it (EfficientNet-Lite0 at 224 px, budgeted
     # batches: ~50 MiB less; fixed batches of 32: ~200 MiB); text (a new shape per batch)
