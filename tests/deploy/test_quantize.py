@@ -225,6 +225,16 @@ def test_auto_measures_writes_what_it_measured_and_says_what_it_kept(
     assert "; int8 predicts the fp32 class on 100.0% of 8 inputs of synthetic" in text
 
 
+def test_auto_keeps_fp32_without_timing_when_int8_agrees_too_little(models, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setattr(quantize, "measure", lambda *a, **k: pytest.fail("timed"))
+    done = export(models["text"], tmp_path / "out", quantize="auto", min_agreement=1.01)
+    assert (done.quantize["kept"], done.quantize["latency_ms"]) == ("fp32", {})
+    assert done.quantize["reason"] == ("int8 predicts the fp32 class on only 100.0% of 8 "
+                                       "inputs (at least 101% needed)")
+    assert "MatMulInteger" not in _ops(done.folder)
+
+
 def test_paired_times_interleaves_and_drops_the_warmup():
     calls = []
     times = paired_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},

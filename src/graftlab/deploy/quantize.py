@@ -254,7 +254,8 @@ def apply(folder: Path, fp32: Any, data: Int8Data, mode: str, min_agreement: flo
             kept, why = "int8", "asked for (--quantize int8)"
         else:
             timings = measure(folder / "model.onnx", work / "model.onnx", modality,
-                              batches_for_timing(engine.prepare, decode(data.check)))
+                              batches_for_timing(engine.prepare, decode(data.check))
+                              ) if measured.agreement >= measured.threshold else {}
             kept, why = decide(measured, timings)
             record["latency_ms"] = {str(b): t for b, t in timings.items()}
             record["threads"] = f"onnxruntime default ({os.cpu_count()} cores)"
