@@ -75,7 +75,7 @@ def test_a_text_model_becomes_dynamic_int8_without_calibration(int8):
     done = int8["text"]
     assert "DynamicQuantizeLinear" in _ops(done.folder) and "MatMulInteger" in _ops(done.folder)
     c = _contract(done.folder)
-    assert c["quantized"]["scheme"].startswith("int8 dynamic: MatMul/Gemm")
+    assert c["quantized"]["scheme"].startswith("int8 dynamic: MatMul/Gemm weights int8 per channel")
     assert c["quantized"]["calibration"] == {"data": None, "samples": 0}
     assert c["quantize"]["check"]["sample"].startswith("synthetic")
     assert sorted(p.name for p in done.folder.iterdir()) == [
