@@ -28,18 +28,32 @@ def export(
         help="Data (image folder or .csv/.jsonl) whose first inputs check the export; default "
         "a fixed synthetic sample.")] = None,
     text_column: TextColumn = "text",
+    quantize: Annotated[str, typer.Option(
+        help="none; int8 (images: static, calibrated; text: dynamic), checked by prediction "
+        "agreement with fp32; auto: int8 only where it is faster on this CPU.")] = "none",
+    calibration: Annotated[str | None, typer.Option(
+        help="Images (a folder) that calibrate an image model's int8 ranges; default the "
+        "--sample data.")] = None,
 ) -> None:
     """Export a model to ONNX with its preprocessing contract, checked against PyTorch (max
     |difference| 1e-4, every prediction the same) before anything is written."""
     from graftlab.deploy.export import TOLERANCE, export as run_export
 
     with _errors():
-        done = run_export(model, out, sample=sample, text_column=text_column)
+        done = run_export(model, out, sample=sample, text_column=text_column,
+                          quantize=quantize, calibration=calibration)
     console.print(f"exported {model} to [bold]{done.folder}[/] (model.onnx "
                   f"{done.bytes / 2**20:.1f} MiB); parity on {done.samples} inputs of "
                   f"{done.sample}: max |difference| {done.max_abs_diff:.1e} (limit "
                   f"{TOLERANCE:.0e}), every prediction the same.", highlight=False,
                   soft_wrap=True)
+    if done.quantize:  # what --quantize did: asked, kept, why, the int8 check
+        q, check = done.quantize, done.quantize.get("check")
+        agreed = (f"; int8 predicts the fp32 class on {check['prediction_agreement']:.1%} of "
+                  f"{check['samples']} inputs of {check['sample']} (max |difference| "
+                  f"{check['max_abs_diff']:.2g})") if check else ""
+        console.print(f"kept {q['kept']}: {q['reason']}{agreed}.", highlight=False,
+                      soft_wrap=True)
 
 
 @app.command()

@@ -4,7 +4,8 @@
   it was saved (a saved Grafter, an average of adapted models, a run folder, an exported
   folder); ``graftlab predict`` uses it, and a server can.
 - :func:`graftlab.deploy.export.export`: the model as one ONNX graph with its preprocessing
-  contract, checked against eager PyTorch before it is written (``graftlab export``).
+  contract, checked against eager PyTorch before it is written (``graftlab export``); with
+  ``quantize="int8"`` or ``"auto"`` its int8 variant (:mod:`graftlab.deploy.quantize`).
 - :mod:`graftlab.deploy.batch`: prediction over a folder, a table or stdin, streamed in
   chunks to CSV or JSONL (``graftlab predict``).
 - :mod:`graftlab.deploy.serve`: the model behind HTTP (FastAPI + uvicorn), concurrent requests

@@ -5,6 +5,7 @@ images of any size) and return the graph's outputs as float32 (B, K)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,6 +76,15 @@ class OnnxEngine:
         # several times the CPU per request with spinning on).
         self.session = cpu_session(folder / "model.onnx", threads=threads,
                                    modality=self.modality, spin=False)
+
+    def with_graph(self, path: Path, *, threads: int | None = None) -> OnnxEngine:
+        """This engine (the same preprocessing) running another graph of the same inputs and
+        outputs: the int8 variant an export checks against this one."""
+        from graftlab.features.onnx_backend import cpu_session
+
+        other = copy.copy(self)
+        other.session = cpu_session(path, threads=threads, modality=self.modality)
+        return other
 
     def prepare(self, items: list) -> dict[str, np.ndarray]:
         if self.modality == "text":

@@ -22,6 +22,13 @@ data's first :data:`SAMPLE_SIZE` inputs, or else a fixed synthetic sample of the
 modality (:func:`synthetic_sample`: random images of several sizes; texts of one word to
 longer than max_length). Only if every output is within :data:`TOLERANCE` and every
 prediction agrees is the folder renamed to ``out``.
+
+``quantize="int8"`` replaces model.onnx by its int8 graph before the rename, and ``"auto"`` does
+so only where int8 is faster on this machine: :mod:`graftlab.deploy.quantize`, which says how
+(static QDQ for images, calibrated on ``calibration`` data; dynamic for text) and how the int8
+graph is checked (prediction agreement with the fp32 graph, a different check from parity).
+The contract then says so (``quantize``: asked, kept, why, measured; ``quantized``: scheme and
+calibration, when the graph is int8); everything else in the folder is the same.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ from graftlab import __version__, _atomic, integrity
 from graftlab.deploy.card import EXPORT_FORMAT, EXPORTED, locate
 from graftlab.deploy.engines import PROBABILITIES, STANDARDISED
 from graftlab.deploy.predictor import Predictor
-from graftlab.errors import ConfigError, GraftlabError
+from graftlab.deploy.quantize import (CALIBRATION_SIZE, CHECK_SIZE, MIN_AGREEMENT, Int8Data,
+                                      check_mode)
+from graftlab.errors import ConfigError, DataError, GraftlabError
 
 TOLERANCE = 1e-4  # max |difference| of any output (logit, probability, standardised value)
 SAMPLE_SIZE = 32  # inputs read from --sample data
@@ -57,27 +66,41 @@ class Exported:
     sample: str  # where the parity sample came from
     max_abs_diff: float
     bytes: int  # size of model.onnx
+    quantize: dict | None = None  # the contract's record of --quantize: asked, kept, why
 
 
 def export(model_path: str | Path, out: str | Path, *, sample: str | None = None,
-           text_column: str = "text") -> Exported:
+           text_column: str = "text", quantize: str | None = None,
+           calibration: str | None = None, min_agreement: float = MIN_AGREEMENT) -> Exported:
     """Export the model at ``model_path`` (anything :meth:`Predictor.load` takes but an
     export) into the new folder ``out``; see the module docstring. ``sample`` is a folder of
-    images or a .csv/.jsonl table (``text_column``) for the parity check."""
+    images or a .csv/.jsonl table (``text_column``) for the parity check. ``quantize``: None,
+    "int8" or "auto"; ``calibration``: data of the model's modality to calibrate an image model
+    on (default ``sample``); ``min_agreement``: the int8 check's threshold."""
     out = _check_out(out)
+    mode = check_mode(quantize, calibration)
     if locate(model_path).kind == EXPORTED:
         raise ConfigError(f"{model_path} is an exported model already.",
                           hint="export the saved model or run folder it came from.")
     eager = Predictor.load(model_path)
-    inputs, described = _sample(eager, sample, text_column)
+    inputs, described = _sample(eager, sample, text_column, CHECK_SIZE if mode else SAMPLE_SIZE)
+    int8 = _int8_data(eager, (inputs, described), sample, calibration, text_column) if mode \
+        else None
+    inputs = inputs[:SAMPLE_SIZE]
+    described = described if sample is None else f"{sample} (first {len(inputs)})"
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
     try:
         _build(eager, Path(model_path), tmp, inputs[:2])
-        diff = parity(eager, Predictor.load(tmp), inputs)
+        onnx = Predictor.load(tmp)
+        diff = parity(eager, onnx, inputs)
         contract = integrity.read_json(tmp / "contract.json")
         contract["parity"] = {"samples": len(inputs), "sample": described,
                               "max_abs_diff": diff, "tolerance": TOLERANCE,
                               "prediction_agreement": 1.0}
+        if int8 is not None:
+            from graftlab.deploy.quantize import apply
+
+            contract.update(apply(tmp, onnx, int8, mode, min_agreement))
         _atomic.write_json(tmp / "contract.json", contract)
         integrity.write_manifest(tmp, _files(tmp))
         if out.is_dir():
@@ -86,7 +109,8 @@ def export(model_path: str | Path, out: str | Path, *, sample: str | None = None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Exported(out, len(inputs), described, diff, (out / "model.onnx").stat().st_size)
+    return Exported(out, len(inputs), described, diff, (out / "model.onnx").stat().st_size,
+                    contract.get("quantize"))
 
 
 def _check_out(out: str | Path) -> Path:
@@ -189,20 +213,63 @@ _HINT = ("graftlab predict works on the saved model without export; please repor
          "(backbone, strategy, head) with this message.")
 
 
-def _sample(predictor: Predictor, data: str | None, text_column: str) -> tuple[list, str]:
-    """The parity sample: ``data``'s first inputs, or the synthetic one; and its description."""
+def _sample(predictor: Predictor, data: str | None, text_column: str, size: int
+            ) -> tuple[list, str]:
+    """The check sample: ``data``'s first ``size`` inputs, or the synthetic one; and its
+    description."""
     if data is None:
-        size = getattr(predictor._engine.backbone, "image_size", 224)
-        return (synthetic_sample(predictor.modality, size),
+        pixels = getattr(predictor._engine.backbone, "image_size", 224)
+        return (synthetic_sample(predictor.modality, pixels),
                 "synthetic (graftlab.deploy.export.synthetic_sample)")
+    items = _read(predictor, data, "--sample", text_column, size)
+    return items, f"{data} (first {len(items)})"
+
+
+def _read(predictor: Predictor, data: str, option: str, text_column: str, size: int) -> list:
+    """``data``'s first ``size`` inputs; data of the other modality, or none, is refused
+    naming ``option``."""
     from graftlab.deploy.batch import open_source
 
-    source = open_source(data, predictor.modality, text_column=text_column)
-    items = [x for _, x in itertools.islice(source.items, SAMPLE_SIZE)]
+    try:
+        source = open_source(data, predictor.modality, text_column=text_column)
+    except DataError as exc:
+        raise DataError(f"{option}: {str(exc).split(chr(10) + 'HINT: ')[0]}",
+                        hint=exc.hint) from None
+    items = [x for _, x in itertools.islice(source.items, size)]
     if not items:
-        raise ConfigError(f"--sample {data} holds no input.", hint="give data with inputs, or "
-                          "leave --sample out to check on a synthetic sample.")
-    return items, f"{data} (first {len(items)})"
+        raise ConfigError(f"{option} {data} holds no input.", hint="give data with inputs, or "
+                          f"leave {option} out.")
+    return items
+
+
+def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str | None,
+               calibration: str | None, text_column: str) -> Int8Data:
+    """What ``--quantize`` reads (:class:`~graftlab.deploy.quantize.Int8Data`): an image model
+    is calibrated on ``calibration`` (or else the ``sample`` data) and refused without either;
+    the check runs on the sample data if given, else on the calibration data, else on the
+    synthetic sample."""
+    if predictor.labels is None:
+        raise ConfigError("--quantize: a regression model is not quantised (the int8 check "
+                          "compares predicted classes, and a regressor has none).",
+                          hint="export it without --quantize (fp32).")
+    image = predictor.modality == "image"
+    if calibration is None and sample_data is None and image:
+        raise ConfigError("--quantize on an image model needs calibration data: static int8 "
+                          "sets each activation's range from real inputs.",
+                          hint="give --calibration FOLDER: a hundred or more images like "
+                          "those the model will see (held-out training images do).")
+    if calibration is not None:
+        items = _read(predictor, calibration, "--calibration", text_column, CHECK_SIZE)
+        source = calibration
+    else:
+        items, source = sample[0], sample_data
+    calibrate = items[:CALIBRATION_SIZE] if image else None
+    check, about = (items, f"{calibration} (first {len(items)})") if (
+        sample_data is None and calibration is not None) else sample
+    if image and (calibration is None or sample_data is None):  # checked where calibrated
+        about = f"{about[:-1]}; the first {len(calibrate)} calibrated)"
+    return Int8Data(calibrate, f"{source} (first {len(calibrate)})" if image else None, check,
+                    about)
 
 
 _WORDS = ("the film was good bad long short fun dull a great plot and it not very much I "
