@@ -146,7 +146,7 @@ def test_an_interrupted_extraction_resumes_from_its_saved_chunks(tiny_text, monk
     real, calls = extract_module._run_chunk, []
 
     def failing_second(*args, **kwargs):
-        calls.append(args[3])  # the chunk's first sample
+        calls.append(args[2])  # the chunk's first sample
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
@@ -157,7 +157,7 @@ def test_an_interrupted_extraction_resumes_from_its_saved_chunks(tiny_text, monk
     assert FeatureCache().entries() == []  # nothing half-written is published
     calls.clear()
     monkeypatch.setattr(extract_module, "_run_chunk",
-                        lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+                        lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     resumed = extract_activations(tiny_text, TEXTS, "emb", chunk_size=3)
     assert calls == [3, 6]  # the first chunk came from disk
     fresh = extract_activations(tiny_text, TEXTS, "emb", cache=False)

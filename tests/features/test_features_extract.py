@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -149,3 +151,17 @@ def test_a_tokenised_chunk_pads_each_batch_exactly_as_preprocess(minilm, monkeyp
             assert torch.equal(batch[key], expected[key]), key
     with pytest.raises(DataError, match="minilm_l6 expects a list of strings, got str"):
         minilm.prepare("one text")
+
+
+def test_eager_extraction_runs_the_backbones_inference_copy(tiny_backbone, images, monkeypatch):
+    """One copy per extraction (not per chunk or batch) runs every batch; the backbone none."""
+    data = images(5)
+    expected = extract_features(tiny_backbone, data, batch_size=2, cache=False, backend="torch")
+    fast, made = copy.deepcopy(tiny_backbone), []
+    monkeypatch.setattr(tiny_backbone, "for_inference", lambda: made.append(fast) or fast)
+    monkeypatch.setattr(tiny_backbone, "forward_layers",
+                        lambda *a: pytest.fail("the backbone itself ran a batch"))
+    feats = extract_features(tiny_backbone, data, batch_size=2, chunk_size=2, cache=False,
+                             backend="torch")
+    assert made == [fast]
+    np.testing.assert_array_equal(feats, expected)

@@ -136,3 +136,21 @@ def test_automatic_onnx_falls_back_with_a_visible_warning(tiny_backbone, images,
         feats = extract_features(tiny_backbone, data, cache=False, backend="auto")
     np.testing.assert_allclose(feats, extract_features(tiny_backbone, data, cache=False,
                                                        backend="torch"), rtol=1e-6)
+
+
+def test_onnx_runs_the_backbone_itself_not_its_inference_copy(tiny_backbone, images,
+                                                               monkeypatch):
+    """The ONNX trunk is exported from, and checked against, the backbone as it is."""
+    monkeypatch.setattr(tiny_backbone, "for_inference",
+                        lambda: pytest.fail("the ONNX path made an inference copy"))
+    feats = extract_features(tiny_backbone, images(4), cache=False, backend="onnx")
+    assert feats.shape[0] == 4
+
+
+def test_a_fallback_to_eager_runs_the_inference_copy(tiny_backbone, images, monkeypatch):
+    _break_export(monkeypatch)
+    made = []
+    monkeypatch.setattr(tiny_backbone, "for_inference", lambda: made.append(1) or tiny_backbone)
+    with pytest.warns(OnnxFallbackWarning):
+        extract_features(tiny_backbone, images(ONNX_MIN_SAMPLES, size=8), cache=False)
+    assert made == [1]

@@ -125,6 +125,13 @@ class Backbone(nn.Module):
         that support it let fine-tuning train the upper blocks from cached activations."""
         raise NotImplementedError
 
+    def for_inference(self) -> Backbone:
+        """This backbone for frozen, eval-mode forward passes (feature extraction): a family
+        may return a copy restructured for speed (EfficientNet-Lite's: channels-last, padding
+        inside its convs) that gives the same outputs to float rounding, and leave the backbone
+        as it is. The default: the backbone itself."""
+        return self
+
     def cache_key(self) -> dict:
         """What identifies this backbone's outputs (name, weights checksum, preprocessing)."""
         return {"name": self.name}

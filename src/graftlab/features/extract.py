@@ -38,13 +38,16 @@ ONNX_MIN_SAMPLES = 256  # below this, exporting costs more than it saves
 
 class _Forward:
     """``forward_layers`` through ONNX Runtime when asked (built on the first batch, checked
-    against eager there), else eager PyTorch. Falls back to eager on any export problem."""
+    against eager there), else eager PyTorch. Falls back to eager on any export problem.
+    Eager runs the backbone's inference copy (:meth:`Backbone.for_inference`), made when first
+    needed; ONNX exports, and checks against, the backbone itself."""
 
     def __init__(self, model: Backbone, layers: list[str], use_onnx: bool, folder,
                  explicit: bool = False) -> None:
         self.model, self.layers, self.use_onnx, self.folder = model, layers, use_onnx, folder
         self.explicit = explicit
         self.runner = None
+        self.eager: Backbone | None = None
         self.backend = "onnx" if use_onnx else "torch"
 
     @property
@@ -69,7 +72,16 @@ class _Forward:
 
                 fall_back(self.model.name, exc, explicit=self.explicit)  # raises if explicit
                 self.use_onnx, self.backend = False, "torch"
-        return self.model.forward_layers(batch, self.layers)
+        return self.backbone.forward_layers(batch, self.layers)
+
+    @property
+    def backbone(self) -> Backbone:
+        """The model that preprocesses and runs batches: for eager, the inference copy."""
+        if self.use_onnx:
+            return self.model
+        if self.eager is None:
+            self.eager = self.model.for_inference()
+        return self.eager
 
 
 def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domain:
@@ -136,14 +148,14 @@ class _Sizer:
 Reduce = Callable[[torch.Tensor, dict[str, torch.Tensor]], Sequence[np.ndarray]]
 
 
-def _run_chunk(backbone: Backbone, forward: _Forward, domain: Domain, start: int, stop: int,
-               layers: list[str], reduce: Reduce, ragged: bool, sizer: _Sizer,
-               tick: Progress | None) -> dict[str, Any]:
+def _run_chunk(forward: _Forward, domain: Domain, start: int, stop: int, layers: list[str],
+               reduce: Reduce, ragged: bool, sizer: _Sizer, tick: Progress | None
+               ) -> dict[str, Any]:
     """Per layer, the chunk ``start:stop`` as stored: one array with a row per sample, or
     ``(rows, lengths)`` when ``ragged``. With ONNX Runtime, several batches are in flight at
     once (the graph and pooling release the GIL), as many as the memory budget allows."""
     n = stop - start
-    prepared = backbone.prepare(domain.inputs[start:stop])  # a view (images) or a short list
+    prepared = forward.backbone.prepare(domain.inputs[start:stop])  # a view or a short list
     out: dict[str, Any] = {layer: [None] * n if ragged else None for layer in layers}
 
     @torch.inference_mode()
@@ -244,8 +256,8 @@ def _extract(backbone: str | Backbone, model: Backbone | None, options: dict, do
                                for layer in todo):
                 tick(stop - start, 0)
                 continue
-            chunk = _run_chunk(model, forward, domain, start, stop, todo, reducer(model),
-                               ragged, sizer, tick)
+            chunk = _run_chunk(forward, domain, start, stop, todo, reducer(model), ragged,
+                               sizer, tick)
             for layer in todo:
                 if entries:
                     entries[layer].save_chunk(start, stop, chunk.pop(layer))
