@@ -3,9 +3,9 @@
 Each measurement runs in its own fresh Python process (so allocator settings, thread pools and
 caches cannot leak from one to the next, and peak RSS is that run's own), with the same thread
 count, timed from building its model to the last feature. The comparisons run in paired rounds
-(every method once a round, the order reversed every other round) and report the median of the
-per-round ratios: on a shared machine a busy spell slows both sides of a pair. Writes its
-tables to BENCHMARKS.md (section between markers) and prints them.
+(every method once a round, the order reversed every other round; 3 text, 5 image by default)
+and report the median of the per-round ratios: on a shared machine a busy spell slows both
+sides of a pair. Writes its tables to BENCHMARKS.md (section between markers) and prints them.
 
     .venv/bin/python benchmarks/extraction.py            # full: 10.6k VADER movies, 5k MNIST
     .venv/bin/python benchmarks/extraction.py --note "Other jobs shared the machine."
@@ -464,7 +464,7 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true",
                         help="peak memory before/after memory-budgeted batches only")
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
-    parser.add_argument("--repeats", type=int, default=3, help="paired rounds of image runs")
+    parser.add_argument("--repeats", type=int, default=5, help="paired rounds of image runs")
     parser.add_argument("--text-repeats", type=int, default=3,
                         help="paired rounds of text runs")
     parser.add_argument("--note", default="", help="a sentence added to the section's first "
