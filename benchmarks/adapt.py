@@ -240,7 +240,7 @@ def _kept_transductive(s: dict, rule: str) -> float:
     for key in ("average", "refined", "refined_agreement"):
         swapped[key] = {**s[key], "heldout_target_accuracy": s[key].get(
             "target_accuracy", s[key]["heldout_target_accuracy"])}
-    swapped["consensus"] = s["consensus"]  # scored on the held-out part only
+    # consensus stays as copied: it is scored on the held-out part only
     return RULES[rule](swapped)
 
 
@@ -349,9 +349,6 @@ def measure(pair: str, seed: int, quick: bool) -> dict:
     print(f"  {pair} seed {seed}: {accs} refined {refined:.1f} ({result['seconds']:.0f} s)",
           flush=True)
     return result
-
-
-KEEP_DEFAULT_RULE = ROUNDS[-1][3]  # what adapt's keep="auto" does now
 
 
 def main() -> None:
