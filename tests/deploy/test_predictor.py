@@ -243,3 +243,19 @@ def test_an_export_runs_on_the_threads_asked_without_spinning(exported):
                                Predictor.load(exported["image"]).predict_proba(x), atol=1e-6)
     with pytest.raises(ConfigError, match="threads must be an integer >= 1, got 0"):
         Predictor.load(exported["image"], threads=0)
+
+
+def test_texts_run_in_groups_of_similar_length_and_come_back_in_order(models):
+    from graftlab.deploy.predictor import length_groups
+
+    texts = ["a" * n for n in (40, 3, 200, 5, 41, 4, 190, 60)]
+    groups = length_groups(texts)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(texts)))
+    assert len(groups) > 1  # one padded batch would make the short texts pay for the long
+    for rows in groups:  # padding to a group's longest wastes at most 25% more characters
+        lengths = [len(texts[r]) for r in rows]
+        assert len(rows) == 1 or len(rows) * max(lengths) <= 1.25 * sum(lengths)
+    p = Predictor.load(models["text"])
+    mixed = [TEXTS[0] * 6, *TEXTS, TEXTS[1][:3]]
+    one_by_one = np.concatenate([p.predict_proba([t]) for t in mixed])
+    np.testing.assert_allclose(p.predict_proba(mixed), one_by_one, atol=1e-5)
