@@ -41,13 +41,18 @@ def check_tracker(kind: str | None) -> None:
                           "--track.")
 
 
-def open_tracker(kind: str | None, run_dir: Path, *, run_name: str | None = None) -> Tracker:
+def open_tracker(kind: str | None, run_dir: Path, *, run_name: str | None = None,
+                 outputs: bool = False) -> Tracker:
     """A tracker of ``kind`` (a registered backend) writing into ``run_dir``; None: one that
-    tracks nothing. Close it (or use it as a context manager)."""
+    tracks nothing. Close it (or use it as a context manager). ``outputs``: when it closes,
+    it logs what the run wrote into ``run_dir`` (see :meth:`Tracker.log_outputs`), also when
+    the run failed or was interrupted (a partial report)."""
     if kind is None:
         return Tracker()
     check_tracker(kind)
-    return TRACKERS.get(kind)(Path(run_dir), run_name=run_name)
+    tracker = TRACKERS.get(kind)(Path(run_dir), run_name=run_name)
+    tracker.outputs = Path(run_dir) if outputs else None
+    return tracker
 
 
 __all__ = ["TRACKERS", "Tracker", "TrackerCallback", "check_tracker", "open_tracker"]

@@ -36,6 +36,7 @@ class Tracker:
     def __init__(self) -> None:
         self._params: dict[str, str] = {}
         self.closed = self.broken = False
+        self.outputs: Path | None = None  # a folder whose files are logged at close
 
     # ------------------------------------------------------------------ public
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -89,6 +90,8 @@ class Tracker:
     def close(self, failed: bool = False) -> None:
         """End the run (marked failed with ``failed``); closing again does nothing."""
         if not self.closed:
+            if self.outputs is not None:
+                self.log_outputs(self.outputs)
             self._safely(self._close, failed)
             self.closed = True
 
