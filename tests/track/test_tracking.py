@@ -121,6 +121,7 @@ def test_a_failing_backend_is_reported_once_and_the_work_goes_on(tmp_path, caplo
     failures = [r.getMessage() for r in caplog.records]
     assert len(failures) == 1 and "tracking (tensorboard) failed" in failures[0]
     assert "OSError: disk full" in failures[0] and tracker.broken
+    assert tracker.writer.all_writers is None  # a broken tracker still closes its files
 
 
 def test_without_sqlalchemy_mlflow_falls_back_to_its_folder_store_loudly(tmp_path, caplog,

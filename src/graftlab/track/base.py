@@ -71,7 +71,8 @@ class Tracker:
     def log_outputs(self, folder: str | Path) -> None:
         """Everything a run wrote into its folder (report, results, the saved model), less
         the trackers' own stores."""
-        for child in sorted(Path(folder).iterdir()):
+        folder = Path(folder)
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
             if child.name not in STORES and not child.name.startswith("."):
                 self.log_artifact(child)
 
@@ -92,17 +93,19 @@ class Tracker:
         if not self.closed:
             if self.outputs is not None:
                 self.log_outputs(self.outputs)
-            self._safely(self._close, failed)
+            self._safely(self._close, failed, always=True)  # a broken one still lets go
             self.closed = True
 
-    def _safely(self, call: Callable[..., None], *args: Any) -> None:
+    def _safely(self, call: Callable[..., None], *args: Any, always: bool = False) -> None:
         """Tracking never loses the run it tracks: a backend that fails (a locked or full
         disk) is reported once, at ERROR, and tracks nothing more; the work goes on."""
-        if self.broken or self.closed:
+        if (self.broken and not always) or self.closed:
             return
         try:
             call(*args)
         except Exception as exc:  # noqa: BLE001 - whatever the backend raises
+            if self.broken:
+                return  # reported already
             self.broken = True
             log.error("tracking (%s) failed and stops for this run; the run goes on: %s: %s",
                       self.name, type(exc).__name__, exc)
