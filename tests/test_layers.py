@@ -6,6 +6,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     parts       data, backbones, heads, methods, probe  (independent of each other)
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
+    track       run tracking (tensorboard, mlflow): a callback on the trainer's events
     evaluate    validators, the comparison's summary and verdict
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
@@ -35,6 +36,7 @@ ROOMS = [
                "graftlab.probe"]),
     ("features", ["graftlab.features"]),
     ("engine", ["graftlab.train"]),
+    ("track", ["graftlab.track"]),
     ("evaluate", ["graftlab.evaluate"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt"]),

@@ -174,6 +174,7 @@ class FitConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     runs_dir: str = "runs"
+    track: str | None = None  # tensorboard or mlflow: graftlab.track, in the run folder
 
 
 class ProbeConfig(_Section):
@@ -193,6 +194,7 @@ class CompareConfig(_Section):
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False
+    track: str | None = None
 
 
 class AdaptConfig(_Section):
@@ -203,6 +205,7 @@ class AdaptConfig(_Section):
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False
+    track: str | None = None
 
 
 class ExtractConfig(_Section):

@@ -43,6 +43,9 @@ Words = Annotated[list[str] | None, typer.Argument(
     help="A YAML config (.yaml) and/or dotted overrides, e.g. model.backbone=minilm_l6 "
     "train.epochs=3 (options on the command line win over the file; overrides win over both).",
     show_default=False)]
+Track = Annotated[str | None, typer.Option(
+    help="Track the run with tensorboard or mlflow, in the run folder (params, metrics per "
+    "epoch, one nested run per model trained, report and model as artifacts).")]
 TestData = Annotated[str | None, typer.Option(
     help="An explicit held-out set (e.g. your own test/ folder, or a .csv), scored instead of "
     "a seeded random split.")]
@@ -184,6 +187,7 @@ def fit(
     distill_weight: Annotated[float, typer.Option(
         help="alpha: the weight of the teacher's soft targets (1 - alpha on the labels).")]
     = 0.9,
+    track: Track = None,
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
     from graftlab.cli.configs import configured
@@ -240,6 +244,7 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it holds an earlier "
                                                  "comparison.")] = False,
     skip_corrupt: SkipCorrupt = False,
+    track: Track = None,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
     from graftlab.cli.configs import configured
@@ -318,6 +323,7 @@ def adapt(
     out: Annotated[Path | None, typer.Option()] = None,
     overwrite: Annotated[bool, typer.Option()] = False,
     skip_corrupt: SkipCorrupt = False,
+    track: Track = None,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""

@@ -36,6 +36,7 @@ from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_dista
 from graftlab.data.domain import Domain, without_shared
 from graftlab.evaluate.selection import MAX_SOURCE_DROP, mean_score, select
 from graftlab.report.run import environment
+from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.adapt_checks import (_check_labels, check_keep, check_methods,
                                              check_options, check_target_holdout)
 
@@ -73,7 +74,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
               first_seed: int = 0, holdout: float = 0.1, target_holdout: float = 0.2,
               guard: bool = True, keep: str = "auto", label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
-              **adapter_kw: Any) -> dict:
+              tracker: Tracker | None = None, **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given). ``label_map``
     renames target classes to source ones (target labels only ever score the result).
@@ -85,8 +86,10 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     consensus (see :mod:`graftlab.adapt.refine`), ``keep="average"`` keeps the average of the
     adapted models (see :mod:`graftlab.adapt.average`), unless the guard keeps source_only;
     both need two methods or more. ``"auto"`` (the default) is ``"refined"`` when there are
-    two methods or more, else the selected one."""
+    two methods or more, else the selected one. ``tracker``: one nested run per model trained
+    (:mod:`graftlab.track`)."""
     chosen = check_methods(methods)
+    tracker = tracker or Tracker()
     check_options(adapter_kw)
     check_keep(keep, chosen)
     check_target_holdout(target_holdout)
@@ -104,13 +107,15 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         "label_map": label_map or {},
         "config": {k: v for k, v in adapter_kw.items() if k != "callbacks"},
         "environment": environment(), "runs": [], "average": [], "refined": []}
+    tracker.log_params({k: results[k] for k in ("source", "target", "methods", "keep")}
+                       | {"seeds": seeds, "guard": guard, **results["config"]})
     mode = keep if keep != "auto" else "refined" if len(chosen) > 2 else "selected"
     total, t0 = seeds * (len(chosen) + (mode == "refined")), time.perf_counter()
     models: dict[str, Adapter] = {}
     for seed in range(first_seed, first_seed + seeds):
         data = SeedData.split(source, target_in, y_t, seed, holdout, target_holdout)
         _run_seed(results, models if seed == first_seed else {}, data, seed, chosen,
-                  mode == "refined", adapter_kw, (folder, progress, total))
+                  mode == "refined", adapter_kw, (folder, progress, total), tracker)
     results.update(select(results["runs"], chosen, guard))
     if mode == "refined":
         # the guard's source check applies to the student too: it is not the vote's pick
@@ -133,7 +138,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
 
 def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: int,
               chosen: list[str], refining: bool, adapter_kw: dict,
-              out: tuple[Path | None, Progress | None, int]) -> None:
+              out: tuple[Path | None, Progress | None, int], tracker: Tracker) -> None:
     """One seed: every method trained and scored, then (with two methods or more) the
     ensemble agreement, the average's scores and the refined student; the models go into
     ``models`` (the caller's for the first seed, a throw-away dict for the others)."""
@@ -146,12 +151,15 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
             progress(f"[{len(results['runs']) + 1}/{total}] {method} seed {seed}",
                      len(results["runs"]), total)
         t = time.perf_counter()
-        adapter = Adapter(method=method, seed=seed, **_own_checkpoints(adapter_kw, method, seed))
-        adapter.fit(data.src_train, data.src_train.labels, target=data.target)
-        scored[method] = _score(adapter, data, weights)
-        scored[method].run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
-                                  trainable_params=int(adapter.trainable_params_),
-                                  history=adapter.history_)
+        with tracker.nested(f"{method} seed {seed}") as sub:
+            adapter = Adapter(method=method, seed=seed,
+                              **_tracked(_own_checkpoints(adapter_kw, method, seed), sub))
+            adapter.fit(data.src_train, data.src_train.labels, target=data.target)
+            scored[method] = _score(adapter, data, weights)
+            scored[method].run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
+                                      trainable_params=int(adapter.trainable_params_),
+                                      history=adapter.history_)
+            sub.log_metrics({**scored[method].run, **scored[method].run["validators"]})
         results["runs"].append(scored[method].run)
         models[method] = adapter
         _write(folder, results)
@@ -165,8 +173,10 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
     results["average"].append(_average_scores(seed, [scored[m] for m in adapted],
                                               models["source_only"].classes_, data))
     if refining:
-        run, student = _refine(results, adapted, probs, seed, data, weights, adapter_kw,
-                               progress, total)
+        with tracker.nested(f"refined seed {seed}") as sub:
+            run, student = _refine(results, adapted, probs, seed, data, weights,
+                                   _tracked(adapter_kw, sub), progress, total)
+            sub.log_metrics({**run, **run["validators"]})
         results["refined"].append(run)
         models["refined"] = student
         _write(folder, results)
@@ -175,6 +185,11 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
 def _write(folder: Path | None, results: dict) -> None:
     if folder is not None:
         _atomic.write_json(folder / "results.json", results)
+
+
+def _tracked(adapter_kw: dict, run: Tracker) -> dict:
+    """The options with the tracked run's callback added to the caller's callbacks."""
+    return {**adapter_kw, "callbacks": [*(adapter_kw.get("callbacks") or []), run.callback()]}
 
 
 def _shared_weights(src_train: Domain, src_val: Domain, target: Domain, adapter_kw: dict
@@ -312,7 +327,7 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
                     runs_dir: str | Path = "runs", out: str | Path | None = None,
                     overwrite: bool = False, feature_map: bool = True,
                     progress: Progress | None = None, limit: int | None = None,
-                    **kw: Any) -> dict:
+                    track: str | None = None, **kw: Any) -> dict:
     """run_adapt, then the run folder: results.json, report.html/.md, the kept model.
 
     Options, the backbone, the output location and the data are checked before the folder
@@ -329,9 +344,11 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
                               max_length=options.get("max_length"))
     check_modality(source, modality, backbone, "source")
     check_source_size(source, kw.get("holdout", 0.1), limit)
-    with run_folder(out, runs_dir, overwrite, "adapt") as folder:
+    check_tracker(track)
+    with run_folder(out, runs_dir, overwrite, "adapt") as folder, \
+            open_tracker(track, folder, run_name=folder.name, outputs=True) as tracker:
         return _to_folder(source, target, folder, chosen, methods=methods,
-                          feature_map=feature_map, progress=progress, **kw)
+                          feature_map=feature_map, progress=progress, tracker=tracker, **kw)
 
 
 def _to_folder(source: Domain, target: Domain, folder: Path, chosen: list[str], *,

@@ -29,6 +29,7 @@ from graftlab.workflows.common import (align_test, check_backbone, check_modalit
                                        prepare_run_folder, run_folder)
 from graftlab.report.memory import PeakMemory
 from graftlab.report.run import environment
+from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.train.strategies import STRATEGIES
 
 __all__ = ["CompareInterrupted", "check_compare", "check_strategies", "limit_domain",
@@ -191,7 +192,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
                 target_column: str | None = None,
                 runs_dir: str | Path = "runs", out: str | Path | None = None,
                 overwrite: bool = False, feature_map: bool = True,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None, track: str | None = None) -> dict:
     """Run the comparison and write ``results.json``, ``report.html`` and ``report.md``.
 
     ``test``: an explicit held-out set; every seed then trains on all of the data and scores
@@ -204,6 +205,7 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         strategies=strategies, scratch=scratch, epochs=epochs, batch_size=batch_size,
         backbone=backbone, image_size=image_size, max_length=max_length, out=out,
         runs_dir=runs_dir, overwrite=overwrite)
+    check_tracker(track)
     if isinstance(data, Domain):
         domain = data
     else:
@@ -225,16 +227,17 @@ def run_compare(data: Domain | str, *, backbone: str = "efficientnet_lite0",
         train_kw["lr"] = lr
     if lr_backbone is not None:
         train_kw["lr_backbone"] = lr_backbone
-    with run_folder(out, runs_dir, overwrite, "compare") as folder:
+    with run_folder(out, runs_dir, overwrite, "compare") as folder, \
+            open_tracker(track, folder, run_name=folder.name, outputs=True) as tracker:
         return _compare(domain, test, folder, chosen, classes, task, backbone, options,
                         train_kw, seeds=seeds, test_size=test_size, limit=limit,
-                        feature_map=feature_map, progress=progress)
+                        feature_map=feature_map, progress=progress, tracker=tracker)
 
 
 def _compare(domain: Domain, test: Domain | None, folder: Path, chosen: list[str],
              classes: list[str], task: str, backbone: str, options: dict, train_kw: dict, *,
              seeds: int, test_size: float, limit: int | None, feature_map: bool,
-             progress: Progress | None) -> dict:
+             progress: Progress | None, tracker: Tracker) -> dict:
     config = {"data": domain.describe(), "backbone": backbone, "backbone_options": options,
               "strategies": chosen, "seeds": seeds, "test_size": test_size, "limit": limit,
               "test_data": test.describe() if test is not None else None, **train_kw}
@@ -242,6 +245,7 @@ def _compare(domain: Domain, test: Domain | None, folder: Path, chosen: list[str
         "format": FORMAT, "status": "running", "task": task, "config": config,
         "classes": classes, "environment": environment(), "runs": [],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tracker.log_params(config)
     _atomic.write_json(folder / "results.json", results)
     results["run_folder"] = str(folder)
     fitted: dict[str, Any] = {}  # seed 0's model per strategy: the map and the saved winner
@@ -266,8 +270,11 @@ def _compare(domain: Domain, test: Domain | None, folder: Path, chosen: list[str
                 done = len(results["runs"])
                 if progress:
                     progress(f"[{done + 1}/{total}] {strategy} seed {seed}", done, total)
-                run = _one(strategy, seed, train, held, backbone, options, train_kw,
-                           classes, task, progress)
+                with tracker.nested(f"{strategy} seed {seed}") as sub:  # a tracked run each
+                    run = _one(strategy, seed, train, held, backbone, options,
+                               {**train_kw, "callbacks": [sub.callback()]}, classes, task,
+                               progress)
+                    sub.log_metrics(run)
                 grafter = run.pop("grafter")
                 if seed == 0:
                     fitted[strategy] = grafter

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from graftlab.config import AdaptConfig, CompareConfig
 from graftlab.data import to_grayscale, without_shared
+from graftlab.track import check_tracker
 from graftlab.workflows.adapt import adapt_to_folder
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
                                              parse_label_map)
@@ -27,6 +28,7 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                   max_length=m.max_length, out=config.out, runs_dir=config.runs_dir,
                   overwrite=config.overwrite)
     check_cache()
+    check_tracker(config.track)
     domain, test = load_with_test(data)
     return run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
@@ -34,7 +36,7 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                        max_length=m.max_length, limit=data.limit, test_size=data.test_size,
                        test=test, scratch=t.scratch, task=config.task,
                        runs_dir=config.runs_dir, out=config.out, overwrite=config.overwrite,
-                       feature_map=config.feature_map, progress=progress)
+                       feature_map=config.feature_map, progress=progress, track=config.track)
 
 
 def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -> dict:
@@ -49,6 +51,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_out_folder(config.out, config.runs_dir, config.overwrite, "adapt")
     check_cache()
+    check_tracker(config.track)
     # the target's labels, where it has them, only ever score the result
     loaded = [load_with_columns(name, text_column=data.text_column,
                                 label_column=data.label_column, labelled=labelled,
@@ -72,4 +75,4 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         head_options={"hidden": [m.bottleneck]} if m.head == "mlp" else None,
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
-        pseudo_fraction=t.pseudo_fraction)
+        pseudo_fraction=t.pseudo_fraction, track=config.track)

@@ -1,7 +1,9 @@
 """``graftlab fit``: one configured fine-tuning run, scored on a held-out set, saved.
 
 Everything is checked before training starts (options, backbone, output location, data); the
-run folder is written last. The saved model predicts the user's label names."""
+run folder is made just before training (``--track`` writes into it as it trains) and removed
+if the run fails before its results are written. The saved model predicts the user's label
+names."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
@@ -20,9 +24,13 @@ from graftlab.config import FitConfig
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
+from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
                                        check_writable, class_names, load_test,
                                        load_with_columns, new_folder)
+
+if TYPE_CHECKING:
+    from graftlab.grafter import Grafter
 
 
 def split_check(domain: Domain, test_size: float, what: str = "data") -> None:
@@ -49,6 +57,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
+    check_tracker(config.track)
     if config.train.distill_from is not None:  # a wrong folder is named before any work
         from graftlab.distill import teacher_folder
 
@@ -75,6 +84,24 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
                       checkpoint_dir=str(checkpoints), **config.train.model_dump())
+    with _fit_folder(config.runs_dir) as folder, \
+            open_tracker(config.track, folder, run_name=folder.name, outputs=True) as tracker:
+        metrics = _train_and_save(config, grafter, domain, train, test, folder, tracker,
+                                  progress, t0)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the run is saved: nothing to resume
+    if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
+        checkpoints.parent.rmdir()
+    return {**metrics, "run_folder": str(folder)}
+
+
+def _train_and_save(config: FitConfig, grafter: Grafter, domain: Domain, train: Domain,
+                    test: Domain, folder: Path, tracker: Tracker,
+                    progress: Callable[[str, int, int], None] | None, t0: float) -> dict:
+    """Fit (tracked), score on the held-out set, save the model, write the run folder."""
+    data, m = config.data, config.model
+    tracker.log_params(config.model_dump())
+    if config.track:
+        grafter.set_params(callbacks=[*(grafter.callbacks or []), tracker.callback()])
     # fitted on the names, so the saved model predicts the user's labels (neg/pos, not 0/1)
     grafter.fit(train, class_names(domain, train.labels), progress=progress)
     pred = grafter.predict(test)
@@ -86,7 +113,6 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
                "test": len(test), "test_data": data.test_data,
                "seconds": round(time.perf_counter() - t0, 2),
                "history": grafter.history_, "record": grafter.record_}
-    folder = new_folder(config.runs_dir, "fit")
     grafter.save(folder / "model")
     row = {k: metrics[k] for k in ("accuracy", "macro_f1", "trainable_params", "seconds")}
     summary = (f"# Fine-tuning {m.backbone} on {domain.name} ({config.train.strategy})\n\n"
@@ -94,10 +120,21 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
                "(load it with `graftlab.Grafter.load`; it predicts "
                f"{', '.join(map(str, grafter.classes_.tolist()))}).\n")
     write_run(folder, config=config.model_dump(), metrics=metrics, summary=summary)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the run is saved: nothing to resume
-    if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
-        checkpoints.parent.rmdir()
-    return {**metrics, "run_folder": str(folder)}
+    tracker.log_metrics(metrics)  # the files written are logged as the tracker closes
+    return metrics
+
+
+@contextmanager
+def _fit_folder(runs_dir: str) -> Iterator[Path]:
+    """The run's dated folder, made before training (a tracker writes into it as it trains);
+    removed if the run fails before its results are written (metrics.json)."""
+    folder = new_folder(runs_dir, "fit")
+    try:
+        yield folder
+    except BaseException:
+        if not (folder / "metrics.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def resume_folder(config: FitConfig) -> Path:
