@@ -6,7 +6,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     parts       data, backbones, heads, methods, probe  (independent of each other)
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
-    evaluate    validators, the comparison's summary and verdict
+    evaluate    validators, the comparison's summary and verdict; transferability scores
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
     report      run folders, Markdown and HTML
@@ -35,7 +35,7 @@ ROOMS = [
                "graftlab.probe"]),
     ("features", ["graftlab.features"]),
     ("engine", ["graftlab.train"]),
-    ("evaluate", ["graftlab.evaluate"]),
+    ("evaluate", ["graftlab.evaluate", "graftlab.scores"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt"]),
     ("report", ["graftlab.report"]),
