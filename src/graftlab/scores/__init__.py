@@ -11,6 +11,7 @@ from graftlab.scores.base import (DEGENERATE, NON_FINITE, NOT_APPLICABLE, OK, SC
 
 # the scores register themselves (after the registry they register with)
 from graftlab.scores import logme, hscore, nce, leep, knn, probe  # noqa: E402, F401, I001
+from graftlab.scores.advice import Advice, Recommendation, decide  # noqa: E402
 
-__all__ = ["DEGENERATE", "NON_FINITE", "NOT_APPLICABLE", "OK", "SCORES", "Score",
+__all__ = ["Advice", "DEGENERATE", "Recommendation", "decide", "NON_FINITE", "NOT_APPLICABLE", "OK", "SCORES", "Score",
            "ScoreResult", "feature_problem", "run_score"]
