@@ -66,7 +66,7 @@ def advise(data: Domain | str | Path, backbones: Sequence[str] | None = None,
         for pooling in pools:
             for layer in names:
                 f = np.asarray(feats[pooling][layer])
-                row = {"backbone": backbone, "layer": layer, "pooling": pooling,
+                row = {"backbone": getattr(backbone, "name", backbone), "layer": layer, "pooling": pooling,
                        "dims": int(f.shape[1]), "scores": {}}
                 for s in scores:
                     result = run_score(s, f, y, regression=regression, source_probs=source,
@@ -108,7 +108,8 @@ def run_advise_config(config, *, progress: Progress | None = None) -> tuple[Advi
     check_out_folder(config.out, config.runs_dir, config.overwrite, "advise")
     domain = load_with_columns(d.path, text_column=d.text_column, target_column=d.target_column,
                                label_column=None if d.target_column else d.label_column,
-                               labelled=None, skip_corrupt=d.skip_corrupt)
+                               labelled=None if d.target_column else True,
+                               skip_corrupt=d.skip_corrupt)
     return run_advise(domain, out=config.out, runs_dir=config.runs_dir,
                       overwrite=config.overwrite, backbones=m.backbones, layers=m.layers,
                       poolings=m.poolings, scores=config.scores, task=config.task,
