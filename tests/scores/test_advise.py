@@ -133,3 +133,23 @@ def test_cli_one_class_and_unknown_backbone_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["advise", str(path), "-b", "minilm_l5"])
     assert result.exit_code == 2 and "Did you mean 'minilm_l6'" in result.output
     assert not list(tmp_path.glob("advise-*"))
+
+
+@pytest.mark.slow
+def test_efficientnet_offers_its_imagenet_head_to_nce_and_leep(tmp_path):
+    """A real backbone (32 px): its ImageNet classifier feeds NCE and LEEP; a second call is
+    served from the feature cache."""
+    advice = graftlab.advise(_images(n=40, classes=2), backbones=["efficientnet_lite0"],
+                             layers=["blocks.10", "head"], poolings=["avg"], image_size=32,
+                             scores=["nce", "leep", "logme"])
+    for c in advice.candidates:
+        assert c["scores"]["leep"]["status"] == "ok" and c["scores"]["leep"]["value"] < 0
+        assert c["scores"]["nce"]["status"] == "ok"
+    assert len({c["scores"]["leep"]["value"] for c in advice.candidates}) == 1  # per backbone
+    from graftlab.features import FeatureCache
+
+    before = len(FeatureCache().entries())
+    graftlab.advise(_images(n=40, classes=2), backbones=["efficientnet_lite0"],
+                    layers=["blocks.10", "head"], poolings=["avg"], image_size=32,
+                    scores=["logme"])
+    assert len(FeatureCache().entries()) == before  # nothing extracted again
