@@ -38,8 +38,8 @@ class Score:
 
 
 SCORES: Registry[type[Score]] = Registry(
-    "score", hint="`graftlab.scores.SCORES.names()` lists them (logme, hscore, nce, leep, knn, "
-    "probe).")
+    "score", hint="pick from logme, hscore, nce, leep, knn, probe (--score NAME, or scores=[...] "
+    "in Python).")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ def run_advise(data: Domain | str | Path, *, out: str | Path | None = None,
 def run_advise_config(config, *, progress: Progress | None = None) -> tuple[Advice, Path]:
     """``graftlab advise``: an :class:`graftlab.config.AdviseConfig`, loaded and run."""
     d, m = config.data, config.model
+    _check_scores(config.scores)
     for backbone in m.backbones or []:
         check_backbone(backbone, image_size=m.image_size, max_length=m.max_length)
     check_out_folder(config.out, config.runs_dir, config.overwrite, "advise")
