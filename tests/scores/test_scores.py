@@ -103,6 +103,25 @@ def test_nce_of_a_perfect_source_is_zero():
     assert nce(np.eye(3)[y], y) == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("n,d", [(50, 10), (20, 40)])
+def test_hscore_matches_the_papers_formula_with_sklearns_ledoit_wolf(n, d):
+    from sklearn.covariance import LedoitWolf
+
+    from graftlab.scores.hscore import ledoit_wolf
+
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(n, d)) * rng.uniform(0.1, 3, size=d)
+    y = np.arange(n) % 3
+    centred = f - f.mean(axis=0)
+    lw = LedoitWolf(assume_centered=True).fit(centred)
+    cov, shrink = ledoit_wolf(centred)
+    assert shrink == pytest.approx(lw.shrinkage_) and np.allclose(cov, lw.covariance_)
+    g = np.stack([centred[y == c].mean(axis=0) for c in range(3)])[y]
+    direct = (1 - lw.shrinkage_) * np.trace(np.linalg.pinv(lw.covariance_)
+                                            @ np.cov(g, rowvar=False))
+    assert hscore_regularised(f, y) == pytest.approx(direct)
+
+
 def test_hscore_is_zero_when_class_means_coincide():
     f = np.r_[np.eye(4), -np.eye(4)]
     y = np.r_[np.arange(4) % 2, np.arange(4) % 2]
