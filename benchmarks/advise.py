@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/advise.py            # the protocol below (~15 min on 2 cores)
     .venv/bin/python benchmarks/advise.py --quick    # a smoke run; writes nothing
     .venv/bin/python benchmarks/advise.py --render   # the section again from the stored JSON
+    .venv/bin/python benchmarks/advise.py --compare  # also `compare` per data set (~25 min more)
 
 Per data set (mnist, digits, mnist_m; VADER movies, amazon, nyt, tweets; a stratified sample of
 at most ``limit``), every candidate (images: EfficientNet-Lite0/1/2 at 64 px x advise's default
@@ -18,8 +19,10 @@ and seeds; feature extraction, shared by both through the cache, is in neither).
 score a backbone (one value for all its layers): their top-1 pick is the first of the tied
 candidates, and they rank nothing where there is one backbone. No score has a parameter tuned
 on these data: kNN's k=10 and the folds were set beforehand; advise's probe-or-fine-tune rule
-was chosen on MNIST and VADER movies (BENCHMARKS.md "Fine-tuning strategies") and is not
-measured here.
+was chosen on MNIST and VADER movies (BENCHMARKS.md "Fine-tuning strategies"); with
+``--compare`` each data set also runs ``graftlab compare`` (linear_probe against lora, 3 seeds,
+3 epochs, on advise's backbone) and its verdict is set against advise's probe-or-fine-tune
+call (goal: the same on at least 75% of the data sets).
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ TEXT = {"backbones": ["minilm_l6"], "poolings": ["mean", "cls"], "options": {"ma
 PROTOCOL = {"sets": {"mnist": IMAGES, "digits": IMAGES, "mnist_m": IMAGES,
                      "vader:movies": TEXT, "vader:amazon": TEXT, "vader:nyt": TEXT,
                      "vader:tweets": TEXT},
-            "limit": 2000, "seeds": 3, "test_size": 0.3}
+            "limit": 2000, "seeds": 3, "test_size": 0.3, "compare": False, "compare_epochs": 3}
 QUICK = {"sets": {"digits": {**IMAGES, "backbones": ["efficientnet_lite0"]},
                   "vader:movies": {**TEXT, "layers": ["layer.1", "layer.3", "layer.5"]}},
-         "limit": 300, "seeds": 1, "test_size": 0.3}
+         "limit": 300, "seeds": 1, "test_size": 0.3, "compare": False, "compare_epochs": 1}
 GOALS = {"tau": 0.6, "regret": 1.0, "share": 0.75, "speed": 50}
 
 
@@ -72,7 +75,7 @@ def ground_truth(feats: dict, y, p: dict) -> tuple[dict, float]:
     return truth, seconds
 
 
-def compare(values: list, truth: list) -> dict:
+def against_truth(values: list, truth: list) -> dict:
     """Weighted τ, Pearson r and top-1 regret of one score against the ground truth."""
     import numpy as np
     from scipy.stats import pearsonr, weightedtau
@@ -107,12 +110,28 @@ def measure_set(name: str, setup: dict, p: dict) -> dict:
     keys = list(feats)
     per_score = {}
     for s in advice.scores:
-        per_score[s] = {**compare(advice.values(s), [truth[k] for k in keys]),
+        per_score[s] = {**against_truth(advice.values(s), [truth[k] for k in keys]),
                         "ratio": advice.seconds[s] / truth_s, "seconds": advice.seconds[s]}
-    return {"data": name, "samples": len(domain), "candidates": len(keys),
+    call = compare_call(domain, advice, setup, p) if p.get("compare") else None
+    return {"data": name, "samples": len(domain), "candidates": len(keys), "compare": call,
             "truth": {" / ".join(k): truth[k] for k in keys}, "truth_seconds": truth_s,
             "features_seconds": advice.seconds["features"], "scores": per_score,
             "recommendation": advice.to_dict()["recommendation"]}
+
+
+def compare_call(domain, advice, setup: dict, p: dict) -> str:
+    """``graftlab compare``'s call on advise's backbone: "probe" when it recommends the linear
+    probe, else "fine-tune"."""
+    import tempfile
+
+    from graftlab.workflows.compare import run_compare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_compare(domain, backbone=advice.recommendation.backbone,
+                             strategies=["linear_probe", "lora"], seeds=p["seeds"],
+                             epochs=p["compare_epochs"], scratch=False, feature_map=False,
+                             runs_dir=tmp, **setup["options"])
+    return "probe" if result["verdict"]["recommended"] == "linear_probe" else "fine-tune"
 
 
 def _f(x, fmt: str) -> str:
@@ -141,9 +160,17 @@ def render(result: dict) -> str:
         summary.append([score, f"{len(taus)}/{len(sets)}", _f(mean_tau, "+.2f"),
                         "n/a" if share is None else f"{share:.0%}", f"{ratio:.3f}",
                         "yes" if met else "no"])
+    calls = [(s["recommendation"]["strategy"], s["compare"]) for s in sets
+             if s.get("compare") and s["recommendation"]]
+    agree = (f"advise's probe-or-fine-tune call agrees with `compare` on "
+             f"{sum(a == c for a, c in calls)} of {len(calls)} data sets (goal: 75%). "
+             if calls else "Not measured here: whether advise's probe-or-fine-tune call agrees "
+             "with `graftlab compare` (run with `--compare`, about 25 minutes more). ")
     picks = "; ".join(f"{s['data']}: {s['recommendation']['backbone']} / "
                       f"{s['recommendation']['layer']} / {s['recommendation']['pooling']}, "
-                      f"{s['recommendation']['strategy']}" for s in sets if s["recommendation"])
+                      f"{s['recommendation']['strategy']}"
+                      + (f" (compare: {s['compare']})" if s.get("compare") else "")
+                      for s in sets if s["recommendation"])
     return (f"Command: `.venv/bin/python benchmarks/advise.py` (CPU, 1 thread per process). "
             f"Stratified samples of at most {p['limit']}; ground truth = the tuned linear "
             f"probe's held-out accuracy (%, {int(p['test_size'] * 100)}% held out), mean of "
@@ -157,22 +184,23 @@ def render(result: dict) -> str:
             + "\n\nPer data set:\n\n"
             + table(rows, ["data", "samples", "candidates", "score", "weighted τ", "Pearson r",
                            "top-1 regret (points)", "time ratio"])
-            + f"\n\nadvise's picks: {picks}.\n\nNot measured here: whether advise's probe-or-"
-            "fine-tune call agrees with `graftlab compare` (that needs a compare run per data "
-            "set); no further bundled image set exists beyond mnist, digits and mnist_m. "
+            + f"\n\nadvise's picks: {picks}.\n\n{agree}No further bundled image set exists "
+            "beyond mnist, digits and mnist_m. "
             f"Total run time: {result['seconds']:.0f} s.\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run graftlab compare per data set (probe or fine-tune?)")
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/advise.json only")
     args = parser.parse_args()
     if args.render:
         result = json.loads(RESULTS.read_text())
     else:
-        p = QUICK if args.quick else PROTOCOL
+        p = {**(QUICK if args.quick else PROTOCOL), "compare": args.compare}
         start = time.perf_counter()
         sets = [measure_set(name, setup, p) for name, setup in p["sets"].items()]
         result = {"protocol": p, "sets": sets, "seconds": time.perf_counter() - start}
