@@ -115,6 +115,15 @@ def test_one_class_is_refused_with_the_fix():
         graftlab.advise(d, backbones=[_backbone()])
 
 
+def test_a_class_of_one_sample_is_refused():
+    d = _images(n=61)
+    labels = np.r_[d.labels[:60], 3]
+    d = Domain(name="rare", modality="image", inputs=d.inputs, labels=labels,
+               classes=["c0", "c1", "c2", "c3"])
+    with pytest.raises(DataError, match="class 'c3' of 'rare' has one sample"):
+        graftlab.advise(d, backbones=[_backbone()])
+
+
 def test_unknown_score_and_layer_get_did_you_mean():
     with pytest.raises(NotFoundError, match="unknown score 'logm'.*Did you mean 'logme'"):
         graftlab.advise(_images(), backbones=[_backbone()], scores=["logm"])

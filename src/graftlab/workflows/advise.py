@@ -47,6 +47,8 @@ def advise(data: Domain | str | Path, backbones: Sequence[str] | None = None,
     scores = _check_scores(scores)
     regression = _check_task(domain, task)
     domain = limit_domain(domain, limit, "regression" if regression else "classification", seed)
+    if not regression:
+        _check_counts(domain, limit)
     options = {k: v for k, v in (("image_size", image_size), ("max_length", max_length)) if v}
     plan = _plan(domain, backbones, layers, poolings, image_size, max_length)
     if cache:
@@ -149,6 +151,18 @@ def _check_task(domain: Domain, task: str) -> bool:
                         "least two.", hint="add samples of another class (or check the label "
                         "column), or give a numeric --target-column to score a regression.")
     return False
+
+
+def _check_counts(domain: Domain, limit: int | None) -> None:
+    """Cross-validated scores (kNN, the probe) need two samples of every class."""
+    values, counts = np.unique(domain.labels, return_counts=True)
+    if counts.min() < 2:
+        rare = values[counts < 2][0]
+        name = domain.classes[rare] if domain.classes else rare
+        raise DataError(f"class {name!r} of {domain.name!r} has one sample; the cross-validated "
+                        "scores (knn, probe) need at least two of every class.",
+                        hint="raise --limit" if limit else "add samples of that class, or "
+                        "leave it out of the data.")
 
 
 def _plan(domain: Domain, backbones, layers, poolings, image_size, max_length
