@@ -7,7 +7,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
     track       run tracking (tensorboard, mlflow): a callback on the trainer's events
-    evaluate    validators, the comparison's summary and verdict
+    evaluate    validators, the comparison's summary and verdict; transferability scores
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
     report      run folders, Markdown and HTML
@@ -37,7 +37,7 @@ ROOMS = [
     ("features", ["graftlab.features"]),
     ("engine", ["graftlab.train"]),
     ("track", ["graftlab.track"]),
-    ("evaluate", ["graftlab.evaluate"]),
+    ("evaluate", ["graftlab.evaluate", "graftlab.scores"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt"]),
     ("report", ["graftlab.report"]),

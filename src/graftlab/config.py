@@ -208,6 +208,38 @@ class AdaptConfig(_Section):
     track: str | None = None
 
 
+class AdviseData(_Section):
+    path: str
+    text_column: str = "text"
+    label_column: str = "label"
+    target_column: str | None = None
+    limit: Limit | None = None
+    skip_corrupt: bool = False
+
+
+class AdviseModel(_Section):
+    backbones: list[str] | None = None
+    layers: list[str] | None = None
+    poolings: list[str] | None = None
+    image_size: Positive | None = None
+    max_length: Positive | None = None
+
+    _split = field_validator("backbones", "layers", "poolings", mode="before")(_comma_list)
+
+
+class AdviseConfig(_Section):
+    data: AdviseData
+    model: AdviseModel = AdviseModel()
+    scores: list[str] | None = None
+    task: Task = "auto"
+    seed: int = 0
+    runs_dir: str = "runs"
+    out: str | None = None
+    overwrite: bool = False
+
+    _split = field_validator("scores", mode="before")(_comma_list)
+
+
 class ExtractConfig(_Section):
     data: ExtractData
     model: ExtractModel = ExtractModel()

@@ -311,6 +311,7 @@ def _register(digit: int) -> None:
         description=f"EfficientNet-Lite{digit}, ImageNet-1k weights, 1280-d features",
         options={"arch": f"efficientnet-lite{digit}", "blocks": blocks},
         lora_targets=("_expand_conv", "_project_conv", "0"), lr_backbone=3e-4,
+        source_head="_fc",  # the ImageNet-1k classifier over the pooled head features
     )
     register_backbone(spec, describe=describe)(EfficientNetLite)
 

@@ -14,6 +14,7 @@ from graftlab.errors import ConfigError, WeightsError
 from graftlab.registry import Registry
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
     from graftlab.backbones.base import Backbone
@@ -41,6 +42,9 @@ class BackboneSpec:
     # learning rate for the backbone's weights when they train
     lora_targets: tuple[str, ...] = ()
     lr_backbone: float = 3e-4
+    # the source task's classifier in the weight file (its state-dict prefix, e.g. "_fc"): a
+    # linear layer over the last layer's average-pooled features; "" when there is none
+    source_head: str = ""
 
     def weights_path(self) -> Path:
         """The local weight file; an error that says how to install it when it is missing."""
@@ -175,6 +179,24 @@ def describe_backbone(backbone: str | Backbone, **options: Any) -> Description |
     spec = get_spec(backbone)
     describe = _DESCRIBERS.get(spec.name)
     return describe(spec, **options) if describe else None
+
+
+def source_classifier(name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The registered backbone's source-task classifier as ``(weight (Z, D), bias (Z,))``,
+    over its last layer's average-pooled features, read from its checked weight file; None
+    when its spec declares none (or it is not a registered name)."""
+    if not isinstance(name, str) or prefix_modality(name) or name not in BACKBONES:
+        return None
+    spec = get_spec(name)
+    if not spec.source_head:
+        return None
+    import torch
+
+    path = spec.weights_path()
+    verify_sha256(path, spec.sha256, what=f"backbone {spec.name!r}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return (state[f"{spec.source_head}.weight"].double().numpy(),
+            state[f"{spec.source_head}.bias"].double().numpy())
 
 
 def verify_sha256(path: Path, expected: str, *, what: str) -> str:
