@@ -37,7 +37,7 @@ ROOMS = [
     ("engine", ["graftlab.train"]),
     ("evaluate", ["graftlab.evaluate"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
-                    "graftlab.distill", "graftlab.adapt"]),
+                    "graftlab.distill", "graftlab.adapt", "graftlab.tagger"]),
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),

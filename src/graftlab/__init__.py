@@ -3,7 +3,7 @@
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Grafter", "GrafterRegressor", "__version__"]
+__all__ = ["Grafter", "GrafterRegressor", "TokenTagger", "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import graftlab` stays light for the CLI
@@ -15,4 +15,8 @@ def __getattr__(name: str) -> Any:  # lazy: `import graftlab` stays light for th
         from graftlab.regressor import GrafterRegressor
 
         return GrafterRegressor
+    if name == "TokenTagger":
+        from graftlab.tagger import TokenTagger
+
+        return TokenTagger
     raise AttributeError(f"module 'graftlab' has no attribute {name!r}")

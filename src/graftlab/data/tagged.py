@@ -65,19 +65,34 @@ def check_tagged(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]],
     if len(tokens) != len(tags):
         raise DataError(f"{where}: {len(tokens)} sentences but {len(tags)} tag sequences.",
                         hint="give one tag sequence per sentence.")
+    check_words(tokens, where=where)
     for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
-        if isinstance(words, str) or isinstance(labels, str):
-            raise DataError(f"{where}, sentence {i}: a sentence is a list of words (and its "
-                            "tags a list of tags), got a str.",
-                            hint="split the sentence into words: text.split().")
+        if isinstance(labels, str):
+            raise DataError(f"{where}, sentence {i}: its tags are a str, not a list of tags.",
+                            hint="give one tag per word: ['B-person', 'O', ...].")
         if len(words) != len(labels):
             raise DataError(f"{where}, sentence {i}: {len(words)} words but {len(labels)} tags.",
                             hint="give exactly one tag per word.")
-        if not words:
-            raise DataError(f"{where}, sentence {i} is empty.", hint="drop empty sentences.")
         problem = bio_problem(labels)
         if problem is not None:
             raise DataError(f"{where}, sentence {i}: {problem[1]}", hint=BIO_HINT)
+
+
+def check_words(tokens: Sequence[Sequence[str]], *, where: str = "arrays") -> None:
+    """Sentences as non-empty lists of words, each word a str without whitespace."""
+    if isinstance(tokens, str):
+        raise DataError("sentences must be lists of words, got a str.",
+                        hint="give [['John', 'lives', 'here'], ...] (text.split() per sentence).")
+    for i, words in enumerate(tokens):
+        if isinstance(words, str):
+            raise DataError(f"{where}, sentence {i}: a sentence is a list of words, got a str.",
+                            hint="split the sentence into words: text.split().")
+        if not len(words):
+            raise DataError(f"{where}, sentence {i} is empty.", hint="drop empty sentences.")
+        bad = [w for w in words if not isinstance(w, str) or w.split() != [w]]
+        if bad:
+            raise DataError(f"{where}, sentence {i}: word {bad[0]!r} is empty or holds "
+                            "whitespace.", hint="a word is one token without spaces: split it.")
 
 
 BIO_HINT = ("tags follow the BIO scheme: B-TYPE starts an entity, I-TYPE continues one of "
