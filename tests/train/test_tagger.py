@@ -14,8 +14,6 @@ from graftlab.data import TaggedSentences, load_tagged
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.train.tokens import decode, first_subtokens, token_labels
 
-PIECES = ["john", "mary", "lives", "visits", "in", "par", "##is", "lon", "##don", "new", "york",
-          "the", "city", "of", "and", "loves"]
 SENTENCES = [["john", "lives", "in", "paris"], ["mary", "visits", "london"],
              ["john", "loves", "new", "york"], ["the", "city", "of", "paris"],
              ["mary", "and", "john"], ["london", "and", "new", "york"]]
@@ -24,36 +22,16 @@ TAGS = [["B-per", "O", "O", "B-loc"], ["B-per", "O", "B-loc"],
         ["B-per", "O", "B-per"], ["B-loc", "O", "B-loc", "I-loc"]]
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *PIECES])}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
-    BertTokenizerFast(tokenizer_object=tok, model_max_length=16).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=32,
-                         max_position_embeddings=32)).save_pretrained(folder)
-    return f"hf:{folder}"
-
-
 def _tagger(backbone: str, **kw) -> TokenTagger:
     options = {"epochs": 60, "batch_size": 3, "lr": 5e-2, "seed": 0,
                "head_options": {"dropout": 0.0}, **kw}
     return TokenTagger(backbone=backbone, **options)
 
 
-def test_each_word_is_labelled_at_its_first_sub_token(tiny_bert):
+def test_each_word_is_labelled_at_its_first_sub_token(tiny_tagging_bert):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert[3:])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tagging_bert[3:])
     # [CLS] john lives in par ##is [SEP]: 'paris' starts at position 4, its ##is is not scored
     (positions,) = first_subtokens(tokenizer, [SENTENCES[0]], 16)
     assert positions.tolist() == [1, 2, 3, 4]
@@ -84,33 +62,33 @@ def test_first_sub_tokens_equal_word_ids_of_the_minilm_tokenizer():
         assert positions.tolist() == expected
 
 
-def test_head_only_trains_from_cached_token_outputs_and_learns(tiny_bert):
-    tagger = _tagger(tiny_bert).fit(SENTENCES, TAGS)
+def test_head_only_trains_from_cached_token_outputs_and_learns(tiny_tagging_bert):
+    tagger = _tagger(tiny_tagging_bert).fit(SENTENCES, TAGS)
     assert tagger.record_["cached_activations"]["layer"] == "layer.1"
     assert tagger.predict(SENTENCES) == TAGS
     assert tagger.score(SENTENCES, TAGS) == 1.0
     report = tagger.evaluate(TaggedSentences(SENTENCES, TAGS))
     assert set(report.per_type) == {"per", "loc"} and report.micro.support == 11
     # the cache is exact: the same training on the raw texts gives the same model
-    plain = _tagger(tiny_bert, cache_activations=False, epochs=3).fit(SENTENCES, TAGS)
-    cached = _tagger(tiny_bert, epochs=3).fit(SENTENCES, TAGS)
+    plain = _tagger(tiny_tagging_bert, cache_activations=False, epochs=3).fit(SENTENCES, TAGS)
+    cached = _tagger(tiny_tagging_bert, epochs=3).fit(SENTENCES, TAGS)
     assert "cached_activations" not in plain.record_
     a, b = (np.concatenate([p.detach().numpy().ravel() for p in t.model_.head.parameters()])
             for t in (plain, cached))
     assert np.allclose(a, b, atol=1e-5)
 
 
-def test_last_k_caches_the_prefix_and_full_reads_texts(tiny_bert):
-    last = _tagger(tiny_bert, strategy="last_k", k=1, epochs=2, lr_backbone=1e-3)
+def test_last_k_caches_the_prefix_and_full_reads_texts(tiny_tagging_bert):
+    last = _tagger(tiny_tagging_bert, strategy="last_k", k=1, epochs=2, lr_backbone=1e-3)
     last.fit(SENTENCES, TAGS, validation_data=(SENTENCES[:2], TAGS[:2]))
     assert last.record_["cached_activations"]["layer"] == "layer.0"
     assert {"val_loss", "val_accuracy"} <= set(last.history_[-1])
-    full = _tagger(tiny_bert, strategy="full", epochs=1).fit(SENTENCES, TAGS)
+    full = _tagger(tiny_tagging_bert, strategy="full", epochs=1).fit(SENTENCES, TAGS)
     assert "cached_activations" not in full.record_ and full.trainable_params_ > 1000
 
 
-def test_save_and_load_give_the_same_tags(tiny_bert, tmp_path):
-    tagger = _tagger(tiny_bert, strategy="lora", epochs=2, lora_r=2).fit(SENTENCES, TAGS)
+def test_save_and_load_give_the_same_tags(tiny_tagging_bert, tmp_path):
+    tagger = _tagger(tiny_tagging_bert, strategy="lora", epochs=2, lora_r=2).fit(SENTENCES, TAGS)
     tagger.save(tmp_path / "tagger")
     loaded = TokenTagger.load(tmp_path / "tagger")
     assert loaded.classes_ == ["B-loc", "B-per", "I-loc", "O"]
@@ -119,36 +97,36 @@ def test_save_and_load_give_the_same_tags(tiny_bert, tmp_path):
         Grafter.load(tmp_path / "tagger")
 
 
-def test_a_head_that_does_not_fit_the_task_is_refused(tiny_bert):
+def test_a_head_that_does_not_fit_the_task_is_refused(tiny_tagging_bert):
     with pytest.raises(ConfigError, match="head 'sequence' gives one output per sample "
                        r"\(classification, regression\), but this is a tokens task(.|\n)*"
                        "use head='token'"):
-        _tagger(tiny_bert, head="sequence").fit(SENTENCES, TAGS)
+        _tagger(tiny_tagging_bert, head="sequence").fit(SENTENCES, TAGS)
     with pytest.raises(ConfigError, match="head 'token' gives one output per token(.|\n)*"
                        "tag tokens with graftlab.TokenTagger"):
-        Grafter(backbone=tiny_bert, head="token", epochs=1).fit(["a b", "c"], [0, 1])
+        Grafter(backbone=tiny_tagging_bert, head="token", epochs=1).fit(["a b", "c"], [0, 1])
     with pytest.raises(ConfigError, match="'linear_probe' solves a linear head on pooled"):
-        _tagger(tiny_bert, strategy="linear_probe").fit(SENTENCES, TAGS)
+        _tagger(tiny_tagging_bert, strategy="linear_probe").fit(SENTENCES, TAGS)
 
 
-def test_bad_input_is_named(tiny_bert):
+def test_bad_input_is_named(tiny_tagging_bert):
     with pytest.raises(NotFittedError, match="TokenTagger is not fitted yet"):
         TokenTagger().predict(SENTENCES)
     with pytest.raises(DataError, match="sentence 1: 3 words but 2 tags"):
-        _tagger(tiny_bert).fit(SENTENCES[:2], [TAGS[0], TAGS[1][:2]])
+        _tagger(tiny_tagging_bert).fit(SENTENCES[:2], [TAGS[0], TAGS[1][:2]])
     with pytest.raises(DataError, match="sentence 0: 'I-loc' follows 'O'"):
-        _tagger(tiny_bert).fit([["in", "paris"]], [["O", "I-loc"]])
+        _tagger(tiny_tagging_bert).fit([["in", "paris"]], [["O", "I-loc"]])
     with pytest.raises(DataError, match="a sentence is a list of words, got a str"):
-        _tagger(tiny_bert).fit(["john lives"], [["B-per", "O"]])
+        _tagger(tiny_tagging_bert).fit(["john lives"], [["B-per", "O"]])
     with pytest.raises(DataError, match="no tags given"):
-        _tagger(tiny_bert).fit(SENTENCES)
-    tagger = _tagger(tiny_bert, epochs=1).fit(SENTENCES, TAGS)
+        _tagger(tiny_tagging_bert).fit(SENTENCES)
+    tagger = _tagger(tiny_tagging_bert, epochs=1).fit(SENTENCES, TAGS)
     with pytest.raises(DataError, match="word 'new york' is empty or holds whitespace"):
         tagger.predict([["new york"]])
     with pytest.raises(DataError, match=r"tags \['B-org'\] never occur in the training tags"):
-        _tagger(tiny_bert).fit(SENTENCES, TAGS, validation_data=([["john"]], [["B-org"]]))
+        _tagger(tiny_tagging_bert).fit(SENTENCES, TAGS, validation_data=([["john"]], [["B-org"]]))
 
 
-def test_tagger_folder_is_a_path(tiny_bert, tmp_path):
-    assert isinstance(_tagger(tiny_bert, epochs=1).fit(SENTENCES, TAGS).save(tmp_path / "t"),
+def test_tagger_folder_is_a_path(tiny_tagging_bert, tmp_path):
+    assert isinstance(_tagger(tiny_tagging_bert, epochs=1).fit(SENTENCES, TAGS).save(tmp_path / "t"),
                       Path)
