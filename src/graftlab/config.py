@@ -228,11 +228,12 @@ class TagModel(_Section):
 
 
 class TagTrain(_Section):
+    # defaults: the best of benchmarks/ner.py --design (wnut16:train only, not its test split)
     strategy: str = "last_k"
     epochs: Positive = 5
     batch_size: Positive = 32
     lr: Rate = 3e-3
-    lr_backbone: Rate | None = None
+    lr_backbone: Rate | None = 3e-4
     weight_decay: NonNegative = 0.01
     k: Positive = 2
     lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.7
