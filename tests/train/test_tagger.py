@@ -130,3 +130,19 @@ def test_bad_input_is_named(tiny_tagging_bert):
 def test_tagger_folder_is_a_path(tiny_tagging_bert, tmp_path):
     assert isinstance(_tagger(tiny_tagging_bert, epochs=1).fit(SENTENCES, TAGS).save(tmp_path / "t"),
                       Path)
+
+
+@pytest.mark.slow
+def test_minilm_tags_tweets_and_reloads(tmp_path):
+    """The real encoder on 100 WNUT-16 tweets: cached token outputs, one tag per word for
+    every held-out tweet (also those cut at max_length), the same after save and load."""
+    train = load_tagged("wnut16:train").subset(range(100))
+    test = load_tagged("wnut16:test").subset(range(30))
+    tagger = TokenTagger(epochs=1, lr=3e-3, backbone_options={"max_length": 24}).fit(train)
+    assert tagger.record_["cached_activations"]["layer"] == "layer.5"
+    predicted = tagger.predict(test)
+    assert [len(p) for p in predicted] == [len(w) for w in test.tokens]
+    assert set(sum(predicted, [])) <= set(tagger.classes_)
+    tagger.save(tmp_path / "m")
+    assert TokenTagger.load(tmp_path / "m").predict(test) == predicted
+    assert 0.0 <= tagger.score(test) <= 1.0
