@@ -217,6 +217,7 @@ class TagData(_Section):
     path: str  # a CoNLL-style file, or a bundled tagged set ("wnut16:train")
     test_data: str | None = None  # default: wnut16:test for wnut16:train, else held out
     test_size: Fraction = 0.2
+    column: int | None = None  # the tag's column in multi-column CoNLL files (-1: the last)
 
 
 class TagModel(_Section):

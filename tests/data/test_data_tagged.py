@@ -25,9 +25,13 @@ def test_reads_tabs_spaces_blank_lines_and_docstart(tmp_path):
     assert s.texts == ["John lives", "Paris"]
 
 
-def test_last_column_is_the_tag_by_default(tmp_path):
-    s = read_conll(_write(tmp_path, "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"))
-    assert s.tags == [["B-ORG", "O"]]
+def test_multi_column_files_name_the_tag_column(tmp_path):
+    path = _write(tmp_path, "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    with pytest.raises(DataError, match=r"ner.conll:1: 'EU NNP B-NP B-ORG' holds 4 fields, not "
+                       r"one token and one tag(.|\n)*column=-1"):
+        read_conll(path)
+    assert read_conll(path, column=-1).tags == [["B-ORG", "O"]]
+    assert read_conll(path, column=2).tags == [["B-NP", "B-VP"]]  # the chunk tags
 
 
 @pytest.mark.parametrize("text, line, words", [
@@ -47,6 +51,14 @@ def test_line_without_tag_names_file_and_line(tmp_path):
     path = _write(tmp_path, "John B-person\nlives\n")
     with pytest.raises(DataError, match=r"ner.conll:2: 'lives' has a token but no tag"):
         read_conll(path)
+
+
+def test_token_and_tag_counts_that_differ_on_a_line(tmp_path):
+    with pytest.raises(DataError, match=r"ner.conll:2: 'New York B-loc' holds 3 fields"):
+        read_conll(_write(tmp_path, "in O\nNew York B-loc\n"))
+    with pytest.raises(DataError, match=r"ner.conll:1: 'New York\\tB-loc': the token 'New York' "
+                       "holds whitespace"):
+        read_conll(_write(tmp_path, "New York\tB-loc\n"))
 
 
 def test_empty_and_missing_files(tmp_path):
@@ -82,6 +94,11 @@ def test_bundled_wnut16_split():
     assert not set(map(tuple, train.tokens)) & set(map(tuple, test.tokens))
     spec = next(s for s in list_datasets() if s.name == "wnut16")
     assert "MIT" in spec.licence and "Strauss" in spec.description
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(DataError, match="'nope.conll' is neither an existing file nor a bundled"):
+        load_tagged("nope.conll")
 
 
 def test_a_class_data_set_is_not_tagged():

@@ -61,4 +61,9 @@ def load_tagged(path_or_name: str | Path, **options) -> TaggedSentences:
     path = Path(path_or_name).expanduser()
     if path.exists():
         return read_conll(path, **options)
+    names = [spec.name for spec in list_datasets()]
+    if str(path_or_name).partition(":")[0] not in names:
+        raise DataError(f"{str(path_or_name)!r} is neither an existing file nor a bundled data "
+                        "set.", hint="give a CoNLL-style file (token<TAB>tag per line) or a "
+                        "bundled tagged set such as 'wnut16:train'.")
     return tagged_dataset(str(path_or_name), **options)

@@ -95,6 +95,7 @@ def check_words(tokens: Sequence[Sequence[str]], *, where: str = "arrays") -> No
                             "whitespace.", hint="a word is one token without spaces: split it.")
 
 
+LINE_HINT = "each line is 'token<TAB>tag'; a blank line ends a sentence."
 BIO_HINT = ("tags follow the BIO scheme: B-TYPE starts an entity, I-TYPE continues one of "
             "the same TYPE, O is outside; fix the tag (often the I- should be a B-).")
 
@@ -114,10 +115,11 @@ def bio_problem(tags: Sequence[str]) -> tuple[int, str] | None:
     return None
 
 
-def read_conll(path: str | Path, *, column: int = -1) -> TaggedSentences:
-    """Read a CoNLL-style file: ``word<TAB or spaces>tag`` per line (the tag in ``column``,
-    default the last; a line holding only whitespace separates sentences; ``-DOCSTART-`` lines
-    are skipped). Errors name the file and line."""
+def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentences:
+    """Read a CoNLL-style file: ``word<TAB or spaces>tag`` per line; a line holding only
+    whitespace separates sentences; ``-DOCSTART-`` lines are skipped. A line must hold exactly
+    a token and a tag, unless ``column`` names the tag's column in a multi-column file (CoNLL
+    2003: ``column=-1``; the token is the first). Errors name the file and line."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: no such file.", hint="give the path of a CoNLL-style file.")
@@ -125,8 +127,8 @@ def read_conll(path: str | Path, *, column: int = -1) -> TaggedSentences:
     current: tuple[list[str], list[str], list[int]] = ([], [], [])
     text = path.read_text(encoding="utf-8")
     for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split("\t") if "\t" in line.strip() else line.split()
-        fields = [f.strip() for f in fields if f.strip()]
+        fields = [f.strip() for f in (line.split("\t") if "\t" in line.strip()
+                                      else line.split()) if f.strip()]
         if not fields:
             if current[0]:
                 sentences.append(current)
@@ -134,17 +136,23 @@ def read_conll(path: str | Path, *, column: int = -1) -> TaggedSentences:
             continue
         if fields[0] == "-DOCSTART-":
             continue
+        where = f"{path}:{number}: {line.strip()!r}"
         if len(fields) < 2:
-            raise DataError(f"{path}:{number}: {line.strip()!r} has a token but no tag.",
-                            hint="each line is 'token<TAB>tag'; a blank line ends a sentence.")
+            raise DataError(f"{where} has a token but no tag.", hint=LINE_HINT)
+        if column is None and len(fields) > 2:
+            raise DataError(f"{where} holds {len(fields)} fields, not one token and one tag.",
+                            hint=LINE_HINT + " For a multi-column file (CoNLL 2003) pass "
+                            "column=-1, the tag's column (graftlab tag: data.column=-1).")
+        if len(fields[0].split()) != 1:
+            raise DataError(f"{where}: the token {fields[0]!r} holds whitespace.",
+                            hint="one word per line: split it over lines, one tag each.")
         current[0].append(fields[0])
-        current[1].append(fields[column])
+        current[1].append(fields[-1 if column is None else column])
         current[2].append(number)
     if current[0]:
         sentences.append(current)
     if not sentences:
-        raise DataError(f"{path} holds no tagged tokens.",
-                        hint="each line is 'token<TAB>tag'; a blank line ends a sentence.")
+        raise DataError(f"{path} holds no tagged tokens.", hint=LINE_HINT)
     for words, tags, lines in sentences:
         problem = bio_problem(tags)
         if problem is not None:

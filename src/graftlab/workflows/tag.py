@@ -19,12 +19,13 @@ from graftlab.workflows.common import check_backbone, check_cache, check_writabl
 def held_out(config: TagConfig) -> tuple[TaggedSentences, TaggedSentences, str]:
     """Train and test sentences, and where the test set came from."""
     data = config.data
-    train = load_tagged(data.path)
+    options = {} if data.column is None else {"column": data.column}
+    train = load_tagged(data.path, **options)
     test_name = data.test_data
     if test_name is None and data.path.startswith("wnut16") and data.path != "wnut16:test":
         test_name = "wnut16:test"
     if test_name is not None:
-        return train, load_tagged(test_name), test_name
+        return train, load_tagged(test_name, **options), test_name
     keys = [tuple(words) for words in train.tokens]
     train_idx, test_idx = held_out_split(keys, data.test_size, config.train.seed)
     if not len(train_idx) or not len(test_idx):
