@@ -5,7 +5,7 @@ entity-level precision / recall / F1 (seqeval's default scoring) micro and per t
 over seeds. Writes the "Token labelling (NER)" section of BENCHMARKS.md and
 ``benchmarks/results/ner.json``.
 
-    .venv/bin/python benchmarks/ner.py            # the protocol (about 8 min on 2 free cores)
+    .venv/bin/python benchmarks/ner.py            # the protocol (about 5 min on 2 free cores)
     .venv/bin/python benchmarks/ner.py --quick    # a smoke run; writes nothing
     .venv/bin/python benchmarks/ner.py --design   # the settings' design runs; writes nothing
     .venv/bin/python benchmarks/ner.py --render   # the section again from the stored JSON
