@@ -51,3 +51,15 @@ def test_tag_names_the_bad_line_and_the_bad_head(tiny_tagging_bert, tmp_path):
     assert result.exit_code == 2 and "head 'linear' gives one output per sample" in result.output
     result = CliRunner().invoke(app, ["tag", str(good), "model.backbone=efficientnet_lite0"])
     assert result.exit_code == 2 and "is not a text encoder" in result.output
+
+
+def test_without_a_test_file_distinct_sentences_are_held_out(tiny_tagging_bert, tmp_path):
+    train = _conll(tmp_path / "train.conll", SENTENCES * 2)  # 6 distinct sentences, twice
+    result = CliRunner().invoke(app, ["tag", str(train), "--epochs", "1",
+                                      f"model.backbone={tiny_tagging_bert}",
+                                      "data.test_size=0.34", f"runs_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["train"], metrics["test"]) == (8, 4)  # 2 distinct held out, both copies
+    assert metrics["test_data"] == f"34% of {train} held out (seed 0)"

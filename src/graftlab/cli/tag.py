@@ -20,7 +20,7 @@ def tag(
         show_default=False)] = None,
     test_data: Annotated[str | None, typer.Option(
         help="A held-out CoNLL file or tagged set (default: wnut16:test for wnut16:train, "
-        "else --test-size of the data held out).")] = None,
+        "else a seeded data.test_size=0.2 of the distinct sentences held out).")] = None,
     strategy: Annotated[str | None, typer.Option(
         help="head_only (frozen encoder), last_k (the prefix below cached), full, lora ...")]
     = None,
