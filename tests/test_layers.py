@@ -39,7 +39,7 @@ ROOMS = [
     ("track", ["graftlab.track"]),
     ("evaluate", ["graftlab.evaluate", "graftlab.scores"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
-                    "graftlab.distill", "graftlab.adapt"]),
+                    "graftlab.distill", "graftlab.adapt", "graftlab.tagger"]),
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),

@@ -49,6 +49,7 @@ def test_each_head_declares_its_input(name):
     cls = HEADS.get(name)
     assert issubclass(cls, Head) and cls.input_kind in Head.expected_ndim
     assert isinstance(cls.linear, bool) and (not cls.linear or cls.input_kind == "pooled")
+    assert cls.task in ("sample", "tokens") and (cls.task == "sample" or cls.input_kind == "tokens")
 
 
 @pytest.mark.parametrize("name", VALIDATORS.names())

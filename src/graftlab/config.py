@@ -248,6 +248,49 @@ class ExtractConfig(_Section):
 
 
 # ---------------------------------------------------------------------------------- loading
+class TagData(_Section):
+    path: str  # a CoNLL-style file, or a bundled tagged set ("wnut16:train")
+    test_data: str | None = None  # default: wnut16:test for wnut16:train, else held out
+    test_size: Fraction = 0.2
+    column: int | None = None  # the tag's column in multi-column CoNLL files (-1: the last)
+
+
+class TagModel(_Section):
+    backbone: str = "minilm_l6"
+    head: str = "token"
+    head_options: dict[str, Any] = Field(default_factory=dict)
+    layer: str | None = None
+    max_length: Positive | None = None
+
+
+class TagTrain(_Section):
+    # defaults: the best of benchmarks/ner.py --design (wnut16:train only, not its test split)
+    strategy: str = "last_k"
+    epochs: Positive = 5
+    batch_size: Positive = 32
+    lr: Rate = 3e-3
+    lr_backbone: Rate | None = 3e-4
+    weight_decay: NonNegative = 0.01
+    k: Positive = 2
+    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.7
+    lora_r: Positive = 8
+    lora_alpha: Positive = 16
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    l2sp: NonNegative = 0.0
+    early_stopping: Positive | None = None
+    validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    seed: int = 0
+
+
+class TagConfig(_Section):
+    """``graftlab tag``: token classification (NER) on tagged sentences."""
+
+    data: TagData
+    model: TagModel = TagModel()
+    train: TagTrain = TagTrain()
+    runs_dir: str = "runs"
+
+
 def _section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     annotation = model.model_fields[key].annotation
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \

@@ -10,7 +10,7 @@ from graftlab.errors import ConfigError, NotFoundError
 
 def test_registry_lists_every_set_with_a_full_spec():
     specs = list_datasets()
-    assert [s.name for s in specs] == ["digits", "mnist", "mnist_m", "vader"]
+    assert [s.name for s in specs] == ["digits", "mnist", "mnist_m", "vader", "wnut16"]
     for spec in specs:
         assert isinstance(spec, DatasetSpec) and spec.modality in ("image", "text")
         assert spec.domains and spec.classes and spec.description and spec.source and spec.licence
@@ -20,7 +20,7 @@ def test_registry_lists_every_set_with_a_full_spec():
 
 def test_unknown_data_set_suggests_the_closest():
     with pytest.raises(NotFoundError, match=r"unknown data set 'mnsit'\. Known data sets: digits, "
-                                            r"mnist, mnist_m, vader\. Did you mean 'mnist'"):
+                                            r"mnist, mnist_m, vader, wnut16\. Did you mean 'mnist'"):
         load_dataset("mnsit")
     with pytest.raises(NotFoundError, match="unknown data set 'nope'"):
         get_dataset_spec("nope")

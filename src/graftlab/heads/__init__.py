@@ -6,10 +6,12 @@ from graftlab.heads.heads import (
     LinearHead,
     MLPHead,
     SequenceHead,
+    TokenHead,
+    check_head_task,
     create_head,
     list_heads,
     register_head,
 )
 
-__all__ = ["ConvHead", "Head", "LinearHead", "MLPHead", "SequenceHead", "create_head",
-           "list_heads", "register_head"]
+__all__ = ["ConvHead", "Head", "LinearHead", "MLPHead", "SequenceHead", "TokenHead",
+           "check_head_task", "create_head", "list_heads", "register_head"]

@@ -3,7 +3,8 @@
 Every head declares the input it takes — ``pooled`` (B, D), ``spatial`` (B, C, H, W: an image
 feature map) or ``tokens`` (B, T, D with a (B, T) mask) — and maps it to (B, num_outputs).
 The grafted model pools (or not) accordingly, so any head fits any backbone whose layer gives
-that kind of output.
+that kind of output. A head also declares its ``task``: ``sample`` (one output row per sample:
+classification, regression) or ``tokens`` (one per token, (B, T, num_outputs): tagging, NER).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Head(nn.Module):
     # (linear_probe), and nothing below its classifier for domain adaptation to align
     linear = False
     expected_ndim = {"pooled": 2, "spatial": 4, "tokens": 3}
+    task = "sample"  # one output row per sample; "tokens": one per token
 
     def check_input(self, x: torch.Tensor) -> None:
         want = self.expected_ndim[self.input_kind]
@@ -65,6 +67,24 @@ class Head(nn.Module):
                 hint="use 'linear' or 'mlp' on pooled features, 'conv' on an image layer's "
                 "feature map, 'sequence' on a text layer's token outputs.",
             )
+
+
+TASKS = {"sample": "one output per sample (classification, regression)",
+         "tokens": "one output per token (tagging, NER)"}
+
+
+def check_head_task(head: Head, task: str) -> None:
+    """Refuse a head whose declared ``task`` is not the estimator's (a sequence head on a
+    tagging task, a token head on a classifier), naming the heads that fit."""
+    if task not in TASKS:
+        raise ConfigError(f"task {task!r} is not one of {', '.join(TASKS)}.")
+    if head.task != task:
+        fits = [name for name, cls in HEADS.items() if cls.task == task]
+        where = ("tag tokens with graftlab.TokenTagger" if head.task == "tokens"
+                 else "the token classifier's head")
+        raise ConfigError(f"head {head.name!r} gives {TASKS[head.task]}, but this is a {task} "
+                          f"task: it needs {TASKS[task]}.",
+                          hint=f"use head={' or '.join(map(repr, fits))} ({where}).")
 
 
 @register_head("linear")
@@ -186,3 +206,26 @@ class SequenceHead(Head):
             _, h = self.gru(packed)
             pooled = torch.cat([h[0], h[1]], dim=-1)
         return self.fc(self.drop(pooled))
+
+
+@register_head("token")
+class TokenHead(Head):
+    """One label per token: dropout and a linear layer on every token's output (Hugging Face's
+    ``*ForTokenClassification``), after an optional hidden layer (``hidden`` units, GELU)."""
+
+    input_kind = "tokens"
+    task = "tokens"
+
+    def __init__(self, in_features: int, num_outputs: int, *, hidden: int = 0,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if hidden:
+            layers += [nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout)]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden or in_features, num_outputs))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, D) -> (B, T, num_outputs); padded tokens get outputs too (the loss and the
+        decoding skip them)."""
+        self.check_input(x)
+        return self.net(x)

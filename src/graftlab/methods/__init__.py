@@ -7,5 +7,6 @@ cdan, mcc, and the source_only baseline) for labelled source + unlabelled target
 from graftlab.methods import cdan, coral, dan, dann, mcc  # noqa: F401  (register themselves)
 from graftlab.methods.adaptation import METHODS, Adaptation, create_method, list_methods
 from graftlab.methods.erm import ERM
+from graftlab.methods.tokens import TokenERM, token_loss
 
-__all__ = ["ERM", "METHODS", "Adaptation", "create_method", "list_methods"]
+__all__ = ["ERM", "METHODS", "TokenERM", "token_loss", "Adaptation", "create_method", "list_methods"]

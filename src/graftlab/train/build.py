@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
-from graftlab.heads import create_head
+from graftlab.heads import check_head_task, create_head
 from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import STRATEGIES, Plan, Strategy, make_strategy
 
@@ -23,9 +23,10 @@ def layer_output_shape(backbone: Backbone, layer: str) -> tuple[int, ...]:
 def build_model(backbone: Any, *, head: str = "linear", head_options: dict | None = None,
                 layer: str | None = None, pooling: str | None = None, num_outputs: int,
                 pretrained: bool = True, seed: int = 0,
-                backbone_options: dict | None = None) -> GraftedModel:
+                backbone_options: dict | None = None, task: str = "sample") -> GraftedModel:
     """Backbone (pretrained, or re-drawn for the from-scratch baseline) + a head sized to the
-    chosen layer. Seeded, so the same arguments give the same initial model."""
+    chosen layer. Seeded, so the same arguments give the same initial model. ``task``
+    (``sample`` or ``tokens``: one output per sample or per token) must be the head's."""
     torch.manual_seed(seed)
     net = create_backbone(backbone, **(backbone_options or {})).eval()
     if not pretrained:
@@ -35,6 +36,7 @@ def build_model(backbone: Any, *, head: str = "linear", head_options: dict | Non
     width = shape[0] if len(shape) in (1, 3) else shape[-1]  # (C,) / (C, H, W) / (T, D)
     grafted_head = create_head(head, in_features=int(width), num_outputs=num_outputs,
                                **(head_options or {}))
+    check_head_task(grafted_head, task)
     return GraftedModel(net, grafted_head, layer=layer, pooling=pooling)
 
 

@@ -1,0 +1,173 @@
+"""Tagged sentences for token classification (NER-style BIO tags), and the CoNLL-style files
+they come in: one ``token<TAB or space>tag`` per line, a blank line between sentences.
+
+    sentences = read_conll("train.conll")     # TaggedSentences: .tokens, .tags, .classes
+    sentences.tokens[0], sentences.tags[0]     # ['Empire', 'State', ...], ['B-facility', ...]
+
+Errors name the file and the line: a line with no tag (or more than one), and a BIO sequence
+that is not valid (an ``I-X`` after ``O``, after ``B-Y`` / ``I-Y`` of another type, or at a
+sentence's start; a tag that is neither ``O`` nor ``B-``/``I-`` + a type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from graftlab.errors import DataError
+
+OUTSIDE = "O"
+
+
+@dataclass
+class TaggedSentences:
+    """Sentences as word lists with one tag per word; ``source`` says where they came from."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    source: str = "arrays"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_tagged(self.tokens, self.tags, where=self.source)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def classes(self) -> list[str]:
+        """Every tag that occurs, sorted."""
+        return sorted({t for sent in self.tags for t in sent})
+
+    @property
+    def texts(self) -> list[str]:
+        """Each sentence's words joined by single spaces (what a text encoder reads)."""
+        return [" ".join(words) for words in self.tokens]
+
+    def entity_types(self) -> list[str]:
+        return sorted({t[2:] for sent in self.tags for t in sent if t != OUTSIDE})
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> TaggedSentences:
+        index = [int(i) for i in index]
+        return TaggedSentences([self.tokens[i] for i in index], [self.tags[i] for i in index],
+                               source=self.source, meta=dict(self.meta))
+
+
+def check_tagged(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], *,
+                 where: str = "arrays") -> None:
+    """One tag per word in every sentence, and valid BIO; errors name the sentence."""
+    if isinstance(tokens, str) or isinstance(tags, str):
+        raise DataError("sentences must be lists of words and tags lists of tags, got a str.",
+                        hint="give [['John', 'lives'], ...] and [['B-person', 'O'], ...].")
+    if len(tokens) != len(tags):
+        raise DataError(f"{where}: {len(tokens)} sentences but {len(tags)} tag sequences.",
+                        hint="give one tag sequence per sentence.")
+    check_words(tokens, where=where)
+    for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
+        if isinstance(labels, str):
+            raise DataError(f"{where}, sentence {i}: its tags are a str, not a list of tags.",
+                            hint="give one tag per word: ['B-person', 'O', ...].")
+        if len(words) != len(labels):
+            raise DataError(f"{where}, sentence {i}: {len(words)} words but {len(labels)} tags.",
+                            hint="give exactly one tag per word.")
+        problem = bio_problem(labels)
+        if problem is not None:
+            raise DataError(f"{where}, sentence {i}: {problem[1]}", hint=BIO_HINT)
+
+
+def check_words(tokens: Sequence[Sequence[str]], *, where: str = "arrays") -> None:
+    """Sentences as non-empty lists of words, each word a str without whitespace."""
+    if isinstance(tokens, str):
+        raise DataError("sentences must be lists of words, got a str.",
+                        hint="give [['John', 'lives', 'here'], ...] (text.split() per sentence).")
+    for i, words in enumerate(tokens):
+        if isinstance(words, str):
+            raise DataError(f"{where}, sentence {i}: a sentence is a list of words, got a str.",
+                            hint="split the sentence into words: text.split().")
+        if not len(words):
+            raise DataError(f"{where}, sentence {i} is empty.", hint="drop empty sentences.")
+        bad = [w for w in words if not isinstance(w, str) or w.split() != [w]]
+        if bad:
+            raise DataError(f"{where}, sentence {i}: word {bad[0]!r} is empty or holds "
+                            "whitespace.", hint="a word is one token without spaces: split it.")
+
+
+LINE_HINT = "each line is 'token<TAB>tag'; a blank line ends a sentence."
+BIO_HINT = ("tags follow the BIO scheme: B-TYPE starts an entity, I-TYPE continues one of "
+            "the same TYPE, O is outside; fix the tag (often the I- should be a B-).")
+
+
+def bio_problem(tags: Sequence[str]) -> tuple[int, str] | None:
+    """``(position, what is wrong)`` for the first tag that breaks BIO, else None."""
+    previous = OUTSIDE
+    for pos, tag in enumerate(tags):
+        if not isinstance(tag, str):
+            return pos, f"tag {tag!r} is not a string."
+        if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
+            return pos, f"tag {tag!r} is neither 'O' nor 'B-TYPE' / 'I-TYPE'."
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            after = "the sentence's start" if pos == 0 else f"{previous!r}"
+            return pos, f"{tag!r} follows {after}: an I- tag must continue an entity of its type."
+        previous = tag
+    return None
+
+
+def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentences:
+    """Read a CoNLL-style file: ``word<TAB or spaces>tag`` per line; a line holding only
+    whitespace separates sentences; ``-DOCSTART-`` lines are skipped. A line must hold exactly
+    a token and a tag, unless ``column`` names the tag's column in a multi-column file (CoNLL
+    2003: ``column=-1``; the token is the first). Errors name the file and line."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.", hint="give the path of a CoNLL-style file.")
+    sentences: list[tuple[list[str], list[str], list[int]]] = []
+    current: tuple[list[str], list[str], list[int]] = ([], [], [])
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = [f.strip() for f in (line.split("\t") if "\t" in line.strip()
+                                      else line.split()) if f.strip()]
+        if not fields:
+            if current[0]:
+                sentences.append(current)
+            current = ([], [], [])
+            continue
+        if fields[0] == "-DOCSTART-":
+            continue
+        where = f"{path}:{number}: {line.strip()!r}"
+        if len(fields) < 2:
+            raise DataError(f"{where} has a token but no tag.", hint=LINE_HINT)
+        if column is None and len(fields) > 2:
+            raise DataError(f"{where} holds {len(fields)} fields, not one token and one tag.",
+                            hint=LINE_HINT + " For a multi-column file (CoNLL 2003) pass "
+                            "column=-1, the tag's column (graftlab tag: data.column=-1).")
+        if len(fields[0].split()) != 1:
+            raise DataError(f"{where}: the token {fields[0]!r} holds whitespace.",
+                            hint="one word per line: split it over lines, one tag each.")
+        current[0].append(fields[0])
+        current[1].append(fields[-1 if column is None else column])
+        current[2].append(number)
+    if current[0]:
+        sentences.append(current)
+    if not sentences:
+        raise DataError(f"{path} holds no tagged tokens.", hint=LINE_HINT)
+    for words, tags, lines in sentences:
+        problem = bio_problem(tags)
+        if problem is not None:
+            raise DataError(f"{path}:{lines[problem[0]]}: {problem[1]}", hint=BIO_HINT)
+    return TaggedSentences([s[0] for s in sentences], [s[1] for s in sentences],
+                           source=str(path))
+
+
+def held_out_split(keys: Sequence, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` positions of the samples whose ``keys`` are given: the distinct keys
+    are shuffled (seeded) and the last ``round(fraction * distinct)`` held out, so repeated
+    samples (a retweet) fall on one side only; each part in the original order."""
+    distinct = list(dict.fromkeys(keys))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    n_test = int(round(fraction * len(distinct)))
+    held = {distinct[i] for i in order[len(distinct) - n_test:]}
+    test = np.array([i for i, key in enumerate(keys) if key in held], dtype=np.int64)
+    return np.setdiff1d(np.arange(len(keys)), test), test

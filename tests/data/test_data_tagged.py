@@ -1,0 +1,106 @@
+"""Tagged sentences: the CoNLL-style reader, its errors (file and line), the bundled WNUT-16."""
+
+from __future__ import annotations
+
+import pytest
+
+from graftlab.data import TaggedSentences, list_datasets, load_tagged, read_conll
+from graftlab.data.tagged import bio_problem, held_out_split
+from graftlab.errors import DataError
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "ner.conll"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_tabs_spaces_blank_lines_and_docstart(tmp_path):
+    path = _write(tmp_path, "-DOCSTART- O\n\nJohn\tB-person\nlives O\n\t\n\nParis  B-loc\n")
+    s = read_conll(path)
+    assert s.tokens == [["John", "lives"], ["Paris"]]
+    assert s.tags == [["B-person", "O"], ["B-loc"]]
+    assert s.classes == ["B-loc", "B-person", "O"]
+    assert s.entity_types() == ["loc", "person"]
+    assert s.texts == ["John lives", "Paris"]
+
+
+def test_multi_column_files_name_the_tag_column(tmp_path):
+    path = _write(tmp_path, "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    with pytest.raises(DataError, match=r"ner.conll:1: 'EU NNP B-NP B-ORG' holds 4 fields, not "
+                       r"one token and one tag(.|\n)*column=-1"):
+        read_conll(path)
+    assert read_conll(path, column=-1).tags == [["B-ORG", "O"]]
+    assert read_conll(path, column=2).tags == [["B-NP", "B-VP"]]  # the chunk tags
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("John B-person\nSmith I-person\n\nlives O\nin I-loc\n", 5, "'I-loc' follows 'O'"),
+    ("John B-person\nParis I-loc\n", 2, "'I-loc' follows 'B-person'"),
+    ("in O\n\nParis I-loc\n", 3, "follows the sentence's start"),
+    ("in X-loc\n", 1, "neither 'O' nor 'B-TYPE'"),
+])
+def test_invalid_bio_names_file_and_line(tmp_path, text, line, words):
+    path = _write(tmp_path, text)
+    with pytest.raises(DataError, match="BIO scheme") as exc:
+        read_conll(path)
+    assert f"{path}:{line}:" in str(exc.value) and words in str(exc.value)
+
+
+def test_line_without_tag_names_file_and_line(tmp_path):
+    path = _write(tmp_path, "John B-person\nlives\n")
+    with pytest.raises(DataError, match=r"ner.conll:2: 'lives' has a token but no tag"):
+        read_conll(path)
+
+
+def test_token_and_tag_counts_that_differ_on_a_line(tmp_path):
+    with pytest.raises(DataError, match=r"ner.conll:2: 'New York B-loc' holds 3 fields"):
+        read_conll(_write(tmp_path, "in O\nNew York B-loc\n"))
+    with pytest.raises(DataError, match=r"ner.conll:1: 'New York\\tB-loc': the token 'New York' "
+                       "holds whitespace"):
+        read_conll(_write(tmp_path, "New York\tB-loc\n"))
+
+
+def test_empty_and_missing_files(tmp_path):
+    with pytest.raises(DataError, match="holds no tagged tokens"):
+        read_conll(_write(tmp_path, "\n\n"))
+    with pytest.raises(DataError, match="no such file"):
+        read_conll(tmp_path / "nope.conll")
+
+
+def test_in_memory_sentences_are_checked():
+    with pytest.raises(DataError, match="sentence 1: 2 words but 1 tags"):
+        TaggedSentences([["a"], ["b", "c"]], [["O"], ["O"]])
+    with pytest.raises(DataError, match="sentence 0: 'I-x' follows the sentence's start"):
+        TaggedSentences([["a"]], [["I-x"]])
+    with pytest.raises(DataError, match="got a str"):
+        TaggedSentences(["a b"], [["O", "O"]])
+    assert bio_problem(["B-a", "I-a", "O", "B-b", "B-a", "I-a"]) is None
+
+
+def test_held_out_split_is_seeded_and_disjoint():
+    keys = [i % 50 for i in range(100)]  # every key twice
+    train, test = held_out_split(keys, 0.2, seed=3)
+    assert len(test) == 20 and len(train) == 80 and not set(train) & set(test)
+    assert not {keys[i] for i in train} & {keys[i] for i in test}  # a repeat stays on one side
+    assert (held_out_split(keys, 0.2, seed=3)[1] == test).all()
+    assert (held_out_split(keys, 0.2, seed=4)[1] != test).any()
+
+
+def test_bundled_wnut16_split():
+    train, test = load_tagged("wnut16:train"), load_tagged("wnut16:test")
+    assert len(train) + len(test) == 2394 and 0.18 < len(test) / 2394 < 0.22
+    assert len(train.entity_types()) == 10
+    assert not set(map(tuple, train.tokens)) & set(map(tuple, test.tokens))
+    spec = next(s for s in list_datasets() if s.name == "wnut16")
+    assert "MIT" in spec.licence and "Strauss" in spec.description
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(DataError, match="'nope.conll' is neither an existing file nor a bundled"):
+        load_tagged("nope.conll")
+
+
+def test_a_class_data_set_is_not_tagged():
+    with pytest.raises(DataError, match="one label per text, not tags per word"):
+        load_tagged("digits")
