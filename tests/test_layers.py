@@ -7,6 +7,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
     evaluate    validators, the comparison's summary and verdict
+    select      source selection: selectors over feature arrays, a pool's selection
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
     report      run folders, Markdown and HTML
@@ -36,6 +37,7 @@ ROOMS = [
     ("features", ["graftlab.features"]),
     ("engine", ["graftlab.train"]),
     ("evaluate", ["graftlab.evaluate"]),
+    ("select", ["graftlab.select"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt"]),
     ("report", ["graftlab.report"]),
