@@ -205,6 +205,35 @@ class AdaptConfig(_Section):
     overwrite: bool = False
 
 
+class SelectSection(_Section):
+    """Source selection (``graftlab select``; ``--select`` on adapt): a registered selector,
+    the fraction of the pool to keep (checked with the selector's own message: in (0, 1]),
+    the selector's options, and the seed of the evaluation curve's models."""
+
+    selector: str | None = None
+    keep_fraction: float = 1.0
+    selector_options: dict[str, Any] = {}
+    seed: int = 0
+
+
+class SelectData(_Section):
+    pool: str
+    target: str
+    text_column: str = "text"
+    label_column: str = "label"
+    source_column: str = "source"
+    skip_corrupt: bool = False
+
+
+class SelectConfig(_Section):
+    data: SelectData
+    model: BackboneConfig = BackboneConfig()
+    select: SelectSection = SelectSection(selector="knn", keep_fraction=0.5)
+    runs_dir: str = "runs"
+    out: str | None = None
+    overwrite: bool = False
+
+
 class ExtractConfig(_Section):
     data: ExtractData
     model: ExtractModel = ExtractModel()

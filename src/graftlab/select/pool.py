@@ -37,15 +37,17 @@ class Selection:
 def select_pool(selector: str | Selector, source_features: np.ndarray,
                 target_features: np.ndarray, *, fraction: float = 1.0, groups: Any = None,
                 source_labels: Any = None, target_labels: Any = None,
-                options: dict | None = None) -> Selection:
-    """Fit ``selector`` (a registered name, or an instance) and keep ``fraction`` of the pool.
+                options: dict | None = None, refit: bool = True) -> Selection:
+    """Fit ``selector`` (a registered name, or an instance; ``refit=False``: an instance
+    already fitted on these features) and keep ``fraction`` of the pool.
     A part of the pool left with no sample is named in a warning (and in ``emptied``): that
     may be the point (an irrelevant part dropped), but it should never be a surprise."""
     fraction = check_fraction(fraction)
     sel = SELECTORS.create(selector, **(options or {})) if isinstance(selector, str) \
         else selector
-    sel.fit(source_features, target_features, source_groups=groups,
-            source_labels=source_labels, target_labels=target_labels)
+    if refit:
+        sel.fit(source_features, target_features, source_groups=groups,
+                source_labels=source_labels, target_labels=target_labels)
     kept = sel.select(fraction)
     weights = np.zeros(len(sel.scores_))
     weights[kept] = sel.weights_[kept] / max(sel.weights_[kept].mean(), 1e-12)

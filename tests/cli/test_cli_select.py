@@ -1,0 +1,65 @@
+"""`graftlab select`: a folder pool of two parts, a target like one of them; the run folder
+holds the kept indices, weights, the per-part table and the pictures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from graftlab.cli import app
+
+
+def _save(folder, images):
+    folder.mkdir(parents=True)
+    for i, pixels in enumerate(images):
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def _data(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def plain(value, n=8):
+        return np.clip(rng.normal(value, 20, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+    def stripes(n=8):
+        x = rng.integers(0, 255, (n, 32, 32, 3)).astype(np.uint8)
+        x[:, ::4] = 255
+        return x
+
+    for label, value in [("dark", 30), ("bright", 220)]:
+        _save(tmp_path / "pool" / "plain" / label, plain(value))
+        _save(tmp_path / "pool" / "noisy" / label, stripes())
+        _save(tmp_path / "target" / label, plain(value, 6))
+    return tmp_path / "pool", tmp_path / "target"
+
+
+@pytest.mark.slow  # EfficientNet-Lite0's weights, on 64 small images
+def test_select_writes_kept_weights_and_report(tmp_path):
+    pool, target = _data(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["select", "--pool", str(pool), "--target", str(target),
+                                      "--selector", "knn", "--keep-fraction", "0.5",
+                                      "--image-size", "32", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parts"] == {"noisy": {"kept": 0, "total": 16},
+                                "plain": {"kept": 16, "total": 16}}
+    assert metrics["emptied_parts"] == ["noisy"] and "no sample left of noisy" in result.output
+    kept, weights = np.load(out / "kept.npy"), np.load(out / "weights.npy")
+    assert len(kept) == 16 and weights.shape == (32,) and (weights[kept] > 0).all()
+    assert metrics["curve"] and {r["fraction"] for r in metrics["curve"]} >= {0.5, 1.0}
+    summary = (out / "summary.md").read_text()
+    assert "kept_vs_dropped.svg" in summary and (out / "fraction_curve.svg").exists()
+
+
+def test_select_refuses_a_keep_fraction_outside_0_1(tmp_path):
+    pool, target = _data(tmp_path)
+    result = CliRunner().invoke(app, ["select", "--pool", str(pool), "--target", str(target),
+                                      "--keep-fraction", "1.5", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "keep fraction must be in (0, 1], got 1.5" in result.output
+    assert not (tmp_path / "r").exists()
