@@ -168,6 +168,17 @@ class AdaptTrain(_Section):
     _split = field_validator("methods", mode="before")(_comma_list)
 
 
+class SelectSection(_Section):
+    """Source selection (``graftlab select``; ``--select`` on adapt): a registered selector,
+    the fraction of the pool to keep (checked with the selector's own message: in (0, 1]),
+    the selector's options, and the seed of the evaluation curve's models."""
+
+    selector: str | None = None
+    keep_fraction: float = 1.0
+    selector_options: dict[str, Any] = {}
+    seed: int = 0
+
+
 # -------------------------------------------------------------------------- command configs
 class FitConfig(_Section):
     data: DataConfig
@@ -199,21 +210,11 @@ class AdaptConfig(_Section):
     data: AdaptData
     model: AdaptModel = AdaptModel()
     train: AdaptTrain = AdaptTrain()
+    select: SelectSection = SelectSection()
     feature_map: bool = True
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False
-
-
-class SelectSection(_Section):
-    """Source selection (``graftlab select``; ``--select`` on adapt): a registered selector,
-    the fraction of the pool to keep (checked with the selector's own message: in (0, 1]),
-    the selector's options, and the seed of the evaluation curve's models."""
-
-    selector: str | None = None
-    keep_fraction: float = 1.0
-    selector_options: dict[str, Any] = {}
-    seed: int = 0
 
 
 class SelectData(_Section):

@@ -63,3 +63,25 @@ def test_select_refuses_a_keep_fraction_outside_0_1(tmp_path):
     assert result.exit_code == 2
     assert "keep fraction must be in (0, 1], got 1.5" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_adapt_select_options_are_checked_before_any_work(tmp_path):
+    pool, target = _data(tmp_path)
+    result = CliRunner().invoke(app, ["adapt", "--source", str(pool / "plain"), "--target",
+                                      str(target), "--select", "knn", "--keep-fraction", "0",
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "keep fraction must be in (0, 1], got 0" in result.output
+    result = CliRunner().invoke(app, ["adapt", "--source", str(pool / "plain"), "--target",
+                                      str(target), "--select", "knnn"])
+    assert result.exit_code == 2 and "Did you mean 'knn'" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_select_keys_in_the_adapt_config():
+    from graftlab.config import AdaptConfig, load_config
+
+    cfg = load_config(None, ["select.selector=kliep", "select.keep_fraction=0.3"],
+                      schema=AdaptConfig, options={"data.source": "mnist",
+                                                   "data.target": "mnist_m"})
+    assert cfg.select.selector == "kliep" and cfg.select.keep_fraction == 0.3
+    assert AdaptConfig(data={"source": "a", "target": "b"}).select.selector is None

@@ -318,6 +318,12 @@ def adapt(
     out: Annotated[Path | None, typer.Option()] = None,
     overwrite: Annotated[bool, typer.Option()] = False,
     skip_corrupt: SkipCorrupt = False,
+    select: Annotated[str | None, typer.Option(
+        "--select", help="Train on what this source selector keeps for the target (knn, "
+        "mmd_herding, domain_classifier, kliep, task_similarity; a pool source such as "
+        "mnist+fashion_mnist+digits names its parts).")] = None,
+    keep_fraction: Annotated[float, typer.Option(help="With --select: share kept, (0, 1].")]
+    = 1.0,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
@@ -327,7 +333,8 @@ def adapt(
     from graftlab.workflows.configured import run_adapt_config
 
     with _errors():
-        cfg = configured(ctx, AdaptConfig, words, renames={"method": "train.methods"})
+        cfg = configured(ctx, AdaptConfig, words, renames={"method": "train.methods",
+                                                           "select": "select.selector"})
         _note_few_methods([m for m in check_methods(cfg.train.methods) if m != "source_only"],
                           cfg.train.keep)
         with _progress() as update:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from graftlab.config import SelectConfig
 from graftlab.data import load_data
+from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError
 from graftlab.select import SELECTORS, check_fraction, select_pool
 from graftlab.select.curve import fraction_curve
@@ -96,3 +98,37 @@ def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.nda
         write_run(folder, config=config.model_dump(), metrics=metrics,
                   summary=selection_summary(record, curve))
     return {**metrics, "run_folder": str(folder)}
+
+
+def load_source(spec: str, target: Domain, **load_kw) -> tuple[Domain, np.ndarray | None]:
+    """A source that may be a pool: bundled names joined by ``+`` load as one domain with
+    each sample's part (each part without the samples ``target`` was made from, see
+    :func:`~graftlab.data.without_shared`); anything else loads as usual (no parts)."""
+    from graftlab.data import without_shared
+    from graftlab.workflows.common import load_with_columns
+
+    if "+" in spec and not Path(spec).expanduser().exists():
+        pool = load_pool(spec)
+        pool.parts = [(n, without_shared(d, target)[0]) for n, d in pool.parts]
+        return pool.domain(), pool.groups
+    return load_with_columns(spec, **load_kw), None
+
+
+def select_source(source: Domain, target: Domain, groups: np.ndarray | None, section,
+                  backbone: str, options: dict) -> tuple[Domain, dict | None]:
+    """``source`` reduced to what ``section.selector`` keeps for ``target`` (from the frozen
+    backbone's cached features; the target's labels are never given to it), and the
+    selection's record; unchanged (and None) when no selector is set."""
+    from graftlab.features import extract_features
+
+    if section.selector is None:
+        return source, None
+    check_selector(section.selector, section.keep_fraction)
+    if groups is not None and source.origin is not None:
+        groups = groups[source.origin[1]]  # a sampled pool: each sample's part
+    f_s, f_t = (extract_features(backbone, d, backbone_options=options or None)
+                for d in (source, target))
+    selection = select_pool(section.selector, f_s, f_t, fraction=section.keep_fraction,
+                            groups=groups, source_labels=source.labels,
+                            options=section.selector_options)
+    return source.subset(selection.kept), selection.record()
