@@ -171,12 +171,14 @@ class AdaptTrain(_Section):
 class SelectSection(_Section):
     """Source selection (``graftlab select``; ``--select`` on adapt): a registered selector,
     the fraction of the pool to keep (checked with the selector's own message: in (0, 1]),
-    the selector's options, and the seed of the evaluation curve's models."""
+    the selector's options, the seed of the evaluation curve's models, and (fit, compare) the
+    target data to select for (default: their explicit test data)."""
 
     selector: str | None = None
     keep_fraction: float = 1.0
     selector_options: dict[str, Any] = {}
     seed: int = 0
+    target: str | None = None  # fit, compare: what to select for (default: the test data)
 
 
 # -------------------------------------------------------------------------- command configs
@@ -184,6 +186,7 @@ class FitConfig(_Section):
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    select: SelectSection = SelectSection()
     runs_dir: str = "runs"
 
 
@@ -201,6 +204,7 @@ class CompareConfig(_Section):
     train: CompareTrain = CompareTrain()
     task: Task = "auto"
     feature_map: bool = True
+    select: SelectSection = SelectSection()
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False

@@ -85,3 +85,25 @@ def test_select_keys_in_the_adapt_config():
                                                    "data.target": "mnist_m"})
     assert cfg.select.selector == "kliep" and cfg.select.keep_fraction == 0.3
     assert AdaptConfig(data={"source": "a", "target": "b"}).select.selector is None
+
+
+def test_fit_select_needs_a_target(tmp_path):
+    pool, _ = _data(tmp_path)
+    result = CliRunner().invoke(app, ["fit", f"data.path={pool / 'plain'}", "--select", "knn",
+                                      f"runs_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 2
+    assert "--select knn needs a target to select for" in result.output
+    assert "--select-target DATA" in result.output
+
+
+@pytest.mark.slow  # EfficientNet-Lite0's weights; one epoch on 16 images
+def test_fit_trains_on_what_the_selector_keeps(tmp_path):
+    pool, target = _data(tmp_path)
+    result = CliRunner().invoke(app, [
+        "fit", f"data.path={pool / 'plain'}", "model.image_size=32", "train.epochs=1",
+        "data.test_size=0.25", "--select", "kliep", "--keep-fraction", "0.5",
+        "--select-target", str(target), f"runs_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["selection"]["selector"] == "kliep" and metrics["train"] == 6

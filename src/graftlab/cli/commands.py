@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
+from graftlab.cli.app import (SELECT_KEYS, KeepFraction, SelectOption, SelectTarget,
+                              SkipCorrupt, _errors, _progress, app, console, err)
 from graftlab.errors import ConfigError
 
 # Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
@@ -184,6 +185,9 @@ def fit(
     distill_weight: Annotated[float, typer.Option(
         help="alpha: the weight of the teacher's soft targets (1 - alpha on the labels).")]
     = 0.9,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
+    select_target: SelectTarget = None,
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
     from graftlab.cli.configs import configured
@@ -191,7 +195,7 @@ def fit(
     from graftlab.workflows.fit import run_fit
 
     with _errors():
-        cfg = configured(ctx, FitConfig, words)
+        cfg = configured(ctx, FitConfig, words, renames=SELECT_KEYS)
         with _progress() as update:
             result = run_fit(cfg, progress=update)
     taught = result["record"].get("distillation")
@@ -240,6 +244,9 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it holds an earlier "
                                                  "comparison.")] = False,
     skip_corrupt: SkipCorrupt = False,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
+    select_target: SelectTarget = None,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
     from graftlab.cli.configs import configured
@@ -248,7 +255,7 @@ def compare(
     from graftlab.workflows.configured import run_compare_config
 
     with _errors():
-        cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path"})
+        cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path", **SELECT_KEYS})
         try:
             with _progress() as update:
                 result = run_compare_config(cfg, progress=update)
@@ -318,12 +325,8 @@ def adapt(
     out: Annotated[Path | None, typer.Option()] = None,
     overwrite: Annotated[bool, typer.Option()] = False,
     skip_corrupt: SkipCorrupt = False,
-    select: Annotated[str | None, typer.Option(
-        "--select", help="Train on what this source selector keeps for the target (knn, "
-        "mmd_herding, domain_classifier, kliep, task_similarity; a pool source such as "
-        "mnist+fashion_mnist+digits names its parts).")] = None,
-    keep_fraction: Annotated[float, typer.Option(help="With --select: share kept, (0, 1].")]
-    = 1.0,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
@@ -333,8 +336,8 @@ def adapt(
     from graftlab.workflows.configured import run_adapt_config
 
     with _errors():
-        cfg = configured(ctx, AdaptConfig, words, renames={"method": "train.methods",
-                                                           "select": "select.selector"})
+        cfg = configured(ctx, AdaptConfig, words, renames={
+            "method": "train.methods", "target": "data.target", **SELECT_KEYS})
         _note_few_methods([m for m in check_methods(cfg.train.methods) if m != "source_only"],
                           cfg.train.keep)
         with _progress() as update:

@@ -45,7 +45,7 @@ def select(
     from graftlab.workflows.select import run_select
 
     with _errors():
-        cfg = configured(ctx, SelectConfig, words)
+        cfg = configured(ctx, SelectConfig, words, renames={"target": "data.target"})
         with _progress() as update:
             result = run_select(cfg, progress=update)
     table = Table(title=f"kept by {result['selector']} at {result['keep_fraction']}")

@@ -17,7 +17,7 @@ from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_op
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
                                        limit_domain, load_with_columns, load_with_test)
 from graftlab.workflows.compare import check_compare, run_compare
-from graftlab.workflows.select import check_selector, load_source, select_source
+from graftlab.workflows.select import check_selector, load_source, select_for, select_source
 
 Progress = Callable[[str, int, int], None]
 
@@ -31,14 +31,20 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                   max_length=m.max_length, out=config.out, runs_dir=config.runs_dir,
                   overwrite=config.overwrite)
     check_cache()
+    check_selector(config.select.selector, config.select.keep_fraction)
     domain, test = load_with_test(data)
-    return run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
+    options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
+               if v is not None}
+    domain, selection = select_for(domain, test, config.select, m.backbone, options,
+                                   text_column=data.text_column, skip_corrupt=data.skip_corrupt)
+    result = run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                        lr_backbone=t.lr_backbone, image_size=m.image_size,
                        max_length=m.max_length, limit=data.limit, test_size=data.test_size,
                        test=test, scratch=t.scratch, task=config.task,
                        runs_dir=config.runs_dir, out=config.out, overwrite=config.overwrite,
                        feature_map=config.feature_map, progress=progress)
+    return _with_selection(result, selection)
 
 
 def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -> dict:
@@ -83,7 +89,12 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
         pseudo_fraction=t.pseudo_fraction)
-    if selection is not None:  # what the source kept, beside the run's results
+    return _with_selection(result, selection)
+
+
+def _with_selection(result: dict, selection: dict | None) -> dict:
+    """What the source kept, beside the run's results (selection.json in its folder)."""
+    if selection is not None:
         _atomic.write_json(Path(result["run_folder"]) / "selection.json", selection)
         result["selection"] = selection
     return result

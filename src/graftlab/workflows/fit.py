@@ -20,6 +20,7 @@ from graftlab.config import FitConfig
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
+from graftlab.workflows.select import check_selector, select_for
 from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
                                        check_writable, class_names, load_test,
                                        load_with_columns, new_folder)
@@ -49,6 +50,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
+    check_selector(config.select.selector, config.select.keep_fraction)
     if config.train.distill_from is not None:  # a wrong folder is named before any work
         from graftlab.distill import teacher_folder
 
@@ -71,6 +73,9 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
         train = domain
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
+    train, selection = select_for(train, test if data.test_data else None, config.select,
+                                  m.backbone, options, text_column=data.text_column,
+                                  skip_corrupt=data.skip_corrupt)
     checkpoints = resume_folder(config)
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
@@ -85,7 +90,8 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
                "total_params": int(grafter.total_params_), "train": len(train),
                "test": len(test), "test_data": data.test_data,
                "seconds": round(time.perf_counter() - t0, 2),
-               "history": grafter.history_, "record": grafter.record_}
+               "history": grafter.history_, "record": grafter.record_,
+               **({"selection": selection} if selection else {})}
     folder = new_folder(config.runs_dir, "fit")
     grafter.save(folder / "model")
     row = {k: metrics[k] for k in ("accuracy", "macro_f1", "trainable_params", "seconds")}

@@ -132,3 +132,19 @@ def select_source(source: Domain, target: Domain, groups: np.ndarray | None, sec
                             groups=groups, source_labels=source.labels,
                             options=section.selector_options)
     return source.subset(selection.kept), selection.record()
+
+
+def select_for(domain: Domain, test: Domain | None, section, backbone: str, options: dict,
+               **load_kw) -> tuple[Domain, dict | None]:
+    """fit and compare: ``domain`` reduced to what ``section.selector`` keeps for its target,
+    ``section.target`` (loaded unlabelled) or else the explicit test data ``test``."""
+    if section.selector is None:
+        return domain, None
+    if section.target is None and test is None:
+        raise ConfigError(f"--select {section.selector} needs a target to select for.",
+                          hint="give --select-target DATA (select.target), or --test-data.")
+    from graftlab.workflows.common import load_with_columns
+
+    target = test if section.target is None else load_with_columns(
+        section.target, labelled=False, **load_kw)
+    return select_source(domain, target.unlabelled(), None, section, backbone, options)
