@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.select import SELECTORS, check_weights, list_selectors, select_pool
@@ -56,7 +57,9 @@ def test_selector_contract(name):
         assert len(kept) == round(fraction * len(f_s)) and len(set(kept)) == len(kept)
     # the part near the target is preferred: most of the kept half comes from it
     assert (sel.select(0.5) < 120).mean() > 0.9
-    assert "_" not in "".join(k[-1] for k in sel.get_params())
+    assert not any(k.endswith("_") for k in sel.get_params())
+    twin = clone(sel)
+    assert not hasattr(twin, "scores_") and twin.get_params() == sel.get_params()
 
 
 def test_task_similarity_reads_target_labels_only_when_asked():

@@ -19,6 +19,7 @@ import logging
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.registry import Registry
@@ -67,19 +68,16 @@ def check_weights(weights: Any, n: int | None = None, what: str = "sample weight
     return w
 
 
-class Selector:
+class Selector(BaseEstimator):
     """Base of every selector: scikit-learn conventions (keyword-only ``__init__`` that only
-    stores; ``fit`` returns self; fitted attributes ``scores_`` and ``weights_``)."""
+    stores, so ``get_params`` and ``clone`` work; ``fit`` returns self; fitted attributes
+    ``scores_`` and ``weights_``)."""
 
     name = "selector"
     target_labels: ClassVar[str] = "never"      # "never" | "optional" | "required"
     needs_groups: ClassVar[bool] = False        # scores named parts of the pool
     needs_source_labels: ClassVar[bool] = False
     output: ClassVar[str] = "subset"            # "subset" (keep the best) | "weights"
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor's arguments (scikit-learn's contract)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def uses_target_labels(self) -> str:
         """Whether this configured selector reads target labels (a parameter may decide)."""
