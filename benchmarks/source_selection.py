@@ -166,7 +166,9 @@ def measure(p: dict) -> dict:
     import torch
 
     torch.set_num_threads(p["threads"])
-    os.environ.setdefault("GRAFTLAB_CACHE", tempfile.mkdtemp(prefix="graftlab-select-cache-"))
+    if p["limit"] is not None:  # a smoke run leaves the user's feature cache as it was;
+        # the protocol reads and fills it (content-addressed: other runs' features serve it)
+        os.environ.setdefault("GRAFTLAB_CACHE", tempfile.mkdtemp(prefix="graftlab-select-"))
     t0 = time.perf_counter()
     image, text = run_pool(IMAGE, p), run_pool(TEXT, p)
     partial = run_partial(p)

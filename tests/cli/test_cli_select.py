@@ -19,13 +19,13 @@ def _save(folder, images):
         Image.fromarray(pixels).save(folder / f"{i}.png")
 
 
-def _data(tmp_path):
+def _data(tmp_path, n=8):
     rng = np.random.default_rng(0)
 
-    def plain(value, n=8):
+    def plain(value, n=n):
         return np.clip(rng.normal(value, 20, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
 
-    def stripes(n=8):
+    def stripes(n=n):
         x = rng.integers(0, 255, (n, 32, 32, 3)).astype(np.uint8)
         x[:, ::4] = 255
         return x
@@ -107,3 +107,17 @@ def test_fit_trains_on_what_the_selector_keeps(tmp_path):
     (folder,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["selection"]["selector"] == "kliep" and metrics["train"] == 6
+
+
+@pytest.mark.slow  # EfficientNet-Lite0's weights; source_only and dann, one epoch each
+def test_adapt_trains_on_what_the_selector_keeps(tmp_path):
+    pool, target = _data(tmp_path, n=22)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "adapt", "--source", str(pool / "plain"), "--target", str(target), "--method", "dann",
+        "--strategy", "head_only", "--head", "mlp", "--bottleneck", "8", "--epochs", "1",
+        "--image-size", "32", "--select", "knn", "--keep-fraction", "0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    selection = json.loads((out / "selection.json").read_text())
+    assert selection["selector"] == "knn" and selection["kept"] == 22
+    assert json.loads((out / "results.json").read_text())["source"]["size"] == 22
