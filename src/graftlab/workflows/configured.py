@@ -35,8 +35,9 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
     domain, test = load_with_test(data)
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    domain, selection = select_for(domain, test, config.select, m.backbone, options,
-                                   text_column=data.text_column, skip_corrupt=data.skip_corrupt)
+    domain, selection, _ = select_for(domain, test, config.select, m.backbone, options,
+                                      text_column=data.text_column,
+                                      skip_corrupt=data.skip_corrupt)  # the kept subset
     result = run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                        lr_backbone=t.lr_backbone, image_size=m.image_size,
@@ -77,8 +78,8 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    domains[0], selection = select_source(domains[0], domains[1], groups, config.select,
-                                          m.backbone, options)
+    domains[0], selection, _ = select_source(domains[0], domains[1], groups, config.select,
+                                             m.backbone, options)  # the kept subset
     result = adapt_to_folder(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,

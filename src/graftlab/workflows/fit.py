@@ -73,15 +73,16 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
         train = domain
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    train, selection = select_for(train, test if data.test_data else None, config.select,
-                                  m.backbone, options, text_column=data.text_column,
-                                  skip_corrupt=data.skip_corrupt)
+    train, selection, weights = select_for(
+        train, test if data.test_data else None, config.select, m.backbone, options,
+        text_column=data.text_column, skip_corrupt=data.skip_corrupt)
     checkpoints = resume_folder(config)
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
                       checkpoint_dir=str(checkpoints), **config.train.model_dump())
     # fitted on the names, so the saved model predicts the user's labels (neg/pos, not 0/1)
-    grafter.fit(train, class_names(domain, train.labels), progress=progress)
+    grafter.fit(train, class_names(domain, train.labels), progress=progress,
+                sample_weight=weights)  # a weighting selector's weights (None: no selection)
     pred = grafter.predict(test)
     truth = class_names(domain, test.labels)
     metrics = {"accuracy": float(accuracy_score(truth, pred)),

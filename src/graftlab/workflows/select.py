@@ -115,14 +115,16 @@ def load_source(spec: str, target: Domain, **load_kw) -> tuple[Domain, np.ndarra
 
 
 def select_source(source: Domain, target: Domain, groups: np.ndarray | None, section,
-                  backbone: str, options: dict) -> tuple[Domain, dict | None]:
+                  backbone: str, options: dict
+                  ) -> tuple[Domain, dict | None, np.ndarray | None]:
     """``source`` reduced to what ``section.selector`` keeps for ``target`` (from the frozen
-    backbone's cached features; the target's labels are never given to it), and the
-    selection's record; unchanged (and None) when no selector is set."""
+    backbone's cached features; the target's labels are never given to it), the selection's
+    record and the kept samples' weights (mean 1; all 1 for a subset selector); unchanged
+    (and None, None) when no selector is set."""
     from graftlab.features import extract_features
 
     if section.selector is None:
-        return source, None
+        return source, None, None
     check_selector(section.selector, section.keep_fraction)
     if groups is not None and source.origin is not None:
         groups = groups[source.origin[1]]  # a sampled pool: each sample's part
@@ -131,15 +133,16 @@ def select_source(source: Domain, target: Domain, groups: np.ndarray | None, sec
     selection = select_pool(section.selector, f_s, f_t, fraction=section.keep_fraction,
                             groups=groups, source_labels=source.labels,
                             options=section.selector_options)
-    return source.subset(selection.kept), selection.record()
+    return (source.subset(selection.kept), selection.record(),
+            selection.weights[selection.kept])
 
 
 def select_for(domain: Domain, test: Domain | None, section, backbone: str, options: dict,
-               **load_kw) -> tuple[Domain, dict | None]:
+               **load_kw) -> tuple[Domain, dict | None, np.ndarray | None]:
     """fit and compare: ``domain`` reduced to what ``section.selector`` keeps for its target,
     ``section.target`` (loaded unlabelled) or else the explicit test data ``test``."""
     if section.selector is None:
-        return domain, None
+        return domain, None, None
     if section.target is None and test is None:
         raise ConfigError(f"--select {section.selector} needs a target to select for.",
                           hint="give --select-target DATA (select.target), or --test-data.")
