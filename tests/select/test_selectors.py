@@ -113,3 +113,14 @@ def test_bad_inputs_are_named():
                     options={"score": "auc"})
     with pytest.raises(KeyError, match="Did you mean 'knn'"):
         select_pool("kmn", f_s, f_t)
+
+
+def test_kliep_kernels_are_bounded_by_its_centres(monkeypatch):
+    from graftlab.select import kliep
+
+    shapes, rbf = [], kliep._rbf
+    monkeypatch.setattr(kliep, "_rbf", lambda x, c, h: shapes.append(c.shape[0]) or rbf(x, c, h))
+    f_s, f_t, _, _ = _pool()
+    sel = SELECTORS.create("kliep", n_centres=20).fit(f_s, f_t)
+    assert shapes == [20, 20]  # target x 20 and source x 20: never source x target
+    assert sel.weights_[:120].mean() > 5 * sel.weights_[120:].mean()
