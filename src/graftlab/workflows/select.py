@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from graftlab.config import SelectConfig
-from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError
 from graftlab.select import SELECTORS, check_fraction, select_pool
 from graftlab.select.curve import fraction_curve
 from graftlab.select.parts import Pool, load_pool
-from graftlab.workflows.common import check_backbone, check_cache, check_modality, run_folder
+from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+                                       load_with_columns, run_folder)
 
 
 def backbone_options(model) -> dict:
@@ -64,11 +64,14 @@ def run_select(config: SelectConfig, *,
     check_cache()
     pool = load_pool(data.pool, text_column=data.text_column, label_column=data.label_column,
                      source_column=data.source_column, skip_corrupt=data.skip_corrupt)
-    target = load_data(data.target, labelled=None, skip_corrupt=data.skip_corrupt)
+    target = load_with_columns(data.target, text_column=data.text_column,
+                               label_column=data.label_column, labelled=None,
+                               skip_corrupt=data.skip_corrupt)
     check_modality(pool.parts[0][1], modality, m.backbone)
     options = backbone_options(m)
     f_s = pool_features(pool, m.backbone, options, progress)
-    f_t = pool_features(Pool([("target", target)], []), m.backbone, options, progress)
+    f_t = pool_features(Pool([("target", target)], list(target.classes)), m.backbone,
+                        options, progress)  # the target alone, extracted the same way
     groups, labels = pool.groups, pool.labels
     selection = select_pool(s.selector, f_s, f_t, fraction=s.keep_fraction, groups=groups,
                             source_labels=labels, options=s.selector_options)
@@ -105,7 +108,6 @@ def load_source(spec: str, target: Domain, **load_kw) -> tuple[Domain, np.ndarra
     each sample's part (each part without the samples ``target`` was made from, see
     :func:`~graftlab.data.without_shared`); anything else loads as usual (no parts)."""
     from graftlab.data import without_shared
-    from graftlab.workflows.common import load_with_columns
 
     if "+" in spec and not Path(spec).expanduser().exists():
         pool = load_pool(spec)
@@ -146,8 +148,6 @@ def select_for(domain: Domain, test: Domain | None, section, backbone: str, opti
     if section.target is None and test is None:
         raise ConfigError(f"--select {section.selector} needs a target to select for.",
                           hint="give --select-target DATA (select.target), or --test-data.")
-    from graftlab.workflows.common import load_with_columns
-
     target = test if section.target is None else load_with_columns(
         section.target, labelled=False, **load_kw)
     return select_source(domain, target.unlabelled(), None, section, backbone, options)
