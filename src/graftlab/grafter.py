@@ -155,10 +155,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if validation_data is not None:
             domain, labels, train_idx, val_idx = join_validation(
                 domain, labels, validation_data, backbone_modality_, targets.encode)
-        if weights is not None:  # weight 0: left out; validation samples weigh 1
-            weights = np.concatenate([weights, np.ones(len(domain) - len(weights))])
-            train_idx, val_idx = train_idx[weights[train_idx] > 0], val_idx[weights[val_idx] > 0]
-            weights = torch.as_tensor(weights / weights[train_idx].mean(), dtype=torch.float32)
+        train_idx, val_idx, weights = _weighted(weights, len(domain), train_idx, val_idx)
         model, plan, strategy = self.build(targets.num_outputs)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy)
@@ -304,6 +301,21 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
         self.distilled_from_ = config.get("distilled_from")
+
+
+def _weighted(weights: np.ndarray | None, n: int, train_idx: np.ndarray, val_idx: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, torch.Tensor | None]:
+    """Positions of weight > 0 (explicit validation samples, appended after the weighted
+    ones, weigh 1) and the weights as a tensor of mean 1 over the training positions."""
+    if weights is None:
+        return train_idx, val_idx, None
+    weights = np.concatenate([weights, np.ones(n - len(weights))])
+    train_idx, val_idx = train_idx[weights[train_idx] > 0], val_idx[weights[val_idx] > 0]
+    if not len(train_idx):
+        raise DataError("every sample of weight > 0 was held out for validation; none is "
+                        "left to train on.", hint="give more samples weight.")
+    return train_idx, val_idx, torch.as_tensor(weights / weights[train_idx].mean(),
+                                               dtype=torch.float32)
 
 
 def _collate(pick, labels: torch.Tensor, teacher: Teaching | None,

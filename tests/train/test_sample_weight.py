@@ -49,3 +49,15 @@ def test_bad_sample_weights_are_refused(tiny_backbone, images, weights, message)
     with pytest.raises(DataError, match=message):
         Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1).fit(
             x, y, sample_weight=weights)
+
+
+def test_weight_only_on_held_out_samples_is_refused(tiny_backbone, images):
+    from graftlab.train.solve import holdout
+
+    x, y = _data(images)
+    _, val = holdout(y, 0.5, 0, stratify=True)
+    w = np.zeros(32)
+    w[val[0]] = 1.0
+    with pytest.raises(DataError, match="every sample of weight > 0 was held out"):
+        Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
+                validation_fraction=0.5).fit(x, y, sample_weight=w)
