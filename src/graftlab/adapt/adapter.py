@@ -30,6 +30,7 @@ from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.evaluate.epochs import EPOCH_VALIDATORS, epoch_selection
 from graftlab.features.extract import as_domain
 from graftlab.methods import METHODS, create_method
+from graftlab.select.base import check_weights
 from graftlab.train.build import backbone_modality
 from graftlab.train.callbacks import Callback
 from graftlab.train.fit import FitSettings, fit_method, run_hash
@@ -78,15 +79,18 @@ class Adapter(ClassifierMixin, BaseEstimator):
                        checkpoint_dir=self.checkpoint_dir, callbacks=self.callbacks)
 
     def fit(self, X: Any, y: Any, *, target: Any, teacher_proba: np.ndarray | None = None,
-            progress=None) -> Adapter:
+            progress=None, sample_weight: Any = None) -> Adapter:
         """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only).
         ``teacher_proba`` (n_target, n_classes, in ``classes_`` order): a teacher's target
         probabilities; per predicted class its most confident ``pseudo_fraction`` become
         pseudo-labels that the model also trains on (self-training, weight ``pseudo_weight``;
-        see :mod:`graftlab.adapt.refine`)."""
+        see :mod:`graftlab.adapt.refine`). ``sample_weight``: one weight >= 0 per source input
+        (a source selection's); weight 0 leaves a sample out, the others weigh its loss."""
         t0 = time.perf_counter()
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
         source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
+        n_train = len(source) if sample_weight is None else int(
+            (check_weights(sample_weight, len(source), "source sample weights") > 0).sum())
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
         self._check_setup(model, strategy)
@@ -95,7 +99,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
         method = create_method(self.method, net, num_classes=len(self.classes_),
                                feature_dim=model.head.embed_dim,
-                               total_steps=self.epochs * math.ceil(len(source) / self.batch_size),
+                               total_steps=self.epochs * math.ceil(n_train / self.batch_size),
                                weight=self.transfer_weight, schedule=self.schedule,
                                pseudo_weight=self.pseudo_weight, **(self.method_options or {}))
         extra = [p for n, p in method.named_parameters() if not n.startswith("model.")]
@@ -103,6 +107,10 @@ class Adapter(ClassifierMixin, BaseEstimator):
             [{"params": extra, "lr": self.lr, "name": "method",
               "weight_decay": self.weight_decay}] if extra else []))
         collate = paired_collate(pick, torch.as_tensor(encoded), pseudo, len(tgt), self.seed)
+        lengths = pick["source"].lengths
+        if sample_weight is not None:  # checked in _inputs; positions now run over the kept
+            collate, kept = weighted_collate(collate, sample_weight, len(source))
+            lengths = None if lengths is None else np.asarray(lengths)[kept]
         callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
             callbacks += epoch_selection(self.select_epoch, net, pick["target"], len(tgt),
@@ -111,10 +119,11 @@ class Adapter(ClassifierMixin, BaseEstimator):
                                callbacks=callbacks, checkpoint_dir=self.checkpoint_dir,
                                freeze_bn_stats=True, progress=progress,
                                config_hash=run_hash(self.get_params(), source, encoded, tgt,
-                                                    pseudo) if self.checkpoint_dir else None)
+                                                    pseudo, *([] if sample_weight is None else
+                                                              [np.asarray(sample_weight)]))
+                               if self.checkpoint_dir else None)
         fitted = fit_method(method, model, train_plan, lambda _which: collate,
-                            np.arange(len(source)), np.arange(0), settings,
-                            lengths=pick["source"].lengths)
+                            np.arange(n_train), np.arange(0), settings, lengths=lengths)
         fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's
         self.grafter_ = grafter.set_fitted(model, fitted, t0,
                                            targets=ClassTargets(self.classes_))
@@ -198,6 +207,21 @@ def paired_collate(pick: dict, labels: torch.Tensor, pseudo: torch.Tensor | None
                 "target": target_batch}
 
     return collate
+
+
+def weighted_collate(collate, sample_weight: Any, n: int) -> tuple:
+    """``collate`` over the samples of weight > 0 (positions into them), their weights (mean 1)
+    in ``batch["source"]["weights"]``; and those samples' indices."""
+    w = check_weights(sample_weight, n, "source sample weights")
+    kept = np.flatnonzero(w > 0)
+    w_kept = torch.as_tensor(w[kept] / w[kept].mean(), dtype=torch.float32)
+
+    def weighted(pos: np.ndarray) -> dict:
+        batch = collate(kept[pos])
+        batch["source"]["weights"] = w_kept[pos]
+        return batch
+
+    return weighted, kept
 
 
 def check_adapter_options(select_epoch: str | None, pseudo_fraction: float,

@@ -24,6 +24,14 @@ SkipCorrupt = Annotated[bool, typer.Option(
     "--skip-corrupt", help="Image folders: leave out files that cannot be read (listed in a "
     "warning) instead of stopping.")]
 err = Console(stderr=True)
+# source selection on fit, compare and adapt (see `graftlab select`)
+SelectOption = Annotated[str | None, typer.Option(
+    "--select", help="Train on what this source selector keeps for the target (knn, "
+    "mmd_herding, domain_classifier, kliep, task_similarity; see `graftlab select`).")]
+KeepFraction = Annotated[float, typer.Option(help="With --select: the share kept, (0, 1].")]
+SelectTarget = Annotated[str | None, typer.Option(
+    help="With --select: the data to select for (default: --test-data).")]
+SELECT_KEYS = {"select": "select.selector", "select_target": "select.target"}
 
 
 @contextmanager

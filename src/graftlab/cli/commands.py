@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
+from graftlab.cli.app import (SELECT_KEYS, KeepFraction, SelectOption, SelectTarget,
+                              SkipCorrupt, _errors, _progress, app, console, err)
 from graftlab.errors import ConfigError
 
 # Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
@@ -188,6 +189,9 @@ def fit(
         help="alpha: the weight of the teacher's soft targets (1 - alpha on the labels).")]
     = 0.9,
     track: Track = None,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
+    select_target: SelectTarget = None,
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
     from graftlab.cli.configs import configured
@@ -195,7 +199,7 @@ def fit(
     from graftlab.workflows.fit import run_fit
 
     with _errors():
-        cfg = configured(ctx, FitConfig, words)
+        cfg = configured(ctx, FitConfig, words, renames=SELECT_KEYS)
         with _progress() as update:
             result = run_fit(cfg, progress=update)
     taught = result["record"].get("distillation")
@@ -245,6 +249,9 @@ def compare(
                                                  "comparison.")] = False,
     skip_corrupt: SkipCorrupt = False,
     track: Track = None,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
+    select_target: SelectTarget = None,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""
     from graftlab.cli.configs import configured
@@ -253,7 +260,7 @@ def compare(
     from graftlab.workflows.configured import run_compare_config
 
     with _errors():
-        cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path"})
+        cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path", **SELECT_KEYS})
         try:
             with _progress() as update:
                 result = run_compare_config(cfg, progress=update)
@@ -324,6 +331,8 @@ def adapt(
     overwrite: Annotated[bool, typer.Option()] = False,
     skip_corrupt: SkipCorrupt = False,
     track: Track = None,
+    select: SelectOption = None,
+    keep_fraction: KeepFraction = 1.0,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
@@ -333,7 +342,8 @@ def adapt(
     from graftlab.workflows.configured import run_adapt_config
 
     with _errors():
-        cfg = configured(ctx, AdaptConfig, words, renames={"method": "train.methods"})
+        cfg = configured(ctx, AdaptConfig, words, renames={
+            "method": "train.methods", "target": "data.target", **SELECT_KEYS})
         _note_few_methods([m for m in check_methods(cfg.train.methods) if m != "source_only"],
                           cfg.train.keep)
         with _progress() as update:

@@ -7,10 +7,12 @@ scikit-learn); VADER is fetched once from its PyPI sdist (``graftlab fetch vader
 
 from __future__ import annotations
 
+import gzip
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -194,6 +196,43 @@ def mnist_m_rows() -> np.ndarray:
     _, labels = _mnist_raw()
     return np.sort(np.concatenate([idx[len(idx) // 2:] for idx in
                                    (np.flatnonzero(labels == c) for c in np.unique(labels))]))
+
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot"]
+
+
+def _idx(path: Path) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format: big-endian dims after a magic number), gzipped."""
+    raw = gzip.decompress(path.read_bytes())
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+@register_dataset(DatasetSpec(
+    name="fashion_mnist", modality="image", domains={"fashion_mnist": 5000},
+    classes=FASHION_CLASSES,
+    description="5,000 Fashion-MNIST product images (the first 500 of each class of the "
+    "training set), 28x28 greyscale as RGB (Xiao et al. 2017, arXiv:1708.07747).",
+    source=f"Debian package dataset-fashion-mnist ({FASHION_DIR}, zalandoresearch/fashion-mnist "
+    "git 55506a9); `make setup` installs it where it may (root)",
+    licence="MIT (Zalando SE)",
+))
+def _load_fashion_mnist(domain: str) -> Domain:
+    folder = Path(FASHION_DIR)
+    images_file, labels_file = (folder / "train-images-idx3-ubyte.gz",
+                                folder / "train-labels-idx1-ubyte.gz")
+    if not (images_file.exists() and labels_file.exists()):
+        raise DataError(f"Fashion-MNIST is not installed: {images_file} is missing.",
+                        hint="install Debian's package: apt-get install dataset-fashion-mnist "
+                        "(make setup does, as root).")
+    images, labels = _idx(images_file), _idx(labels_file).astype(np.int64)
+    rows = np.sort(np.concatenate([np.flatnonzero(labels == c)[:500] for c in range(10)]))
+    return Domain(name="fashion_mnist", modality="image", inputs=_rgb(images[rows]),
+                  labels=labels[rows], classes=list(FASHION_CLASSES),
+                  meta={"dataset": "fashion_mnist", "provenance": str(images_file)})
 
 
 @register_dataset(DatasetSpec(

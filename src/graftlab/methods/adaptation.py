@@ -95,7 +95,7 @@ class Adaptation(nn.Module):
         f_s = head.embed(self.model.features(src["inputs"]))
         f_t = head.embed(self.model.features(tgt["inputs"]))
         logits_s, logits_t = head.classify(f_s), head.classify(f_t)
-        ce = F.cross_entropy(logits_s, src["labels"])
+        ce = weighted_cross_entropy(logits_s, src["labels"], self.source_weights(src, logits_t))
         lam = self.lam()
         out = {"ce": ce.detach(), "lambda": torch.tensor(lam)}
         if self.weight > 0:
@@ -114,6 +114,11 @@ class Adaptation(nn.Module):
             self.step += 1
         out["loss"] = loss
         return out
+
+    def source_weights(self, source: dict, logits_t: torch.Tensor) -> torch.Tensor | None:
+        """Per-sample weights of the source loss: a selection's (``source["weights"]``), or
+        None (all equal). A class-weighting method (PADA) multiplies its own in."""
+        return source.get("weights")
 
     @torch.no_grad()
     def evaluate(self, batch: dict) -> dict[str, float]:
@@ -136,6 +141,15 @@ class SourceOnly(Adaptation):
 
     def transfer(self, f_s, f_t, logits_s, logits_t) -> torch.Tensor:
         return f_s.new_zeros(())
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
+                           weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy, each sample weighted (normalised by the weights' sum) when given."""
+    if weights is None:
+        return F.cross_entropy(logits, labels)
+    per_sample = F.cross_entropy(logits, labels, reduction="none")
+    return (per_sample * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,17 @@ from graftlab.methods.distill import Distillation
 
 
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,
-              label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy over ``num_classes`` classes, or the mean squared error when it is 0."""
+              label_smoothing: float = 0.0, weights: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """Cross-entropy over ``num_classes`` classes, or the mean squared error when it is 0;
+    with per-sample ``weights``, their weighted mean (a selection's importance weights)."""
+    if weights is not None:
+        if num_classes == 0:
+            per = F.mse_loss(logits.squeeze(-1), labels.float(), reduction="none")
+        else:
+            per = F.cross_entropy(logits, labels, label_smoothing=label_smoothing,
+                                  reduction="none")
+        return (per * weights).sum() / weights.sum().clamp_min(1e-12)
     if num_classes == 0:
         return F.mse_loss(logits.squeeze(-1), labels.float())
     return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
@@ -52,11 +61,13 @@ class ERM(nn.Module):
             self._anchor = {n: p.detach().clone() for n, p in
                             self.model.backbone.named_parameters() if p.requires_grad}
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return task_loss(logits, labels, self.num_classes, self.label_smoothing)
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+        return task_loss(logits, labels, self.num_classes, self.label_smoothing, weights)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         inputs, labels = dict(batch["inputs"]), batch["labels"]
+        w = batch.get("weights")  # per-sample weights (a selection's), or None
         pixels = inputs.get("pixel_values")
         if self.training and pixels is not None and self.augment is not None:
             inputs["pixel_values"] = pixels = self.augment(pixels)
@@ -65,10 +76,11 @@ class ERM(nn.Module):
             perm = torch.randperm(len(labels))
             inputs["pixel_values"] = lam * pixels + (1 - lam) * pixels[perm]
             logits = self.model(inputs)
-            loss = lam * self._loss(logits, labels) + (1 - lam) * self._loss(logits, labels[perm])
+            loss = lam * self._loss(logits, labels, w) + (1 - lam) * self._loss(
+                logits, labels[perm], None if w is None else w[perm])
         else:
             logits = self.model(inputs)
-            loss = self._loss(logits, labels)
+            loss = self._loss(logits, labels, w)
         out = {"loss": loss, "logits": logits.detach()}
         if self.distill is not None:
             out.update(self.distill(loss, logits, inputs, batch))

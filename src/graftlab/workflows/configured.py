@@ -5,6 +5,9 @@ then calls the workflow. ``graftlab probe`` and ``fit`` have theirs in their own
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+from graftlab import _atomic
 
 from graftlab.config import AdaptConfig, CompareConfig
 from graftlab.data import to_grayscale, without_shared
@@ -15,6 +18,7 @@ from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_op
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
                                        limit_domain, load_with_columns, load_with_test)
 from graftlab.workflows.compare import check_compare, run_compare
+from graftlab.workflows.select import check_selector, load_source, select_for, select_source
 
 Progress = Callable[[str, int, int], None]
 
@@ -29,14 +33,21 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                   overwrite=config.overwrite)
     check_cache()
     check_tracker(config.track)
+    check_selector(config.select.selector, config.select.keep_fraction)
     domain, test = load_with_test(data)
-    return run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
+    options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
+               if v is not None}
+    domain, selection, _ = select_for(domain, test, config.select, m.backbone, options,
+                                      text_column=data.text_column,
+                                      skip_corrupt=data.skip_corrupt)  # the kept subset
+    result = run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                        lr_backbone=t.lr_backbone, image_size=m.image_size,
                        max_length=m.max_length, limit=data.limit, test_size=data.test_size,
                        test=test, scratch=t.scratch, task=config.task,
                        runs_dir=config.runs_dir, out=config.out, overwrite=config.overwrite,
                        feature_map=config.feature_map, progress=progress, track=config.track)
+    return _with_selection(result, selection)
 
 
 def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -> dict:
@@ -47,16 +58,20 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     chosen = check_methods(t.methods)
     check_keep(t.keep, chosen)
     check_options({"select_epoch": t.select_epoch, "pseudo_fraction": t.pseudo_fraction})
+    check_selector(config.select.selector, config.select.keep_fraction)
     mapping = parse_label_map(data.label_map)
     check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_out_folder(config.out, config.runs_dir, config.overwrite, "adapt")
     check_cache()
     check_tracker(config.track)
     # the target's labels, where it has them, only ever score the result
-    loaded = [load_with_columns(name, text_column=data.text_column,
-                                label_column=data.label_column, labelled=labelled,
-                                skip_corrupt=data.skip_corrupt)
-              for name, labelled in ((data.source, True), (data.target, None))]
+    # the source may be a pool of named parts (mnist+fashion_mnist+digits)
+    target = load_with_columns(data.target, text_column=data.text_column,
+                               label_column=data.label_column, labelled=None,
+                               skip_corrupt=data.skip_corrupt)
+    loaded = load_source(data.source, target, text_column=data.text_column,
+                         label_column=data.label_column, skip_corrupt=data.skip_corrupt)
+    groups, loaded = loaded[1], [loaded[0], target]
     # before sampling: a target made from source samples (mnist_m) shares none with it
     source, target, _ = without_shared(*loaded)
     # the source sampled stratified by its labels, the target at random: its labels are not
@@ -66,7 +81,9 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    return adapt_to_folder(
+    domains[0], selection, _ = select_source(domains[0], domains[1], groups, config.select,
+                                             m.backbone, options)  # the kept subset
+    result = adapt_to_folder(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
         seeds=t.seeds, target_holdout=data.target_holdout, guard=t.guard, keep=t.keep,
@@ -76,3 +93,12 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
         pseudo_fraction=t.pseudo_fraction, track=config.track)
+    return _with_selection(result, selection)
+
+
+def _with_selection(result: dict, selection: dict | None) -> dict:
+    """What the source kept, beside the run's results (selection.json in its folder)."""
+    if selection is not None:
+        _atomic.write_json(Path(result["run_folder"]) / "selection.json", selection)
+        result["selection"] = selection
+    return result

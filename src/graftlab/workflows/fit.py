@@ -25,6 +25,7 @@ from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
 from graftlab.track import Tracker, check_tracker, open_tracker
+from graftlab.workflows.select import check_selector, select_for
 from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
                                        check_writable, class_names, load_test,
                                        load_with_columns, new_folder)
@@ -58,6 +59,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
     check_tracker(config.track)
+    check_selector(config.select.selector, config.select.keep_fraction)
     if config.train.distill_from is not None:  # a wrong folder is named before any work
         from graftlab.distill import teacher_folder
 
@@ -80,30 +82,36 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
         train = domain
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
+    train, selection, weights = select_for(
+        train, test if data.test_data else None, config.select, m.backbone, options,
+        text_column=data.text_column, skip_corrupt=data.skip_corrupt)
     checkpoints = resume_folder(config)
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
                       checkpoint_dir=str(checkpoints), **config.train.model_dump())
     with _fit_folder(config.runs_dir) as folder, \
             open_tracker(config.track, folder, run_name=folder.name, outputs=True) as tracker:
-        metrics = _train_and_save(config, grafter, domain, train, test, folder, tracker,
-                                  progress, t0)
+        metrics = _train_and_save(config, grafter, domain, (train, test, weights), selection,
+                                  folder, tracker, progress, t0)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is saved: nothing to resume
     if checkpoints.parent.is_dir() and not any(checkpoints.parent.iterdir()):
         checkpoints.parent.rmdir()
     return {**metrics, "run_folder": str(folder)}
 
 
-def _train_and_save(config: FitConfig, grafter: Grafter, domain: Domain, train: Domain,
-                    test: Domain, folder: Path, tracker: Tracker,
+def _train_and_save(config: FitConfig, grafter: Grafter, domain: Domain,
+                    split: tuple[Domain, Domain, np.ndarray | None], selection: dict | None,
+                    folder: Path, tracker: Tracker,
                     progress: Callable[[str, int, int], None] | None, t0: float) -> dict:
-    """Fit (tracked), score on the held-out set, save the model, write the run folder."""
-    data, m = config.data, config.model
+    """Fit (tracked; ``split``: train, test and the training weights of a weighting
+    selector), score on the held-out set, save the model, write the run folder."""
+    (data, m), (train, test, weights) = (config.data, config.model), split
     tracker.log_params(config.model_dump())
     if config.track:
         grafter.set_params(callbacks=[*(grafter.callbacks or []), tracker.callback()])
     # fitted on the names, so the saved model predicts the user's labels (neg/pos, not 0/1)
-    grafter.fit(train, class_names(domain, train.labels), progress=progress)
+    grafter.fit(train, class_names(domain, train.labels), progress=progress,
+                sample_weight=weights)  # a weighting selector's weights (None: no selection)
     pred = grafter.predict(test)
     truth = class_names(domain, test.labels)
     metrics = {"accuracy": float(accuracy_score(truth, pred)),
@@ -112,7 +120,8 @@ def _train_and_save(config: FitConfig, grafter: Grafter, domain: Domain, train: 
                "total_params": int(grafter.total_params_), "train": len(train),
                "test": len(test), "test_data": data.test_data,
                "seconds": round(time.perf_counter() - t0, 2),
-               "history": grafter.history_, "record": grafter.record_}
+               "history": grafter.history_, "record": grafter.record_,
+               **({"selection": selection} if selection else {})}
     grafter.save(folder / "model")
     row = {k: metrics[k] for k in ("accuracy", "macro_f1", "trainable_params", "seconds")}
     summary = (f"# Fine-tuning {m.backbone} on {domain.name} ({config.train.strategy})\n\n"

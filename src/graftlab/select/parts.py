@@ -1,0 +1,110 @@
+"""A source pool and its named parts: ``mnist+fashion_mnist+digits`` (bundled names), a folder
+whose sub-folders are the parts (each a folder of class sub-folders), or a CSV/JSONL table with
+a ``source`` column. Features are extracted per part, so each part's cache entry serves every
+pool it belongs to."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from graftlab.data import load_data
+from graftlab.data.domain import Domain
+from graftlab.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pool:
+    """Named parts of one source pool, in order; labels share one class list."""
+
+    parts: list[tuple[str, Domain]]
+    classes: list[str]
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.concatenate([[name] * len(d) for name, d in self.parts]).astype(str)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.concatenate([d.labels for _, d in self.parts])
+
+    def domain(self, index: np.ndarray | None = None, name: str = "pool") -> Domain:
+        """The parts joined as one Domain (or the samples at ``index`` of it)."""
+        first = self.parts[0][1]
+        inputs = (np.concatenate([d.inputs for _, d in self.parts]) if first.modality == "image"
+                  else [t for _, d in self.parts for t in d.inputs])
+        joined = Domain(name, first.modality, inputs, self.labels, list(self.classes),
+                        meta={"parts": [n for n, _ in self.parts]})
+        return joined if index is None else joined.subset(index)
+
+
+def load_pool(spec: str, *, text_column: str = "text", label_column: str = "label",
+              source_column: str = "source", skip_corrupt: bool = False) -> Pool:
+    """The pool that ``spec`` names (see the module's docstring)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        subs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not subs:
+            raise DataError(f"pool folder {str(path)!r} has no sub-folders; each part of the "
+                            "pool is a sub-folder (of class folders).")
+        parts = [(p.name, load_data(p, skip_corrupt=skip_corrupt)) for p in subs]
+    elif path.is_file():
+        parts = _table_parts(path, text_column, label_column, source_column)
+    else:
+        names = [n for n in spec.split("+") if n]
+        if len(names) < 2:
+            raise DataError(f"pool {spec!r} has one part; selection chooses between parts or "
+                            "samples of a pool of several.",
+                            hint="join bundled names with '+', e.g. mnist+fashion_mnist+digits, "
+                            "or give a folder of part folders or a table with a source column.")
+        parts = [(n, load_data(n)) for n in names]
+    return Pool(*_aligned(parts))
+
+
+def _table_parts(path: Path, text_column: str, label_column: str, source_column: str
+                 ) -> list[tuple[str, Domain]]:
+    import pandas as pd
+
+    table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_json(path, lines=True)
+    if source_column not in table.columns:
+        raise DataError(f"table {str(path)!r} has no column {source_column!r} naming each row's "
+                        f"part of the pool; its columns: {', '.join(map(str, table.columns))}.",
+                        hint="name the column with --source-column.")
+    domain = load_data(path, text_column=text_column, label_column=label_column)
+    if len(domain) != len(table):
+        raise DataError(f"table {str(path)!r}: {len(table)} rows but {len(domain)} samples "
+                        "loaded; remove empty rows so each row keeps its part.")
+    sources = table[source_column].astype(str).to_numpy()
+    return [(name, domain.subset(np.flatnonzero(sources == name), name=name))
+            for name in dict.fromkeys(sources.tolist())]
+
+
+def _aligned(parts: list[tuple[str, Domain]]) -> tuple[list[tuple[str, Domain]], list[str]]:
+    """Parts of one kind and image size, their labels on one class list: the same names, or
+    (a part relabelled onto the first's labels, as in a poisoned pool) the same count."""
+    first_name, first = parts[0]
+    out = []
+    for name, d in parts:
+        if not d.labelled:
+            raise DataError(f"pool part {name!r} has no labels; every source part needs them.")
+        if d.modality != first.modality:
+            raise DataError(f"pool part {name!r} holds {d.modality} but {first_name!r} holds "
+                            f"{first.modality}; a pool is of one kind.")
+        if d.modality == "image" and d.inputs.shape[1:] != first.inputs.shape[1:]:
+            raise DataError(f"pool part {name!r} has images of {d.inputs.shape[1:3]} but "
+                            f"{first_name!r} of {first.inputs.shape[1:3]}.",
+                            hint="resize the parts to one size first.")
+        if d.classes != first.classes:
+            if len(d.classes) != len(first.classes):
+                raise DataError(f"pool part {name!r} has {len(d.classes)} classes but "
+                                f"{first_name!r} {len(first.classes)}; the parts must share "
+                                "their labels.")
+            log.warning("pool part %r: its classes %s are taken as %s (by position)", name,
+                        d.classes[:3], first.classes[:3])
+        out.append((name, d))
+    return out, list(first.classes)

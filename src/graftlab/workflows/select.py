@@ -1,0 +1,153 @@
+"""``graftlab select``: choose what of a source pool to train on for a target, from the
+frozen backbone's cached features (seconds once they are cached), and report it.
+
+The run folder holds ``kept.npy`` (indices into the pool, parts in the order given),
+``weights.npy`` (one per pool sample, 0 where dropped), ``metrics.json`` (the selection's
+record: kept per part, emptied parts, part scores; the curve), ``summary.md`` and the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from graftlab.config import SelectConfig
+from graftlab.data.domain import Domain
+from graftlab.errors import ConfigError
+from graftlab.select import SELECTORS, check_fraction, select_pool
+from graftlab.select.curve import fraction_curve
+from graftlab.select.parts import Pool, load_pool
+from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+                                       load_with_columns, run_folder)
+
+
+def backbone_options(model) -> dict:
+    return {k: v for k, v in (("image_size", model.image_size),
+                              ("max_length", getattr(model, "max_length", None)))
+            if v is not None}
+
+
+def pool_features(pool: Pool, backbone: str, options: dict, progress=None) -> np.ndarray:
+    """The pool's features, extracted (through the cache) part by part."""
+    from graftlab.features import extract_features
+
+    return np.vstack([extract_features(backbone, d, backbone_options=options or None,
+                                       progress=_named(progress, name))
+                      for name, d in pool.parts])
+
+
+def _named(progress, name: str):
+    return None if progress is None else (lambda done, total: progress(name, done, total))
+
+
+def check_selector(selector: str | None, fraction: float) -> None:
+    """Before any work: the selector exists, the fraction is in (0, 1], and a selector that
+    needs target labels is refused (the command gives it none)."""
+    if selector is None:
+        return
+    check_fraction(fraction)
+    if SELECTORS.get(selector).target_labels == "required":
+        raise ConfigError(f"selector {selector!r} needs target labels, which selection from "
+                          "the command line never reads.", hint="use a label-free selector.")
+
+
+def run_select(config: SelectConfig, *,
+               progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Load pool and target, extract features, select, write the run folder."""
+    t0 = time.perf_counter()
+    data, m, s = config.data, config.model, config.select
+    check_selector(s.selector, s.keep_fraction)
+    modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_cache()
+    pool = load_pool(data.pool, text_column=data.text_column, label_column=data.label_column,
+                     source_column=data.source_column, skip_corrupt=data.skip_corrupt)
+    target = load_with_columns(data.target, text_column=data.text_column,
+                               label_column=data.label_column, labelled=None,
+                               skip_corrupt=data.skip_corrupt)
+    check_modality(pool.parts[0][1], modality, m.backbone)
+    options = backbone_options(m)
+    f_s = pool_features(pool, m.backbone, options, progress)
+    f_t = pool_features(Pool([("target", target)], list(target.classes)), m.backbone,
+                        options, progress)  # the target alone, extracted the same way
+    groups, labels = pool.groups, pool.labels
+    selection = select_pool(s.selector, f_s, f_t, fraction=s.keep_fraction, groups=groups,
+                            source_labels=labels, options=s.selector_options)
+    curve = []
+    if target.labelled:  # scores the curve only: the selector was fitted without them
+        curve = fraction_curve([s.selector], f_s, labels, f_t, target.labels, groups=groups,
+                               seed=s.seed, options={s.selector: s.selector_options})
+    return _write(config, pool, selection, curve, f_s, f_t, time.perf_counter() - t0)
+
+
+def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.ndarray,
+           f_t: np.ndarray, seconds: float) -> dict:
+    from graftlab import _atomic
+    from graftlab.report import write_run
+    from graftlab.report.select import fraction_curve as curve_svg
+    from graftlab.report.select import kept_vs_dropped, selection_summary
+
+    record = selection.record()
+    metrics = {**record, "curve": curve, "seconds": round(seconds, 2)}
+    with run_folder(config.out, config.runs_dir, config.overwrite, "select") as folder:
+        _atomic.write_npy(folder / "kept.npy", selection.kept)
+        _atomic.write_npy(folder / "weights.npy", selection.weights)
+        _atomic.write_text(folder / "kept_vs_dropped.svg",
+                           kept_vs_dropped(f_s, selection.kept, pool.groups, f_t))
+        if curve:
+            _atomic.write_text(folder / "fraction_curve.svg", curve_svg(curve))
+        write_run(folder, config=config.model_dump(), metrics=metrics,
+                  summary=selection_summary(record, curve))
+    return {**metrics, "run_folder": str(folder)}
+
+
+def load_source(spec: str, target: Domain, **load_kw) -> tuple[Domain, np.ndarray | None]:
+    """A source that may be a pool: bundled names joined by ``+`` load as one domain with
+    each sample's part (each part without the samples ``target`` was made from, see
+    :func:`~graftlab.data.without_shared`); anything else loads as usual (no parts)."""
+    from graftlab.data import without_shared
+
+    if "+" in spec and not Path(spec).expanduser().exists():
+        pool = load_pool(spec)
+        pool.parts = [(n, without_shared(d, target)[0]) for n, d in pool.parts]
+        return pool.domain(), pool.groups
+    return load_with_columns(spec, **load_kw), None
+
+
+def select_source(source: Domain, target: Domain, groups: np.ndarray | None, section,
+                  backbone: str, options: dict
+                  ) -> tuple[Domain, dict | None, np.ndarray | None]:
+    """``source`` reduced to what ``section.selector`` keeps for ``target`` (from the frozen
+    backbone's cached features; the target's labels are never given to it), the selection's
+    record and the kept samples' weights (mean 1; all 1 for a subset selector); unchanged
+    (and None, None) when no selector is set."""
+    from graftlab.features import extract_features
+
+    if section.selector is None:
+        return source, None, None
+    check_selector(section.selector, section.keep_fraction)
+    if groups is not None and source.origin is not None:
+        groups = groups[source.origin[1]]  # a sampled pool: each sample's part
+    f_s, f_t = (extract_features(backbone, d, backbone_options=options or None)
+                for d in (source, target))
+    selection = select_pool(section.selector, f_s, f_t, fraction=section.keep_fraction,
+                            groups=groups, source_labels=source.labels,
+                            options=section.selector_options)
+    return (source.subset(selection.kept), selection.record(),
+            selection.weights[selection.kept])
+
+
+def select_for(domain: Domain, test: Domain | None, section, backbone: str, options: dict,
+               **load_kw) -> tuple[Domain, dict | None, np.ndarray | None]:
+    """fit and compare: ``domain`` reduced to what ``section.selector`` keeps for its target,
+    ``section.target`` (loaded unlabelled) or else the explicit test data ``test``."""
+    if section.selector is None:
+        return domain, None, None
+    if section.target is None and test is None:
+        raise ConfigError(f"--select {section.selector} needs a target to select for.",
+                          hint="give --select-target DATA (select.target), or --test-data.")
+    target = test if section.target is None else load_with_columns(
+        section.target, labelled=False, **load_kw)
+    return select_source(domain, target.unlabelled(), None, section, backbone, options)

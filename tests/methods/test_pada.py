@@ -1,0 +1,33 @@
+"""PADA's class weights: from the target's mean prediction, normalised by the max, and they
+down-weight the source classes the target lacks in both the classifier and the discriminator."""
+
+from __future__ import annotations
+
+import torch
+
+from graftlab.methods.adaptation import weighted_cross_entropy
+from tests.methods.test_adaptation_contract import _batch, _method
+
+
+def test_class_weights_follow_the_target_mean_prediction():
+    method = _method("pada", momentum=0.0).train()
+    batch = _batch()
+    # a target whose predictions all say class 2: class 2 weighs 1, the others little
+    logits_t = torch.tensor([[0.0, 0.0, 8.0]]).repeat(16, 1)
+    w = method.source_weights(batch["source"], logits_t)
+    assert torch.allclose(method.class_weights.max(), torch.tensor(1.0))
+    assert method.class_weights.argmax() == 2 and method.class_weights[:2].max() < 0.01
+    assert torch.equal(w, method.class_weights[batch["source"]["labels"]])
+    # and a selection's per-sample weights multiply in
+    batch["source"]["weights"] = torch.full((16,), 0.5)
+    assert torch.allclose(method.source_weights(batch["source"], logits_t), w * 0.5)
+
+
+def test_weights_change_the_losses_and_are_saved():
+    method = _method("pada", schedule="constant").train()
+    out = method(_batch(shift=2.0))
+    assert torch.isfinite(out["loss"]) and "class_weights" in method.state_dict()
+    logits = torch.randn(4, 3)
+    labels = torch.tensor([0, 1, 2, 0])
+    only_first = weighted_cross_entropy(logits, labels, torch.tensor([1.0, 0, 0, 0]))
+    assert torch.allclose(only_first, torch.nn.functional.cross_entropy(logits[:1], labels[:1]))

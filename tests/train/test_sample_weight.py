@@ -1,0 +1,63 @@
+"""Grafter.fit(sample_weight=...): a selection's weights reach the loss; weight 0 leaves a
+sample out; bad weights are named before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graftlab import Grafter
+from graftlab.errors import DataError
+from graftlab.methods.erm import task_loss
+
+
+def _data(images, n=32):
+    x = images(n, size=12)
+    y = np.array([0, 1] * (n // 2))
+    x[y == 1, 3:9, 3:9] = 255
+    return x, y
+
+
+def test_zero_weight_samples_are_left_out(tiny_backbone, images):
+    x, y = _data(images)
+    flipped = np.r_[y[:16], 1 - y[16:]]  # the second half poisoned...
+    w = np.r_[np.ones(16), np.zeros(16)]  # ...and dropped by its weights
+    kw = dict(backbone=tiny_backbone, strategy="head_only", epochs=3, batch_size=8, seed=0)
+    kept = Grafter(**kw).fit(x[:16], y[:16])
+    weighted = Grafter(**kw).fit(x, flipped, sample_weight=w)
+    for a, b in zip(kept.model_.head.parameters(), weighted.model_.head.parameters(),
+                    strict=True):
+        assert torch.allclose(a, b, atol=1e-6)  # the same as training on the kept half alone
+    uneven = Grafter(**kw).fit(x, y, sample_weight=np.r_[np.ones(16), np.full(16, 3.0)])
+    plain = Grafter(**kw).fit(x, y)
+    assert not torch.allclose(uneven.model_.head.fc.weight, plain.model_.head.fc.weight)
+
+
+def test_weighted_loss_is_the_weighted_mean():
+    logits, labels = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    w = torch.tensor([2.0, 0.0, 1.0, 1.0])
+    per = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    assert torch.allclose(task_loss(logits, labels, 3, weights=w), (per * w).sum() / 4)
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    (np.zeros(32), "all zero"), (np.r_[np.ones(31), np.nan], "not finite"),
+    (np.ones(5), "5 sample weights for 32 samples")])
+def test_bad_sample_weights_are_refused(tiny_backbone, images, weights, message):
+    x, y = _data(images)
+    with pytest.raises(DataError, match=message):
+        Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1).fit(
+            x, y, sample_weight=weights)
+
+
+def test_weight_only_on_held_out_samples_is_refused(tiny_backbone, images):
+    from graftlab.train.solve import holdout
+
+    x, y = _data(images)
+    _, val = holdout(y, 0.5, 0, stratify=True)
+    w = np.zeros(32)
+    w[val[0]] = 1.0
+    with pytest.raises(DataError, match="every sample of weight > 0 was held out"):
+        Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
+                validation_fraction=0.5).fit(x, y, sample_weight=w)
