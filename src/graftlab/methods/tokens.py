@@ -28,8 +28,14 @@ class TokenERM(ERM):
     """:class:`~graftlab.methods.erm.ERM` with one label per token (mixup and distillation do
     not apply; L2-SP and label smoothing do). Validation counts labelled tokens."""
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return token_loss(logits, labels, self.label_smoothing)
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+        if weights is None:
+            return token_loss(logits, labels, self.label_smoothing)
+        # a sentence's weight on each of its labelled tokens; the weighted mean over them
+        per = token_loss(logits, labels, self.label_smoothing, "none").view(labels.shape)
+        w = weights[:, None].expand_as(labels) * (labels != IGNORE)
+        return (per * w).sum() / w.sum().clamp_min(1e-12)
 
     @torch.no_grad()
     def evaluate(self, batch: dict) -> dict[str, float]:
