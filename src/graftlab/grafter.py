@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from graftlab.train.model import GraftedModel
 from graftlab.train.routes import INPUTS, Route, choose_route
 from graftlab.train.strategies import Plan, Strategy
 from graftlab.train.targets import ClassTargets
+
+if TYPE_CHECKING:
+    from graftlab.augment import Augmenting
 
 
 class Grafter(ClassifierMixin, BaseEstimator):
@@ -56,6 +59,11 @@ class Grafter(ClassifierMixin, BaseEstimator):
     ``distill_temperature`` (:mod:`graftlab.methods.distill`; :mod:`graftlab.distill` says where
     the teacher's outputs come from). A saved student holds only its own weights and records
     the teacher's backbone and weights sha256.
+
+    ``augment``: None (the strategy's default), True (a random affine on images), False, or a
+    preset of :mod:`graftlab.augment` (``"expand"``, ``"mix"``, ``"light"``... for images,
+    ``"token_edits"`` for texts, ``"feature_mixup"`` for any backbone, on cached features too);
+    a preset for another modality is refused, naming those that fit.
     """
 
     def __init__(self, *, backbone: str = "efficientnet_lite0", strategy: str = "head_only",
@@ -65,7 +73,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
                  weight_decay: float = 0.01, k: int = 2, lr_decay: float = 0.7, lora_r: int = 8,
                  lora_alpha: int = 16, strategy_options: dict | None = None,
                  label_smoothing: float = 0.0, mixup: float = 0.0,
-                 l2sp: float = 0.0, augment: bool | None = None, early_stopping: int | None = None,
+                 l2sp: float = 0.0, augment: bool | str | None = None,
+                 early_stopping: int | None = None,
                  validation_fraction: float = 0.0, seed: int = 0,
                  backbone_options: dict | None = None, checkpoint_dir: str | None = None,
                  cache_activations: bool | None = None, pretrained: bool = True,
@@ -100,15 +109,30 @@ class Grafter(ClassifierMixin, BaseEstimator):
                          weight_decay=self.weight_decay)
         return model, plan, strategy
 
+    def _preset(self, modality: str) -> Augmenting | None:
+        """The augmentation preset named by ``augment``, built for ``modality`` (or None)."""
+        if not isinstance(self.augment, str):
+            return None
+        from graftlab.augment import build_preset
+
+        return build_preset(self.augment, modality)
+
     def _augments(self, modality: str, strategy: Strategy) -> bool:
         """Whether training augments its inputs (images only; ``augment`` or the strategy's
         default)."""
+        if isinstance(self.augment, str):
+            return self._preset(modality).changes_inputs
         use = self.augment if self.augment is not None else strategy.augments_by_default
         return bool(use) and modality == "image"
 
-    def _augmenter(self, modality: str, strategy: Strategy):
+    def _augmenter(self, modality: str, strategy: Strategy, backbone: Any = None):
         if not self._augments(modality, strategy):
             return None
+        preset = self._preset(modality)
+        if preset is not None:
+            from graftlab.augment import ImageAugmenter
+
+            return ImageAugmenter(preset.inputs, backbone) if preset.inputs else None
         import kornia.augmentation as K
 
         return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
@@ -137,6 +161,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """
         t0 = time.perf_counter()
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
+        preset = self._preset(backbone_modality_)  # a preset that does not fit fails here
         domain = as_domain(X, backbone_modality_)
         targets = self._targets()
         y = np.asarray(y if y is not None else targets.of(domain))
@@ -150,8 +175,11 @@ class Grafter(ClassifierMixin, BaseEstimator):
             domain, labels, train_idx, val_idx = join_validation(
                 domain, labels, validation_data, backbone_modality_, targets.encode)
         model, plan, strategy = self.build(targets.num_outputs)
+        if preset is not None and preset.texts is not None:
+            domain, labels, train_idx = edited_texts(preset.texts, domain, labels, train_idx,
+                                                     model.backbone, self.seed)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
-        augment = self._augmenter(model.backbone.modality, strategy)
+        augment = self._augmenter(model.backbone.modality, strategy, model.backbone)
         route = self.training_route(model, strategy)
         if strategy.solved and model.head.input_kind != "pooled":
             raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
@@ -166,7 +194,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
         method = ERM(route.net(model), num_classes=targets.loss_classes,
                      label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,
-                     augment=augment, distill=teacher.term if teacher else None)
+                     augment=augment, distill=teacher.term if teacher else None,
+                     mix=preset.mix if preset is not None else None)
         method.anchor_pretrained()
         settings = self._settings(progress, domain, labels, train_idx, val_idx,
                                   teacher=teacher.identity if teacher else None)
@@ -304,6 +333,26 @@ def _collate(pick, labels: torch.Tensor, teacher: Teaching | None):
                     **(teacher.batch(idx) if teacher else {})}
         return fn
     return collate
+
+
+def edited_texts(edits: Any, domain: Any, labels: np.ndarray, train_idx: np.ndarray,
+                 backbone: Any, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The domain with ``edits.copies`` edited copies of its training texts appended (their
+    labels too), and the training positions extended to them; validation is left alone.
+    The mask token is the backbone tokenizer's where it has one."""
+    from graftlab.data.domain import Domain
+
+    mask = getattr(getattr(backbone, "tokenizer", None), "mask_token", None)
+    if mask:
+        edits.mask_token = mask
+    texts = [domain.inputs[i] for i in train_idx]
+    added = [t for c in range(edits.copies) for t in edits(texts, seed=seed * 1000 + c)]
+    n = len(domain)
+    joined = Domain(domain.name, "text", list(domain.inputs) + added,
+                    classes=list(domain.classes), meta={**domain.meta, "token_edits": True})
+    extra = np.tile(labels[train_idx], edits.copies)
+    return (joined, np.concatenate([labels, extra]),
+            np.concatenate([train_idx, np.arange(n, n + len(added))]))
 
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:
