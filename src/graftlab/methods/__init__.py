@@ -1,10 +1,10 @@
 """Training methods: small modules whose forward returns a dict holding ``"loss"``.
 
 ``ERM`` for labelled data; the domain-adaptation methods (one file each: dann, dan, coral,
-cdan, mcc, and the source_only baseline) for labelled source + unlabelled target.
+cdan, mcc, vat, vada, and the source_only baseline) for labelled source + unlabelled target.
 """
 
-from graftlab.methods import cdan, coral, dan, dann, mcc  # noqa: F401  (register themselves)
+from graftlab.methods import cdan, coral, dan, dann, mcc, vat  # noqa: F401  (register themselves)
 from graftlab.methods.adaptation import METHODS, Adaptation, create_method, list_methods
 from graftlab.methods.erm import ERM
 
