@@ -4,7 +4,6 @@ presets and their error message."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
