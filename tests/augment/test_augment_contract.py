@@ -121,7 +121,7 @@ def test_presets_name_registered_augmentations_and_fit_their_modality():
         assert name in presets_for(preset.modality if preset.modality != "features"
                                    else "image")
     assert "expand" in presets_for("image") and "expand" not in presets_for("text")
-    assert presets_for("text") == ["token_edits", "feature_mixup"]
+    assert presets_for("text") == ["token_edits", "feature_mixup", "feature_domain_mix"]
     built = build_preset("expand_mix", "image")
     assert [a.name for a in built.inputs] == ["trivial", "photo_blend"]
     assert built.mix.name == "mix" and built.changes_inputs
@@ -130,7 +130,7 @@ def test_presets_name_registered_augmentations_and_fit_their_modality():
 
 def test_a_preset_for_another_modality_is_refused_naming_those_that_fit():
     with pytest.raises(ConfigError, match=r"preset 'expand' is for image inputs, but the "
-                       r"backbone takes text\. Presets for text: token_edits, feature_mixup"):
+                       r"backbone takes text\. Presets for text: token_edits, feature_mixup, "):
         build_preset("expand", "text")
     with pytest.raises(ConfigError, match="Presets for image: light, expand"):
         build_preset("token_edits", "image")

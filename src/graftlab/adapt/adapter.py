@@ -11,6 +11,11 @@ feature cache, and the upper blocks train from them; with ``head_only`` (any bac
 domains' pooled features are, and the head trains on them: with ``head="mlp"`` its hidden
 layers are the bottleneck the method aligns. Target labels are never
 taken: ``fit`` has no argument for them.
+
+``augment`` names a preset of :mod:`graftlab.augment`: image ops run on both domains' pixels,
+a mixing op on the source (``domain_mix`` / ``feature_domain_mix`` mix target samples into the
+source, which keeps its labels; feature presets need ``head_only``'s cached features), and
+``token_edits`` adds edited copies of the source texts.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                  backbone_options: dict | None = None, cache_activations: bool | None = None,
                  checkpoint_dir: str | None = None, select_epoch: str | None = None,
                  pseudo_fraction: float = 0.5, pseudo_weight: float = 1.0,
-                 callbacks: list[Callback] | None = None) -> None:
+                 callbacks: list[Callback] | None = None, augment: str | None = None) -> None:
         self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
                                                                          strategy, k, head)
         self.head_options = head_options
@@ -63,6 +68,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir, self.callbacks = checkpoint_dir, callbacks
         self.select_epoch = select_epoch
         self.pseudo_fraction, self.pseudo_weight = pseudo_fraction, pseudo_weight
+        self.augment = augment  # a preset of graftlab.augment (None: no augmentation)
 
     def _grafter(self):
         """The Grafter that holds the adapted model: it predicts and saves it (a saved Adapter
@@ -86,11 +92,23 @@ class Adapter(ClassifierMixin, BaseEstimator):
         see :mod:`graftlab.adapt.refine`)."""
         t0 = time.perf_counter()
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
+        augmenting = None
+        if self.augment is not None:
+            from graftlab.augment import build_preset
+
+            augmenting = build_preset(self.augment, backbone_modality(self.backbone,
+                                                                      self.backbone_options))
         source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
         self._check_setup(model, strategy)
-        route = choose_route(model, strategy, cache=self.cache_activations)
+        if augmenting is not None and augmenting.texts is not None:  # offline, on the source
+            from graftlab.grafter import edited_texts
+
+            source, encoded, _ = edited_texts(augmenting.texts, source, encoded,
+                                              np.arange(len(source)), model.backbone, self.seed)
+        route = choose_route(model, strategy, cache=self.cache_activations,
+                             augmenting=augmenting is not None and augmenting.changes_inputs)
         net = route.net(model)
         pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
         method = create_method(self.method, net, num_classes=len(self.classes_),
@@ -103,6 +121,11 @@ class Adapter(ClassifierMixin, BaseEstimator):
             [{"params": extra, "lr": self.lr, "name": "method",
               "weight_decay": self.weight_decay}] if extra else []))
         collate = paired_collate(pick, torch.as_tensor(encoded), pseudo, len(tgt), self.seed)
+        if augmenting is not None:
+            from graftlab.augment import augment_pairs, check_pairs_route
+
+            check_pairs_route(augmenting, route.kind)
+            collate = augment_pairs(collate, augmenting, model.backbone, len(self.classes_))
         callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
             callbacks += epoch_selection(self.select_epoch, net, pick["target"], len(tgt),

@@ -90,3 +90,35 @@ class FeatureMixup(Mixup):
 
     modality = "features"
     applies_to = "features"
+
+
+@register_augmentation("domain_mix")
+class DomainMix(Augmentation):
+    """Source-target mixing: ``x_s' = lam * x_s + (1 - lam) * x_t`` with one ``lam`` per sample
+    drawn from Beta(alpha, alpha) and folded to [0.5, 1], so the source sample dominates and
+    keeps its label (the target's is unknown); it moves the labelled data towards the target
+    (in the spirit of inter-domain mixup, Xu et al. 2020, https://arxiv.org/abs/1912.01805).
+    Without ``other`` (no target: fine-tuning) it mixes within the batch."""
+
+    mixes_labels = True
+
+    def __init__(self, *, alpha: float = 0.4) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, other: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if other is None:
+            other = x[torch.randperm(len(x), device=x.device)]
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((len(x),))
+        lam = torch.maximum(lam, 1 - lam).to(x.device, x.dtype)
+        lam = lam.view(-1, *([1] * (x.ndim - 1)))
+        return lam * x + (1 - lam) * other[: len(x)], y
+
+
+@register_augmentation("feature_domain_mix")
+class FeatureDomainMix(DomainMix):
+    """Source-target mixing of the pooled features the head sees (cached features too)."""
+
+    modality = "features"
+    applies_to = "features"

@@ -10,6 +10,8 @@ modality. A preset for another modality is refused, naming those that fit.
 ``expand_mix``      image       ``expand`` then ``mix``
 ``token_edits``     text        deletion / swap / mask-token edits, one copy per text, offline
 ``feature_mixup``   features    mixup of the pooled features the head sees (any backbone)
+``domain_mix``      image       source pixels mixed with target pixels (adaptation)
+``feature_domain_mix``  features  source features mixed with target features (adaptation)
 ==================  ==========  ==========================================================
 """
 
@@ -47,6 +49,9 @@ for _name, _preset in {
                          "expand, then mixup or CutMix"),
     "token_edits": Preset("text", (("token_edits", {}),), "offline token edits"),
     "feature_mixup": Preset("features", (("feature_mixup", {}),), "feature-space mixup"),
+    "domain_mix": Preset("image", (("domain_mix", {}),), "source-target pixel mixing"),
+    "feature_domain_mix": Preset("features", (("feature_domain_mix", {}),),
+                                 "source-target feature mixing"),
 }.items():
     PRESETS.register(_name, _preset)
 
