@@ -30,8 +30,12 @@ def brightness(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 def contrast(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    mean = luminance(x).mean((1, 2, 3), keepdim=True)
-    return (mean + (x - mean) * _signed(m, 0.9)).clamp(0, 1)
+    """Blend with the image's mean grey (PIL's contrast): ``x * f + mean * (1 - f)``; the mean
+    luminance comes from the channel means, without a grey image."""
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device)
+    mean = (x.mean((2, 3)) @ w).view(-1, 1, 1, 1)
+    f = _signed(m, 0.9)
+    return (x * f).add_(mean * (1 - f)).clamp_(0, 1)
 
 
 def saturation(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -42,7 +46,7 @@ def saturation(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 def channel_shuffle(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """A random permutation of the RGB channels per sample (a coarse hue change)."""
     perm = torch.rand(len(x), 3, device=x.device).argsort(1)
-    return x.gather(1, perm.view(-1, 3, 1, 1).expand_as(x))
+    return x[torch.arange(len(x), device=x.device)[:, None], perm]
 
 
 def invert(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:

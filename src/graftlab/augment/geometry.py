@@ -44,8 +44,24 @@ def shear_x(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return affine(x, shear=_signed(m, math.degrees(math.atan(0.3))))
 
 
+def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Move each image by whole pixels ``(dy, dx)`` ``(n,)``, zeros where it leaves the frame:
+    a window of the zero-padded batch per sample (a random crop of a padded image); slicing
+    copies no more than the output, and beats a gather or a resampling grid on CPU."""
+    _, _, h, w = x.shape
+    pad = int(max(dy.abs().max(), dx.abs().max(), 0)) if len(dy) else 0
+    padded = F.pad(x, (pad, pad, pad, pad))
+    tops, lefts = (pad - dy).tolist(), (pad - dx).tolist()
+    return torch.stack([padded[i, :, t:t + h, s:s + w]
+                        for i, (t, s) in enumerate(zip(tops, lefts, strict=True))])
+
+
 def translate(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    return affine(x, tx=_signed(m, 0.15), ty=_signed(torch.rand_like(m), 0.15) * m)
+    """Up to 15% of the size along each axis, whole pixels."""
+    h, w = x.shape[-2:]
+    dy = torch.round(_signed(m, 0.15) * h * torch.rand_like(m)).long()
+    dx = torch.round(_signed(m, 0.15) * w).long()
+    return shift(x, dy, dx)
 
 
 GEOMETRY_OPS = {"rotate": rotate, "shear": shear_x, "translate": translate}
