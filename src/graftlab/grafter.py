@@ -115,7 +115,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return None
         from graftlab.augment import build_preset
 
-        return build_preset(self.augment, modality)
+        preset = build_preset(self.augment, modality)
+        if preset.mix is not None and self.distill_from is not None:
+            raise ConfigError(f"augment={self.augment!r} mixes samples, and a teacher's outputs "
+                              "are for unmixed ones: distillation cannot follow the mix.",
+                              hint="use an expansion preset (expand, light) or none with "
+                              "distill_from.")
+        return preset
 
     def _augments(self, modality: str, strategy: Strategy) -> bool:
         """Whether training augments its inputs (images only; ``augment`` or the strategy's
@@ -176,7 +182,9 @@ class Grafter(ClassifierMixin, BaseEstimator):
                 domain, labels, validation_data, backbone_modality_, targets.encode)
         model, plan, strategy = self.build(targets.num_outputs)
         if preset is not None and preset.texts is not None:
-            domain, labels, train_idx = edited_texts(preset.texts, domain, labels, train_idx,
+            from graftlab.augment import with_edited_texts
+
+            domain, labels, train_idx = with_edited_texts(preset.texts, domain, labels, train_idx,
                                                      model.backbone, self.seed)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy, model.backbone)
@@ -333,26 +341,6 @@ def _collate(pick, labels: torch.Tensor, teacher: Teaching | None):
                     **(teacher.batch(idx) if teacher else {})}
         return fn
     return collate
-
-
-def edited_texts(edits: Any, domain: Any, labels: np.ndarray, train_idx: np.ndarray,
-                 backbone: Any, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The domain with ``edits.copies`` edited copies of its training texts appended (their
-    labels too), and the training positions extended to them; validation is left alone.
-    The mask token is the backbone tokenizer's where it has one."""
-    from graftlab.data.domain import Domain
-
-    mask = getattr(getattr(backbone, "tokenizer", None), "mask_token", None)
-    if mask:
-        edits.mask_token = mask
-    texts = [domain.inputs[i] for i in train_idx]
-    added = [t for c in range(edits.copies) for t in edits(texts, seed=seed * 1000 + c)]
-    n = len(domain)
-    joined = Domain(domain.name, "text", list(domain.inputs) + added,
-                    classes=list(domain.classes), meta={**domain.meta, "token_edits": True})
-    extra = np.tile(labels[train_idx], edits.copies)
-    return (joined, np.concatenate([labels, extra]),
-            np.concatenate([train_idx, np.arange(n, n + len(added))]))
 
 
 def _batches(n: int, batch_size: int) -> list[np.ndarray]:

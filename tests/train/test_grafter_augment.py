@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from graftlab import Grafter
-from graftlab.augment import build_preset
+from graftlab.augment import build_preset, with_edited_texts
 from graftlab.errors import ConfigError
-from graftlab.grafter import edited_texts
 from graftlab.methods import ERM
 
 OPTS = {"image_size": 32}
@@ -41,6 +40,14 @@ def test_a_text_preset_on_images_is_refused_naming_the_image_presets():
         Grafter(augment="token_edits", backbone_options=OPTS).fit(x, y)
 
 
+def test_a_mixing_preset_is_refused_with_a_teacher():
+    x, y = _images()
+    with pytest.raises(ConfigError, match="mixes samples, and a teacher's outputs are for "
+                       "unmixed ones"):
+        Grafter(augment="feature_mixup", distill_from="somewhere",
+                backbone_options=OPTS).fit(x, y)
+
+
 def test_token_edits_append_edited_training_texts_only():
     from graftlab.data.domain import Domain
 
@@ -48,7 +55,7 @@ def test_token_edits_append_edited_training_texts_only():
     domain = Domain("t", "text", texts)
     labels = np.array([0, 1, 0, 1, 0, 1])
     edits = build_preset("token_edits", "text").texts
-    joined, y, train = edited_texts(edits, domain, labels, np.array([0, 1, 2, 3]), None, 0)
+    joined, y, train = with_edited_texts(edits, domain, labels, np.array([0, 1, 2, 3]), None, 0)
     assert len(joined) == 10 and joined.inputs[:6] == texts
     assert train.tolist() == [0, 1, 2, 3, 6, 7, 8, 9] and y[6:].tolist() == [0, 1, 0, 1]
     assert "[MASK]" in " ".join(joined.inputs[6:]) or joined.inputs[6:] != texts[:4]

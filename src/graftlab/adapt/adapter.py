@@ -31,6 +31,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graftlab.data.domain import Domain
 from graftlab.adapt.refine import teacher_pseudo_labels
+from graftlab.augment import (augment_pairs, build_preset, check_pairs_route,
+                              with_edited_texts)
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.evaluate.epochs import EPOCH_VALIDATORS, epoch_selection
 from graftlab.features.extract import as_domain
@@ -92,21 +94,15 @@ class Adapter(ClassifierMixin, BaseEstimator):
         see :mod:`graftlab.adapt.refine`)."""
         t0 = time.perf_counter()
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
-        augmenting = None
-        if self.augment is not None:
-            from graftlab.augment import build_preset
-
-            augmenting = build_preset(self.augment, backbone_modality(self.backbone,
-                                                                      self.backbone_options))
+        augmenting = self._augmenting()
         source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
         self._check_setup(model, strategy)
         if augmenting is not None and augmenting.texts is not None:  # offline, on the source
-            from graftlab.grafter import edited_texts
-
-            source, encoded, _ = edited_texts(augmenting.texts, source, encoded,
-                                              np.arange(len(source)), model.backbone, self.seed)
+            source, encoded, _ = with_edited_texts(augmenting.texts, source, encoded,
+                                                   np.arange(len(source)), model.backbone,
+                                                   self.seed)
         route = choose_route(model, strategy, cache=self.cache_activations,
                              augmenting=augmenting is not None and augmenting.changes_inputs)
         net = route.net(model)
@@ -122,8 +118,6 @@ class Adapter(ClassifierMixin, BaseEstimator):
               "weight_decay": self.weight_decay}] if extra else []))
         collate = paired_collate(pick, torch.as_tensor(encoded), pseudo, len(tgt), self.seed)
         if augmenting is not None:
-            from graftlab.augment import augment_pairs, check_pairs_route
-
             check_pairs_route(augmenting, route.kind)
             collate = augment_pairs(collate, augmenting, model.backbone, len(self.classes_))
         callbacks = list(self.callbacks or [])
@@ -149,6 +143,13 @@ class Adapter(ClassifierMixin, BaseEstimator):
         if self.select_epoch is not None:
             self.record_["selected_epoch"] = self.record_.pop("best_epoch", None)
         return self
+
+    def _augmenting(self):
+        """The ``augment`` preset built for the backbone's modality (None without one)."""
+        if self.augment is None:
+            return None
+        return build_preset(self.augment, backbone_modality(self.backbone,
+                                                            self.backbone_options))
 
     def _inputs(self, X: Any, y: Any, target: Any, teacher_proba: Any) -> tuple:
         """Source and target domains, the source labels encoded (``classes_`` set), and the

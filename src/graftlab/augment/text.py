@@ -10,9 +10,13 @@ cannot fetch offline. Both are impossible offline as graftlab is installed.
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
 
 from graftlab.augment.base import Augmentation, register_augmentation
+from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError
 
 
@@ -50,3 +54,23 @@ class TokenEdits(Augmentation):
         """One edited version of each text (the same for the same ``seed``)."""
         rng = np.random.default_rng(seed)
         return [self.edit(t, rng) for t in texts]
+
+
+def with_edited_texts(edits: TokenEdits, domain: Domain, labels: np.ndarray,
+                      train_idx: np.ndarray, backbone: Any, seed: int
+                      ) -> tuple[Domain, np.ndarray, np.ndarray]:
+    """The domain with ``edits.copies`` edited copies of its training texts appended (their
+    labels too), and the training positions extended to them; validation is left alone.
+    The mask token is the backbone tokenizer's where it has one."""
+    mask = getattr(getattr(backbone, "tokenizer", None), "mask_token", None)
+    if mask and mask != edits.mask_token:
+        edits = copy.copy(edits)  # the caller's op stays as it was
+        edits.mask_token = mask
+    texts = [domain.inputs[i] for i in train_idx]
+    added = [t for c in range(edits.copies) for t in edits(texts, seed=seed * 1000 + c)]
+    n = len(domain)
+    joined = Domain(domain.name, "text", list(domain.inputs) + added,
+                    classes=list(domain.classes), meta={**domain.meta, "token_edits": True})
+    extra = np.tile(labels[train_idx], edits.copies)
+    return (joined, np.concatenate([labels, extra]),
+            np.concatenate([train_idx, np.arange(n, n + len(added))]))
