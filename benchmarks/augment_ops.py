@@ -115,12 +115,14 @@ def body(rows: list[dict], rounds: int, reps: int, threads: int, load: float) ->
     rate = 256 / (expand["ours_ms"] / 1000)
     return (
         f"Command: `.venv/bin/python benchmarks/augment_ops.py --threads {threads}`. One batch of 256 RGB images, "
-        f"64 x 64, float in [0, 1]; {threads} threads; {rounds} paired rounds of {reps} calls "
+        f"64 x 64, float in [0, 1]; {threads} thread(s); {rounds} paired rounds of {reps} calls "
         "each (the order of the two sides alternates), medians; *ratio* is the median of the "
         "per-round ratios kornia / torch (> 1: graftlab's plain-torch op is faster). The "
         "machine is shared with other jobs (load average "
         f"{load:.1f} when this ran): read the ratios, not single times. Where kornia's op is "
-        "not the same op, the row says which one it is.\n\n"
+        "not the same op, the row says which one it is. On a shared machine run it with "
+        "`--threads 1`: two threads on busy cores wait on each other (under a load of 10 the "
+        "`expand` preset ran 20-40x slower on 2 threads than on 1).\n\n"
         + table(out, ["op", "torch ms", "kornia ms", "ratio", "torch images/s", "faster"])
         + f"\n\nThe `expand` preset (TrivialAugment + photo blending) runs at {rate:,.0f} "
         f"images/s on {threads} thread(s) (goal: 2,000 images/s at 64 px; the network itself is "
