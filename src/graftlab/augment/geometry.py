@@ -80,14 +80,8 @@ class RandomAffine(Augmentation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(x)
-        on = torch.rand(n, device=x.device) < self.p
-        if not bool(on.any()):
-            return x
-        k = int(on.sum())
-        warped = affine(x[on], angle=uniform(k, -self.degrees, self.degrees, x),
-                        tx=uniform(k, -self.translate, self.translate, x),
-                        ty=uniform(k, -self.translate, self.translate, x),
-                        scale=uniform(k, 1 - self.scale, 1 + self.scale, x))
-        out = x.clone()
-        out[on] = warped
-        return out
+        on = (torch.rand(n, device=x.device) < self.p).to(x.dtype)  # off: the identity warp
+        return affine(x, angle=uniform(n, -self.degrees, self.degrees, x) * on,
+                      tx=uniform(n, -self.translate, self.translate, x) * on,
+                      ty=uniform(n, -self.translate, self.translate, x) * on,
+                      scale=1 + uniform(n, -self.scale, self.scale, x) * on)
