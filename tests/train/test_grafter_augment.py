@@ -88,3 +88,10 @@ def test_feature_mixup_trains_the_head_on_mixed_features_and_soft_labels():
     plain = method(batch)["loss"]
     torch.testing.assert_close(plain, torch.nn.functional.cross_entropy(
         net(batch["inputs"]), batch["labels"]))
+
+
+def test_a_fit_config_takes_a_preset_name_or_a_switch():
+    from graftlab.config import TrainConfig
+
+    assert TrainConfig(augment="expand").augment == "expand"
+    assert TrainConfig(augment=False).augment is False
