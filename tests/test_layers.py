@@ -4,6 +4,7 @@ Rooms, bottom to top (README "How graftlab is built"):
 
     base        errors, _atomic, paths, registry, config, integrity
     parts       data, backbones, heads, methods, probe  (independent of each other)
+    augment     augmentation ops and presets (photo blending reads data's photos)
     features    extraction and its cache
     engine      train: build, routes, fit, strategies, the trainer
     track       run tracking (tensorboard, mlflow): a callback on the trainer's events
@@ -35,6 +36,7 @@ ROOMS = [
               "graftlab.registry", "graftlab.config", "graftlab.integrity"]),
     ("parts", ["graftlab.data", "graftlab.backbones", "graftlab.heads", "graftlab.methods",
                "graftlab.probe"]),
+    ("augment", ["graftlab.augment"]),
     ("features", ["graftlab.features"]),
     ("engine", ["graftlab.train"]),
     ("track", ["graftlab.track"]),

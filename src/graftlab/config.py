@@ -129,7 +129,7 @@ class TrainConfig(_Section):
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     mixup: NonNegative = 0.0
     l2sp: NonNegative = 0.0
-    augment: bool | None = None
+    augment: bool | str | None = None  # a preset of graftlab.augment, e.g. 'expand'
     early_stopping: Positive | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seed: int = 0

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from graftlab.train.model import GraftedModel
 from graftlab.train.routes import INPUTS, Route, choose_route
 from graftlab.train.strategies import Plan, Strategy
 from graftlab.train.targets import ClassTargets
+
+if TYPE_CHECKING:
+    from graftlab.augment import Augmenting
 
 
 class Grafter(ClassifierMixin, BaseEstimator):
@@ -57,6 +60,11 @@ class Grafter(ClassifierMixin, BaseEstimator):
     ``distill_temperature`` (:mod:`graftlab.methods.distill`; :mod:`graftlab.distill` says where
     the teacher's outputs come from). A saved student holds only its own weights and records
     the teacher's backbone and weights sha256.
+
+    ``augment``: None (the strategy's default), True (a random affine on images), False, or a
+    preset of :mod:`graftlab.augment` (``"expand"``, ``"mix"``, ``"light"``... for images,
+    ``"token_edits"`` for texts, ``"feature_mixup"`` for any backbone, on cached features too);
+    a preset for another modality is refused, naming those that fit.
     """
 
     def __init__(self, *, backbone: str = "efficientnet_lite0", strategy: str = "head_only",
@@ -66,7 +74,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
                  weight_decay: float = 0.01, k: int = 2, lr_decay: float = 0.7, lora_r: int = 8,
                  lora_alpha: int = 16, strategy_options: dict | None = None,
                  label_smoothing: float = 0.0, mixup: float = 0.0,
-                 l2sp: float = 0.0, augment: bool | None = None, early_stopping: int | None = None,
+                 l2sp: float = 0.0, augment: bool | str | None = None,
+                 early_stopping: int | None = None,
                  validation_fraction: float = 0.0, seed: int = 0,
                  backbone_options: dict | None = None, checkpoint_dir: str | None = None,
                  cache_activations: bool | None = None, pretrained: bool = True,
@@ -101,15 +110,36 @@ class Grafter(ClassifierMixin, BaseEstimator):
                          weight_decay=self.weight_decay)
         return model, plan, strategy
 
+    def _preset(self, modality: str) -> Augmenting | None:
+        """The augmentation preset named by ``augment``, built for ``modality`` (or None)."""
+        if not isinstance(self.augment, str):
+            return None
+        from graftlab.augment import build_preset
+
+        preset = build_preset(self.augment, modality)
+        if preset.mix is not None and self.distill_from is not None:
+            raise ConfigError(f"augment={self.augment!r} mixes samples, and a teacher's outputs "
+                              "are for unmixed ones: distillation cannot follow the mix.",
+                              hint="use an expansion preset (expand, light) or none with "
+                              "distill_from.")
+        return preset
+
     def _augments(self, modality: str, strategy: Strategy) -> bool:
         """Whether training augments its inputs (images only; ``augment`` or the strategy's
         default)."""
+        if isinstance(self.augment, str):
+            return self._preset(modality).changes_inputs
         use = self.augment if self.augment is not None else strategy.augments_by_default
         return bool(use) and modality == "image"
 
-    def _augmenter(self, modality: str, strategy: Strategy):
+    def _augmenter(self, modality: str, strategy: Strategy, backbone: Any = None):
         if not self._augments(modality, strategy):
             return None
+        preset = self._preset(modality)
+        if preset is not None:
+            from graftlab.augment import ImageAugmenter
+
+            return ImageAugmenter(preset.inputs, backbone) if preset.inputs else None
         import kornia.augmentation as K
 
         return K.RandomAffine(degrees=10.0, translate=(0.08, 0.08), scale=(0.9, 1.1), p=0.8)
@@ -142,6 +172,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """
         t0 = time.perf_counter()
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
+        preset = self._preset(backbone_modality_)  # a preset that does not fit fails here
         domain = as_domain(X, backbone_modality_)
         targets = self._targets()
         y = np.asarray(y if y is not None else targets.of(domain))
@@ -157,8 +188,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
                 domain, labels, validation_data, backbone_modality_, targets.encode)
         train_idx, val_idx, weights = _weighted(weights, len(domain), train_idx, val_idx)
         model, plan, strategy = self.build(targets.num_outputs)
+        if preset is not None and preset.texts is not None:
+            from graftlab.augment import with_edited_texts
+
+            domain, labels, train_idx = with_edited_texts(preset.texts, domain, labels, train_idx,
+                                                     model.backbone, self.seed)
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
-        augment = self._augmenter(model.backbone.modality, strategy)
+        augment = self._augmenter(model.backbone.modality, strategy, model.backbone)
         route = self.training_route(model, strategy)
         if strategy.solved and model.head.input_kind != "pooled":
             raise ConfigError(f"{self.strategy} trains on pooled features; head {self.head!r} "
@@ -174,7 +210,8 @@ class Grafter(ClassifierMixin, BaseEstimator):
             return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
         method = ERM(route.net(model), num_classes=targets.loss_classes,
                      label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,
-                     augment=augment, distill=teacher.term if teacher else None)
+                     augment=augment, distill=teacher.term if teacher else None,
+                     mix=preset.mix if preset is not None else None)
         method.anchor_pretrained()
         settings = self._settings(progress, domain, labels, train_idx, val_idx,
                                   *([] if weights is None else [weights]),

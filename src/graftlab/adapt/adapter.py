@@ -11,6 +11,11 @@ feature cache, and the upper blocks train from them; with ``head_only`` (any bac
 domains' pooled features are, and the head trains on them: with ``head="mlp"`` its hidden
 layers are the bottleneck the method aligns. Target labels are never
 taken: ``fit`` has no argument for them.
+
+``augment`` names a preset of :mod:`graftlab.augment`: image ops run on both domains' pixels,
+a mixing op on the source (``domain_mix`` / ``feature_domain_mix`` mix target samples into the
+source, which keeps its labels; feature presets need ``head_only``'s cached features), and
+``token_edits`` adds edited copies of the source texts.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from graftlab.data.domain import Domain
 from graftlab.adapt.refine import teacher_pseudo_labels
+from graftlab.augment import (augment_pairs, build_preset, check_pairs_route,
+                              with_edited_texts)
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.evaluate.epochs import EPOCH_VALIDATORS, epoch_selection
 from graftlab.features.extract import as_domain
@@ -51,7 +58,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                  backbone_options: dict | None = None, cache_activations: bool | None = None,
                  checkpoint_dir: str | None = None, select_epoch: str | None = None,
                  pseudo_fraction: float = 0.5, pseudo_weight: float = 1.0,
-                 callbacks: list[Callback] | None = None) -> None:
+                 callbacks: list[Callback] | None = None, augment: str | None = None) -> None:
         self.backbone, self.method, self.strategy, self.k, self.head = (backbone, method,
                                                                          strategy, k, head)
         self.head_options = head_options
@@ -64,6 +71,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir, self.callbacks = checkpoint_dir, callbacks
         self.select_epoch = select_epoch
         self.pseudo_fraction, self.pseudo_weight = pseudo_fraction, pseudo_weight
+        self.augment = augment  # a preset of graftlab.augment (None: no augmentation)
 
     def _grafter(self):
         """The Grafter that holds the adapted model: it predicts and saves it (a saved Adapter
@@ -88,13 +96,19 @@ class Adapter(ClassifierMixin, BaseEstimator):
         (a source selection's); weight 0 leaves a sample out, the others weigh its loss."""
         t0 = time.perf_counter()
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
+        augmenting = self._augmenting()
         source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
         n_train = len(source) if sample_weight is None else int(
             (check_weights(sample_weight, len(source), "source sample weights") > 0).sum())
         grafter = self._grafter()
         model, plan, strategy = grafter.build(len(self.classes_))
         self._check_setup(model, strategy)
-        route = choose_route(model, strategy, cache=self.cache_activations)
+        if augmenting is not None and augmenting.texts is not None:  # offline, on the source
+            source, encoded, _ = with_edited_texts(augmenting.texts, source, encoded,
+                                                   np.arange(len(source)), model.backbone,
+                                                   self.seed)
+        route = choose_route(model, strategy, cache=self.cache_activations,
+                             augmenting=augmenting is not None and augmenting.changes_inputs)
         net = route.net(model)
         pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
         method = create_method(self.method, net, num_classes=len(self.classes_),
@@ -111,6 +125,9 @@ class Adapter(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:  # checked in _inputs; positions now run over the kept
             collate, kept = weighted_collate(collate, sample_weight, len(source))
             lengths = None if lengths is None else np.asarray(lengths)[kept]
+        if augmenting is not None:
+            check_pairs_route(augmenting, route.kind)
+            collate = augment_pairs(collate, augmenting, model.backbone, len(self.classes_))
         callbacks = list(self.callbacks or [])
         if self.select_epoch is not None:
             callbacks += epoch_selection(self.select_epoch, net, pick["target"], len(tgt),
@@ -135,6 +152,13 @@ class Adapter(ClassifierMixin, BaseEstimator):
         if self.select_epoch is not None:
             self.record_["selected_epoch"] = self.record_.pop("best_epoch", None)
         return self
+
+    def _augmenting(self):
+        """The ``augment`` preset built for the backbone's modality (None without one)."""
+        if self.augment is None:
+            return None
+        return build_preset(self.augment, backbone_modality(self.backbone,
+                                                            self.backbone_options))
 
     def _inputs(self, X: Any, y: Any, target: Any, teacher_proba: Any) -> tuple:
         """Source and target domains, the source labels encoded (``classes_`` set), and the

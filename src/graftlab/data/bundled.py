@@ -20,6 +20,7 @@ from PIL import Image
 from graftlab.data.domain import MADE_FROM, Domain, Modality
 from graftlab.data.fetch import vader_file
 from graftlab.data.tagged import TaggedSentences, held_out_split, read_conll
+from graftlab.data.photos import difference_blend, photo_crops
 from graftlab.registry import Registry
 from graftlab.errors import ConfigError, DataError, closest, unknown_name
 
@@ -173,18 +174,11 @@ def _load_digits(domain: str, *, framed: bool = True) -> Domain:
     licence=f"{MNIST_LICENCE}; photos: CC BY 2.0 (Flickr, see scikit-learn's images/README.txt)",
 ))
 def _load_mnist_m(domain: str, *, seed: int = MNIST_M_SEED) -> Domain:
-    from sklearn.datasets import load_sample_images
-
-    photos = np.stack(load_sample_images().images)  # (2, 427, 640, 3), same size each
     rows = mnist_m_rows()
     digits, labels = (a[rows] for a in _mnist_raw())
     n, h, w = digits.shape
-    rng = np.random.default_rng(seed)
-    which = rng.integers(0, len(photos), n)
-    top = rng.integers(0, photos.shape[1] - h + 1, n)[:, None, None] + np.arange(h)[:, None]
-    left = rng.integers(0, photos.shape[2] - w + 1, n)[:, None, None] + np.arange(w)
-    crops = photos[which[:, None, None], top, left].astype(np.int16)  # (N, 28, 28, 3)
-    images = np.abs(crops - _rgb(digits).astype(np.int16)).astype(np.uint8)
+    crops = photo_crops(n, h, w, np.random.default_rng(seed))  # (N, 28, 28, 3)
+    images = difference_blend(_rgb(digits), crops)
     return Domain(name="mnist_m", modality="image", inputs=images, labels=labels.copy(),
                   classes=list(DIGIT_CLASSES),
                   meta={"dataset": "mnist_m", "seed": seed, MADE_FROM: ("mnist", rows)})

@@ -1,10 +1,11 @@
 """Training methods: small modules whose forward returns a dict holding ``"loss"``.
 
 ``ERM`` for labelled data; the domain-adaptation methods (one file each: dann, dan, coral,
-cdan, mcc, pada, and the source_only baseline) for labelled source + unlabelled target.
+cdan, mcc, pada, vat, vada, and the source_only baseline) for labelled source + unlabelled
+target.
 """
 
-from graftlab.methods import cdan, coral, dan, dann, mcc, pada  # noqa: F401  (register themselves)
+from graftlab.methods import cdan, coral, dan, dann, mcc, pada, vat  # noqa: F401  (register)
 from graftlab.methods.adaptation import METHODS, Adaptation, create_method, list_methods
 from graftlab.methods.erm import ERM
 from graftlab.methods.tokens import TokenERM, token_loss

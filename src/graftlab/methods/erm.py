@@ -43,7 +43,7 @@ class ERM(nn.Module):
 
     def __init__(self, model: nn.Module, *, num_classes: int, label_smoothing: float = 0.0,
                  mixup: float = 0.0, l2sp: float = 0.0, augment: nn.Module | None = None,
-                 distill: Distillation | None = None) -> None:
+                 distill: Distillation | None = None, mix: nn.Module | None = None) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
@@ -52,6 +52,9 @@ class ERM(nn.Module):
         self.model, self.num_classes = model, num_classes
         self.label_smoothing, self.mixup, self.l2sp = label_smoothing, mixup, l2sp
         self.augment, self.distill = augment, distill
+        # mixes samples and soft labels ``(x, y) -> (x, y)``: input pixels or, where it
+        # declares applies_to == "features", the pooled features the head sees
+        self.mix = mix
         self._anchor: dict[str, torch.Tensor] = {}
 
     def anchor_pretrained(self) -> None:
@@ -71,7 +74,9 @@ class ERM(nn.Module):
         pixels = inputs.get("pixel_values")
         if self.training and pixels is not None and self.augment is not None:
             inputs["pixel_values"] = pixels = self.augment(pixels)
-        if self.training and self.mixup and pixels is not None and self.num_classes:
+        if self.training and self.mix is not None and self.num_classes:
+            logits, loss = self._mixed(inputs, labels)
+        elif self.training and self.mixup and pixels is not None and self.num_classes:
             lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
             perm = torch.randperm(len(labels))
             inputs["pixel_values"] = lam * pixels + (1 - lam) * pixels[perm]
@@ -90,6 +95,18 @@ class ERM(nn.Module):
             out["l2sp"] = reg.detach()
             out["loss"] = out["loss"] + 0.5 * self.l2sp * reg
         return out
+
+    def _mixed(self, inputs: dict, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the cross-entropy against the mixed soft labels."""
+        soft = F.one_hot(labels, self.num_classes).float()
+        if getattr(self.mix, "applies_to", "inputs") == "features":
+            feats, soft = self.mix(self.model.features(inputs), soft)
+            logits = self.model.head(feats)
+        else:
+            key = "pixel_values" if "pixel_values" in inputs else "features"
+            inputs[key], soft = self.mix(inputs[key], soft)
+            logits = self.model(inputs)
+        return logits, F.cross_entropy(logits, soft, label_smoothing=self.label_smoothing)
 
     @torch.no_grad()
     def evaluate(self, batch: dict) -> dict[str, float]:
