@@ -51,7 +51,7 @@ def test_neither_path_nor_name_says_both(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match=r"'mnits' is neither an existing file or folder \(no such "
                                         r"path\) nor a bundled data set\. Bundled data sets: "
-                                        r"digits, mnist, mnist_m, vader\. Did you mean 'mnist'"):
+                                        r"digits, mnist, mnist_m, vader, vader_ratings\. Did you mean 'mnist'"):
         load_data("mnits")
     with pytest.raises(DataError, match=r"no such path(.|\n)*'vader:movies'"):
         load_data(tmp_path / "missing.csv")
