@@ -168,3 +168,13 @@ def test_bad_input_is_explained(kw, y, error, match):
 def test_predict_before_fit_is_explained():
     with pytest.raises(NotFittedError, match="MultiTaskGrafter is not fitted yet"):
         MultiTaskGrafter(tasks=TASKS).predict(TEXTS)
+
+
+def test_join_tasks_takes_a_domains_class_names_and_else_its_targets():
+    from graftlab.data import Domain
+
+    labelled = Domain("s", "text", ["good", "bad"], labels=[1, 0], classes=["neg", "pos"],
+                      targets=np.array([2.0, -2.0]))
+    rated = Domain("r", "text", ["bad", "meh"], targets=np.array([-2.0, 0.1]))
+    _, y = join_tasks({"sentiment": (labelled, None), "rating": (rated, None)})
+    assert y == {"sentiment": ["pos", "neg", None], "rating": [None, -2.0, 0.1]}

@@ -15,8 +15,8 @@ def join_tasks(parts: dict[str, tuple[Any, Any]]) -> tuple[list[str] | np.ndarra
     """``{task: (inputs, labels)}`` -> ``(inputs, {task: labels})``: every sample once, with
     None for the tasks its file did not label. Texts that occur in several parts are one
     sample carrying each part's label (a text labelled twice for one task must agree); images
-    are appended. ``inputs`` may be a Domain; its labels are taken when ``labels`` is None (a
-    regression data set's ``targets``, else its class names)."""
+    are appended. ``inputs`` may be a Domain; its labels are taken when ``labels`` is None (its
+    class names; a data set without labels, e.g. ``vader_ratings``, gives its ``targets``)."""
     texts: dict[str, int] = {}
     inputs: list = []
     labels: dict[str, list] = {task: [] for task in parts}
@@ -43,9 +43,10 @@ def join_tasks(parts: dict[str, tuple[Any, Any]]) -> tuple[list[str] | np.ndarra
 
 def _unpack(task: str, x: Any, y: Any) -> tuple[list, list]:
     if isinstance(x, Domain):
-        if y is None:
-            y = x.targets if x.targets is not None else (
-                None if x.labels is None else np.asarray(x.classes)[x.labels])
+        if y is None and x.labels is not None:
+            y = np.asarray(x.classes)[x.labels] if x.classes else x.labels
+        elif y is None:
+            y = x.targets
         x = x.inputs
     if y is None:
         raise DataError(f"task {task!r}: no labels given.",
