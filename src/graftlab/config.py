@@ -212,6 +212,46 @@ class ExtractConfig(_Section):
     cache: bool = True
 
 
+class MultiTaskTaskConfig(_Section):
+    """One task of ``graftlab multitask``: its name, type and the data that labels it (a
+    bundled set, a folder, or a CSV/JSONL with a text and a label or target column)."""
+
+    name: str
+    type: str
+    data: str
+    text_column: str = "text"
+    label_column: str | None = None  # classification; default "label"
+    target_column: str | None = None  # regression: the numeric column
+    head: str | None = None
+    head_options: dict[str, Any] = {}
+
+
+class MultiTaskModel(BackboneConfig):
+    backbone: str = "minilm_l6"
+    strategy: str = "head_only"
+    k: Positive = 2
+    shared: Positive | None = 256
+    weighting: str = "equal"
+
+
+class MultiTaskTrain(_Section):
+    epochs: Positive = 10
+    batch_size: Positive = 32
+    lr: Rate = 1e-3
+    lr_backbone: Rate | None = None
+    test_size: Fraction = 0.2
+    seed: int = 0
+
+
+class MultiTaskConfig(_Section):
+    tasks: list[MultiTaskTaskConfig]
+    model: MultiTaskModel = MultiTaskModel()
+    train: MultiTaskTrain = MultiTaskTrain()
+    runs_dir: str = "runs"
+    out: str | None = None
+    overwrite: bool = False
+
+
 # ---------------------------------------------------------------------------------- loading
 def _section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     annotation = model.model_fields[key].annotation
