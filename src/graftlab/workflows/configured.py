@@ -9,6 +9,7 @@ from collections.abc import Callable
 from graftlab.config import AdaptConfig, CompareConfig
 from graftlab.data import to_grayscale, without_shared
 from graftlab.workflows.adapt import adapt_to_folder
+from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
                                              parse_label_map)
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
@@ -63,7 +64,9 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    return adapt_to_folder(
+    # a source with numeric targets and no classes: the methods that apply to regression
+    run = adapt_regression_to_folder if is_regression(domains[0]) else adapt_to_folder
+    return run(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
         seeds=t.seeds, target_holdout=data.target_holdout, guard=t.guard, keep=t.keep,
