@@ -179,3 +179,24 @@ def test_join_tasks_takes_a_domains_class_names_and_else_its_targets():
     _, y = join_tasks({"sentiment": (labelled, None), "rating": (rated, None)})
     assert y["sentiment"] == ["pos", "neg", None]
     assert y["rating"][0] is None and y["rating"][1:] == pytest.approx([-2.0, 0.1])
+
+
+@pytest.mark.slow  # MiniLM through the ONNX exporter (~20 s)
+def test_the_model_exports_as_one_onnx_graph_with_every_tasks_outputs(tmp_path):
+    import onnxruntime as ort
+
+    from graftlab.deploy.engines import ModelGraph
+    from graftlab.features.onnx_backend import export_graph
+
+    m = _fit(epochs=1)
+    graph = ModelGraph([m.model_], list(m.model_.backbone.probe_batch()))
+    batch = m.model_.backbone.preprocess(TEXTS[:5])
+    sample = {n: batch[n] for n in graph.names}
+    export_graph(graph, sample, tmp_path / "model.onnx", outputs={"outputs": {0: "batch"}},
+                 text=True)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    (out,) = session.run(None, {n: t.numpy() for n, t in sample.items()})
+    eager = m.decision_function(TEXTS[:5])
+    layout = {t["name"]: t["columns"] for t in m.output_layout()}
+    for task, (a, b) in layout.items():
+        np.testing.assert_allclose(out[:, a:b], eager[task], atol=1e-4)
