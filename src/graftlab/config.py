@@ -231,7 +231,9 @@ class MultiTaskModel(BackboneConfig):
     strategy: str = "head_only"
     k: Positive = 2
     shared: Positive | None = 256
-    weighting: str = "equal"
+    weighting: list[str] = ["equal"]  # several: one multi-task model each, side by side
+
+    _split = field_validator("weighting", mode="before")(_comma_list)
 
 
 class MultiTaskTrain(_Section):
@@ -241,6 +243,8 @@ class MultiTaskTrain(_Section):
     lr_backbone: Rate | None = None
     test_size: Fraction = 0.2
     seed: int = 0
+    seeds: Positive = 1
+    single_task: bool = False  # also one single-task model per task (the comparison)
 
 
 class MultiTaskConfig(_Section):

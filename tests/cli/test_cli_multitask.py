@@ -45,15 +45,21 @@ def _tasks(sent, rate) -> str:
 def test_multitask_fits_scores_each_task_and_saves_the_model(tmp_path):
     sent, rate = _files(tmp_path)
     result = CliRunner().invoke(app, ["multitask", _config(tmp_path, _tasks(sent, rate)),
-                                      "model.weighting=pcgrad"])
+                                      "model.weighting=equal,pcgrad", "train.single_task=true"])
     assert result.exit_code == 0, result.output
-    assert "sentiment" in result.output and "pearson_r" in result.output
+    assert "rating pearson_r" in result.output and "single-task: rating" in result.output
     (folder,) = (tmp_path / "runs").iterdir()
     results = json.loads((folder / "results.json").read_text())
     assert results["labelled"] == {"sentiment": 8, "rating": 8}  # 12 texts, 4 in both
-    assert results["samples"]["train"] + results["samples"]["test"] == 12
-    assert set(results["tasks"]) == {"sentiment", "rating"}
-    assert "| rating |" in (folder / "summary.md").read_text()
+    assert results["samples"] == 12
+    assert [r["model"] for r in results["summary"]] == [
+        "multi-task, equal", "multi-task, pcgrad", "single-task: sentiment",
+        "single-task: rating"]
+    assert set(results["summary"][0]["metrics"]) == {
+        "sentiment.accuracy", "sentiment.macro_f1", "rating.rmse", "rating.pearson_r"}
+    assert set(results["summary"][3]["metrics"]) == {"rating.rmse", "rating.pearson_r"}
+    summary = (folder / "summary.md").read_text()
+    assert "| single-task: sentiment |" in summary and "| - |" in summary.replace(" - ", "| - |")
     pred = MultiTaskGrafter.load(folder / "model").predict(["a great film"])
     assert set(pred) == {"sentiment", "rating"} and np.isfinite(pred["rating"]).all()
 
@@ -72,3 +78,13 @@ def test_regression_data_without_numbers_is_explained(tmp_path):
     tasks = f"  - {{name: rating, type: regression, data: {sent}}}\n"
     result = CliRunner().invoke(app, ["multitask", _config(tmp_path, tasks)])
     assert result.exit_code == 2 and "has no numeric targets" in result.output
+
+
+def test_an_unknown_weighting_is_refused_before_any_work(tmp_path):
+    sent, rate = _files(tmp_path)
+    result = CliRunner().invoke(app, ["multitask", _config(tmp_path, _tasks(sent, rate)),
+                                      "model.weighting=equal,pcgard"])
+    assert result.exit_code == 2
+    assert "unknown loss weighting 'pcgard'" in result.output and "Did you mean 'pcgrad'" in \
+        result.output
+    assert not (tmp_path / "runs").exists()

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from graftlab.cli.app import _errors, _progress, app, console
+from graftlab.cli.commands import _print_table
 
 
 @app.command()
@@ -28,14 +29,14 @@ def multitask(
         cfg = configured(ctx, MultiTaskConfig, words)
         with _progress() as update:
             result = run_multitask(cfg, progress=update)
-    table = Table(title=f"graftlab multitask: {cfg.model.backbone} ({cfg.model.strategy}, "
-                  f"{cfg.model.weighting} weighting)")
-    for col in ("task", "test samples", "metric", "value"):
-        table.add_column(col)
-    for task, scores in result["tasks"].items():
-        for metric, value in scores.items():
-            if metric != "n":
-                table.add_row(task, f"{scores['n']:,}", metric, f"{value:.4f}")
-    console.print(table)
-    console.print(f"{result['total_params']:,} parameters to ship for "
-                  f"{len(result['tasks'])} tasks; run folder {result['run_folder']}")
+    from graftlab.workflows.multitask import table
+
+    head, rows = table(result)
+    out = Table(title=f"graftlab multitask: {cfg.model.backbone} ({cfg.model.strategy})")
+    for i, col in enumerate(head):
+        out.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        out.add_row(*row)
+    _print_table(out)
+    console.print(f"saved: {result['model']['name']} in {result['run_folder']}/model "
+                  "(also results.json, summary.md)")
