@@ -200,3 +200,12 @@ def test_the_model_exports_as_one_onnx_graph_with_every_tasks_outputs(tmp_path):
     layout = {t["name"]: t["columns"] for t in m.output_layout()}
     for task, (a, b) in layout.items():
         np.testing.assert_allclose(out[:, a:b], eager[task], atol=1e-4)
+
+
+def test_it_clones_and_prints_like_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    est = MultiTaskGrafter(tasks=TASKS, weighting="pcgrad", shared=8)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est
+    assert "pcgrad" in repr(est)
