@@ -228,8 +228,9 @@ class MultiTaskGrafter(BaseEstimator):
                 raise ConfigError(f"no task {name!r}; the tasks are {', '.join(self.tasks_)}.")
             labels = np.asarray(list(labels), dtype=object)
             keep = self.tasks_[name].present_in(labels)
-            out[name] = {**self.tasks_[name].score(pred[name][keep], labels[keep]),
-                         "n": int(keep.sum())}
+            scores = self.tasks_[name].score(pred[name][keep], labels[keep]) if keep.any() \
+                else {}  # no sample carries this task's label: nothing to score
+            out[name] = {**scores, "n": int(keep.sum())}
         return out
 
     def output_layout(self) -> list[dict]:
@@ -266,6 +267,6 @@ def _per_task(history: dict, tasks: dict) -> dict:
         labelled = out.pop(f"val_{name}_labelled", None)
         if not labelled:
             continue
-        for key in [k for k in out if k.startswith(f"val_{name}_")]:
+        for key in (f"val_{name}_loss", f"val_{name}_{tasks[name].metric}"):
             out[key] = out[key] / labelled
     return out
