@@ -12,6 +12,14 @@ type               missing label (given)            encoded (missing)
 ``classification`` None or NaN (or ``missing=``)    class index, -1 when missing
 ``regression``     None or NaN                      standardised float, NaN when missing
 =================  ==============================  ===========================================
+
+Adding ``tokens`` (NER): a ``TokensTask`` here (or in its own file) with ``head_input =
+"tokens"``, the token head as ``default_head``, BIO tags encoded per token (-100 where a
+token or a whole sample has no tag), token cross-entropy and entity F1. ``make_task`` already
+checks a head against ``head_input``. Two things outside change with it: the ``multitask``
+head then reads the layer's token outputs (``input_kind = "tokens"``) and pools them itself
+for the pooled tasks, and its output is no longer one (B, sum of outputs) tensor, so
+``TaskSet.columns`` and ``MultiTask._losses`` take per-task tensors instead of column slices.
 """
 
 from __future__ import annotations
