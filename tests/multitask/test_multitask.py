@@ -124,6 +124,8 @@ def test_join_tasks_merges_texts_labelled_in_different_files():
     assert y == {"sentiment": ["pos", "neg", None], "rating": [None, -2.0, 0.1]}
     with pytest.raises(DataError, match="labelled both 'pos' and 'neg'"):
         join_tasks({"s": (["good", "good"], ["pos", "neg"])})
+    assert join_tasks({"s": (["good", "good"], ["pos", "neg"])}, conflicts="first") == \
+        (["good"], {"s": ["pos"]})
 
 
 # ---------------------------------------------------------------- errors

@@ -7,16 +7,19 @@ from typing import Any
 import numpy as np
 
 from graftlab.data.domain import Domain
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 
 
-def join_tasks(parts: dict[str, tuple[Any, Any]]) -> tuple[list[str] | np.ndarray,
-                                                           dict[str, list]]:
+def join_tasks(parts: dict[str, tuple[Any, Any]], *, conflicts: str = "error"
+               ) -> tuple[list[str] | np.ndarray, dict[str, list]]:
     """``{task: (inputs, labels)}`` -> ``(inputs, {task: labels})``: every sample once, with
     None for the tasks its file did not label. Texts that occur in several parts are one
-    sample carrying each part's label (a text labelled twice for one task must agree); images
+    sample carrying each part's label (a text labelled twice for one task must agree, or with
+    ``conflicts="first"`` keeps its first label); images
     are appended. ``inputs`` may be a Domain; its labels are taken when ``labels`` is None (its
     class names; a data set without labels, e.g. ``vader_ratings``, gives its ``targets``)."""
+    if conflicts not in ("error", "first"):
+        raise ConfigError(f"conflicts must be 'error' or 'first', got {conflicts!r}.")
     texts: dict[str, int] = {}
     inputs: list = []
     labels: dict[str, list] = {task: [] for task in parts}
@@ -32,10 +35,12 @@ def join_tasks(parts: dict[str, tuple[Any, Any]]) -> tuple[list[str] | np.ndarra
                 if isinstance(item, str):
                     texts[item] = row
             old = labels[task][row]
-            if old is not None and old != value:
+            if old is not None and old != value and conflicts == "error":
                 raise DataError(f"task {task!r}: the text {item[:60]!r} is labelled both "
-                                f"{old!r} and {value!r}.", hint="keep one label per text.")
-            labels[task][row] = value
+                                f"{old!r} and {value!r}.", hint="keep one label per text, "
+                                "or join_tasks(..., conflicts='first') to keep the first.")
+            if old is None:
+                labels[task][row] = value
     if inputs and not isinstance(inputs[0], str):
         inputs = np.stack(inputs)
     return inputs, labels
