@@ -213,15 +213,14 @@ class ExtractConfig(_Section):
 
 
 class MultiTaskTaskConfig(_Section):
-    """One task of ``graftlab multitask``: its name, type and the data that labels it (a
-    bundled set, a folder, or a CSV/JSONL with a text and a label or target column)."""
+    """A task of ``graftlab multitask``: name, type, and the data (set, folder, CSV/JSONL)."""
 
     name: str
     type: str
     data: str
     text_column: str = "text"
-    label_column: str | None = None  # classification; default "label"
-    target_column: str | None = None  # regression: the numeric column
+    label_column: str | None = None  # classification (default "label")
+    target_column: str | None = None  # regression
     head: str | None = None
     head_options: dict[str, Any] = {}
 
