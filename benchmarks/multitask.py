@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
     parser.add_argument("--last-k", action="store_true",
                         help="also train MiniLM's top block (last_k, k=1): single-task, "
-                        "equal and pcgrad rows (~+12 min on 2 cores)")
+                        "equal and pcgrad rows (~+15 min on 2 cores)")
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/multitask.json only")
     args = parser.parse_args()
