@@ -281,6 +281,49 @@ class ExtractConfig(_Section):
     cache: bool = True
 
 
+class MultiTaskTaskConfig(_Section):
+    """A task of ``graftlab multitask``: name, type, and the data (set, folder, CSV/JSONL)."""
+
+    name: str
+    type: str
+    data: str
+    text_column: str = "text"
+    label_column: str | None = None  # classification (default "label")
+    target_column: str | None = None  # regression
+    head: str | None = None
+    head_options: dict[str, Any] = {}
+
+
+class MultiTaskModel(BackboneConfig):
+    backbone: str = "minilm_l6"
+    strategy: str = "head_only"
+    k: Positive = 2
+    shared: Positive | None = 256
+    weighting: list[str] = ["equal"]  # several: one multi-task model each, side by side
+
+    _split = field_validator("weighting", mode="before")(_comma_list)
+
+
+class MultiTaskTrain(_Section):
+    epochs: Positive = 10
+    batch_size: Positive = 32
+    lr: Rate = 1e-3
+    lr_backbone: Rate | None = None
+    test_size: Fraction = 0.2
+    seed: int = 0
+    seeds: Positive = 1
+    single_task: bool = False  # also one single-task model per task (the comparison)
+
+
+class MultiTaskConfig(_Section):
+    tasks: list[MultiTaskTaskConfig]
+    model: MultiTaskModel = MultiTaskModel()
+    train: MultiTaskTrain = MultiTaskTrain()
+    runs_dir: str = "runs"
+    out: str | None = None
+    overwrite: bool = False
+
+
 # ---------------------------------------------------------------------------------- loading
 class TagData(_Section):
     path: str  # a CoNLL-style file, or a bundled tagged set ("wnut16:train")

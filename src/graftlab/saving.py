@@ -61,7 +61,8 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
                           f"{', '.join(sorted(known))}.")
     est = cls(**params)
     targets = est._targets.from_config(config)
-    model, _, _ = est.build(targets.num_outputs)
+    build_for = getattr(est, "build_for", None)  # a multi-task model is sized per task
+    model = build_for(targets) if build_for else est.build(targets.num_outputs)[0]
     try:
         load_model(model, str(folder / "model.safetensors"))
     except Exception as exc:  # shapes that differ, an unreadable file: one line, not 200

@@ -11,18 +11,19 @@ from graftlab.errors import ConfigError, NotFoundError
 def test_registry_lists_every_set_with_a_full_spec():
     specs = list_datasets()
     assert [s.name for s in specs] == ["digits", "fashion_mnist", "mnist", "mnist_m", "vader",
-                                       "wnut16"]
+                                       "vader_ratings", "wnut16"]
     for spec in specs:
         assert isinstance(spec, DatasetSpec) and spec.modality in ("image", "text")
-        assert spec.domains and spec.classes and spec.description and spec.source and spec.licence
+        assert spec.domains and spec.description and spec.source and spec.licence
+        assert bool(spec.classes) == (spec.task == "classification")
     assert get_dataset_spec("vader:movies").domains == {
         "movies": 10072, "amazon": 2985, "nyt": 2970, "tweets": 3432}
 
 
 def test_unknown_data_set_suggests_the_closest():
     with pytest.raises(NotFoundError, match=r"unknown data set 'mnsit'\. Known data sets: digits, "
-                                            r"fashion_mnist, mnist, mnist_m, vader, wnut16\. "
-                                            r"Did you mean 'mnist'"):
+                                            r"fashion_mnist, mnist, mnist_m, vader, vader_ratings, "
+                                            r"wnut16\. Did you mean 'mnist'"):
         load_dataset("mnsit")
     with pytest.raises(NotFoundError, match="unknown data set 'nope'"):
         get_dataset_spec("nope")

@@ -51,8 +51,8 @@ def test_neither_path_nor_name_says_both(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match=r"'mnits' is neither an existing file or folder \(no such "
                                         r"path\) nor a bundled data set\. Bundled data sets: "
-                                        r"digits, fashion_mnist, mnist, mnist_m, vader, wnut16\. "
-                                        r"Did you mean 'mnist'"):
+                                        r"digits, fashion_mnist, mnist, mnist_m, vader, "
+                                        r"vader_ratings, wnut16\. Did you mean 'mnist'"):
         load_data("mnits")
     with pytest.raises(DataError, match=r"no such path(.|\n)*'vader:movies'"):
         load_data(tmp_path / "missing.csv")

@@ -48,6 +48,8 @@ from graftlab.train.targets import ClassTargets
 class Adapter(ClassifierMixin, BaseEstimator):
     """Fit on labelled source and unlabelled target inputs; predict on either."""
 
+    _regression = False  # AdapterRegressor: a continuous target (graftlab.adapt.regressor)
+
     def __init__(self, *, backbone: str = "efficientnet_lite0", method: str = "dann",
                  strategy: str = "last_k", k: int = 2, head: str = "linear",
                  head_options: dict | None = None, epochs: int = 5, batch_size: int = 32,
@@ -77,8 +79,10 @@ class Adapter(ClassifierMixin, BaseEstimator):
         """The Grafter that holds the adapted model: it predicts and saves it (a saved Adapter
         loads with Grafter.load), and builds it exactly as fine-tuning would."""
         from graftlab.grafter import Grafter
+        from graftlab.regressor import GrafterRegressor
 
-        return Grafter(backbone=self.backbone, strategy=self.strategy, k=self.k, head=self.head,
+        cls = GrafterRegressor if self._regression else Grafter
+        return cls(backbone=self.backbone, strategy=self.strategy, k=self.k, head=self.head,
                        head_options=self.head_options,
                        epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                        lr_backbone=self.lr_backbone, weight_decay=self.weight_decay,
@@ -101,7 +105,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         n_train = len(source) if sample_weight is None else int(
             (check_weights(sample_weight, len(source), "source sample weights") > 0).sum())
         grafter = self._grafter()
-        model, plan, strategy = grafter.build(len(self.classes_))
+        model, plan, strategy = grafter.build(self.targets_.num_outputs)
         self._check_setup(model, strategy)
         if augmenting is not None and augmenting.texts is not None:  # offline, on the source
             source, encoded, _ = with_edited_texts(augmenting.texts, source, encoded,
@@ -111,7 +115,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                              augmenting=augmenting is not None and augmenting.changes_inputs)
         net = route.net(model)
         pick = {"source": route.picker(model, source), "target": route.picker(model, tgt)}
-        method = create_method(self.method, net, num_classes=len(self.classes_),
+        method = create_method(self.method, net, num_classes=self.targets_.loss_classes,
                                feature_dim=model.head.embed_dim,
                                total_steps=self.epochs * math.ceil(n_train / self.batch_size),
                                weight=self.transfer_weight, schedule=self.schedule,
@@ -143,7 +147,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                             np.arange(n_train), np.arange(0), settings, lengths=lengths)
         fitted.trainable_params = plan.num_trainable  # the model's, not the discriminator's
         self.grafter_ = grafter.set_fitted(model, fitted, t0,
-                                           targets=ClassTargets(self.classes_))
+                                           targets=self.targets_)
         self.model_ = self.grafter_.model_
         self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
         self.record_ = {**self.grafter_.record_,
@@ -170,6 +174,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         if len(y) != len(source):
             raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
         self.classes_, encoded = np.unique(y, return_inverse=True)
+        self.targets_ = ClassTargets(self.classes_)
         if len(self.classes_) < 2:
             raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r}); "
                             "adaptation trains a classifier, which needs at least two.",

@@ -368,6 +368,12 @@ def _note_few_methods(adapting: list[str], keep: str) -> None:
 def _print_adapt(result: dict) -> None:
     from graftlab.report.adapt import tables, verdict
 
+    if result.get("task") == "regression":  # a numeric target: its own table (report.md)
+        from graftlab.workflows.adapt_regression import summary
+
+        console.print(summary(result), soft_wrap=True, markup=False)
+        console.print(f"report: {result['run_folder']}/report.md (also results.json)")
+        return
     head_row, rows = tables(result)["results"]
     table = Table(title=f"adapt: {result['source']['name']} -> {result['target']['name']}")
     for i, col in enumerate(head_row):

@@ -72,7 +72,8 @@ def datasets() -> None:
         table.add_column(col)
     for spec in list_datasets():
         domains = ", ".join(f"{d} ({n:,})" for d, n in spec.domains.items())
-        classes = ", ".join(spec.classes) if len(spec.classes) <= 4 else (
+        classes = "(regression)" if spec.task == "regression" else \
+            ", ".join(spec.classes) if len(spec.classes) <= 4 else (
             f"{len(spec.classes)}: {spec.classes[0]}..{spec.classes[-1]}")
         table.add_row(spec.name, spec.modality, domains, classes, spec.source)
     console.print(table)

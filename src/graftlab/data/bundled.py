@@ -41,6 +41,7 @@ class DatasetSpec:
     description: str
     source: str
     licence: str
+    task: str = "classification"  # or "regression": numeric targets, no classes
 
 
 DATASETS: Registry[tuple[DatasetSpec, Loader]] = Registry(
@@ -269,6 +270,20 @@ def _load_vader(domain: str, *, binary: bool = True) -> Domain:
               "source": str(path)},
     )
 
+
+@register_dataset(DatasetSpec(
+    name="vader_ratings", modality="text",
+    domains={"movies": 10605, "amazon": 3708, "nyt": 5190, "tweets": 4200},
+    classes=[],
+    description="VADER's snippets with their mean human rating (-4..+4) as a regression "
+    "target, every row kept: the regression task under domain shift (movies -> tweets ...).",
+    source="as vader (`graftlab fetch vader`)", licence="MIT (vaderSentiment, C.J. Hutto)",
+    task="regression",
+))
+def _load_vader_ratings(domain: str) -> Domain:
+    d = _load_vader(domain, binary=False)
+    return Domain(name=f"vader_ratings:{domain}", modality="text", inputs=d.inputs,
+                  targets=d.targets, meta={**d.meta, "task": "regression"})
 
 
 WNUT16_SPLIT_SEED = 16

@@ -94,6 +94,16 @@ def iwv(features_val_s: np.ndarray, probs_val_s: np.ndarray, labels_val_s: np.nd
     return float(-(w * ce).sum() / max(w.sum(), 1e-12))
 
 
+def iwv_squared_error(pred_val_s: np.ndarray, y_val_s: np.ndarray, weights: np.ndarray
+                      ) -> float:
+    """Regression's IWV (Sugiyama et al. 2007 introduced it for regression): minus the
+    importance-weighted squared error of held-out source samples, ``weights`` as for
+    :func:`iwv`."""
+    w = np.asarray(weights, dtype=float)
+    err = (np.asarray(pred_val_s, dtype=float) - np.asarray(y_val_s, dtype=float)) ** 2
+    return float(-(w * err).sum() / max(w.sum(), 1e-12))
+
+
 def ensemble_agreement(probs_t: list[np.ndarray], members: list[int] | None = None
                        ) -> list[float]:
     """For each candidate's target probabilities (N, C): the fraction of the N samples where

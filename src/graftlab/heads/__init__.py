@@ -1,5 +1,7 @@
 """Task heads grafted onto a backbone: one registry, one contract (see :class:`Head`)."""
 
+from graftlab.heads import multitask  # noqa: F401  (registers the multi-task head)
+
 from graftlab.heads.heads import (
     ConvHead,
     Head,

@@ -11,6 +11,11 @@ the transfer term up from 0, so early, meaningless features are not aligned; ``s
 
 Self-training adds ``pseudo_weight * CE(g(f(x_t)), y_pseudo)`` over the target samples a
 teacher labelled (``target["pseudo"]``, -1 where it abstains; see :mod:`graftlab.adapt.refine`).
+
+Regression (``num_classes == 0``): the source term is the mean squared error on the
+standardised target. The methods that align features (dann, dan, coral) apply as they are;
+those that need class probabilities (cdan's conditioning, mcc's class confusion; declared by
+``needs_probabilities``) are refused, and so is self-training.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graftlab.errors import ConfigError
+from graftlab.methods.erm import task_loss
 from graftlab.registry import Registry
 
 SCHEDULES = ("warmup", "constant")
@@ -60,6 +66,8 @@ class Adaptation(nn.Module):
     # whether the transfer term acts on features (the engine refuses a set-up where nothing
     # below the classifier trains); False for terms on the logits alone, and for source_only
     aligns: bool = True
+    # whether the transfer term reads class probabilities (so a regression target has none)
+    needs_probabilities: bool = False
 
     def __init__(self, model: nn.Module, *, num_classes: int, feature_dim: int,
                  total_steps: int, weight: float = 1.0, schedule: str = "warmup",
@@ -71,6 +79,10 @@ class Adaptation(nn.Module):
         if weight < 0 or not math.isfinite(weight):
             raise ConfigError(f"the transfer weight lambda must be a finite number >= 0, got "
                               f"{weight}.")
+        if num_classes == 0 and self.needs_probabilities:
+            fit = [n for n, m in METHODS.items() if not m.needs_probabilities]
+            raise ConfigError(f"{self.name} needs class probabilities, and a regression target "
+                              "has none.", hint=f"for regression use {', '.join(fit)}.")
         self.model, self.num_classes, self.feature_dim = model, num_classes, feature_dim
         self.weight, self.schedule, self.gamma = weight, schedule, gamma
         self.pseudo_weight = pseudo_weight
@@ -95,7 +107,9 @@ class Adaptation(nn.Module):
         f_s = head.embed(self.model.features(src["inputs"]))
         f_t = head.embed(self.model.features(tgt["inputs"]))
         logits_s, logits_t = head.classify(f_s), head.classify(f_t)
-        ce = weighted_cross_entropy(logits_s, src["labels"], self.source_weights(src, logits_t))
+        # regression (no classes): the mean squared error; a selection's / PADA's weights
+        ce = task_loss(logits_s, src["labels"], self.num_classes,
+                       weights=self.source_weights(src, logits_t))
         lam = self.lam()
         out = {"ce": ce.detach(), "lambda": torch.tensor(lam)}
         if self.weight > 0:
@@ -105,7 +119,8 @@ class Adaptation(nn.Module):
         else:
             loss = ce
         pseudo = tgt.get("pseudo")  # self-training: a teacher's labels, -1 where it abstains
-        if pseudo is not None and self.pseudo_weight > 0 and bool((pseudo >= 0).any()):
+        if pseudo is not None and self.pseudo_weight > 0 and self.num_classes and \
+                bool((pseudo >= 0).any()):
             keep = pseudo >= 0
             pl = F.cross_entropy(logits_t[keep], pseudo[keep])
             out["pseudo"] = pl.detach()
@@ -126,8 +141,10 @@ class Adaptation(nn.Module):
         logits = self.model.head(self.model.features(batch["inputs"]))
         labels = batch["labels"]
         n = len(labels)
-        return {"loss": float(F.cross_entropy(logits, labels)) * n,
-                "accuracy": float((logits.argmax(-1) == labels).sum()), "count": n}
+        out = {"loss": float(task_loss(logits, labels, self.num_classes)) * n, "count": n}
+        if self.num_classes:
+            out["accuracy"] = float((logits.argmax(-1) == labels).sum())
+        return out
 
 
 @register_method("source_only")
@@ -141,15 +158,6 @@ class SourceOnly(Adaptation):
 
     def transfer(self, f_s, f_t, logits_s, logits_t) -> torch.Tensor:
         return f_s.new_zeros(())
-
-
-def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
-                           weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy, each sample weighted (normalised by the weights' sum) when given."""
-    if weights is None:
-        return F.cross_entropy(logits, labels)
-    per_sample = F.cross_entropy(logits, labels, reduction="none")
-    return (per_sample * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

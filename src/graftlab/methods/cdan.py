@@ -24,6 +24,7 @@ from graftlab.methods.dann import reverse_gradient
 
 @register_method("cdan")
 class CDAN(Adaptation):
+    needs_probabilities = True  # conditions on / confuses class probabilities
     def __init__(self, model, *, hidden: int = 256, max_dim: int = 1024,
                  entropy_conditioning: bool = True, **options) -> None:
         super().__init__(model, **options)

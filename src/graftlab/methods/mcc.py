@@ -28,6 +28,7 @@ def mcc_loss(logits_t: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
 
 @register_method("mcc")
 class MCC(Adaptation):
+    needs_probabilities = True  # conditions on / confuses class probabilities
     aligns = False  # acts on the target logits alone
 
     def __init__(self, model, *, temperature: float = 2.5, **options) -> None:

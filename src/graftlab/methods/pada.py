@@ -24,6 +24,8 @@ from graftlab.methods.dann import DANN, reverse_gradient
 
 @register_method("pada")
 class PADA(DANN):
+    needs_probabilities = True  # weighs classes by the target's mean class probabilities
+
     def __init__(self, model, *, momentum: float = 0.9, **options) -> None:
         super().__init__(model, **options)
         self.momentum = momentum

@@ -103,6 +103,7 @@ class _Consistency:
 @register_method("vat")
 class VAT(_Consistency, Adaptation):
     aligns = False  # smooths the classifier around each sample; aligns no features
+    needs_probabilities = True  # KL between class probabilities, the target's entropy
 
     def __init__(self, model, *, source_weight: float = 1.0, target_weight: float = 0.1,
                  xi: float = 1e-3, eps: float = 0.1, **options) -> None:
@@ -115,6 +116,8 @@ class VAT(_Consistency, Adaptation):
 
 @register_method("vada")
 class VADA(_Consistency, DANN):
+    needs_probabilities = True  # as VAT
+
     def __init__(self, model, *, source_weight: float = 1.0, target_weight: float = 0.1,
                  xi: float = 1e-3, eps: float = 0.1, **options) -> None:
         super().__init__(model, **options)

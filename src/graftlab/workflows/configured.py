@@ -13,6 +13,7 @@ from graftlab.config import AdaptConfig, CompareConfig
 from graftlab.data import to_grayscale, without_shared
 from graftlab.track import check_tracker
 from graftlab.workflows.adapt import adapt_to_folder
+from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
                                              parse_label_map)
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
@@ -83,7 +84,9 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
                if v is not None}
     domains[0], selection, _ = select_source(domains[0], domains[1], groups, config.select,
                                              m.backbone, options)  # the kept subset
-    result = adapt_to_folder(
+    # a source with numeric targets and no classes: the methods that apply to regression
+    run = adapt_regression_to_folder if is_regression(domains[0]) else adapt_to_folder
+    result = run(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
         seeds=t.seeds, target_holdout=data.target_holdout, guard=t.guard, keep=t.keep,

@@ -1,0 +1,169 @@
+"""``graftlab multitask``: one backbone, several tasks, each labelled by its own data file.
+
+The tasks' data sets are joined by input (:func:`~graftlab.multitask.join_tasks`: a text in
+two files is one sample with both labels) and split at random into training and test parts
+(one split per seed). One :class:`~graftlab.multitask.MultiTaskGrafter` trains per weighting
+(``model.weighting``, e.g. ``equal,pcgrad``) and, with ``train.single_task``, one single-task
+model per task beside them (the same network with one head, trained on the samples that carry
+its label): the comparison. Every model is scored per task on the test samples that carry
+that task's label. The run folder holds ``results.json`` (every run), ``summary.md`` (the
+per-task table, mean ± std over seeds) and ``model/`` (the first weighting's model, seed
+``train.seed``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from graftlab import _atomic
+from graftlab.config import MultiTaskConfig
+from graftlab.errors import DataError
+from graftlab.methods.multitask import WEIGHTINGS
+from graftlab.multitask import MultiTaskGrafter, join_tasks
+from graftlab.multitask.tasks import tasks_from
+from graftlab.report.run import environment
+from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
+                                       load_with_columns, run_folder)
+
+
+def task_specs(config: MultiTaskConfig) -> list[dict]:
+    """The estimator's task specs (type, head) from the config, names checked."""
+    specs = [{"name": t.name, "type": t.type, **({"head": t.head} if t.head else {}),
+              **({"head_options": t.head_options} if t.head_options else {})}
+             for t in config.tasks]
+    tasks_from(specs)  # a name used twice, an unknown type, a head that does not fit
+    return specs
+
+
+def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
+    """Every task's data, joined by input: ``(inputs, {task: labels, None where missing})``."""
+    parts = {}
+    for t in config.tasks:
+        regression = t.type == "regression"
+        domain = load_with_columns(t.data, text_column=t.text_column,
+                                   label_column=None if regression else t.label_column or "label",
+                                   target_column=t.target_column if regression else None,
+                                   labelled=None if regression else True)
+        if regression and domain.targets is None:
+            raise DataError(f"task {t.name!r}: data {t.data!r} has no numeric targets.",
+                            hint="give target_column (a CSV/JSONL numeric column), or a "
+                            "regression data set such as vader_ratings:tweets.")
+        parts[t.name] = (domain, domain.targets if regression else None)
+    return join_tasks(parts)
+
+
+def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str]]:
+    """(name, task specs, weighting) of every model to train: one multi-task model per
+    weighting, then (``train.single_task``) one single-task model per task."""
+    out = [(f"multi-task, {w}", specs, w) for w in config.model.weighting]
+    if config.train.single_task:
+        out += [(f"single-task: {s['name']}", [s], "equal") for s in specs]
+    return out
+
+
+def _rows(inputs: Any, labels: dict, idx: np.ndarray, tasks: list[dict]) -> tuple[Any, dict]:
+    """The samples at ``idx`` that carry a label for one of ``tasks``, with those labels."""
+    names = [t["name"] for t in tasks]
+    idx = [i for i in idx if any(labels[n][i] is not None for n in names)]
+    x = inputs[idx] if isinstance(inputs, np.ndarray) else [inputs[i] for i in idx]
+    return x, {n: [labels[n][i] for i in idx] for n in names}
+
+
+def run_multitask(config: MultiTaskConfig, *, progress=None) -> dict:
+    """Check everything, then fit and score every candidate on every seed; write the run
+    folder (the first weighting's model of seed ``train.seed`` is saved)."""
+    m, t = config.model, config.train
+    specs = task_specs(config)
+    for weighting in m.weighting:
+        WEIGHTINGS.get(weighting)
+    check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_out_folder(config.out, config.runs_dir, config.overwrite, "multitask")
+    check_cache()
+    inputs, labels = load_tasks(config)
+    options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
+               if v is not None} or None
+    todo = [(seed, c) for seed in range(t.seed, t.seed + t.seeds)
+            for c in candidates(config, specs)]
+    with run_folder(config.out, config.runs_dir, config.overwrite, "multitask") as folder:
+        t0, runs = time.perf_counter(), []
+        for step, (seed, (name, tasks, weighting)) in enumerate(todo):
+            if progress:
+                progress(f"{name} seed {seed}", step, len(todo))
+            train, test = split(len(inputs), t.test_size, seed)
+            est = MultiTaskGrafter(tasks=tasks, backbone=m.backbone, strategy=m.strategy, k=m.k,
+                                   shared=m.shared, weighting=weighting, epochs=t.epochs,
+                                   batch_size=t.batch_size, lr=t.lr, lr_backbone=t.lr_backbone,
+                                   seed=seed, backbone_options=options)
+            s = time.perf_counter()
+            est.fit(*_rows(inputs, labels, train, tasks))
+            runs.append({"model": name, "seed": seed, "weighting": weighting,
+                         "tasks": est.score(*_rows(inputs, labels, test, tasks)),
+                         "fit_seconds": time.perf_counter() - s,
+                         "trainable_params": est.trainable_params_,
+                         "total_params": est.total_params_})
+            if step == 0:
+                est.save(folder / "model")
+        results = {"format": "graftlab.multitask/1", "status": "complete",
+                   "config": config.model_dump(), "samples": len(inputs),
+                   "labelled": {task: int(sum(v is not None for v in col))
+                                for task, col in labels.items()},
+                   "runs": runs, "summary": summarise(runs),
+                   "seconds_total": time.perf_counter() - t0, "environment": environment(),
+                   "model": {"folder": "model", "name": runs[0]["model"],
+                             "load_with": "graftlab.multitask.MultiTaskGrafter.load"},
+                   "run_folder": str(folder)}
+        _atomic.write_json(folder / "results.json", results)
+        _atomic.write_text(folder / "summary.md", summary_markdown(results))
+    return results
+
+
+def split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random training and test positions (the same for every model of a seed)."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = n - max(1, int(round(n * test_size)))
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Per model: each task metric's mean and std over seeds, test samples, parameters."""
+    out = []
+    for name in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == name]
+        metrics = {f"{task}.{metric}": [r["tasks"][task][metric] for r in mine]
+                   for task, scores in mine[0]["tasks"].items() for metric in scores
+                   if metric != "n"}
+        out.append({"model": name, "seeds": len(mine), "total_params": mine[0]["total_params"],
+                    "metrics": {k: {"mean": float(np.mean(v)), "std": float(np.std(v))}
+                                for k, v in metrics.items()}})
+    return out
+
+
+def table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """The per-task table: a row per model, a column per task metric (mean ± std)."""
+    columns = list(dict.fromkeys(k for row in results["summary"] for k in row["metrics"]))
+    head = ["model", *[c.replace(".", " ") for c in columns], "parameters"]
+    rows = []
+    for row in results["summary"]:
+        cells = [row["model"]]
+        for c in columns:
+            v = row["metrics"].get(c)
+            cells.append("-" if v is None else f"{v['mean']:.4f} ± {v['std']:.4f}"
+                         if row["seeds"] > 1 else f"{v['mean']:.4f}")
+        rows.append([*cells, f"{row['total_params']:,}"])
+    return head, rows
+
+
+def summary_markdown(results: dict) -> str:
+    head, rows = table(results)
+    seeds = results["summary"][0]["seeds"]
+    labelled = ", ".join(f"{n:,} labelled for {t}" for t, n in results["labelled"].items())
+    lines = ["# graftlab multitask", "",
+             f"{results['samples']:,} samples ({labelled}); each task scored on its test "
+             "samples that carry its label; "
+             f"{f'mean ± std over {seeds} seeds' if seeds > 1 else 'one seed'}.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
