@@ -8,7 +8,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     engine      train: build, routes, fit, strategies, the trainer
     evaluate    validators, the comparison's summary and verdict
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
-                average / refinement
+                average / refinement, the Tuner (tune)
     report      run folders, Markdown and HTML
     deploy      Predictor, ONNX export, batch prediction, serving
     workflows   fit, probe, compare, adapt, demo
@@ -37,7 +37,7 @@ ROOMS = [
     ("engine", ["graftlab.train"]),
     ("evaluate", ["graftlab.evaluate"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
-                    "graftlab.distill", "graftlab.adapt"]),
+                    "graftlab.distill", "graftlab.adapt", "graftlab.tune"]),
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),

@@ -1,0 +1,59 @@
+"""One tuning worker in its own process (``python _tune_worker.py URL STUDY N DIR [slow]``):
+the tests start several on one PostgreSQL study, and kill one mid-trial.
+
+Its tracker writes ``DIR/trial-NUMBER.PID`` when a trial starts and appends a line per
+reported epoch (``slow``: after sleeping 0.4 s), so the test sees which process ran what."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from _tune_data import SPACE, tiny_data, tiny_grafter
+
+from graftlab.tune import Tuner
+
+
+class FileTracker:
+    def __init__(self, folder: Path, slow: bool) -> None:
+        self.folder, self.slow = folder, slow
+
+    @contextmanager
+    def nested(self, name: str):
+        path = self.folder / f"{name}.{os.getpid()}"
+        path.write_text("")
+        yield Run(path, self.slow)
+
+
+class Run:
+    def __init__(self, path: Path, slow: bool) -> None:
+        self.path, self.slow = path, slow
+
+    def log_params(self, params: dict) -> None: ...
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        if self.slow:
+            time.sleep(0.4)
+        with self.path.open("a") as f:
+            f.write(f"{step}\n")
+
+
+def wait_for_peers(folder: Path, peers: int) -> None:
+    (folder / f"ready.{os.getpid()}").write_text("")
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob("ready.*"))) < peers and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    url, study, n, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    slow = "slow" in sys.argv[5:]
+    peers = next((int(a.split("=")[1]) for a in sys.argv[5:] if a.startswith("peers=")), 1)
+    x, y = tiny_data()
+    wait_for_peers(folder, peers)
+    Tuner(estimator=tiny_grafter(), space=SPACE, n_trials=n, cv=2, storage=url,
+          study_name=study, heartbeat_interval=1, grace_period=2, refit=False,
+          tracker=FileTracker(folder, slow), pruner="none").fit(x, y)
