@@ -2,6 +2,7 @@
 
 # each registers its commands; imported in the order --help lists them
 from graftlab.cli import info, commands, deploy  # noqa: F401, I001
+from graftlab.cli import tune  # noqa: F401, E402
 from graftlab.cli.app import app
 
 __all__ = ["app"]

@@ -27,6 +27,9 @@ from graftlab.errors import ConfigError, closest
 # estimator parameters a study may not vary: they are objects or places, not settings
 NOT_TUNABLE = ("callbacks", "checkpoint_dir", "distill_from", "backbone")
 Value = bool | int | float | str | None
+# names people reach for, and the Grafter's for them
+ALIASES = {"learning_rate": "lr", "lr_head": "lr", "rank": "lora_r", "lora_rank": "lora_r",
+           "wd": "weight_decay", "bs": "batch_size", "smoothing": "label_smoothing"}
 
 
 class Param(BaseModel):
@@ -110,7 +113,7 @@ class SearchSpace(BaseModel):
                                       hint=f"set it on the estimator (or under fixed:); "
                                       f"searchable: {', '.join(usable)}.")
                 if name not in allowed:
-                    guess = closest(name, usable)
+                    guess = ALIASES.get(name) or closest(name, usable)
                     raise ConfigError(
                         f"search space: unknown parameter {name!r} in {where}."
                         + (f" Did you mean {guess!r}?" if guess else ""),

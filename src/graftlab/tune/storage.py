@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ def open_storage(storage: str | Path | None, *, heartbeat_interval: int = 10,
         return None
     check_connects(url)
     import optuna
+    import sqlalchemy
     from optuna.storages import RDBStorage
 
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback",  # Optuna >= 4.9
@@ -104,12 +106,20 @@ def open_storage(storage: str | Path | None, *, heartbeat_interval: int = 10,
     parsed_kwargs = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         parsed_kwargs["connect_args"] = {"timeout": 30}  # two processes on one file wait
-    with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, engine_kwargs=parsed_kwargs,
-                          heartbeat_interval=heartbeat_interval,
-                          grace_period=grace_period or 3 * heartbeat_interval,
-                          heartbeat_stale_trial_callback=retry(max_retry=max_retry))
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=parsed_kwargs,
+                                  heartbeat_interval=heartbeat_interval,
+                                  grace_period=grace_period or 3 * heartbeat_interval,
+                                  heartbeat_stale_trial_callback=retry(max_retry=max_retry))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # workers started together on a new database race to create Optuna's tables
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return None
 
 
 def open_study(storage: Any, name: str | None, identity: dict, *, sampler: Any,

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,11 @@ class Tuner(BaseEstimator):
                 "seed": self.seed, "data": folds.domain.fingerprint(), "metric": "accuracy"}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None) -> Tuner:
+    def fit(self, X: Any, y: Any = None, *,
+            progress: Callable[[str, int, int], None] | None = None) -> Tuner:
         """Run trials until the study holds ``n_trials`` finished (complete or pruned) ones;
-        then read the results and, with ``refit``, fit the best parameters on all the data."""
+        then read the results and, with ``refit``, fit the best parameters on all the data.
+        ``progress(description, done, total)`` hears the study's finished trials."""
         space, base = self._check()
         folds = self._folds(base, X, y)
         storage = open_storage(self.storage, heartbeat_interval=self.heartbeat_interval,
@@ -139,7 +142,7 @@ class Tuner(BaseEstimator):
                            sampler=self._sampler(),
                            pruner=self._pruner(self.cv * base.epochs))
         run_trials(study, self._objective(space, base, folds), self.n_trials,
-                   poll=max(1, self.heartbeat_interval // 2))
+                   poll=max(1, self.heartbeat_interval // 2), progress=progress)
         self.study_ = study
         self._read(study)
         if self.refit:
@@ -210,7 +213,8 @@ class Tuner(BaseEstimator):
         return self.best_estimator_.score(X, y)
 
 
-def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0) -> None:
+def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0,
+               progress: Callable[[str, int, int], None] | None = None) -> None:
     """Run trials until the study holds ``n_trials`` finished ones. Trials another worker is
     running count; while they are the only thing between here and ``n_trials`` this worker
     waits (one that dies is failed by its heartbeat and re-enqueued, then run here). Workers
@@ -226,6 +230,8 @@ def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0) -> 
             TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING))
         count = {s: sum(t.state == s for t in trials) for s in TrialState}
         finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED]
+        if progress is not None:
+            progress("trials", min(finished, n_trials), n_trials)
         if finished >= n_trials:
             return
         if not count[TrialState.WAITING] and finished + count[TrialState.RUNNING] >= n_trials:
