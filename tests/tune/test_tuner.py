@@ -35,11 +35,12 @@ def test_fit_gives_scikit_learn_style_results():
         assert epochs == (2 if strategy == "linear_probe" else 6)
 
 
-def test_every_epoch_is_reported_so_a_pruner_can_stop_a_trial():
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_every_epoch_is_reported_so_a_pruner_can_stop_a_trial(pruner):
     import optuna
 
     x, y = tiny_data()
-    t = _tuner(n_trials=12, pruner="median").fit(x, y)
+    t = _tuner(n_trials=12, pruner=pruner, refit=False).fit(x, y)
     trials = t.study_.trials
     head_only = [tr for tr in trials if tr.params["strategy"] == "head_only"]
     finished = [tr for tr in head_only if tr.state == optuna.trial.TrialState.COMPLETE]
