@@ -140,3 +140,21 @@ def test_too_few_samples_per_class_for_the_folds():
 def test_not_fitted():
     with pytest.raises(NotFittedError, match="Tuner is not fitted yet"):
         _tuner().predict(tiny_data()[0])
+
+
+def test_storage_urls():
+    from graftlab.tune.storage import storage_url
+
+    assert storage_url(None) is None
+    assert storage_url("study.db").startswith("sqlite:////") and storage_url(
+        "study.db").endswith("/study.db")
+    import importlib.util
+
+    driver = "postgresql" if importlib.util.find_spec("psycopg2") else "postgresql+psycopg"
+    assert storage_url("postgresql://u@h:5432/d") == f"{driver}://u@h:5432/d"
+    assert storage_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_an_unknown_database_kind_is_named():
+    with pytest.raises(ConfigError, match="unknown database kind 'mongodb'"):
+        _tuner(storage="mongodb://localhost/x").fit(*tiny_data())

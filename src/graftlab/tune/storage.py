@@ -70,6 +70,10 @@ def check_connects(url: str) -> None:
         with engine.connect():
             pass
         engine.dispose()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ConfigError(f"--storage: unknown database kind {parsed.drivername!r}.",
+                          hint="give sqlite:///FILE (or a file path), "
+                          "postgresql://USER@HOST:PORT/DB, or another SQLAlchemy URL.") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(f"--storage {parsed.drivername}: its driver {exc.name!r} is not "
                           "installed.", hint="use postgresql+psycopg://... (psycopg 3 comes "
