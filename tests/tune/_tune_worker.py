@@ -2,7 +2,7 @@
 the tests start several on one PostgreSQL study, and kill one mid-trial.
 
 Its tracker writes ``DIR/trial-NUMBER.PID`` when a trial starts and appends a line per
-reported epoch (``slow``: after sleeping 0.4 s), so the test sees which process ran what."""
+reported epoch (``slow``: after sleeping 1.5 s), so the test sees which process ran what."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class Run:
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         if self.slow:
-            time.sleep(0.4)
+            time.sleep(1.5)
         with self.path.open("a") as f:
             f.write(f"{step}\n")
 

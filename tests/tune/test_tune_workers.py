@@ -78,9 +78,11 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_is_retried(postgre
     survivor = _worker(postgres_url, "killed", 4, tmp_path)
     _wait(survivor)
     trials = _study(postgres_url, "killed").trials
+    killed = max(n for n, pids in _runs(tmp_path).items() if str(victim.pid) in pids)
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert [t.number for t in failed] == [0]
-    retries = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert [t.number for t in failed] == [killed]
+    assert failed[0].intermediate_values  # it was killed mid-trial, after reporting
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == failed[0].params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
