@@ -1,8 +1,11 @@
-"""One tuning worker in its own process (``python _tune_worker.py URL STUDY N DIR [slow]``):
-the tests start several on one PostgreSQL study, and kill one mid-trial.
+"""One tuning worker in its own process (``python _tune_worker.py URL STUDY N DIR
+[sleep=SECONDS] [peers=K]``): the tests start several on one PostgreSQL study, and kill one
+mid-trial.
 
 Its tracker writes ``DIR/trial-NUMBER.PID`` when a trial starts and appends a line per
-reported epoch (``slow``: after sleeping 1.5 s), so the test sees which process ran what."""
+reported step (after sleeping ``sleep`` seconds: a trial long enough to be killed in, or to
+leave its peers their share), so the test sees which process ran what. With ``peers=K`` it
+starts once K workers are ready."""
 
 from __future__ import annotations
 
@@ -23,25 +26,25 @@ SPACE = {"params": {"lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": Tru
 
 
 class FileTracker:
-    def __init__(self, folder: Path, slow: bool) -> None:
-        self.folder, self.slow = folder, slow
+    def __init__(self, folder: Path, sleep: float) -> None:
+        self.folder, self.sleep = folder, sleep
 
     @contextmanager
     def nested(self, name: str):
         path = self.folder / f"{name}.{os.getpid()}"
         path.write_text("")
-        yield Run(path, self.slow)
+        yield Run(path, self.sleep)
 
 
 class Run:
-    def __init__(self, path: Path, slow: bool) -> None:
-        self.path, self.slow = path, slow
+    def __init__(self, path: Path, sleep: float) -> None:
+        self.path, self.sleep = path, sleep
 
     def log_params(self, params: dict) -> None: ...
 
     def log_metrics(self, metrics: dict, step: int) -> None:
-        if self.slow:
-            time.sleep(1.5)
+        if "cv_accuracy" not in metrics:
+            time.sleep(self.sleep)
         with self.path.open("a") as f:
             f.write(f"{step}\n")
 
@@ -55,10 +58,10 @@ def wait_for_peers(folder: Path, peers: int) -> None:
 
 if __name__ == "__main__":
     url, study, n, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-    slow = "slow" in sys.argv[5:]
-    peers = next((int(a.split("=")[1]) for a in sys.argv[5:] if a.startswith("peers=")), 1)
+    extra = dict(a.split("=") for a in sys.argv[5:])
+    sleep, peers = float(extra.get("sleep", 0)), int(extra.get("peers", 1))
     x, y = tiny_data()
     wait_for_peers(folder, peers)
     Tuner(estimator=tiny_grafter(), space=SPACE, n_trials=n, cv=2, storage=url,
           study_name=study, heartbeat_interval=1, grace_period=2, refit=False,
-          tracker=FileTracker(folder, slow), pruner="none").fit(x, y)
+          tracker=FileTracker(folder, sleep), pruner="none").fit(x, y)

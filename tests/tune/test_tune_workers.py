@@ -49,7 +49,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(postgre
                                                                          tmp_path):
     from optuna.trial import TrialState
 
-    workers = [_worker(postgres_url, "shared", 8, tmp_path, "peers=2") for _ in range(2)]
+    workers = [_worker(postgres_url, "shared", 8, tmp_path, "peers=2", "sleep=0.3") for _ in range(2)]
     for proc in workers:
         _wait(proc)
     trials = _study(postgres_url, "shared").trials
@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_is_retried(postgre
                                                                          tmp_path):
     from optuna.trial import TrialState
 
-    victim = _worker(postgres_url, "killed", 4, tmp_path, "slow")
+    victim = _worker(postgres_url, "killed", 4, tmp_path, "sleep=1.5")
     deadline = time.monotonic() + 120
     started = tmp_path / f"trial-0.{victim.pid}"
     while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
