@@ -26,8 +26,12 @@ def tiny_data(n: int = 48) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def tiny_grafter(**params) -> Grafter:
+def tiny_backbone():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
                         nn.Conv2d(8, 16, 3, padding=1, stride=2)).eval()
-    return Grafter(backbone=wrap_module(net, name="tiny"), **params)
+    return wrap_module(net, name="tiny")
+
+
+def tiny_grafter(**params) -> Grafter:
+    return Grafter(backbone=tiny_backbone(), **params)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from _postgres import free_port
-from _tune_data import SPACE, tiny_data, tiny_grafter
+from _tune_data import SPACE, tiny_backbone, tiny_data, tiny_grafter
 
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.tune import Tuner
@@ -158,3 +158,31 @@ def test_storage_urls():
 def test_an_unknown_database_kind_is_named():
     with pytest.raises(ConfigError, match="unknown database kind 'mongodb'"):
         _tuner(storage="mongodb://localhost/x").fit(*tiny_data())
+
+
+def test_domain_adaptation_is_scored_without_target_labels():
+    from graftlab.adapt import Adapter
+
+    x, y = tiny_data()
+    target = 255 - x  # the same squares, inverted: a shifted domain, no labels given
+    space = {"params": {"transfer_weight": {"type": "float", "low": 0.1, "high": 1.0},
+                        "lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}},
+             "fixed": {"epochs": 2, "batch_size": 16}}
+    t = Tuner(estimator=Adapter(backbone=tiny_backbone(), method="coral", strategy="full"),
+              space=space, n_trials=3, scoring="info_max").fit(x, y, target=target)
+    res = t.cv_results_
+    assert len(res["trial"]) == 3 and all(len(f) == 1 for f in res["fold_scores"])
+    assert all(0 <= s <= np.log(3) + 1e-6 for s in res["mean_test_score"])  # info_max range
+    assert t.best_estimator_.predict(target).shape == (48,)
+    assert t.study_.user_attrs["graftlab"]["metric"] == "info_max"
+
+
+@pytest.mark.parametrize("kw, target, words", [
+    ({"scoring": "info_max"}, None, "scoring 'info_max' scores predictions on an unlabelled"),
+    ({"scoring": "accuracy"}, 1, "scoring must be one of info_max, entropy, snd"),
+    ({"scoring": "entropi"}, 1, "Did you mean 'entropy'?"),
+])
+def test_the_scoring_must_fit_the_labels_there_are(kw, target, words):
+    x, y = tiny_data()
+    with pytest.raises(ConfigError, match=words):
+        _tuner(**kw).fit(x, y, target=None if target is None else x)

@@ -70,7 +70,7 @@ class Folds:
         return self.features[key]
 
 
-def cross_validate(est: Grafter, folds: Folds, reporter: Reporter) -> list[float]:
+def cross_validate(est: Grafter, *, folds: Folds, reporter: Reporter) -> list[float]:
     """Each fold's validation accuracy for the (unfitted) estimator ``est``."""
     scores = []
     for i, (train, val) in enumerate(folds.splits):

@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
 
+from graftlab.adapt import Adapter
 from graftlab.backbones import create_backbone
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.grafter import Grafter
 from graftlab.train.build import backbone_modality
+from graftlab.tune.adapt import check_scoring, label_free_score
 from graftlab.tune.cv import Folds, Reporter, cross_validate
 from graftlab.tune.space import SearchSpace, load_space
 from graftlab.tune.storage import open_storage, open_study
@@ -47,7 +50,9 @@ class Tuner(BaseEstimator):
     of ``estimator`` (default ``Grafter()``) that score best in ``cv``-fold cross-validation.
 
     ``storage``: None (in memory), a SQLite file path or any SQLAlchemy URL; ``study_name``
-    names the study there. ``tracker`` (optional) gets a nested run per trial:
+    names the study there. With ``fit(X, y, target=T)`` (domain adaptation; the estimator an
+    ``Adapter``, the default then) a trial is scored without target labels by ``scoring``, a
+    label-free validator (:mod:`graftlab.tune.adapt`), instead of by CV accuracy. ``tracker`` (optional) gets a nested run per trial:
     ``tracker.nested(name)`` -> a context manager whose value has ``log_params(dict)`` and
     ``log_metrics(dict, step=)``. ``refit`` fits ``best_estimator_`` on all the data.
     """
@@ -55,17 +60,19 @@ class Tuner(BaseEstimator):
     def __init__(self, *, estimator: Grafter | None = None,
                  space: str | Path | dict | SearchSpace | None = None, n_trials: int = 20,
                  cv: int = 3, storage: str | None = None, study_name: str | None = None,
-                 sampler: Any = "tpe", pruner: str = "median", seed: int = 0,
+                 sampler: Any = "tpe", pruner: str = "median", scoring: str = "accuracy",
+                 seed: int = 0,
                  refit: bool = True, tracker: Any = None, heartbeat_interval: int = 10,
                  grace_period: int | None = None, max_retry: int = 3) -> None:
         self.estimator, self.space, self.n_trials, self.cv = estimator, space, n_trials, cv
         self.storage, self.study_name, self.sampler = storage, study_name, sampler
         self.pruner, self.seed, self.refit, self.tracker = pruner, seed, refit, tracker
+        self.scoring = scoring
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.max_retry = max_retry
 
     # ------------------------------------------------------------------ set-up
-    def _check(self) -> tuple[SearchSpace, Grafter]:
+    def _check(self, target: Any = None) -> tuple[SearchSpace, Any]:
         if self.space is None:
             raise ConfigError("Tuner needs space=: a YAML file or a mapping with 'params:'.")
         for name, value, low in (("n_trials", self.n_trials, 1), ("cv", self.cv, 2)):
@@ -77,8 +84,10 @@ class Tuner(BaseEstimator):
         if self.pruner not in PRUNERS:
             raise ConfigError(f"pruner must be one of {', '.join(PRUNERS)}, got "
                               f"{self.pruner!r}.")
+        check_scoring(self.scoring, target)
         space = load_space(self.space)
-        base = clone(self.estimator) if self.estimator is not None else Grafter()
+        base = clone(self.estimator) if self.estimator is not None else (
+            Grafter() if target is None else Adapter())
         space.check_names(list(base.get_params(deep=False)))
         return space, base.set_params(**space.fixed)
 
@@ -119,38 +128,50 @@ class Tuner(BaseEstimator):
             backbone = create_backbone(base.backbone, **(base.backbone_options or {})).eval()
         return Folds(domain, y, splits, backbone)
 
-    def _identity(self, space: SearchSpace, base: Grafter, folds: Folds) -> dict:
+    def _identity(self, space: SearchSpace, base: Any, data: str) -> dict:
         """What a study under this name must keep: the space, the estimator's fixed settings,
-        the folds and the data."""
+        the folds and the data (``data``: its fingerprint)."""
         params = {k: v for k, v in base.get_params(deep=False).items() if k != "callbacks"}
         settings = json.loads(json.dumps(params, default=lambda v: getattr(v, "name",
                                                                           type(v).__name__)))
         return {"space": space.record(), "estimator": settings, "cv": self.cv,
-                "seed": self.seed, "data": folds.domain.fingerprint(), "metric": "accuracy"}
+                "seed": self.seed, "data": data, "metric": self.scoring}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None, *,
+    def fit(self, X: Any, y: Any = None, *, target: Any = None,
             progress: Callable[[str, int, int], None] | None = None) -> Tuner:
         """Run trials until the study holds ``n_trials`` finished (complete or pruned) ones;
         then read the results and, with ``refit``, fit the best parameters on all the data.
+        ``target``: unlabelled target inputs (domain adaptation, scored label-free).
         ``progress(description, done, total)`` hears the study's finished trials."""
-        space, base = self._check()
-        folds = self._folds(base, X, y)
+        space, base = self._check(target)
+        if target is None:
+            folds = self._folds(base, X, y)
+            data, steps = folds.domain.fingerprint(), self.cv * base.epochs
+            score = partial(cross_validate, folds=folds)
+        else:
+            modality = backbone_modality(base.backbone, base.backbone_options)
+            data = "+".join(as_domain(d, modality).fingerprint() for d in (X, target))
+            steps = 1
+            score = partial(_label_free, X=X, y=y, target=target, scoring=self.scoring)
         storage = open_storage(self.storage, heartbeat_interval=self.heartbeat_interval,
                                grace_period=self.grace_period, max_retry=self.max_retry)
-        study = open_study(storage, self.study_name, self._identity(space, base, folds),
-                           sampler=self._sampler(),
-                           pruner=self._pruner(self.cv * base.epochs))
-        run_trials(study, self._objective(space, base, folds), self.n_trials,
+        study = open_study(storage, self.study_name, self._identity(space, base, data),
+                           sampler=self._sampler(), pruner=self._pruner(steps))
+        run_trials(study, self._objective(space, base, score), self.n_trials,
                    poll=max(1, self.heartbeat_interval // 2), progress=progress)
         self.study_ = study
         self._read(study)
         if self.refit:
             best = clone(base).set_params(**self.best_params_)
-            self.best_estimator_ = best.fit(folds.domain, folds.y)
+            self.best_estimator_ = (best.fit(folds.domain, folds.y) if target is None
+                                    else best.fit(X, y, target=target))
         return self
 
-    def _objective(self, space: SearchSpace, base: Grafter, folds: Folds):
+    def _objective(self, space: SearchSpace, base: Any, score: Callable):
+        """A trial: draw parameters, ``score(est, reporter)`` -> per-fold scores, the mean."""
+        metric = "cv_accuracy" if self.scoring == "accuracy" else f"target_{self.scoring}"
+
         def objective(trial: Any) -> float:
             params = space.suggest(trial)
             est = clone(base).set_params(**params)
@@ -161,16 +182,15 @@ class Tuner(BaseEstimator):
                     tracked.log_params(params)
                 reporter = Reporter(trial, tracked)
                 try:
-                    scores = cross_validate(est, folds, reporter)
+                    scores = score(est, reporter=reporter)
                 finally:  # a pruned trial's compute counts too
                     trial.set_user_attr("epochs_run", reporter.epochs_run)
                     trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-                score = float(np.mean(scores))
+                value = float(np.mean(scores))
                 if tracked is not None:
-                    tracked.log_metrics({"cv_accuracy": score},
-                                        step=len(folds.splits) * est.epochs)
+                    tracked.log_metrics({metric: value}, step=len(scores) * est.epochs)
             trial.set_user_attr("fold_scores", scores)
-            return score
+            return value
         return objective
 
     def _read(self, study: Any) -> None:
@@ -211,6 +231,15 @@ class Tuner(BaseEstimator):
     def score(self, X: Any, y: Any) -> float:
         self._check_fitted()
         return self.best_estimator_.score(X, y)
+
+
+def _label_free(est: Any, *, reporter: Reporter, X: Any, y: Any, target: Any,
+                scoring: str) -> list[float]:
+    """One fit on source and target, scored by a label-free validator (no pruning: it reports
+    once, at the end)."""
+    value = label_free_score(est, X, y, target, scoring)
+    reporter.epochs_run += est.epochs
+    return [value]
 
 
 def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0,
