@@ -79,3 +79,9 @@ def test_a_server_that_does_not_answer_is_named(tmp_path):
     assert result.exit_code == 2
     assert f"127.0.0.1:{port}" in result.output and "pg_ctl" in result.output
     assert "secret" not in result.output
+
+
+def test_the_space_is_required(tmp_path):
+    result = CliRunner().invoke(app, ["tune", *_folder(tmp_path)[:1]])
+    assert result.exit_code == 2
+    assert "'tune.space'" in result.output and "give --space" in result.output

@@ -32,7 +32,8 @@ def tune(
         "workers.")] = None,
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
-    seed: Annotated[int, typer.Option(help="Folds, sampler and training seed.")] = 0,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the folds and the sampler (train.seed seeds training).")] = 0,
     backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
     epochs: Annotated[int, typer.Option(help="Epochs per fold (unless the space sets "
                                              "them).")] = 5,
