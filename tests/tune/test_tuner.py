@@ -98,9 +98,12 @@ def test_a_study_with_another_space_is_refused(tmp_path):
     other = {**SPACE, "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}}
     with pytest.raises(ConfigError) as exc:
         Tuner(estimator=tiny_grafter(), space=other, cv=2, storage=db, study_name="s").fit(x, y)
-    assert "study 's' already exists with another space" in str(exc.value)
+    message = str(exc.value)
+    assert "study 's' already exists with another set-up" in message
+    assert "space.params.lr.high: stored 1.0, now 0.1" in message
+    assert "space.params.strategy: stored {'type': 'categorical'" in message
     assert "give a new --study name" in str(exc.value)
-    with pytest.raises(ConfigError, match="another cv"):
+    with pytest.raises(ConfigError, match="another set-up: cv: stored 2, now 3"):
         _tuner(cv=3, storage=db, study_name="s").fit(x, y)
 
 

@@ -139,12 +139,26 @@ def open_study(storage: Any, name: str | None, identity: dict, *, sampler: Any,
     if stored is None:
         study.set_user_attr(ATTR, identity)
     elif stored != identity:
-        changed = sorted(k for k in {*stored, *identity} if stored.get(k) != identity.get(k))
+        changed = differences(stored, identity)
         raise ConfigError(
-            f"study {name!r} already exists with another {' and '.join(changed)} "
-            f"(stored: {', '.join(f'{k}={stored.get(k)!r}' for k in changed)}).",
+            f"study {name!r} already exists with another set-up: {'; '.join(changed[:5])}"
+            + (f" (and {len(changed) - 5} more)" if len(changed) > 5 else "") + ".",
             hint="give a new --study name, or the same search space and settings to resume "
             "it.")
     else:
         logger.info("study %r: resuming with %d trials", name, len(study.trials))
     return study
+
+
+def differences(stored: dict, now: dict, prefix: str = "") -> list[str]:
+    """Where two set-ups differ, as ``space.params.lr.low: stored 0.001, now 0.01``."""
+    out = []
+    for key in sorted({*stored, *now}):
+        a, b = stored.get(key), now.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+    return out
