@@ -11,7 +11,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     evaluate    validators, the comparison's summary and verdict; transferability scores
     select      source selection: selectors over feature arrays, a pool's selection
     estimators  Grafter, GrafterRegressor, a Grafter's teacher (distill), Adapter and its
-                average / refinement
+                average / refinement, the Tuner (tune)
     report      run folders, Markdown and HTML
     deploy      Predictor, ONNX export, batch prediction, serving
     workflows   fit, probe, compare, adapt, demo
@@ -44,7 +44,7 @@ ROOMS = [
     ("select", ["graftlab.select"]),
     ("estimators", ["graftlab.grafter", "graftlab.regressor", "graftlab.saving",
                     "graftlab.distill", "graftlab.adapt", "graftlab.tagger",
-                    "graftlab.multitask"]),
+                    "graftlab.multitask", "graftlab.tune"]),
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),

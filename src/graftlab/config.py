@@ -1,6 +1,6 @@
 """Command configurations: a YAML file, options and dotted overrides, unknown keys refused.
 
-One pydantic model per command (fit, probe, compare, adapt, extract) is the one validation
+One pydantic model per command (fit, probe, compare, adapt, extract, tune) is the one validation
 layer: every number has its allowed range, checked before any work starts. ::
 
     data:  {path: vader:movies, test_size: 0.2}
@@ -272,6 +272,33 @@ class SelectConfig(_Section):
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False
+
+
+class TuneData(_Section):
+    path: str
+    text_column: str = "text"
+    label_column: str = "label"
+    limit: Limit | None = None
+    skip_corrupt: bool = False
+
+
+class TuneSearch(_Section):
+    space: str  # the search space, a YAML file (graftlab.tune.space)
+    trials: Positive = 20  # the study's total of finished trials
+    cv: Limit = 3
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    storage: str | None = None  # None: in memory; a file path (SQLite) or SQLAlchemy URL
+    study: str | None = None
+    seed: int = 0
+
+
+class TuneConfig(_Section):
+    data: TuneData
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()  # every trial's settings, but for the space's
+    tune: TuneSearch
+    runs_dir: str = "runs"
 
 
 class ExtractConfig(_Section):

@@ -1,0 +1,82 @@
+"""``graftlab tune``: a hyper-parameter search over a Grafter, written to a run folder.
+
+Everything is checked before any trial (options, backbone, search space against the
+estimator's parameters, the storage's connection, the data); the folder gets results.json,
+report.md with the optimisation history (history.svg), config.json and the refitted best model.
+With ``--storage URL --study NAME`` several such commands, on any machines, fill one study;
+each writes its own folder from the whole study when it is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from graftlab import _atomic
+from graftlab.config import TuneConfig
+from graftlab.errors import DataError
+from graftlab.grafter import Grafter
+from graftlab.report.run import interrupt_deferred, write_run
+from graftlab.report.tune import history_svg, trial_rows, tune_markdown
+from graftlab.tune import Tuner, load_space
+from graftlab.tune.storage import check_connects, storage_url
+from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+                                       check_writable, class_names, limit_domain,
+                                       load_with_columns, new_folder)
+
+FORMAT = "graftlab.tune/1"
+
+
+def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | None = None,
+             tracker=None) -> dict:
+    """Run the configured study (or this worker's share of it); write the run folder."""
+    t0 = time.perf_counter()
+    data, m, search = config.data, config.model, config.tune
+    modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_writable(config.runs_dir, "runs_dir")
+    check_cache()
+    space = load_space(search.space)
+    options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
+               if v is not None}
+    estimator = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
+                        layer=m.layer, pooling=m.pooling, backbone_options=options or None,
+                        **config.train.model_dump())
+    space.check_names(list(estimator.get_params(deep=False)))
+    url = storage_url(search.storage)
+    if url is not None:
+        check_connects(url)
+    domain = load_with_columns(data.path, text_column=data.text_column,
+                               label_column=data.label_column, skip_corrupt=data.skip_corrupt)
+    if not domain.labelled:
+        raise DataError(f"data {domain.name!r} has no labels; tuning needs labelled data.",
+                        hint="set data.label_column to the column that holds the labels.")
+    check_modality(domain, modality, m.backbone)
+    domain = limit_domain(domain, data.limit, "classification", search.seed)
+    tuner = Tuner(estimator=estimator, space=space, n_trials=search.trials, cv=search.cv,
+                  storage=search.storage, study_name=search.study, sampler=search.sampler,
+                  pruner=search.pruner, seed=search.seed, tracker=tracker)
+    tuner.fit(domain, class_names(domain, domain.labels), progress=progress)
+    results = {"format": FORMAT, "data": domain.name, "backbone": m.backbone,
+               "study": tuner.study_.study_name, "storage": _shown(url), "cv": search.cv,
+               "sampler": search.sampler, "pruner": search.pruner, "n_trials": search.trials,
+               "best_trial": tuner.best_trial_, "best_params": tuner.best_params_,
+               "best_score": tuner.best_score_, "trials": trial_rows(tuner.cv_results_),
+               "seconds": round(time.perf_counter() - t0, 2)}
+    folder = new_folder(config.runs_dir, "tune")
+    tuner.best_estimator_.save(folder / "model")
+    with interrupt_deferred():
+        _atomic.write_text(folder / "history.svg", history_svg(results["trials"]))
+        _atomic.write_json(folder / "results.json", results)
+        write_run(folder, config=config.model_dump(), metrics={
+            k: results[k] for k in ("best_trial", "best_params", "best_score", "seconds")},
+            summary=tune_markdown(results))
+    return {**results, "run_folder": str(folder)}
+
+
+def _shown(url: str | None) -> str:
+    """The storage for the report: in memory, or its URL without a password."""
+    if url is None:
+        return "in memory"
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,191 @@
+"""Tuner: scikit-learn-style results, pruning reports, tracking, SQLite resume, refusals."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from _postgres import free_port
+from _tune_data import SPACE, tiny_backbone, tiny_data, tiny_grafter
+
+from graftlab.errors import ConfigError, DataError, NotFittedError
+from graftlab.tune import Tuner
+
+
+def _tuner(**kw) -> Tuner:
+    return Tuner(**{"estimator": tiny_grafter(), "space": SPACE, "cv": 2, "n_trials": 6, **kw})
+
+
+def test_fit_gives_scikit_learn_style_results():
+    x, y = tiny_data()
+    t = _tuner(n_trials=8, pruner="none").fit(x, y)
+    res = t.cv_results_
+    assert res["trial"] == list(range(8)) and set(res["state"]) == {"complete"}
+    assert {"param_lr", "param_strategy", "param_batch_size"} <= set(res)
+    assert all(len(f) == 2 and np.mean(f) == pytest.approx(s)
+               for f, s in zip(res["fold_scores"], res["mean_test_score"], strict=True))
+    assert t.best_score_ == max(res["mean_test_score"])
+    assert t.best_params_ == {k: res[f"param_{k}"][t.best_trial_] for k in t.best_params_}
+    assert t.best_estimator_.get_params()["lr"] == t.best_params_["lr"]
+    assert t.best_estimator_.epochs == 3  # the space's fixed settings hold
+    assert t.score(x, y) == pytest.approx((t.predict(x) == y).mean())
+    # a solved linear probe counts one step per fold, head_only one per epoch
+    for strategy, epochs in zip(res["param_strategy"], res["epochs_run"], strict=True):
+        assert epochs == (2 if strategy == "linear_probe" else 6)
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_every_epoch_is_reported_so_a_pruner_can_stop_a_trial(pruner):
+    import optuna
+
+    x, y = tiny_data()
+    t = _tuner(n_trials=12, pruner=pruner, refit=False).fit(x, y)
+    trials = t.study_.trials
+    head_only = [tr for tr in trials if tr.params["strategy"] == "head_only"]
+    finished = [tr for tr in head_only if tr.state == optuna.trial.TrialState.COMPLETE]
+    assert all(sorted(tr.intermediate_values) == list(range(6)) for tr in finished)
+    pruned = [tr for tr in trials if tr.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "no trial pruned: the median pruner saw no reports"
+    assert all(tr.user_attrs["epochs_run"] < 6 for tr in pruned)
+    assert len(t.cv_results_["trial"]) == 12
+
+
+def test_a_tracker_gets_one_nested_run_per_trial():
+    runs = {}
+
+    class Run:
+        def __init__(self):
+            self.params, self.metrics = None, []
+
+        def log_params(self, params):
+            self.params = params
+
+        def log_metrics(self, metrics, step):
+            self.metrics.append((step, metrics))
+
+    class Tracker:
+        @contextmanager
+        def nested(self, name):
+            runs[name] = Run()
+            yield runs[name]
+
+    x, y = tiny_data()
+    _tuner(n_trials=3, pruner="none", tracker=Tracker()).fit(x, y)
+    assert sorted(runs) == ["trial-0", "trial-1", "trial-2"]
+    for run in runs.values():
+        assert set(run.params) == {"lr", "strategy", "batch_size"}
+        steps = [s for s, m in run.metrics if "val_accuracy" in m]
+        assert steps == sorted(steps) and steps[-1] == 5  # 2 folds x 3 epochs, last step
+        assert run.metrics[-1][1].keys() == {"cv_accuracy"}
+
+
+def test_a_study_on_sqlite_resumes_under_its_name(tmp_path):
+    x, y = tiny_data()
+    db = tmp_path / "study.db"
+    first = _tuner(n_trials=3, storage=str(db), study_name="s", refit=False).fit(x, y)
+    again = _tuner(n_trials=5, storage=f"sqlite:///{db}", study_name="s", refit=False).fit(x, y)
+    assert again.cv_results_["trial"] == [0, 1, 2, 3, 4]
+    assert again.cv_results_["param_lr"][:3] == first.cv_results_["param_lr"]
+    same = _tuner(n_trials=5, storage=str(db), study_name="s", refit=False).fit(x, y)
+    assert len(same.study_.trials) == 5  # already done: no trial more
+
+
+def test_a_study_with_another_space_is_refused(tmp_path):
+    x, y = tiny_data()
+    db = str(tmp_path / "study.db")
+    _tuner(n_trials=1, storage=db, study_name="s", refit=False).fit(x, y)
+    other = {**SPACE, "params": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}}
+    with pytest.raises(ConfigError) as exc:
+        Tuner(estimator=tiny_grafter(), space=other, cv=2, storage=db, study_name="s").fit(x, y)
+    message = str(exc.value)
+    assert "study 's' already exists with another set-up" in message
+    assert "space.params.lr.high: stored 1.0, now 0.1" in message
+    assert "space.params.strategy: stored {'type': 'categorical'" in message
+    assert "give a new --study name" in str(exc.value)
+    with pytest.raises(ConfigError, match="another set-up: cv: stored 2, now 3"):
+        _tuner(cv=3, storage=db, study_name="s").fit(x, y)
+
+
+def test_a_storage_that_cannot_connect_names_host_and_port():
+    port = free_port()
+    with pytest.raises(ConfigError) as exc:
+        _tuner(storage=f"postgresql://someone@127.0.0.1:{port}/db").fit(*tiny_data())
+    message = str(exc.value)
+    assert f"cannot connect to the postgresql server at 127.0.0.1:{port}" in message
+    assert "pg_ctl" in message and "--storage study.db" in message
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="the folder .*nowhere of the SQLite file"):
+        _tuner(storage=str(tmp_path / "nowhere" / "s.db")).fit(*tiny_data())
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"cv": 1}, "cv must be a whole number >= 2"),
+    ({"n_trials": 0}, "n_trials must be a whole number >= 1"),
+    ({"pruner": "medain"}, "pruner must be one of median, hyperband, none"),
+    ({"sampler": "grid"}, "sampler must be one of tpe, random"),
+    ({"space": None}, "Tuner needs space="),
+])
+def test_bad_settings_are_named(kw, words):
+    with pytest.raises(ConfigError, match=words):
+        _tuner(**kw).fit(*tiny_data())
+
+
+def test_too_few_samples_per_class_for_the_folds():
+    x, y = tiny_data()
+    with pytest.raises(DataError, match="cv=5 folds need 5 samples of each class; the "
+                                        "smallest class has 4"):
+        _tuner(cv=5).fit(x[:24:2], y[:24:2])
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError, match="Tuner is not fitted yet"):
+        _tuner().predict(tiny_data()[0])
+
+
+def test_storage_urls():
+    from graftlab.tune.storage import storage_url
+
+    assert storage_url(None) is None
+    assert storage_url("study.db").startswith("sqlite:////") and storage_url(
+        "study.db").endswith("/study.db")
+    import importlib.util
+
+    driver = "postgresql" if importlib.util.find_spec("psycopg2") else "postgresql+psycopg"
+    assert storage_url("postgresql://u@h:5432/d") == f"{driver}://u@h:5432/d"
+    assert storage_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_an_unknown_database_kind_is_named():
+    with pytest.raises(ConfigError, match="unknown database kind 'mongodb'"):
+        _tuner(storage="mongodb://localhost/x").fit(*tiny_data())
+
+
+def test_domain_adaptation_is_scored_without_target_labels():
+    from graftlab.adapt import Adapter
+
+    x, y = tiny_data()
+    target = 255 - x  # the same squares, inverted: a shifted domain, no labels given
+    space = {"params": {"transfer_weight": {"type": "float", "low": 0.1, "high": 1.0},
+                        "lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}},
+             "fixed": {"epochs": 2, "batch_size": 16}}
+    t = Tuner(estimator=Adapter(backbone=tiny_backbone(), method="coral", strategy="full"),
+              space=space, n_trials=3, scoring="info_max").fit(x, y, target=target)
+    res = t.cv_results_
+    assert len(res["trial"]) == 3 and all(len(f) == 1 for f in res["fold_scores"])
+    assert all(0 <= s <= np.log(3) + 1e-6 for s in res["mean_test_score"])  # info_max range
+    assert t.best_estimator_.predict(target).shape == (48,)
+    assert t.study_.user_attrs["graftlab"]["metric"] == "info_max"
+
+
+@pytest.mark.parametrize("kw, target, words", [
+    ({"scoring": "info_max"}, None, "scoring 'info_max' scores predictions on an unlabelled"),
+    ({"scoring": "accuracy"}, 1, "scoring must be one of info_max, entropy, snd"),
+    ({"scoring": "entropi"}, 1, "Did you mean 'entropy'?"),
+])
+def test_the_scoring_must_fit_the_labels_there_are(kw, target, words):
+    x, y = tiny_data()
+    with pytest.raises(ConfigError, match=words):
+        _tuner(**kw).fit(x, y, target=None if target is None else x)
