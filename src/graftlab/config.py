@@ -299,6 +299,7 @@ class TuneConfig(_Section):
     train: TrainConfig = TrainConfig()  # every trial's settings, but for the space's
     tune: TuneSearch
     runs_dir: str = "runs"
+    track: str | None = None  # each trial a nested run
 
 
 class ExtractConfig(_Section):

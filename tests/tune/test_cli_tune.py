@@ -85,3 +85,26 @@ def test_the_space_is_required(tmp_path):
     result = CliRunner().invoke(app, ["tune", *_folder(tmp_path)[:1]])
     assert result.exit_code == 2
     assert "'tune.space'" in result.output and "give --space" in result.output
+
+
+@pytest.mark.slow  # EfficientNet-Lite0's weights
+def test_tune_tracked_with_mlflow_logs_each_trial_as_a_nested_run(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    args = _folder(tmp_path)
+    result = CliRunner().invoke(app, ["tune", *args, "--trials", "3", "--cv", "2",
+                                      "--track", "mlflow"])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder.resolve() / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("graftlab").experiment_id])
+    by_name = {r.info.run_name: r for r in runs}
+    top = by_name[folder.name]
+    assert {f"trial-{i}" for i in range(3)} <= set(by_name)
+    for i in range(3):
+        trial = by_name[f"trial-{i}"]
+        assert trial.data.tags["mlflow.parentRunId"] == top.info.run_id
+        assert {"lr", "strategy"} <= set(trial.data.params)
+    best = json.loads((folder / "results.json").read_text())["best_score"]
+    assert top.data.metrics["best_cv_accuracy"] == pytest.approx(best)
+    assert "summary.md" in {a.path for a in client.list_artifacts(top.info.run_id)}

@@ -20,6 +20,9 @@ app = typer.Typer(help="graftlab: graft a pretrained model onto your task, offli
 cache_app = typer.Typer(help="Inspect or clear the on-disk feature cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 console = Console()
+Track = Annotated[str | None, typer.Option(
+    help="Track the run with tensorboard or mlflow, in the run folder (params, metrics per "
+    "epoch, one nested run per model trained, report and model as artifacts).")]
 SkipCorrupt = Annotated[bool, typer.Option(
     "--skip-corrupt", help="Image folders: leave out files that cannot be read (listed in a "
     "warning) instead of stopping.")]

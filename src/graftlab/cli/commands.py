@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graftlab.cli.app import (SELECT_KEYS, KeepFraction, SelectOption, SelectTarget,
-                              SkipCorrupt, _errors, _progress, app, console, err)
+                              SkipCorrupt, Track, _errors, _progress, app, console, err)
 from graftlab.errors import ConfigError
 
 # Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
@@ -44,9 +44,6 @@ Words = Annotated[list[str] | None, typer.Argument(
     help="A YAML config (.yaml) and/or dotted overrides, e.g. model.backbone=minilm_l6 "
     "train.epochs=3 (options on the command line win over the file; overrides win over both).",
     show_default=False)]
-Track = Annotated[str | None, typer.Option(
-    help="Track the run with tensorboard or mlflow, in the run folder (params, metrics per "
-    "epoch, one nested run per model trained, report and model as artifacts).")]
 TestData = Annotated[str | None, typer.Option(
     help="An explicit held-out set (e.g. your own test/ folder, or a .csv), scored instead of "
     "a seeded random split.")]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console
+from graftlab.cli.app import SkipCorrupt, Track, _errors, _progress, app, console
 
 
 @app.command()
@@ -46,6 +46,7 @@ def tune(
     runs_dir: Annotated[Path, typer.Option(help="Where the dated run folder goes.")] =
         Path("runs"),
     skip_corrupt: SkipCorrupt = False,
+    track: Track = None,
 ) -> None:
     """Search hyper-parameters (Optuna TPE, pruned per epoch) by k-fold CV; write the trials,
     the best parameters, the optimisation history and the refitted best model."""

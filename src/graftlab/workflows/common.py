@@ -201,6 +201,19 @@ def new_folder(runs_dir: str | Path, kind: str) -> Path:
 
 
 @contextmanager
+def early_folder(runs_dir: str | Path, kind: str) -> Iterator[Path]:
+    """A fresh dated run folder made before the work (a tracker writes into it meanwhile);
+    removed if the work fails before its results are written (metrics.json)."""
+    folder = new_folder(runs_dir, kind)
+    try:
+        yield folder
+    except BaseException:
+        if not (folder / "metrics.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@contextmanager
 def settled(folder: Path, created: bool) -> Iterator[None]:
     """Never leave a run folder saying "running": when the work fails, a folder where no run
     finished is removed (or emptied, when it existed before), else its results.json is marked

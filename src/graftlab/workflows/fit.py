@@ -11,8 +11,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,9 @@ from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.select import check_selector, select_for
-from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+from graftlab.workflows.common import (check_backbone, early_folder, check_cache, check_modality,
                                        check_writable, class_names, load_test,
-                                       load_with_columns, new_folder)
+                                       load_with_columns)
 
 if TYPE_CHECKING:
     from graftlab.grafter import Grafter
@@ -89,7 +88,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     grafter = Grafter(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
                       layer=m.layer, pooling=m.pooling, backbone_options=options or None,
                       checkpoint_dir=str(checkpoints), **config.train.model_dump())
-    with _fit_folder(config.runs_dir) as folder, \
+    with early_folder(config.runs_dir, "fit") as folder, \
             open_tracker(config.track, folder, run_name=folder.name, outputs=True) as tracker:
         metrics = _train_and_save(config, grafter, domain, (train, test, weights), selection,
                                   folder, tracker, progress, t0)
@@ -131,19 +130,6 @@ def _train_and_save(config: FitConfig, grafter: Grafter, domain: Domain,
     write_run(folder, config=config.model_dump(), metrics=metrics, summary=summary)
     tracker.log_metrics(metrics)  # the files written are logged as the tracker closes
     return metrics
-
-
-@contextmanager
-def _fit_folder(runs_dir: str) -> Iterator[Path]:
-    """The run's dated folder, made before training (a tracker writes into it as it trains);
-    removed if the run fails before its results are written (metrics.json)."""
-    folder = new_folder(runs_dir, "fit")
-    try:
-        yield folder
-    except BaseException:
-        if not (folder / "metrics.json").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
 
 
 def resume_folder(config: FitConfig) -> Path:

@@ -10,6 +10,7 @@ each writes its own folder from the whole study when it is done.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 from graftlab import _atomic
@@ -18,9 +19,10 @@ from graftlab.errors import DataError
 from graftlab.grafter import Grafter
 from graftlab.report.run import interrupt_deferred, write_run
 from graftlab.report.tune import history_svg, trial_rows, tune_markdown
+from graftlab.track import check_tracker, open_tracker
 from graftlab.tune import Tuner, load_space
 from graftlab.tune.storage import check_connects, storage_url
-from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+from graftlab.workflows.common import (check_backbone, early_folder, check_cache, check_modality,
                                        check_writable, class_names, limit_domain,
                                        load_with_columns, new_folder)
 
@@ -35,6 +37,7 @@ def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | 
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
+    check_tracker(config.track)
     space = load_space(search.space)
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
@@ -52,17 +55,30 @@ def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | 
                         hint="set data.label_column to the column that holds the labels.")
     check_modality(domain, modality, m.backbone)
     domain = limit_domain(domain, data.limit, "classification", search.seed)
+    if tracker is not None or config.track is None:
+        return _study(config, estimator, space, domain, url, progress, tracker, t0, None)
+    with early_folder(config.runs_dir, "tune") as folder, \
+            open_tracker(config.track, folder, run_name=folder.name, outputs=True) as opened:
+        opened.log_params(config.model_dump())
+        return _study(config, estimator, space, domain, url, progress, opened, t0, folder)
+
+
+def _study(config: TuneConfig, estimator, space, domain, url: str | None, progress,
+           tracker, t0: float, folder: Path | None) -> dict:
+    """Run the study (each trial a nested run of ``tracker``, if any); write ``folder`` (None:
+    a new one, made once the study is done)."""
+    search = config.tune
     tuner = Tuner(estimator=estimator, space=space, n_trials=search.trials, cv=search.cv,
                   storage=search.storage, study_name=search.study, sampler=search.sampler,
                   pruner=search.pruner, seed=search.seed, tracker=tracker)
     tuner.fit(domain, class_names(domain, domain.labels), progress=progress)
-    results = {"format": FORMAT, "data": domain.name, "backbone": m.backbone,
+    results = {"format": FORMAT, "data": domain.name, "backbone": config.model.backbone,
                "study": tuner.study_.study_name, "storage": _shown(url), "cv": search.cv,
                "sampler": search.sampler, "pruner": search.pruner, "n_trials": search.trials,
                "best_trial": tuner.best_trial_, "best_params": tuner.best_params_,
                "best_score": tuner.best_score_, "trials": trial_rows(tuner.cv_results_),
                "seconds": round(time.perf_counter() - t0, 2)}
-    folder = new_folder(config.runs_dir, "tune")
+    folder = folder or new_folder(config.runs_dir, "tune")
     tuner.best_estimator_.save(folder / "model")
     with interrupt_deferred():
         _atomic.write_text(folder / "history.svg", history_svg(results["trials"]))
@@ -70,6 +86,8 @@ def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | 
         write_run(folder, config=config.model_dump(), metrics={
             k: results[k] for k in ("best_trial", "best_params", "best_score", "seconds")},
             summary=tune_markdown(results))
+    if tracker is not None:
+        tracker.log_metrics({"best_cv_accuracy": results["best_score"]})
     return {**results, "run_folder": str(folder)}
 
 
