@@ -164,6 +164,7 @@ class AdaptTrain(_Section):
     keep: Literal["auto", "refined", "average", "selected"] = "auto"
     pseudo_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     select_epoch: Literal["entropy", "info_max", "snd"] | None = None
+    augment: str | None = None  # a preset of graftlab.augment for every method's batches
 
     _split = field_validator("methods", mode="before")(_comma_list)
 

@@ -83,6 +83,11 @@ CASES = [
      "number >= 0 and < 1, got 1.0"),
     ("adapt", ["--method", "dan,coral,danm"], "unknown adaptation method 'danm'"),
     ("adapt", ["--keep", "best"], "--keep (train.keep): Input should be 'auto'"),
+    ("adapt", ["--augment", "token_edits"], "augmentation preset 'token_edits' is for text "
+     "inputs, but the backbone takes image. Presets for image: light"),
+    ("fit", ["--augment", "expnd"], "unknown augmentation preset 'expnd'"),
+    ("fit", ["--augment", "expand", "model.backbone=minilm_l6"], "augmentation preset 'expand' "
+     "is for image inputs, but the backbone takes text. Presets for text: token_edits"),
     *[(cmd, ["model.backbon=x"], "config key 'model.backbon' does not exist") for cmd in
       ("probe", "extract", "compare", "adapt", "fit")],
     ("fit", ["train.epochs=0"], "config key 'train.epochs' must be an integer >= 1, got 0"),
@@ -165,3 +170,16 @@ def test_demo_checks_its_options_before_loading_anything(where, args, message):
     result = CliRunner().invoke(app, ["demo", *_fill(args, where)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert _fill([message], where)[0] in result.stderr
+
+
+def test_adapt_hands_its_augmentation_preset_to_every_adapter(where, monkeypatch):
+    import graftlab.workflows.configured as configured
+
+    seen = {}
+    monkeypatch.setattr(configured, "adapt_to_folder", lambda *domains, **kw: seen.update(kw)
+                        or {"run_folder": str(where / "runs" / "x")})
+    imgs = str(where / "imgs")
+    result = CliRunner().invoke(app, ["adapt", "--source", imgs, "--target", imgs,
+                                      "--augment", "domain_mix", "--image-size", "32",
+                                      "--runs-dir", str(where / "runs")])
+    assert seen.get("augment") == "domain_mix", (result.output, result.exception)

@@ -23,6 +23,10 @@ console = Console()
 Track = Annotated[str | None, typer.Option(
     help="Track the run with tensorboard or mlflow, in the run folder (params, metrics per "
     "epoch, one nested run per model trained, report and model as artifacts).")]
+Augment = Annotated[str | None, typer.Option(
+    help="An augmentation preset (graftlab.augment): images expand, light, mix, mixup, cutmix, "
+    "expand_mix, domain_mix; text token_edits; cached features feature_mixup, "
+    "feature_domain_mix (the ones that fit the backbone's modality).")]
 SkipCorrupt = Annotated[bool, typer.Option(
     "--skip-corrupt", help="Image folders: leave out files that cannot be read (listed in a "
     "warning) instead of stopping.")]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graftlab.cli.app import (SELECT_KEYS, KeepFraction, SelectOption, SelectTarget,
-                              SkipCorrupt, Track, _errors, _progress, app, console, err)
+                              SkipCorrupt, Track, Augment, _errors, _progress, app, console, err)
 from graftlab.errors import ConfigError
 
 # Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
@@ -189,6 +189,7 @@ def fit(
     select: SelectOption = None,
     keep_fraction: KeepFraction = 1.0,
     select_target: SelectTarget = None,
+    augment: Augment = None,
 ) -> None:
     """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
     from graftlab.cli.configs import configured
@@ -330,6 +331,7 @@ def adapt(
     track: Track = None,
     select: SelectOption = None,
     keep_fraction: KeepFraction = 1.0,
+    augment: Augment = None,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""

@@ -200,6 +200,15 @@ def new_folder(runs_dir: str | Path, kind: str) -> Path:
     return prepare_run_folder(None, runs_dir, False, kind)
 
 
+def check_augment(preset: object, modality: str) -> None:
+    """An augmentation preset that does not fit the backbone's modality, refused before any
+    work (naming the presets that fit); True/False/None pass (they are not presets)."""
+    if isinstance(preset, str):
+        from graftlab.augment import build_preset
+
+        build_preset(preset, modality)
+
+
 @contextmanager
 def early_folder(runs_dir: str | Path, kind: str) -> Iterator[Path]:
     """A fresh dated run folder made before the work (a tracker writes into it meanwhile);

@@ -16,7 +16,7 @@ from graftlab.workflows.adapt import adapt_to_folder
 from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
                                              parse_label_map)
-from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
+from graftlab.workflows.common import (check_augment, check_backbone, check_cache, check_out_folder,
                                        limit_domain, load_with_columns, load_with_test)
 from graftlab.workflows.compare import check_compare, run_compare
 from graftlab.workflows.select import check_selector, load_source, select_for, select_source
@@ -61,7 +61,8 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     check_options({"select_epoch": t.select_epoch, "pseudo_fraction": t.pseudo_fraction})
     check_selector(config.select.selector, config.select.keep_fraction)
     mapping = parse_label_map(data.label_map)
-    check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_augment(t.augment, check_backbone(m.backbone, image_size=m.image_size,
+                                            max_length=m.max_length))
     check_out_folder(config.out, config.runs_dir, config.overwrite, "adapt")
     check_cache()
     check_tracker(config.track)
@@ -95,7 +96,8 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         head_options={"hidden": [m.bottleneck]} if m.head == "mlp" else None,
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
-        pseudo_fraction=t.pseudo_fraction, track=config.track)
+        pseudo_fraction=t.pseudo_fraction, track=config.track,
+        **({"augment": t.augment} if t.augment else {}))
     return _with_selection(result, selection)
 
 

@@ -25,7 +25,7 @@ from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.select import check_selector, select_for
-from graftlab.workflows.common import (check_backbone, early_folder, check_cache, check_modality,
+from graftlab.workflows.common import (check_augment, check_backbone, early_folder, check_cache, check_modality,
                                        check_writable, class_names, load_test,
                                        load_with_columns)
 
@@ -55,6 +55,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     t0 = time.perf_counter()
     data, m = config.data, config.model
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
+    check_augment(config.train.augment, modality)
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
     check_tracker(config.track)
