@@ -1,0 +1,157 @@
+"""Loading a configuration: YAML, dotted overrides, errors that name the key and its range."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from graftlab.config.schema import FitConfig
+from graftlab.errors import ConfigError, closest
+
+
+def _section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
+    annotation = model.model_fields[key].annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
+        else None
+
+
+def _fields(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The valid keys at ``path`` (for 'did you mean' hints)."""
+    for key in path:
+        sub = _section(model, key) if key in model.model_fields else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def _field(model: type[BaseModel], path: list[str]):
+    for key in path[:-1]:
+        model = _section(model, key)
+    return model.model_fields[path[-1]]
+
+
+def _unknown_key(path: list[str], schema: type[BaseModel] = FitConfig) -> ConfigError:
+    known = _fields(schema, path[:-1])
+    dotted = ".".join(path)
+    guess = closest(path[-1], known)
+    where = ".".join(path[:-1]) or "the top level"
+    return ConfigError(
+        f"config key {dotted!r} does not exist. Valid keys in {where}: {', '.join(known)}."
+        + (f" Did you mean {'.'.join([*path[:-1], guess])!r}?" if guess else ""))
+
+
+def _set(raw: dict, key: str, value: Any, schema: type[BaseModel]) -> None:
+    path = key.strip().split(".")
+    node = raw
+    for depth, part in enumerate(path[:-1]):
+        if part not in _fields(schema, path[:depth]):
+            raise _unknown_key(path[:depth + 1], schema)
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key {'.'.join(path[:depth + 1])!r} is a section; "
+                              "give it a mapping, not a value.")
+    if path[-1] not in _fields(schema, path[:-1]):
+        raise _unknown_key(path, schema)
+    node[path[-1]] = value
+
+
+def apply_override(raw: dict, override: str, schema: type[BaseModel] = FitConfig) -> None:
+    """``a.b=value`` (value parsed as YAML) into the nested dict ``raw``."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} is not KEY=VALUE.",
+                          hint="write e.g. train.epochs=3 or model.backbone=minilm_l6.")
+    key, value = override.split("=", 1)
+    _set(raw, key, yaml.safe_load(value) if value else None, schema)
+
+
+def _constraints(field) -> list:
+    """The constraint objects of a field, also inside ``X | None``."""
+    found = list(field.metadata)
+    for arg in get_args(field.annotation):
+        for meta in getattr(arg, "__metadata__", ()):
+            found += list(getattr(meta, "metadata", [meta]))
+    return found
+
+
+def _bounds(field) -> str:
+    """A field's allowed range in words: 'an integer >= 1', 'a number > 0 and < 1'."""
+    parts = []
+    for item in _constraints(field):
+        for attr, sign in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(item, attr, None) is not None:
+                parts.append(f"{sign} {getattr(item, attr)}")
+    kind = "an integer" if "int" in str(field.annotation) else "a number"
+    return f"{kind} {' and '.join(parts)}" if parts else kind
+
+
+def _read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.",
+                          hint="write one (see the command's --help) or pass options and "
+                          "overrides only, e.g. data.path=vader:movies.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping (sections data, model, "
+                          "train).")
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), *,
+                schema: type[BaseModel] = FitConfig, options: dict[str, Any] | None = None,
+                flags: dict[str, str] | None = None) -> Any:
+    """Read YAML (if given), then ``options`` (dotted key -> value: the command-line options
+    given), then ``overrides`` (``key=value``), and validate against ``schema``. Errors name
+    the key (and ``flags[key]``, the option that set it), what is allowed, and the fix."""
+    raw: dict = _read_yaml(path) if path is not None else {}
+    given: set[str] = set()
+    for key, value in (options or {}).items():
+        _set(raw, key, value, schema)
+        given.add(key)
+    for override in overrides:
+        apply_override(raw, override, schema)
+        given.discard(override.split("=", 1)[0].strip())
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
+        if error["type"] == "extra_forbidden":
+            raise _unknown_key(loc, schema) from None
+        while len(loc) > 1 and loc[-1] not in _fields(schema, loc[:-1]):
+            loc.pop()  # a union's member name, not a key
+        dotted = ".".join(loc)
+        flag = (flags or {}).get(dotted) if dotted in given else None
+        name = f"{flag} ({dotted})" if flag else f"config key {dotted!r}"
+        if error["type"] == "missing":
+            section = dotted if _fields(schema, loc) else None
+            while _fields(schema, loc):  # a whole section: name its first required key
+                model = schema
+                for key in loc:
+                    model = _section(model, key)
+                loc = [*loc, next(k for k, f in model.model_fields.items() if f.is_required())]
+            dotted = ".".join(loc)
+            flag = (flags or {}).get(dotted)
+            raise ConfigError((f"config section {section!r} is required, with at least "
+                               if section else "") + f"config key {dotted!r}"
+                              + ("." if section else " is required."),
+                              hint=(f"give {flag}, or " if flag else "") +
+                              f"add it to the config or as an override, e.g. {dotted}=mnist."
+                              ) from None
+        if error["type"] in ("greater_than", "greater_than_equal", "less_than",
+                             "less_than_equal"):
+            raise ConfigError(f"{name} must be {_bounds(_field(schema, loc))}, got "
+                              f"{error.get('input')!r}.") from None
+        guess = None
+        if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+            guess = closest(error["input"], re.findall(r"'([^']*)'", error["ctx"]["expected"]))
+        raise ConfigError(f"{name}: {error['msg']} (got {error.get('input')!r})."
+                          + (f" Did you mean {guess!r}?" if guess else "")) from None
