@@ -28,7 +28,6 @@ call (goal: the same on at least 75% of the data sets).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "advise.json"
 IMAGES = {"backbones": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
@@ -196,19 +195,14 @@ def main() -> None:
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/advise.json only")
     args = parser.parse_args()
-    if args.render:
-        result = json.loads(RESULTS.read_text())
-    else:
+    def run() -> dict:
         p = {**(QUICK if args.quick else PROTOCOL), "compare": args.compare}
         start = time.perf_counter()
         sets = [measure_set(name, setup, p) for name, setup in p["sets"].items()]
-        result = {"protocol": p, "sets": sets, "seconds": time.perf_counter() - start}
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("advise", "Transferability scores (advise)", text)
+        return {"protocol": p, "sets": sets, "seconds": time.perf_counter() - start}
+
+    publish("advise", "Transferability scores (advise)", quick=args.quick,
+            render_only=args.render, measure=run, render=render)
 
 
 if __name__ == "__main__":

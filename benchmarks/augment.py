@@ -21,7 +21,6 @@ were fixed before this script first ran (there is no design round to report).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -31,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 PROTOCOL = {"image_size": 64, "n_source": 1000, "n_target": 1000, "n_test": 1000,
             "n_full": 2000, "per_class_low": 100, "epochs": 5, "batch_size": 64, "seeds": 3,
@@ -265,14 +264,9 @@ def main() -> None:
                         help="the image rows' strategy (last_k: the top 2 blocks train too; "
                         "slower)")
     args = parser.parse_args()
-    res = measure({**(QUICK if args.quick else PROTOCOL), "threads": args.threads,
-                   "strategy": args.strategy})
-    out = body(res)
-    print(out)
-    if not args.quick:
-        (ROOT / "benchmarks" / "results" / "augment.json").write_text(
-            json.dumps(res, indent=2) + "\n")
-        write_section("augment", "Augmentation", out)
+    publish("augment", "Augmentation", quick=args.quick, render_only=False, render=body,
+            measure=lambda: measure({**(QUICK if args.quick else PROTOCOL),
+                                     "threads": args.threads, "strategy": args.strategy}))
 
 
 if __name__ == "__main__":

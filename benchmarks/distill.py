@@ -16,7 +16,6 @@ and throughput at batch 32, medians of repeats.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 PROTOCOL = {"n_train": 2000, "n_test": 1000, "image_size": 64, "epochs": 5, "seeds": 3,
             "strategy": "last_k", "k": 4, "teacher_k": 12, "batch_size": 64, "lr": 3e-3, "lr_backbone": 3e-4,
@@ -206,17 +205,8 @@ def main() -> None:
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/distill.json only")
     args = parser.parse_args()
-    stored = ROOT / "benchmarks" / "results" / "distill.json"
-    if args.render:
-        result = json.loads(stored.read_text())
-    else:
-        result = measure(QUICK if args.quick else PROTOCOL)
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            stored.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("distill", "Distillation", text)
+    publish("distill", "Distillation", quick=args.quick, render_only=args.render,
+            measure=lambda: measure(QUICK if args.quick else PROTOCOL), render=render)
 
 
 if __name__ == "__main__":

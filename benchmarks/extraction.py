@@ -27,6 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sections import table, write_section  # noqa: E402, F401  (re-exported to the scripts)
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -259,11 +262,6 @@ def summarise(runs: dict[str, list[dict]], baseline: str) -> dict[str, dict]:
     return out
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def png_folder(folder: Path, n: int, size: int = 32) -> Path:
     """``n`` small random-texture PNGs (``size`` px), like a user's folder of thumbnails."""
     import numpy as np
@@ -478,29 +476,6 @@ def main() -> None:
         memory_main(args.quick, not args.no_write)
     else:
         extraction_main(args)
-
-
-def write_section(key: str, title: str, body: str, path: Path | None = None) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md, atomically: a reader (or
-    an interrupted run) sees the previous file or the new one, never half of one. A section
-    whose end marker was lost is refused rather than guessed at."""
-    from graftlab import _atomic
-
-    path = path or ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the project's " \
-        "CI-class machine (2 cores, 24 GiB, no GPU) unless stated. These machines are noisy: " \
-        "read ratios and medians, not single numbers.\n"
-    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
-    section = f"{start}\n## {title}\n\n{body}\n{end}"
-    if start in text:
-        if end not in text[text.index(start):]:
-            raise SystemExit(f"{path}: section {key!r} has {start} but no {end} after it; "
-                             "restore the marker (or delete the section) and run again.")
-        text = text[:text.index(start)] + section + text[text.index(end, text.index(start))
-                                                         + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    _atomic.write_text(path, text)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 PROTOCOL = {"backbone": "minilm_l6", "max_length": 64, "shared": 256, "epochs": 15,
             "batch_size": 64, "lr": 1e-3, "seeds": 3, "test_fraction": 0.25,
@@ -318,17 +318,11 @@ def main() -> None:
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/multitask.json only")
     args = parser.parse_args()
-    stored = ROOT / "benchmarks" / "results" / "multitask.json"
     protocol = QUICK if args.quick else PROTOCOL
     if args.last_k:
         protocol = {**protocol, "strategies": ["head_only", "last_k"]}
-    result = json.loads(stored.read_text()) if args.render else measure(protocol)
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            stored.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("multitask", "Multi-task", text)
+    publish("multitask", "Multi-task", quick=args.quick, render_only=args.render,
+            measure=lambda: measure(protocol), render=render)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ trains on 80% of ``wnut16:train`` and scores the other 20% of it; it never reads
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 MODELS = {
     "head_only": {"strategy": "head_only", "epochs": 10, "lr": 3e-3},
@@ -195,15 +194,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.design:
         return design()
-    stored = ROOT / "benchmarks" / "results" / "ner.json"
-    result = json.loads(stored.read_text()) if args.render else measure(
-        QUICK if args.quick else PROTOCOL)
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            stored.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("ner", "Token labelling (NER)", text)
+    publish("ner", "Token labelling (NER)", quick=args.quick, render_only=args.render,
+            measure=lambda: measure(QUICK if args.quick else PROTOCOL), render=render)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Target labels score the rows only; no selector reads them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 SELECTORS = ["knn", "mmd_herding", "domain_classifier", "kliep", "task_similarity"]
 PROTOCOL = {"seeds": 3, "epochs": 5, "batch_size": 64, "lr": 3e-3, "fraction": 0.5,
@@ -254,15 +253,9 @@ def main() -> None:
     parser.add_argument("--render", action="store_true",
                         help="rewrite the section from benchmarks/results/source_selection.json only")
     args = parser.parse_args()
-    stored = ROOT / "benchmarks" / "results" / "source_selection.json"
-    result = json.loads(stored.read_text()) if args.render else \
-        measure(QUICK if args.quick else PROTOCOL)
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            stored.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("select", "Source selection", text)
+    publish("select", "Source selection", quick=args.quick, render_only=args.render,
+            stored=ROOT / "benchmarks" / "results" / "source_selection.json",
+            measure=lambda: measure(QUICK if args.quick else PROTOCOL), render=render)
 
 
 if __name__ == "__main__":

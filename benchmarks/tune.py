@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests" / "tune"))
-from extraction import table, write_section  # noqa: E402
+from sections import publish, table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tune.json"
 PROTOCOL = {"n_train": 2000, "n_test": 1000, "max_length": 128, "cv": 3, "epochs": 4,
@@ -264,14 +264,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    result = (json.loads(RESULTS.read_text()) if args.render
-              else measure(QUICK if args.quick else PROTOCOL, args.quick))
-    text = render(result)
-    print(text)
-    if not args.quick:
-        if not args.render:
-            RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        write_section("tune", "Tuning", text)
+    publish("tune", "Tuning", quick=args.quick, render_only=args.render, stored=RESULTS,
+            measure=lambda: measure(QUICK if args.quick else PROTOCOL, args.quick),
+            render=render)
 
 
 if __name__ == "__main__":
