@@ -160,3 +160,11 @@ def test_tags_that_do_not_fit_the_words_are_explained(tiny_tagging_bert, entitie
     y = {"entities": entities + [None] * len(UNTAGGED), "mood": MOOD}
     with pytest.raises(DataError, match=match):
         MultiTaskGrafter(tasks=TASKS, backbone=tiny_tagging_bert, epochs=1).fit(TEXTS, y)
+
+
+def test_a_token_task_with_a_sample_level_head_is_refused():
+    from graftlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="(?s)task 'entities' \\(tokens\\) needs one output per "
+                       "token, but head 'sequence' gives one per sample.*head 'token'"):
+        make_task("entities", {"type": "tokens", "head": "sequence"})

@@ -11,7 +11,9 @@ routed (cached features for ``head_only``, a frozen prefix's cached output for `
 trained by the one trainer and saved exactly as a Grafter's. The training method is
 :class:`~graftlab.methods.multitask.MultiTask`: per-task losses, masked per sample (a sample
 may carry labels for some tasks only: None or NaN), combined by ``weighting`` (``equal``,
-``uncertainty``, ``pcgrad``).
+``uncertainty``, ``pcgrad``). With a ``tokens`` task (NER, :mod:`.tokens`) the head reads the
+layer's token outputs (cached for ``head_only`` and ``last_k``) and the model outputs
+``{task: tensor}``; ``predict`` gives that task a list of tags per text, still from one pass.
 """
 
 from __future__ import annotations
@@ -84,8 +86,9 @@ class MultiTaskGrafter(BaseEstimator):
     """Fine-tune one ``backbone`` for several ``tasks`` at once.
 
     ``tasks``: ``{name: type or spec}`` (or a list of specs with ``name``); a spec is a dict
-    with ``type`` (``classification``, ``regression``), ``head`` (a pooled head: ``linear``,
-    ``mlp``), ``head_options`` and ``missing`` (a value that marks a missing label, besides
+    with ``type`` (``classification``, ``regression``, ``tokens``: one tag per word, see
+    :mod:`.tokens`), ``head`` (a pooled head: ``linear``, ``mlp``; a token task's ``token``),
+    ``head_options`` and ``missing`` (a value that marks a missing label, besides
     None and NaN). ``shared``: the width of a hidden layer all task heads read (what the
     weighting acts on with ``head_only``; None: none). ``weighting``: ``equal``,
     ``uncertainty`` or ``pcgrad``. Strategies as for :class:`~graftlab.grafter.Grafter`

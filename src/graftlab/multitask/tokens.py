@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from graftlab.data.tagged import TaggedSentences
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 from graftlab.methods.tokens import IGNORE, token_loss
 from graftlab.multitask.tasks import TaskType, register_task_type
 from graftlab.train.tokens import TagTargets, check_tokenizer, decode, first_subtokens, \
@@ -70,8 +70,15 @@ class TokensTask(TaskType):
     dtype = torch.long
 
     def __init__(self, task: str, *, classes: Any = None, **options: Any) -> None:
+        from graftlab.heads.heads import HEADS
+
         super().__init__(task, **options, **({"classes": classes} if classes is not None
                                               else {}))
+        if HEADS.get(self.head).task != "tokens":
+            fits = [name for name, cls in HEADS.items() if cls.task == "tokens"]
+            raise ConfigError(f"task {task!r} (tokens) needs one output per token, but head "
+                              f"{self.head!r} gives one per sample.",
+                              hint=f"give it head {' or '.join(map(repr, fits))}.")
 
     # ---- targets
     def _tagged(self, y: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
