@@ -168,3 +168,22 @@ def test_a_token_task_with_a_sample_level_head_is_refused():
     with pytest.raises(ConfigError, match="(?s)task 'entities' \\(tokens\\) needs one output per "
                        "token, but head 'sequence' gives one per sample.*head 'token'"):
         make_task("entities", {"type": "tokens", "head": "sequence"})
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_the_head_pools_tokens_as_the_text_backbones_pool_them(pooling):
+    """The sample-level tasks beside a token task see what they would see without it."""
+    from graftlab.backbones.base import Backbone
+    from graftlab.heads import create_head
+    from graftlab.heads.multitask import pool_tokens
+
+    x, mask = torch.randn(3, 5, 8), torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    expected = Backbone.pool(None, x, pooling, {"attention_mask": mask})
+    torch.testing.assert_close(pool_tokens(x, mask, pooling), expected)
+    head = create_head("multitask", in_features=8, num_outputs=5, pooling=pooling, dropout=0.0,
+                       tasks=[{"name": "e", "outputs": 3, "head": "token",
+                               "head_options": {"dropout": 0.0}}, {"name": "s", "outputs": 2}])
+    out = head(x, mask)
+    assert head.input_kind == "tokens" and list(out) == ["e", "s"]
+    assert out["e"].shape == (3, 5, 3)
+    torch.testing.assert_close(out["s"], head.tasks["s"](expected))
