@@ -88,3 +88,29 @@ def test_an_unknown_weighting_is_refused_before_any_work(tmp_path):
     assert "unknown loss weighting 'pcgard'" in result.output and "Did you mean 'pcgrad'" in \
         result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tokens_task_reads_tagged_sentences_beside_a_csv(tmp_path, tiny_tagging_bert):
+    """NER tags from a CoNLL-style file, a class from a CSV; one model, entity F1 per seed."""
+    conll = tmp_path / "ner.conll"
+    sentences = [("john lives in paris", "B-per O O B-loc"),
+                 ("mary visits london", "B-per O B-loc"), ("the city of paris", "O O O B-loc"),
+                 ("mary and john", "B-per O B-per")] * 2
+    conll.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.split(), g.split(),
+                                                                         strict=True))
+                                 for s, g in sentences) + "\n")
+    mood = tmp_path / "mood.csv"
+    mood.write_text("text,label\n" + "".join(f"{t},{m}\n" for t, m in [
+        ("john loves paris", "love"), ("mary loves london", "love"), ("the city", "plain"),
+        ("new york", "plain"), ("mary loves john", "love"), ("the city of london", "plain")]))
+    tasks = (f"  - {{name: entities, type: tokens, data: {conll}}}\n"
+             f"  - {{name: mood, type: classification, data: {mood}}}\n")
+    config = _config(tmp_path, tasks)
+    result = CliRunner().invoke(app, ["multitask", config, f"model.backbone={tiny_tagging_bert}"])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["labelled"] == {"entities": 4, "mood": 6}  # repeated sentences: one sample
+    assert {"entities.entity_f1", "mood.accuracy"} <= set(results["summary"][0]["metrics"])
+    pred = MultiTaskGrafter.load(folder / "model").predict([["mary", "visits", "paris"]])
+    assert len(pred["entities"][0]) == 3

@@ -97,7 +97,8 @@ class ExtractConfig(_Section):
 
 
 class MultiTaskTaskConfig(_Section):
-    """A task of ``graftlab multitask``: name, type, and the data (set, folder, CSV/JSONL)."""
+    """A task of ``graftlab multitask``: name, type, and the data (set, folder, CSV/JSONL; a
+    ``tokens`` task: a CoNLL-style file or a bundled tagged set, e.g. wnut16:train)."""
 
     name: str
     type: str

@@ -35,8 +35,9 @@ WEIGHTINGS: Registry[type[Weighting]] = Registry(
 
 @dataclass(frozen=True)
 class TaskLoss:
-    """One task's columns ``[start, stop)`` of the output, its loss on labelled rows, which rows
-    are labelled (``present(y) -> bool mask``) and a metric summed over them (or None)."""
+    """One task's columns ``[start, stop)`` of the output (or, where the model outputs a dict
+    ``{task: tensor}``, its entry), its loss on labelled rows, which rows are labelled
+    (``present(y) -> bool mask``) and a metric summed over them (or None)."""
 
     name: str
     start: int
@@ -44,6 +45,10 @@ class TaskLoss:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     present: Callable[[torch.Tensor], torch.Tensor]
     metric: tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] | None = None
+
+    def take(self, out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """This task's outputs, one row per sample."""
+        return out[self.name] if isinstance(out, dict) else out[:, self.start:self.stop]
 
 
 class Weighting(nn.Module):
@@ -114,8 +119,9 @@ def _flat(grads: Sequence[torch.Tensor | None], params: list[nn.Parameter]) -> t
 
 
 class MultiTask(nn.Module):
-    """Wraps a model ``f(inputs) -> (B, sum of the tasks' outputs)``; batches are
-    ``{"inputs": ..., "targets": {task: (B,) tensor, missing labels marked}}``. ``shared``
+    """Wraps a model ``f(inputs) -> (B, sum of the tasks' outputs)`` or ``{task: tensor}``
+    (a token task's (B, T, outputs)); batches are ``{"inputs": ..., "targets": {task: (B,)
+    tensor, or a token task's (B, T) labels, missing labels marked}}``. ``shared``
     are the trained parameters no single task owns (what PCGrad projects on)."""
 
     def __init__(self, model: nn.Module, tasks: Sequence[TaskLoss], weighting: Weighting,
@@ -131,7 +137,7 @@ class MultiTask(nn.Module):
             keep = task.present(y)
             counts[task.name] = int(keep.sum())
             if counts[task.name]:
-                losses[task.name] = task.loss(out[keep, task.start:task.stop], y[keep])
+                losses[task.name] = task.loss(task.take(out)[keep], y[keep])
         return losses, counts
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -147,7 +153,7 @@ class MultiTask(nn.Module):
         number of those rows, so a sum divided by it is the mean over the task's labels."""
         out = self.model(batch["inputs"])
         losses, counts = self._losses(out, batch["targets"])
-        sums: dict[str, float] = {"count": len(out)}
+        sums: dict[str, float] = {"count": len(self.tasks[0].take(out))}
         sums["loss"] = sum(float(v) * counts[t] for t, v in losses.items())
         for task in self.tasks:
             sums[f"{task.name}_labelled"] = counts[task.name]
@@ -156,6 +162,6 @@ class MultiTask(nn.Module):
                 y = batch["targets"][task.name]
                 keep = task.present(y)
                 name, fn = task.metric
-                value = fn(out[keep, task.start:task.stop], y[keep]) if keep.any() else 0.0
+                value = fn(task.take(out)[keep], y[keep]) if keep.any() else 0.0
                 sums[f"{task.name}_{name}"] = float(value)
         return sums

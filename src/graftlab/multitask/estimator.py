@@ -11,7 +11,9 @@ routed (cached features for ``head_only``, a frozen prefix's cached output for `
 trained by the one trainer and saved exactly as a Grafter's. The training method is
 :class:`~graftlab.methods.multitask.MultiTask`: per-task losses, masked per sample (a sample
 may carry labels for some tasks only: None or NaN), combined by ``weighting`` (``equal``,
-``uncertainty``, ``pcgrad``).
+``uncertainty``, ``pcgrad``). With a ``tokens`` task (NER, :mod:`.tokens`) the head reads the
+layer's token outputs (cached for ``head_only`` and ``last_k``) and the model outputs
+``{task: tensor}``; ``predict`` gives that task a list of tags per text, still from one pass.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from graftlab.errors import ConfigError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.grafter import Grafter
 from graftlab.methods.multitask import WEIGHTINGS, MultiTask, TaskLoss
-from graftlab.multitask.tasks import TaskType, check_labels, tasks_from
+from graftlab.multitask.tasks import TaskType, as_column, check_labels, tasks_from
+from graftlab.multitask.tokens import as_texts, word_positions
 from graftlab.saving import load_grafter, save_grafter
 from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
 from graftlab.train.callbacks import Callback
 from graftlab.train.fit import fit_method
 from graftlab.train.model import GraftedModel
-from graftlab.train.routes import choose_route
+from graftlab.train.routes import INPUTS, choose_route
 from graftlab.train.solve import holdout
 
 
@@ -49,18 +52,27 @@ class TaskSet:
     def num_outputs(self) -> int:
         return sum(t.num_outputs for t in self.tasks.values())
 
+    @property
+    def per_token(self) -> bool:
+        """Whether a task tags tokens: the model then outputs ``{task: tensor}``."""
+        return any(t.per_token for t in self.tasks.values())
+
     def columns(self) -> dict[str, tuple[int, int]]:
-        """Each task's output columns ``[start, stop)``."""
+        """Each task's output columns ``[start, stop)`` in the model's one output tensor; with
+        a token task each task has its own tensor (the last axis), its columns from 0."""
         out, start = {}, 0
         for name, task in self.tasks.items():
+            start = 0 if self.per_token else start
             out[name] = (start, start + task.num_outputs)
             start += task.num_outputs
         return out
 
-    def head_options(self, shared: int | None, dropout: float) -> dict:
+    def head_options(self, shared: int | None, dropout: float, pooling: str | None = None
+                     ) -> dict:
         return {"tasks": [{"name": n, "outputs": t.num_outputs, "head": t.head,
                            "head_options": t.head_options} for n, t in self.tasks.items()],
-                "shared": shared, "dropout": dropout}
+                "shared": shared, "dropout": dropout,
+                **({"pooling": pooling or "mean"} if self.per_token else {})}
 
     def config(self) -> dict:
         return {"tasks_fitted": [t.config() for t in self.tasks.values()]}
@@ -74,8 +86,9 @@ class MultiTaskGrafter(BaseEstimator):
     """Fine-tune one ``backbone`` for several ``tasks`` at once.
 
     ``tasks``: ``{name: type or spec}`` (or a list of specs with ``name``); a spec is a dict
-    with ``type`` (``classification``, ``regression``), ``head`` (a pooled head: ``linear``,
-    ``mlp``), ``head_options`` and ``missing`` (a value that marks a missing label, besides
+    with ``type`` (``classification``, ``regression``, ``tokens``: one tag per word, see
+    :mod:`.tokens`), ``head`` (a pooled head: ``linear``, ``mlp``; a token task's ``token``),
+    ``head_options`` and ``missing`` (a value that marks a missing label, besides
     None and NaN). ``shared``: the width of a hidden layer all task heads read (what the
     weighting acts on with ``head_only``; None: none). ``weighting``: ``equal``,
     ``uncertainty`` or ``pcgrad``. Strategies as for :class:`~graftlab.grafter.Grafter`
@@ -120,7 +133,8 @@ class MultiTaskGrafter(BaseEstimator):
     def build_for(self, taskset: TaskSet) -> GraftedModel:
         """The initial model (seeded) for fitted tasks: backbone + the multi-task head."""
         return build_model(self.backbone, head="multitask",
-                           head_options=taskset.head_options(self.shared, self.dropout),
+                           head_options=taskset.head_options(self.shared, self.dropout,
+                                                             self.pooling),
                            layer=self.layer, pooling=self.pooling,
                            num_outputs=taskset.num_outputs, pretrained=self.pretrained,
                            seed=self.seed, backbone_options=self.backbone_options)
@@ -143,14 +157,16 @@ class MultiTaskGrafter(BaseEstimator):
         needs a label for at least one task."""
         t0 = time.perf_counter()
         tasks = self._check_options()
-        domain = as_domain(X, backbone_modality(self.backbone, self.backbone_options))
+        domain = as_domain(as_texts(X), backbone_modality(self.backbone, self.backbone_options))
         columns = check_labels(tasks, y, len(domain))
-        encoded = {name: torch.as_tensor(task.fit(columns[name]), dtype=task.dtype)
-                   for name, task in tasks.items()}
+        fitted_labels = {name: task.fit(columns[name]) for name, task in tasks.items()}
         taskset = TaskSet(tasks)
         fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
         train_idx, val_idx = holdout(np.zeros(len(domain)), fraction, self.seed, stratify=False)
         model = self.build_for(taskset)
+        texts = list(domain.inputs) if taskset.per_token else None
+        encoded = {name: task.tensor(fitted_labels[name], texts, model.backbone)
+                   for name, task in tasks.items()}  # token tasks: labels at first sub-tokens
         strategy = strategy_from(self.strategy, self.get_params(), self.strategy_options)
         plan = make_plan(model, strategy, lr_head=self.lr, lr_backbone=self.lr_backbone,
                          weight_decay=self.weight_decay)
@@ -202,15 +218,45 @@ class MultiTaskGrafter(BaseEstimator):
             raise NotFittedError("this MultiTaskGrafter is not fitted yet; call "
                                  "fit(X, {task: labels}) first.")
 
-    def decision_function(self, X: Any, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Every task's raw outputs (logits; a standardised value), from one forward pass."""
+    def decision_function(self, X: Any, batch_size: int = 64) -> dict[str, Any]:
+        """Every task's raw outputs (logits; a standardised value), from one forward pass; a
+        token task's as one (tokens, outputs) array per input (its padding cut)."""
+        self._check()
+        if self.taskset_.per_token:
+            return self._run_per_task(as_texts(X), batch_size)
         out = self._run(X, batch_size, features=False)
         return {name: out[:, a:b] for name, (a, b) in self.taskset_.columns().items()}
 
-    def predict(self, X: Any, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """``{task: predictions}`` (class labels; values on the original scale), one pass."""
+    @torch.no_grad()
+    def _run_per_task(self, X: Any, batch_size: int) -> dict[str, Any]:
+        """The dict-output model batch by batch (one forward pass each), on the route
+        :meth:`~graftlab.grafter.Grafter._run` takes."""
+        m = self.model_.eval()
+        domain = as_domain(X, m.backbone.modality)
+        route = self.prediction_route() if domain.origin is not None else INPUTS
+        pick, net = route.picker(m, domain), route.net(m)
+        out: dict[str, list] = {name: [] for name in self.tasks_}
+        for idx in np.array_split(np.arange(len(domain)), max(1, -(-len(domain) // batch_size))):
+            inputs = pick(idx)
+            got, lengths = net(inputs), inputs["attention_mask"].sum(1).tolist()
+            for name, task in self.tasks_.items():
+                values = got[name].float().numpy()
+                out[name] += [v[:n] for v, n in zip(values, lengths, strict=True)] \
+                    if task.per_token else [values]
+        return {name: v if self.tasks_[name].per_token else np.concatenate(v)
+                for name, v in out.items()}
+
+    def predict(self, X: Any, batch_size: int = 64) -> dict[str, Any]:
+        """``{task: predictions}`` (class labels; values on the original scale; a token task's
+        tags, a list per input, one per word of its text split on single spaces), one pass.
+        Inputs may be texts, a Domain, word lists or TaggedSentences."""
+        X = as_texts(X)
         raw = self.decision_function(X, batch_size)
-        return {name: self.tasks_[name].decode(out) for name, out in raw.items()}
+        if not self.taskset_.per_token:
+            return {name: self.tasks_[name].decode(out) for name, out in raw.items()}
+        positions = word_positions(as_domain(X, "text").inputs, self.model_.backbone)
+        return {name: self.tasks_[name].decode(out, positions) if self.tasks_[name].per_token
+                else self.tasks_[name].decode(out) for name, out in raw.items()}
 
     def predict_proba(self, X: Any, batch_size: int = 64) -> dict[str, np.ndarray]:
         """Class probabilities of each classification task."""
@@ -220,25 +266,30 @@ class MultiTaskGrafter(BaseEstimator):
 
     def score(self, X: Any, y: dict[str, Any]) -> dict[str, dict[str, float]]:
         """Per task, its metrics over the samples that carry its label (classification:
-        accuracy, macro F1; regression: RMSE, Pearson r) and ``n``, their number."""
+        accuracy, macro F1; regression: RMSE, Pearson r; tokens: entity F1, precision,
+        recall) and ``n``, their number."""
         pred = self.predict(X)
         out = {}
         for name, labels in y.items():
             if name not in self.tasks_:
                 raise ConfigError(f"no task {name!r}; the tasks are {', '.join(self.tasks_)}.")
-            labels = np.asarray(list(labels), dtype=object)
+            labels = as_column(labels)
             keep = self.tasks_[name].present_in(labels)
-            scores = self.tasks_[name].score(pred[name][keep], labels[keep]) if keep.any() \
+            got = as_column(pred[name]) if self.tasks_[name].per_token else pred[name]
+            scores = self.tasks_[name].score(got[keep], labels[keep]) if keep.any() \
                 else {}  # no sample carries this task's label: nothing to score
             out[name] = {**scores, "n": int(keep.sum())}
         return out
 
     def output_layout(self) -> list[dict]:
         """What the model's one output tensor holds: per task its columns and decoding (for
-        an exporter's contract)."""
+        an exporter's contract); with a token task, each task's ``output`` (its key in the
+        output dict) and whether it has one row per token."""
         self._check()
-        cols = self.taskset_.columns()
-        return [{**t.config(), "columns": list(cols[n])} for n, t in self.tasks_.items()]
+        cols, per_token = self.taskset_.columns(), self.taskset_.per_token
+        return [{**t.config(), "columns": list(cols[n]),
+                 **({"output": n, "per_token": t.per_token} if per_token else {})}
+                for n, t in self.tasks_.items()]
 
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path) -> Path:

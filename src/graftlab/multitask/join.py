@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from graftlab.data.domain import Domain
+from graftlab.data.tagged import TaggedSentences
 from graftlab.errors import ConfigError, DataError
 
 
@@ -17,7 +18,9 @@ def join_tasks(parts: dict[str, tuple[Any, Any]], *, conflicts: str = "error"
     sample carrying each part's label (a text labelled twice for one task must agree, or with
     ``conflicts="first"`` keeps its first label); images
     are appended. ``inputs`` may be a Domain; its labels are taken when ``labels`` is None (its
-    class names; a data set without labels, e.g. ``vader_ratings``, gives its ``targets``)."""
+    class names; a data set without labels, e.g. ``vader_ratings``, gives its ``targets``). A
+    :class:`~graftlab.data.TaggedSentences` (a ``tokens`` task's data) gives its sentences as
+    texts (words joined by single spaces) and its tags."""
     if conflicts not in ("error", "first"):
         raise ConfigError(f"conflicts must be 'error' or 'first', got {conflicts!r}.")
     texts: dict[str, int] = {}
@@ -47,6 +50,8 @@ def join_tasks(parts: dict[str, tuple[Any, Any]], *, conflicts: str = "error"
 
 
 def _unpack(task: str, x: Any, y: Any) -> tuple[list, list]:
+    if isinstance(x, TaggedSentences):
+        x, y = x.texts, x.tags if y is None else y
     if isinstance(x, Domain):
         if y is None and x.labels is not None:
             y = np.asarray(x.classes)[x.labels] if x.classes else x.labels

@@ -11,15 +11,16 @@ type               missing label (given)            encoded (missing)
 =================  ==============================  ===========================================
 ``classification`` None or NaN (or ``missing=``)    class index, -1 when missing
 ``regression``     None or NaN                      standardised float, NaN when missing
+``tokens``         None                             tag id at each word's first sub-token,
+                                                    -100 elsewhere; all -100 when missing
 =================  ==============================  ===========================================
 
-Adding ``tokens`` (NER): a ``TokensTask`` here (or in its own file) with ``head_input =
-"tokens"``, the token head as ``default_head``, BIO tags encoded per token (-100 where a
-token or a whole sample has no tag), token cross-entropy and entity F1. ``make_task`` already
-checks a head against ``head_input``. Two things outside change with it: the ``multitask``
-head then reads the layer's token outputs (``input_kind = "tokens"``) and pools them itself
-for the pooled tasks, and its output is no longer one (B, sum of outputs) tensor, so
-``TaskSet.columns`` and ``MultiTask._losses`` take per-task tensors instead of column slices.
+``tokens`` (:mod:`.tokens`: NER, one tag per word) reads token outputs: with a token task the
+``multitask`` head reads the layer's token outputs (B, T, D), pools them itself (the mean over
+the attention mask, or the model's pooling) for the sample-level tasks and applies the token
+head at every position, and the model's output is a dict ``{task: tensor}`` in task order
+((B, outputs) per sample task, (B, T, outputs) per token task) instead of one (B, sum of
+outputs) tensor. Without a token task nothing changes.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class TaskType:
     default_head = "linear"
     metric = "loss"        # what validation reports per task (besides the loss)
     missing_given = "None or NaN"
+    per_token = False      # one output per token (the head reads token outputs): ``tokens``
     _targets: type = ClassTargets
 
     def __init__(self, task: str, *, head: str | None = None, head_options: dict | None = None,
@@ -79,6 +81,12 @@ class TaskType:
     @property
     def num_outputs(self) -> int:
         return self.targets.num_outputs
+
+    def tensor(self, encoded: np.ndarray, texts: Any = None, backbone: Any = None
+               ) -> torch.Tensor:
+        """The encoded labels as the tensor batches are cut from (a token task aligns them to
+        the ``texts``' tokens with the ``backbone``'s tokenizer)."""
+        return torch.as_tensor(encoded, dtype=self.dtype)
 
     # ---- training
     def present(self, y: torch.Tensor) -> torch.Tensor:
@@ -250,6 +258,15 @@ def tasks_from(spec: Any) -> dict[str, TaskType]:
     return {str(n): make_task(str(n), s) for n, s in items}
 
 
+def as_column(values: Any) -> np.ndarray:
+    """One object per label (a token task's label, a list of tags, stays one object)."""
+    values = list(values)
+    column = np.full(len(values), None, dtype=object)
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
+
+
 def check_labels(tasks: dict[str, TaskType], y: Any, n: int) -> dict[str, np.ndarray]:
     """``y`` as ``{task: labels}``, one per input, every sample labelled for some task."""
     if not isinstance(y, dict):
@@ -261,8 +278,7 @@ def check_labels(tasks: dict[str, TaskType], y: Any, n: int) -> dict[str, np.nda
                         hint="add them to tasks, or drop them.")
     out = {}
     for name in tasks:
-        column = np.full(n, None, dtype=object) if name in absent else \
-            np.asarray(list(y[name]), dtype=object)
+        column = np.full(n, None, dtype=object) if name in absent else as_column(y[name])
         if len(column) != n:
             raise DataError(f"task {name!r}: {len(column)} labels for {n} inputs.",
                             hint="give one label per input (None where it has none).")

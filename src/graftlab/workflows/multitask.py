@@ -20,6 +20,7 @@ import numpy as np
 
 from graftlab import _atomic
 from graftlab.config import MultiTaskConfig
+from graftlab.data import load_tagged
 from graftlab.errors import DataError
 from graftlab.methods.multitask import WEIGHTINGS
 from graftlab.multitask import MultiTaskGrafter, join_tasks
@@ -42,6 +43,9 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
     """Every task's data, joined by input: ``(inputs, {task: labels, None where missing})``."""
     parts = {}
     for t in config.tasks:
+        if t.type == "tokens":  # tagged sentences: a CoNLL-style file or a bundled tagged set
+            parts[t.name] = (load_tagged(t.data), None)
+            continue
         regression = t.type == "regression"
         domain = load_with_columns(t.data, text_column=t.text_column,
                                    label_column=None if regression else t.label_column or "label",
