@@ -2,7 +2,8 @@
 
     POST /predict   {"inputs": [texts]} or {"inputs": [base64 image files]} (JSON), or image
                     files as multipart/form-data parts; answers a label and probabilities per
-                    input (a value for a regression model)
+                    input (a value for a regression model; a tagger's words, tags and
+                    entities; a multi-task model's answer per task)
     GET  /health    liveness, and how many batches and inputs the model has run
     GET  /info      the model card (backbone, strategy, data, metrics, labels) and the limits
     GET  /openapi.json, /docs
@@ -45,6 +46,7 @@ from graftlab.deploy import payload
 from graftlab.deploy.batcher import MicroBatcher
 from graftlab.deploy.payload import Limits, Refused
 from graftlab.deploy.predictor import Predictor
+from graftlab.deploy.structured import MULTITASK, TAGGING
 from graftlab.errors import ConfigError, GraftlabError
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ class Prediction(BaseModel):
     label: str | None = None
     probabilities: dict[str, float] | None = None
     value: float | None = None
+    tasks: dict[str, dict[str, Any]] | None = None  # a multi-task model's answer per task
+    words: list[str] | None = None  # a tagger's: the words, a tag per word, the entities
+    tags: list[str] | None = None
+    entities: list[dict[str, Any]] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -125,7 +131,9 @@ def create_app(predictor: Predictor, *, limits: Limits | None = None, max_batch:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        run = predictor.predict_proba if predictor.task == "classification" else predictor.predict
+        run = (predictor.details if predictor.task in (TAGGING, MULTITASK) else
+               predictor.predict_proba if predictor.task == "classification" else
+               predictor.predict)
         app.state.batcher = MicroBatcher(run, max_batch=max_batch, max_wait_ms=max_wait_ms)
         try:
             yield
@@ -155,7 +163,9 @@ def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
         """Predict every input of the request (answers in the order given)."""
         items = await _inputs(request, predictor.modality, limits)
         rows = await asyncio.wrap_future(request.app.state.batcher.submit(items))
-        return JSONResponse({"predictions": _predictions(rows, predictor.labels)})
+        answers = rows if predictor.task in (TAGGING, MULTITASK) else _predictions(
+            rows, predictor.labels)
+        return JSONResponse({"predictions": answers})
 
     @app.get("/health")
     async def health(request: Request) -> dict:

@@ -1,0 +1,147 @@
+"""A TokenTagger and a MultiTaskGrafter through the deployment path: Predictor on the saved model
+answers as the estimator does, the export answers the same, graftlab predict's columns, one
+request to graftlab serve each, and the refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import TAG_TEXTS, TEXTS
+from test_serve import running
+
+from typer.testing import CliRunner
+
+from graftlab import TokenTagger
+from graftlab.cli import app
+from graftlab.deploy import structured as st
+from graftlab.deploy.export import export
+from graftlab.deploy.predictor import Predictor
+from graftlab.deploy.serve import create_app
+from graftlab.errors import ConfigError, DataError
+from graftlab.integrity import read_json
+from graftlab.multitask import MultiTaskGrafter
+
+
+def test_a_tagger_predicts_as_the_estimator_and_its_export_the_same(structured):
+    words = [t.split() for t in TAG_TEXTS]
+    expected = TokenTagger.load(structured["tagger"]).predict(words)
+    eager = Predictor.load(structured["tagger"])
+    onnx = Predictor.load(structured["tagger_export"])
+    assert (eager.task, onnx.task, eager.labels) == ("tagging", "tagging", ["B-obj", "I-obj", "O"])
+    assert eager.predict(TAG_TEXTS) == expected == eager.predict(words)  # texts or words
+    assert onnx.predict(TAG_TEXTS) == expected
+    answers = onnx.details(["good film and bad plot", ["a", "film"]])
+    assert answers == eager.details(["good film and bad plot", ["a", "film"]])
+    first = answers[0]
+    assert first["words"] == ["good", "film", "and", "bad", "plot"]
+    assert len(first["tags"]) == 5
+    for entity in first["entities"]:  # each entity's text is its words
+        assert entity["text"] == " ".join(first["words"][entity["start"]:entity["end"]])
+        assert first["tags"][entity["start"]] == f"B-{entity['type']}"
+    contract = read_json(structured["tagger_export"] / "contract.json")
+    assert (contract["task"], contract["output"], contract["labels"]) == (
+        "tagging", "token_logits", ["B-obj", "I-obj", "O"])
+    assert contract["outputs"]["token_logits"] == ["batch", "tokens", 3]
+    assert "tokenizer.json" in contract["inputs"]["tokenizer_files"]
+    assert contract["parity"]["max_abs_diff"] <= 1e-4
+
+
+def test_inputs_are_texts_or_lists_of_words():
+    assert st.sentences(["New York  now", ("in", "Paris")]) == [["New", "York", "now"],
+                                                                ["in", "Paris"]]
+    with pytest.raises(DataError, match="input 1 is neither a text nor a list of words"):
+        st.sentences(["fine", ["two words"]])
+
+
+def test_a_multitask_model_predicts_as_the_estimator_and_its_export_the_same(structured):
+    est = MultiTaskGrafter.load(structured["multitask"])
+    expected, proba = est.predict(TEXTS), est.predict_proba(TEXTS)
+    eager = Predictor.load(structured["multitask"])
+    onnx = Predictor.load(structured["multitask_export"])
+    assert (eager.task, onnx.task, eager.labels) == ("multitask", "multitask", None)
+    assert eager.tasks == onnx.tasks == read_json(structured["multitask"] / "config.json")[
+        "outputs"]
+    for p in (eager, onnx):
+        answers = p.predict(TEXTS)
+        assert [a["sentiment"] for a in answers] == expected["sentiment"].tolist()
+        np.testing.assert_allclose([a["rating"] for a in answers], expected["rating"],
+                                   atol=1e-4)
+        got = p.predict_proba(TEXTS)
+        assert set(got) == {"sentiment"}
+        np.testing.assert_allclose(got["sentiment"], proba["sentiment"], atol=1e-4)
+    detail = onnx.details(TEXTS[:1])[0]["tasks"]
+    assert set(detail["sentiment"]) == {"label", "probabilities"} and set(detail["rating"]) == {
+        "value"}
+    contract = read_json(structured["multitask_export"] / "contract.json")
+    assert contract["tasks"] == eager.tasks and contract["task"] == "multitask"
+    assert contract["outputs"]["task_outputs"] == ["batch", 3]
+    assert [t["name"] for t in contract["card"]["tasks"]] == ["sentiment", "rating"]
+
+
+def test_the_refusals_name_the_fix(structured, models, tmp_path):
+    tagger = Predictor.load(structured["tagger"])
+    with pytest.raises(ConfigError, match="tag per word.*\n.*details"):
+        tagger.predict_proba(["a film"])
+    with pytest.raises(DataError, match="input 0 is neither a text nor a list of words"):
+        tagger.predict([3])
+    with pytest.raises(ConfigError, match="details\\(\\) is for tagging and multi-task"):
+        Predictor.load(models["text"]).details(["a film"])
+    for name in ("tagger", "multitask"):
+        with pytest.raises(ConfigError, match="--quantize: a .* model is not quantised"):
+            export(structured[name], tmp_path / name, quantize="int8")
+        assert not (tmp_path / name).exists()
+    with pytest.raises(ConfigError, match="task 'spans' is of type 'tokens'.*\n.*"
+                       "MultiTaskGrafter.load"):
+        st.check_layout([{"name": "spans", "type": "tokens", "columns": [0, 3]}], "config.json")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_predict_writes_a_column_per_task_and_the_tags(structured, tmp_path, suffix):
+    data = tmp_path / "texts.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TAG_TEXTS[:3]))
+    for name in ("tagger_export", "multitask"):
+        out = tmp_path / f"{name}{suffix}"
+        result = CliRunner().invoke(app, ["predict", str(structured[name]), str(data),
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        if suffix == ".csv":
+            with open(out, newline="") as handle:
+                reader = csv.DictReader(handle)
+                rows, header = list(reader), reader.fieldnames
+        else:
+            rows = [json.loads(line) for line in out.read_text().splitlines()]
+            header = list(rows[0])
+        p = Predictor.load(structured[name])
+        assert header == st.columns(p) and len(rows) == 3
+        if name == "tagger_export":
+            assert header == ["id", "tags", "entities"]
+            answers = p.details(TAG_TEXTS[:3])
+            assert [r["tags"] for r in rows] == [" ".join(a["tags"]) for a in answers]
+            entities = [json.loads(r["entities"]) if suffix == ".csv" else r["entities"]
+                        for r in rows]
+            assert entities == [a["entities"] for a in answers]
+        else:
+            assert header == ["id", "sentiment", "sentiment_prob_neg", "sentiment_prob_pos",
+                              "rating"]
+            answers = p.predict(TAG_TEXTS[:3])
+            assert [r["sentiment"] for r in rows] == [a["sentiment"] for a in answers]
+            np.testing.assert_allclose([float(r["rating"]) for r in rows],
+                                       [a["rating"] for a in answers], rtol=1e-5)
+
+
+def test_serve_answers_tags_and_tasks(structured):
+    for name in ("tagger", "multitask_export"):
+        p = Predictor.load(structured[name])
+        with running(create_app(p)) as client:
+            info = client.get("/info").json()
+            answer = client.post("/predict", json={"inputs": TAG_TEXTS[:2]})
+        assert answer.status_code == 200
+        assert answer.json()["predictions"] == json.loads(json.dumps(p.details(TAG_TEXTS[:2])))
+        if name == "tagger":
+            assert info["task"] == "tagging" and info["labels"] == ["B-obj", "I-obj", "O"]
+        else:
+            assert info["task"] == "multitask"
+            assert [t["name"] for t in info["tasks"]] == ["sentiment", "rating"]
