@@ -41,6 +41,8 @@ def test_a_tagger_predicts_as_the_estimator_and_its_export_the_same(structured):
     for entity in first["entities"]:  # each entity's text is its words
         assert entity["text"] == " ".join(first["words"][entity["start"]:entity["end"]])
         assert first["tags"][entity["start"]] == f"B-{entity['type']}"
+    assert onnx.details([""]) == [{"words": [], "tags": [], "entities": []}]
+    assert onnx.predict([]) == eager.predict([]) == []
     contract = read_json(structured["tagger_export"] / "contract.json")
     assert (contract["task"], contract["output"], contract["labels"]) == (
         "tagging", "token_logits", ["B-obj", "I-obj", "O"])
@@ -72,6 +74,7 @@ def test_a_multitask_model_predicts_as_the_estimator_and_its_export_the_same(str
         got = p.predict_proba(TEXTS)
         assert set(got) == {"sentiment"}
         np.testing.assert_allclose(got["sentiment"], proba["sentiment"], atol=1e-4)
+    assert onnx.predict([]) == []
     detail = onnx.details(TEXTS[:1])[0]["tasks"]
     assert set(detail["sentiment"]) == {"label", "probabilities"} and set(detail["rating"]) == {
         "value"}

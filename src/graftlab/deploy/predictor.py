@@ -137,7 +137,8 @@ class Predictor:
         if self.task == TAGGING:
             return [answer["tags"] for answer in self.details(inputs)]
         if self.task == MULTITASK:
-            return [{name: next(iter(v.values())) for name, v in answer["tasks"].items()}
+            return [{name: v["label"] if "label" in v else v["value"]
+                     for name, v in answer["tasks"].items()}
                     for answer in self.details(inputs)]
         out = self.outputs(inputs)
         if self.labels is None:

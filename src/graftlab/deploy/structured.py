@@ -63,6 +63,8 @@ def tag(predictor: Any, items: list) -> list[dict]:
     from graftlab.train.tokens import decode, first_subtokens
 
     words = sentences(items)
+    if not words:
+        return []
     outputs = predictor._token_outputs(words)
     tokenizer, max_length = tokenizer_of(predictor._engine)
     positions = first_subtokens(tokenizer, words, max_length)
