@@ -141,10 +141,21 @@ def test_serve_answers_tags_and_tasks(structured):
         with running(create_app(p)) as client:
             info = client.get("/info").json()
             answer = client.post("/predict", json={"inputs": TAG_TEXTS[:2]})
+            if name == "tagger":  # lists of words too; a word with a space is refused
+                words = client.post("/predict", json={"inputs": [["a", "film"], "a film"]})
+                bad = client.post("/predict", json={"inputs": [["a film"]]})
+                schema = client.get("/openapi.json").json()
         assert answer.status_code == 200
         assert answer.json()["predictions"] == json.loads(json.dumps(p.details(TAG_TEXTS[:2])))
         if name == "tagger":
             assert info["task"] == "tagging" and info["labels"] == ["B-obj", "I-obj", "O"]
+            assert "lists of words" in info["accepts"]
+            first, second = words.json()["predictions"]
+            assert first == second and first["words"] == ["a", "film"]
+            assert bad.status_code == 422
+            assert "word 'a film' is not one word" in bad.json()["detail"]
+            body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+            assert "anyOf" in body["application/json"]["schema"]["properties"]["inputs"]["items"]
         else:
             assert info["task"] == "multitask"
             assert [t["name"] for t in info["tasks"]] == ["sentiment", "rating"]

@@ -153,15 +153,16 @@ def create_app(predictor: Predictor, *, limits: Limits | None = None, max_batch:
 
 
 def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
+    kind = payload.WORDS if predictor.task == TAGGING else predictor.modality  # what it takes
     refusals = {code: {"description": what} for code, what in [
         (400, "the body cannot be parsed"), (413, "a limit (named, with its value)"),
         (422, "an input of the wrong kind (named by its position)")]}
 
     @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True,
-              responses=refusals, openapi_extra=_request_body(predictor.modality, limits))
+              responses=refusals, openapi_extra=_request_body(kind, limits))
     async def predict(request: Request) -> JSONResponse:
         """Predict every input of the request (answers in the order given)."""
-        items = await _inputs(request, predictor.modality, limits)
+        items = await _inputs(request, kind, limits)
         rows = await asyncio.wrap_future(request.app.state.batcher.submit(items))
         answers = rows if predictor.task in (TAGGING, MULTITASK) else _predictions(
             rows, predictor.labels)
@@ -179,8 +180,8 @@ def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
         """The model card, what /predict takes, and the limits."""
         return {**predictor.card, "modality": predictor.modality, "task": predictor.task,
                 "labels": predictor.labels, "kind": predictor.kind,
-                "accepts": payload.TEXT_FORM if predictor.modality == "text"
-                else payload.IMAGE_FORM,
+                "accepts": payload.WORDS_FORM if kind == payload.WORDS else payload.TEXT_FORM
+                if kind == "text" else payload.IMAGE_FORM,
                 "limits": asdict(limits), "batching": request.app.state.batching}
 
 
@@ -237,9 +238,11 @@ async def _refused(request: Request, exc: Exception) -> JSONResponse:
 
 def _request_body(modality: str, limits: Limits) -> dict:
     """/predict's request body in the OpenAPI schema (the endpoint reads it itself)."""
-    item = ({"type": "string", "maxLength": limits.max_text_chars} if modality == "text"
+    item = ({"type": "string", "maxLength": limits.max_text_chars} if modality != "image"
             else {"type": "string", "contentEncoding": "base64",
                   "description": "an image file (PNG, JPEG, ...) in base64"})
+    if modality == payload.WORDS:  # a tagger: a text, or its words
+        item = {"anyOf": [item, {"type": "array", "items": {"type": "string"}}]}
     inputs = {"type": "array", "items": item, "minItems": 1, "maxItems": limits.max_items}
     content = {"application/json": {"schema": {
         "type": "object", "properties": {"inputs": inputs}, "required": ["inputs"],
