@@ -159,3 +159,15 @@ def test_serve_answers_tags_and_tasks(structured):
         else:
             assert info["task"] == "multitask"
             assert [t["name"] for t in info["tasks"]] == ["sentiment", "rating"]
+
+
+def test_an_estimator_the_predictor_does_not_load_is_named(models, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(models["text"], tmp_path / "other")
+    config = read_json(folder / "config.json")
+    (folder / "config.json").write_text(json.dumps({**config, "estimator": "Segmenter"}))
+    with pytest.raises(ConfigError, match="holds a 'Segmenter'; a Predictor loads Grafter, "
+                       "GrafterRegressor, TokenTagger, MultiTaskGrafter.\nHINT: save the model "
+                       "with the .save of one of them."):
+        Predictor.load(folder)
