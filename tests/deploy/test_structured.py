@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TAG_TEXTS, TEXTS
+from conftest import TAG_TAGS, TAG_TEXTS, TEXTS
 from test_serve import running
 
 from typer.testing import CliRunner
@@ -171,3 +171,33 @@ def test_an_estimator_the_predictor_does_not_load_is_named(models, tmp_path):
                        "GrafterRegressor, TokenTagger, MultiTaskGrafter.\nHINT: save the model "
                        "with the .save of one of them."):
         Predictor.load(folder)
+
+
+def test_an_image_multitask_model_exports_and_answers_the_same(models, tmp_path):
+    from conftest import squares
+
+    x, y = squares(12)
+    weights = str(models["bert"].parent / "lite0-random.pth")  # the image fixture's weights
+    est = MultiTaskGrafter(tasks={"corner": "classification", "row": "regression"},
+                           epochs=1, batch_size=8, backbone="efficientnet_lite0",
+                           backbone_options={"image_size": 32, "weights": weights})
+    est.fit(x, {"corner": y, "row": np.arange(len(y), dtype=float)}).save(tmp_path / "m")
+    done = export(tmp_path / "m", tmp_path / "exported")
+    eager, onnx = Predictor.load(tmp_path / "m"), Predictor.load(done.folder)
+    assert eager.modality == onnx.modality == "image" and done.max_abs_diff <= 1e-4
+    expected = est.predict(x)
+    for p in (eager, onnx):
+        answers = p.predict(x)
+        assert [a["corner"] for a in answers] == expected["corner"].tolist()
+        np.testing.assert_allclose([a["row"] for a in answers], expected["row"], atol=1e-3)
+
+
+@pytest.mark.slow  # a real pretrained backbone (MiniLM, six layers) through the ONNX exporter
+def test_a_minilm_tagger_exports_with_parity(tmp_path):
+    words = [t.split() for t in TAG_TEXTS]
+    est = TokenTagger(backbone="minilm_l6", epochs=1, batch_size=3).fit(words, TAG_TAGS)
+    est.save(tmp_path / "tagger")
+    done = export(tmp_path / "tagger", tmp_path / "exported")
+    assert done.max_abs_diff <= 1e-4
+    texts = ["Paris in June", "the film was good", "naïve café, 2024!"]
+    assert Predictor.load(done.folder).predict(texts) == est.predict([t.split() for t in texts])
