@@ -201,3 +201,46 @@ def test_a_minilm_tagger_exports_with_parity(tmp_path):
     assert done.max_abs_diff <= 1e-4
     texts = ["Paris in June", "the film was good", "naïve café, 2024!"]
     assert Predictor.load(done.folder).predict(texts) == est.predict([t.split() for t in texts])
+
+
+def _fake(outputs, **kw):
+    import types
+
+    return types.SimpleNamespace(outputs=lambda _: outputs, output="logits", **kw)
+
+
+def test_parity_names_the_task_and_the_token_that_differ():
+    from graftlab.deploy.export import ExportError, parity
+
+    layout = [{"name": "mood", "type": "classification", "classes": ["neg", "pos"],
+               "columns": [0, 2]},
+              {"name": "rating", "type": "regression", "columns": [2, 3]}]
+    multi = {"labels": None, "task": "multitask", "tasks": layout}
+    a = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0]], np.float32)
+    with pytest.raises(ExportError, match="on sample input 1, the logit of 'rating' is 3 in "
+                       "PyTorch and 3.01 in ONNX Runtime"):
+        parity(_fake(a, **multi), _fake(a + [[0, 0, 0], [0, 0, 0.01]], **multi), [None, None])
+    near = np.array([[0.0, 1.5e-4, 2.0], [0.0, 1.0, 3.0]], np.float32)  # within 1e-4 ...
+    swapped = near + [[0.9e-4, -0.9e-4, 0], [0, 0, 0]]  # ... but the best class flips
+    with pytest.raises(ExportError, match="on 1 of 2 sample inputs \\(first: input 0, "
+                       "'mood:pos' in PyTorch, 'mood:neg' in ONNX Runtime\\)"):
+        parity(_fake(near, **multi), _fake(swapped, **multi), [None, None])
+    tags = {"labels": ["B-x", "O"], "task": "tagging", "tasks": None}
+    tokens = [np.array([[0.0, 1.0]], np.float32),
+              np.array([[0.0, 1.0], [1.5e-4, 0.0]], np.float32)]
+    other = [tokens[0], np.array([[0.0, 1.0], [0.6e-4, 0.9e-4]], np.float32)]
+    with pytest.raises(ExportError, match="on 1 of 2 sample inputs \\(first: input 1, 'B-x' in "
+                       "PyTorch, 'O' in ONNX Runtime\\)"):
+        parity(_fake(tokens, **tags), _fake(other, **tags), [None, None])
+    assert parity(_fake(tokens, **tags), _fake(tokens, **tags), [None, None]) == 0.0
+
+
+def test_a_tagging_request_of_the_wrong_kind_is_422():
+    from graftlab.deploy.payload import WORDS, Limits, Refused, json_inputs
+
+    assert json_inputs(b'{"inputs": ["a b", ["a", "b"]]}', WORDS, Limits()) == ["a b", ["a", "b"]]
+    with pytest.raises(Refused, match="input 1 is a number; this tagging model takes texts or "
+                       "lists of words.\nHINT: send JSON"):
+        json_inputs(b'{"inputs": ["a", 5]}', WORDS, Limits())
+    with pytest.raises(Refused, match="input 0 has 11 characters"):
+        json_inputs(b'{"inputs": [["aaaaa", "bbbbb"]]}', WORDS, Limits(max_text_chars=10))

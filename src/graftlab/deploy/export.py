@@ -49,10 +49,10 @@ from graftlab import __version__, _atomic, integrity
 from graftlab.deploy import structured
 from graftlab.deploy.card import EXPORT_FORMAT, EXPORTED, locate
 from graftlab.deploy.engines import PROBABILITIES, STANDARDISED
-from graftlab.deploy.structured import MULTITASK, TAGGING
 from graftlab.deploy.predictor import Predictor
 from graftlab.deploy.quantize import (CALIBRATION_SIZE, CHECK_SIZE, MIN_AGREEMENT, Int8Data,
                                       check_mode)
+from graftlab.deploy.structured import MULTITASK, TAGGING
 from graftlab.errors import ConfigError, DataError, GraftlabError
 
 TOLERANCE = 1e-4  # max |difference| of any output (logit, probability, standardised value)
