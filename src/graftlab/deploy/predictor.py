@@ -238,8 +238,8 @@ def _load_estimator(folder: Path) -> Any:
     from graftlab.grafter import Grafter
     from graftlab.multitask import MultiTaskGrafter
     from graftlab.regressor import GrafterRegressor
-    from graftlab.tagger import TokenTagger
     from graftlab.saving import FORMAT, check_format
+    from graftlab.tagger import TokenTagger
 
     config = integrity.read_json(folder / "config.json")  # the checksums: in load, below
     check_format(config, folder / "config.json", FORMAT)

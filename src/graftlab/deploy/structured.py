@@ -31,7 +31,7 @@ KINDS = ("classification", "regression")  # the task types a multi-task export d
 
 
 # ------------------------------------------------------------------ tagging
-def sentences(items: list, offset: int = 0) -> list[list[str]]:
+def sentences(items: list) -> list[list[str]]:
     """Each input's words: a text split on whitespace, or a list of words (each a str without
     whitespace); anything else is refused naming its position."""
     out = []
@@ -41,7 +41,7 @@ def sentences(items: list, offset: int = 0) -> list[list[str]]:
             continue
         words = list(item) if isinstance(item, list | tuple | np.ndarray) else None
         if words is None or not all(isinstance(w, str) and w.split() == [w] for w in words):
-            raise DataError(f"input {offset + i} is neither a text nor a list of words; a "
+            raise DataError(f"input {i} is neither a text nor a list of words; a "
                             "tagging model takes texts (split on whitespace) or lists of words "
                             "(str, no whitespace inside a word).",
                             hint="e.g. ['John lives in Paris'] or [['John', 'lives', 'in', "
