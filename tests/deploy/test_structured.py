@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TAG_TAGS, TAG_TEXTS, TEXTS
+from conftest import TAG_TAGS, TAG_TEXTS, TEXTS, squares
 from test_serve import running
 
 from typer.testing import CliRunner
@@ -174,8 +174,6 @@ def test_an_estimator_the_predictor_does_not_load_is_named(models, tmp_path):
 
 
 def test_an_image_multitask_model_exports_and_answers_the_same(models, tmp_path):
-    from conftest import squares
-
     x, y = squares(12)
     weights = str(models["bert"].parent / "lite0-random.pth")  # the image fixture's weights
     est = MultiTaskGrafter(tasks={"corner": "classification", "row": "regression"},
