@@ -105,3 +105,37 @@ def exported(models, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exported")
     return {name: export(models[name], root / name).folder
             for name in ("text", "regressor", "average", "image")}
+
+
+TAG_TEXTS = ["the film was good", "a bad plot", "good film and bad plot", "the plot was great",
+             "a lovely film", "it was a dull film"]
+TAG_TAGS = [["O", "B-obj", "O", "O"], ["O", "B-obj", "I-obj"],
+            ["B-obj", "I-obj", "O", "B-obj", "I-obj"], ["O", "B-obj", "O", "O"],
+            ["O", "B-obj", "I-obj"], ["O", "O", "O", "B-obj", "I-obj"]]
+
+
+@pytest.fixture(scope="session")
+def structured(models, tmp_path_factory) -> dict[str, Path]:
+    """Saved ``tagger`` (TokenTagger) and ``multitask`` (MultiTaskGrafter: sentiment and a
+    rating) on the tiny BERT of ``models``, and each ``<name>_export``."""
+    from graftlab import TokenTagger
+    from graftlab.deploy.export import export
+    from graftlab.multitask import MultiTaskGrafter
+
+    root = tmp_path_factory.mktemp("structured")
+    bert = f"hf:{models['bert']}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRAFTLAB_HOME", str(root / "home"))
+        mp.setenv("GRAFTLAB_CACHE", str(root / "cache"))
+        TokenTagger(backbone=bert, strategy="full", epochs=6, batch_size=3, lr=1e-2,
+                    lr_backbone=1e-2).fit([t.split() for t in TAG_TEXTS], TAG_TAGS).save(
+            root / "tagger")
+        ratings = [4.0] * 5 + [1.5] * 5
+        MultiTaskGrafter(backbone=bert, strategy="full", epochs=6, batch_size=4, lr=1e-2,
+                         lr_backbone=1e-2,
+                         tasks={"sentiment": "classification", "rating": "regression"}).fit(
+            TEXTS, {"sentiment": LABELS, "rating": ratings}).save(root / "multitask")
+    out = {name: root / name for name in ("tagger", "multitask")}
+    for name in ("tagger", "multitask"):
+        out[f"{name}_export"] = export(out[name], root / f"{name}-export").folder
+    return out

@@ -173,7 +173,8 @@ def test_a_graph_that_differs_is_refused_and_nothing_is_written(models, tmp_path
 def test_a_prediction_that_differs_is_refused():
     def fake(outputs):
         return types.SimpleNamespace(outputs=lambda _: np.asarray(outputs, np.float32),
-                                     labels=["a", "b"], output="logits")
+                                     labels=["a", "b"], output="logits",
+                                     task="classification", tasks=None)
 
     eager = fake([[0.0, 1.5e-4], [0.0, 1.0]])
     with pytest.raises(ExportError, match=r"predicts differently from the PyTorch model on 1 of "

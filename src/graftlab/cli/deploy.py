@@ -72,7 +72,8 @@ def predict(
     skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Predict a label and its probabilities (or a value) for every input, streamed in
-    batches: one row per input, with its id (file path or row number)."""
+    batches: one row per input, with its id (file path or row number). A tagger writes the
+    tags and entities, a multi-task model a column per task."""
     from graftlab.deploy.batch import check_out, open_source, predict_to
     from graftlab.deploy.predictor import Predictor
     from graftlab.errors import ConfigError

@@ -6,7 +6,9 @@ file or stdin line by line. Rows go out as they are computed, to JSONL on stdout
 JSONL file written under a temporary name and renamed at the end, so an interrupted run leaves
 no half file. Each row holds an ``id`` (the image's path; the table's row number counting from
 1; the line number of a text read from lines), the predicted ``label`` and one
-``prob_<label>`` column per label, or the ``value`` for regression.
+``prob_<label>`` column per label, or the ``value`` for regression; a tagger's ``tags``
+(joined by spaces) and ``entities`` (JSON), a multi-task model's label or value per task and
+``<task>_prob_<class>`` per class (:mod:`graftlab.deploy.structured`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from graftlab import _atomic
 from graftlab.data.folders import IMAGE_SUFFIXES, list_images, unreadable_error, unreadable_headers
 from graftlab.data.images import ImageProblem, read_image
 from graftlab.data.tables import SUFFIXES, iter_texts
+from graftlab.deploy import structured
 from graftlab.errors import ConfigError, DataError
 
 OUT_SUFFIXES = (".csv", ".jsonl")
@@ -169,7 +172,10 @@ def predict_rows(predictor: Any, items: Iterable[tuple[Any, Any]], batch_size: i
     while chunk := list(itertools.islice(items, batch_size)):
         ids = [i for i, _ in chunk]
         inputs = [x for _, x in chunk]
-        if labels is None:
+        if predictor.task in (structured.TAGGING, structured.MULTITASK):
+            rows = [{"id": i, **structured.flat_row(answer, _short)} for i, answer in
+                    zip(ids, predictor.details(inputs), strict=True)]
+        elif labels is None:
             rows = [{"id": i, "value": _short(v)} for i, v in
                     zip(ids, predictor.predict(inputs), strict=True)]
         else:
@@ -188,6 +194,8 @@ def _short(value: float) -> float:
 
 
 def columns_of(predictor: Any) -> list[str]:
+    if predictor.task in (structured.TAGGING, structured.MULTITASK):
+        return structured.columns(predictor)
     if predictor.labels is None:
         return ["id", "value"]
     return ["id", "label", *(f"prob_{name}" for name in predictor.labels)]
@@ -224,8 +232,9 @@ def write_rows(rows: Iterable[dict], columns: list[str], out: Path | None,
         if csv_out:
             csv_out.writeheader()
         for row in rows:
-            if csv_out:
-                csv_out.writerow(row)
+            if csv_out:  # a list or dict (a tagger's entities) as JSON text
+                csv_out.writerow({k: json.dumps(v, ensure_ascii=False)
+                                  if isinstance(v, list | dict) else v for k, v in row.items()})
             else:
                 text.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1

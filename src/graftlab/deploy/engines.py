@@ -16,8 +16,10 @@ from torch import nn
 from graftlab.backbones.base import Backbone, image_batch
 
 # what a graph outputs: a Grafter's logits, an average's probabilities, a regressor's values
-# standardised (times the target's std, plus its mean, on the original scale)
+# standardised (times the target's std, plus its mean, on the original scale); a tagger's logits
+# per token (B, T, C); a multi-task model's tasks' outputs side by side
 LOGITS, PROBABILITIES, STANDARDISED = "logits", "probabilities", "standardised"
+TOKEN_LOGITS, TASK_OUTPUTS = "token_logits", "task_outputs"
 
 
 class ModelGraph(nn.Module):
@@ -100,6 +102,12 @@ class OnnxEngine:
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.session.run(None, {n: batch[n] for n in self.inputs})[0],
                           dtype=np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, float32, stable for large logits."""
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return (shifted / shifted.sum(-1, keepdims=True)).astype(np.float32)
 
 
 def same_size_runs(images: list[np.ndarray]) -> list[np.ndarray]:

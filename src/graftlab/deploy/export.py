@@ -7,7 +7,10 @@ The exported folder holds:
   backbone + head already (its discriminator belongs to the training method, not the model),
   so nothing auxiliary is in it. An average of adapted models is one graph that runs every
   member and outputs the mean of their softmax probabilities (``output: "probabilities"``);
-  a Grafter's graph outputs logits, a regressor's its standardised value.
+  a Grafter's graph outputs logits, a regressor's its standardised value, a TokenTagger's
+  logits per token (``"token_logits"``, (batch, tokens, tags)), a MultiTaskGrafter's every
+  task's outputs side by side (``"task_outputs"``; the contract's ``tasks`` is its layout:
+  per task its columns and classes or target scale).
 - ``contract.json``: modality, the inputs' names and preprocessing (image size, scale,
   mean/std, channel order and layout; or the tokenizer, saved in ``tokenizer/``, with its
   max_length and truncation), label names, task, what the output is, the graftlab version,
@@ -43,11 +46,13 @@ from typing import Any
 import numpy as np
 
 from graftlab import __version__, _atomic, integrity
+from graftlab.deploy import structured
 from graftlab.deploy.card import EXPORT_FORMAT, EXPORTED, locate
 from graftlab.deploy.engines import PROBABILITIES, STANDARDISED
 from graftlab.deploy.predictor import Predictor
 from graftlab.deploy.quantize import (CALIBRATION_SIZE, CHECK_SIZE, MIN_AGREEMENT, Int8Data,
                                       check_mode)
+from graftlab.deploy.structured import MULTITASK, TAGGING
 from graftlab.errors import ConfigError, DataError, GraftlabError
 
 TOLERANCE = 1e-4  # max |difference| of any output (logit, probability, standardised value)
@@ -136,9 +141,10 @@ def _build(eager: Predictor, source: Path, folder: Path, trace: list) -> None:
     if not any((folder / "tokenizer").iterdir()):
         (folder / "tokenizer").rmdir()
     batch = engine.prepare(_decoded(eager, trace))
+    axes = {0: "batch", 1: "tokens"} if eager.task == TAGGING else {0: "batch"}
     try:
         export_graph(engine.graph, {n: batch[n] for n in engine.graph.names},
-                     folder / "model.onnx", outputs={eager.output: {0: "batch"}},
+                     folder / "model.onnx", outputs={eager.output: axes},
                      text=eager.modality == "text")
     except Exception as exc:
         raise ExportError(
@@ -149,13 +155,22 @@ def _build(eager: Predictor, source: Path, folder: Path, trace: list) -> None:
     contract = {
         "format": EXPORT_FORMAT, "graftlab": __version__, "task": eager.task,
         "labels": eager.labels, "output": eager.output, "inputs": spec,
-        "outputs": {eager.output: ["batch", len(eager.labels) if eager.labels else 1]},
+        "outputs": {eager.output: [*axes.values(), _width(eager)]},
         "opset": 17, "source": _source(source), "card": eager.card}
+    if eager.task == MULTITASK:
+        contract["tasks"] = eager.tasks
     if eager.output == STANDARDISED:
         mean, std = eager._target
         contract["target"] = {"mean": mean, "std": std, "value": "standardised * std + mean"}
     _atomic.write_json(folder / "contract.json", contract)
     integrity.write_manifest(folder, _files(folder))
+
+
+def _width(predictor: Predictor) -> int:
+    """The graph's last output axis: classes, tags, every task's columns, or one value."""
+    if predictor.tasks:
+        return predictor.tasks[-1]["columns"][1]
+    return len(predictor.labels) if predictor.labels else 1
 
 
 def _files(folder: Path) -> list[str]:
@@ -175,6 +190,8 @@ def _source(path: Path) -> dict:
 def _decoded(predictor: Predictor, items: list) -> list:
     from graftlab.deploy import inputs
 
+    if predictor.task == TAGGING:
+        return [" ".join(words) for words in structured.sentences(items)]
     return inputs.texts(items) if predictor.modality == "text" else inputs.images(items)
 
 
@@ -184,29 +201,54 @@ def parity(eager: Predictor, exported: Predictor, inputs: list) -> float:
     when a prediction differs (a near-tie, whose two best outputs lie within the tolerance,
     agrees either way)."""
     a, b = eager.outputs(inputs), exported.outputs(inputs)
+    owner = np.arange(len(a))  # the sample input of each row (a tagger's rows are tokens)
+    if eager.task == TAGGING:
+        owner = np.repeat(owner, [len(x) for x in a])
+        a, b = np.concatenate(a), np.concatenate(b)
+    names = _column_names(eager)
     diff = np.abs(a.astype(np.float64) - b)
     worst = np.unravel_index(int(diff.argmax()), diff.shape)
-    column = eager.labels[worst[1]] if eager.labels else "value"
     kind = "probability" if eager.output == PROBABILITIES else eager.output.rstrip("s")
     if diff[worst] > TOLERANCE:
         raise ExportError(
             f"the exported model does not match the PyTorch model: on sample input "
-            f"{worst[0]}, the {kind} of {column!r} is {a[worst]:.6g} in PyTorch and "
-            f"{b[worst]:.6g} in ONNX Runtime (|difference| {diff[worst]:.2e} > "
+            f"{owner[worst[0]]}, the {kind} of {names[worst[1]]!r} is {a[worst]:.6g} in "
+            f"PyTorch and {b[worst]:.6g} in ONNX Runtime (|difference| {diff[worst]:.2e} > "
             f"{TOLERANCE:.0e}); nothing was written.", hint=_HINT)
-    if eager.labels is not None:
-        top2 = np.sort(a, axis=-1)[:, -2:] if a.shape[1] > 1 else np.zeros((len(a), 2))
-        tie = (top2[:, 1] - top2[:, 0]) <= TOLERANCE
-        differ = np.flatnonzero((a.argmax(-1) != b.argmax(-1)) & ~tie)
-        if len(differ):
-            i = int(differ[0])
-            raise ExportError(
-                f"the exported model predicts differently from the PyTorch model on "
-                f"{len(differ)} of {len(a)} sample inputs (first: input {i}, "
-                f"{eager.labels[int(a[i].argmax())]!r} in PyTorch, "
-                f"{eager.labels[int(b[i].argmax())]!r} in ONNX Runtime); nothing was written.",
-                hint=_HINT)
+    for start, stop in _class_groups(eager):
+        _agree(a[:, start:stop], b[:, start:stop], names[start:stop], owner)
     return float(diff.max()) if diff.size else 0.0
+
+
+def _agree(a: np.ndarray, b: np.ndarray, labels: list[str], owner: np.ndarray) -> None:
+    """An :class:`ExportError` where the best class of a row differs (but for near-ties)."""
+    top2 = np.sort(a, axis=-1)[:, -2:] if a.shape[1] > 1 else np.zeros((len(a), 2))
+    tie = (top2[:, 1] - top2[:, 0]) <= TOLERANCE
+    differ = np.flatnonzero((a.argmax(-1) != b.argmax(-1)) & ~tie)
+    if len(differ):
+        i = int(differ[0])
+        inputs = len(set(owner[differ].tolist()))
+        raise ExportError(
+            f"the exported model predicts differently from the PyTorch model on "
+            f"{inputs} of {len(set(owner.tolist()))} sample inputs (first: input {owner[i]}, "
+            f"{labels[int(a[i].argmax())]!r} in PyTorch, "
+            f"{labels[int(b[i].argmax())]!r} in ONNX Runtime); nothing was written.",
+            hint=_HINT)
+
+
+def _column_names(predictor: Predictor) -> list[str]:
+    """What each output column is, for messages: a class, a tag, ``task:class``, a value."""
+    if predictor.tasks:
+        return [f"{t['name']}:{c}" if t["type"] == "classification" else t["name"]
+                for t in predictor.tasks for c in t.get("classes", [None])]
+    return list(predictor.labels) if predictor.labels else ["value"]
+
+
+def _class_groups(predictor: Predictor) -> list[tuple[int, int]]:
+    """The column ranges whose best column is a prediction (each classification task's)."""
+    if predictor.tasks:
+        return [tuple(t["columns"]) for t in predictor.tasks if t["type"] == "classification"]
+    return [(0, len(predictor.labels))] if predictor.labels else []
 
 
 _HINT = ("graftlab predict works on the saved model without export; please report the model "
@@ -248,6 +290,10 @@ def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str 
     is calibrated on ``calibration`` (or else the ``sample`` data) and refused without either;
     the check runs on the sample data if given, else on the calibration data, else on the
     synthetic sample."""
+    if predictor.task in (TAGGING, MULTITASK):
+        raise ConfigError(f"--quantize: a {predictor.task} model is not quantised (the int8 "
+                          "check compares one predicted class per input).",
+                          hint="export it without --quantize (fp32).")
     if predictor.labels is None:
         raise ConfigError("--quantize: a regression model is not quantised (the int8 check "
                           "compares predicted classes, and a regressor has none).",

@@ -27,6 +27,8 @@ JSON_FORM = 'JSON {"inputs": [...]}'
 IMAGE_FORM = (f'{JSON_FORM} with base64-encoded image files, or multipart/form-data with one '
               'image file per part')
 TEXT_FORM = f"{JSON_FORM} with texts (str)"
+WORDS = "words"  # what a tagging model's request holds: texts, or lists of words
+WORDS_FORM = f"{JSON_FORM} with texts (str, split on whitespace) or lists of words"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def too_large(what: str, option: str, value: float) -> Refused:
 
 
 def json_inputs(body: bytes, modality: str, limits: Limits) -> list:
-    """The inputs of a JSON body ``{"inputs": [...]}``, checked and decoded."""
+    """The inputs of a JSON body ``{"inputs": [...]}``, checked and decoded; ``modality``
+    :data:`WORDS` (a tagging model) takes texts or lists of words."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -98,6 +101,8 @@ def json_inputs(body: bytes, modality: str, limits: Limits) -> list:
         raise Refused(422, f"'inputs' must be a list; got {_kind(items)}.",
                       hint="wrap one input in a list: {\"inputs\": [x]}.")
     _count(len(items), limits)
+    if modality == WORDS:
+        return [_words(item, i, limits) for i, item in enumerate(items)]
     if modality == "text":
         return [_text(item, i, limits) for i, item in enumerate(items)]
     return [image(_base64(item, i), i, limits) for i, item in enumerate(items)]
@@ -152,6 +157,25 @@ def _text(item: Any, position: int, limits: Limits) -> str:
     return item
 
 
+def _words(item: Any, position: int, limits: Limits) -> str | list[str]:
+    """A tagging model's input: a text, or a list of words (str, no whitespace inside)."""
+    if isinstance(item, str):
+        return _text(item, position, limits)
+    if not isinstance(item, list):
+        _refuse_words(f"input {position} is {_kind(item)}")
+    bad = [w for w in item if not isinstance(w, str) or w.split() != [w]]
+    if bad:
+        _refuse_words(f"input {position}: word {bad[0]!r} is not one word (a str without "
+                      "whitespace)")
+    _text(" ".join(item), position, limits)  # the limit on characters, as for a text
+    return item
+
+
+def _refuse_words(what: str) -> None:
+    raise Refused(422, f"{what}; this tagging model takes texts or lists of words.",
+                  hint=f"send {WORDS_FORM}.")
+
+
 def _base64(item: Any, position: int) -> bytes:
     """An image file's bytes from base64 text (a ``data:image/...;base64,`` prefix allowed)."""
     if not isinstance(item, str):
@@ -169,7 +193,7 @@ def _base64(item: Any, position: int) -> bytes:
 
 
 def _form(modality: str) -> str:
-    return TEXT_FORM if modality == "text" else IMAGE_FORM
+    return {"text": TEXT_FORM, WORDS: WORDS_FORM}.get(modality, IMAGE_FORM)
 
 
 def _kind(value: Any) -> str:

@@ -2,7 +2,8 @@
 
     POST /predict   {"inputs": [texts]} or {"inputs": [base64 image files]} (JSON), or image
                     files as multipart/form-data parts; answers a label and probabilities per
-                    input (a value for a regression model)
+                    input (a value for a regression model; a tagger's words, tags and
+                    entities; a multi-task model's answer per task)
     GET  /health    liveness, and how many batches and inputs the model has run
     GET  /info      the model card (backbone, strategy, data, metrics, labels) and the limits
     GET  /openapi.json, /docs
@@ -45,6 +46,7 @@ from graftlab.deploy import payload
 from graftlab.deploy.batcher import MicroBatcher
 from graftlab.deploy.payload import Limits, Refused
 from graftlab.deploy.predictor import Predictor
+from graftlab.deploy.structured import MULTITASK, TAGGING
 from graftlab.errors import ConfigError, GraftlabError
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ class Prediction(BaseModel):
     label: str | None = None
     probabilities: dict[str, float] | None = None
     value: float | None = None
+    tasks: dict[str, dict[str, Any]] | None = None  # a multi-task model's answer per task
+    words: list[str] | None = None  # a tagger's: the words, a tag per word, the entities
+    tags: list[str] | None = None
+    entities: list[dict[str, Any]] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -125,7 +131,9 @@ def create_app(predictor: Predictor, *, limits: Limits | None = None, max_batch:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        run = predictor.predict_proba if predictor.task == "classification" else predictor.predict
+        run = (predictor.details if predictor.task in (TAGGING, MULTITASK) else
+               predictor.predict_proba if predictor.task == "classification" else
+               predictor.predict)
         app.state.batcher = MicroBatcher(run, max_batch=max_batch, max_wait_ms=max_wait_ms)
         try:
             yield
@@ -145,17 +153,20 @@ def create_app(predictor: Predictor, *, limits: Limits | None = None, max_batch:
 
 
 def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
+    kind = payload.WORDS if predictor.task == TAGGING else predictor.modality  # what it takes
     refusals = {code: {"description": what} for code, what in [
         (400, "the body cannot be parsed"), (413, "a limit (named, with its value)"),
         (422, "an input of the wrong kind (named by its position)")]}
 
     @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True,
-              responses=refusals, openapi_extra=_request_body(predictor.modality, limits))
+              responses=refusals, openapi_extra=_request_body(kind, limits))
     async def predict(request: Request) -> JSONResponse:
         """Predict every input of the request (answers in the order given)."""
-        items = await _inputs(request, predictor.modality, limits)
+        items = await _inputs(request, kind, limits)
         rows = await asyncio.wrap_future(request.app.state.batcher.submit(items))
-        return JSONResponse({"predictions": _predictions(rows, predictor.labels)})
+        answers = rows if predictor.task in (TAGGING, MULTITASK) else _predictions(
+            rows, predictor.labels)
+        return JSONResponse({"predictions": answers})
 
     @app.get("/health")
     async def health(request: Request) -> dict:
@@ -169,8 +180,8 @@ def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
         """The model card, what /predict takes, and the limits."""
         return {**predictor.card, "modality": predictor.modality, "task": predictor.task,
                 "labels": predictor.labels, "kind": predictor.kind,
-                "accepts": payload.TEXT_FORM if predictor.modality == "text"
-                else payload.IMAGE_FORM,
+                "accepts": payload.WORDS_FORM if kind == payload.WORDS else payload.TEXT_FORM
+                if kind == "text" else payload.IMAGE_FORM,
                 "limits": asdict(limits), "batching": request.app.state.batching}
 
 
@@ -227,9 +238,11 @@ async def _refused(request: Request, exc: Exception) -> JSONResponse:
 
 def _request_body(modality: str, limits: Limits) -> dict:
     """/predict's request body in the OpenAPI schema (the endpoint reads it itself)."""
-    item = ({"type": "string", "maxLength": limits.max_text_chars} if modality == "text"
+    item = ({"type": "string", "maxLength": limits.max_text_chars} if modality != "image"
             else {"type": "string", "contentEncoding": "base64",
                   "description": "an image file (PNG, JPEG, ...) in base64"})
+    if modality == payload.WORDS:  # a tagger: a text, or its words
+        item = {"anyOf": [item, {"type": "array", "items": {"type": "string"}}]}
     inputs = {"type": "array", "items": item, "minItems": 1, "maxItems": limits.max_items}
     content = {"application/json": {"schema": {
         "type": "object", "properties": {"inputs": inputs}, "required": ["inputs"],
