@@ -331,11 +331,11 @@ def command(args: argparse.Namespace) -> str:
 
 
 def _intro(models: dict, args: argparse.Namespace, load: tuple) -> str:
+    shared = " **shared with other jobs**" if max(load) > 2 else ", the client on the same cores"
     train = ", ".join(f"{n} {m['train_s']:.0f} s" for n, m in models.items())
     return (
-        f"Command: `{command(args)}` (CPU, 2 cores **shared with other "
-        f"jobs**: load average {load[0]:.1f} at the start, {load[1]:.1f} at the end, so every "
-        "process here got a fraction of a core and absolute numbers move between runs; read "
+        f"Command: `{command(args)}` (CPU, 2 cores{shared}: load average {load[0]:.1f} at the "
+        f"start, {load[1]:.1f} at the end; absolute numbers move between runs, so read "
         "the ratios and the CPU per request). Models: `head_only` heads trained here on "
         f"{args.train} inputs ({train}): MiniLM-L6 (VADER movies, max 128 tokens) and "
         "EfficientNet-Lite0 at 64 px (MNIST; 28 px PNGs sent in base64). Servers on 127.0.0.1, "
