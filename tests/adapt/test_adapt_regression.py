@@ -87,3 +87,19 @@ def test_graftlab_adapt_on_vader_ratings(tmp_path):
     assert result.exit_code == 0, result.output
     assert "graftlab adapt (regression)" in result.output and "| coral" in result.output
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_tracking_a_regression_adaptation_is_refused_by_name(tmp_path):
+    import numpy as np
+
+    from graftlab.data.domain import Domain
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.adapt_regression import adapt_regression_to_folder
+
+    rows = np.zeros((4, 8, 8, 3), np.uint8)
+    source = Domain(name="s", modality="image", inputs=rows, targets=np.arange(4.0))
+    target = Domain(name="t", modality="image", inputs=rows)
+    with pytest.raises(ConfigError, match="--track is not wired into adaptation of a numeric"):
+        adapt_regression_to_folder(source, target, methods=["coral"], track="mlflow",
+                                   runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before a run folder exists
