@@ -89,6 +89,17 @@ def run_score(name: str, features: np.ndarray, y: np.ndarray, *, regression: boo
     return ScoreResult(value, OK, seconds)
 
 
+def cv_folds(y: np.ndarray, n: int, *, regression: bool, seed: int):
+    """``n`` shuffled folds for a cross-validated score: stratified by class (never more folds
+    than the smallest class has samples, at least 2), plain K-fold for a numeric target."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if regression:
+        return KFold(min(n, len(y)), shuffle=True, random_state=seed)
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    return StratifiedKFold(max(2, min(n, smallest)), shuffle=True, random_state=seed)
+
+
 def one_hot(y: np.ndarray) -> np.ndarray:
     """Labels ``(N,)`` -> ``(N, C)`` indicators, one column per class present."""
     classes, codes = np.unique(y, return_inverse=True)

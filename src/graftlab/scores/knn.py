@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graftlab.scores.base import SCORES, Score
+from graftlab.scores.base import SCORES, Score, cv_folds
 
 K, FOLDS = 10, 5
 
@@ -15,16 +15,11 @@ K, FOLDS = 10, 5
 def knn_cv(features: np.ndarray, y: np.ndarray, *, regression: bool = False,
            seed: int = 0) -> float:
     """Mean over ``FOLDS`` folds of the held-out accuracy (R²) of a cosine kNN."""
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-    if regression:
-        folds = KFold(min(FOLDS, len(y)), shuffle=True, random_state=seed)
-        model = KNeighborsRegressor
-    else:
-        smallest = int(np.unique(y, return_counts=True)[1].min())
-        folds = StratifiedKFold(max(2, min(FOLDS, smallest)), shuffle=True, random_state=seed)
-        model = KNeighborsClassifier
+    folds = cv_folds(y, FOLDS, regression=regression, seed=seed)
+    model = KNeighborsRegressor if regression else KNeighborsClassifier
     k = max(1, min(K, len(y) - len(y) // folds.get_n_splits() - 1))
     knn = model(n_neighbors=k, metric="cosine", algorithm="brute")
     return float(cross_val_score(knn, features, y, cv=folds).mean())

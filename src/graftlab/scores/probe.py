@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graftlab.scores.base import SCORES, Score
+from graftlab.scores.base import SCORES, Score, cv_folds
 
 FOLDS = 3
 
@@ -15,17 +15,12 @@ FOLDS = 3
 def probe_cv(features: np.ndarray, y: np.ndarray, *, regression: bool = False,
              seed: int = 0) -> float:
     """Mean over ``FOLDS`` folds of the held-out accuracy (R²) of a tuned linear probe."""
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.model_selection import cross_val_score
 
     from graftlab.probe import LinearProbeClassifier, LinearProbeRegressor
 
-    if regression:
-        folds = KFold(min(FOLDS, len(y)), shuffle=True, random_state=seed)
-        probe = LinearProbeRegressor()
-    else:
-        smallest = int(np.unique(y, return_counts=True)[1].min())
-        folds = StratifiedKFold(max(2, min(FOLDS, smallest)), shuffle=True, random_state=seed)
-        probe = LinearProbeClassifier(random_state=seed)
+    folds = cv_folds(y, FOLDS, regression=regression, seed=seed)
+    probe = LinearProbeRegressor() if regression else LinearProbeClassifier(random_state=seed)
     return float(cross_val_score(probe, features, y, cv=folds).mean())
 
 
