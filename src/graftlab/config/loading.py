@@ -89,16 +89,21 @@ def _bounds(field) -> str:
     return f"{kind} {' and '.join(parts)}" if parts else kind
 
 
-def _read_yaml(path: str | Path) -> dict:
+def read_yaml_file(path: str | Path, what: str, hint: str) -> Any:
+    """A YAML file's content ({} when empty); a missing file or invalid YAML is a ConfigError
+    naming it as ``what`` (e.g. "config file"), with ``hint`` for a missing one."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.",
-                          hint="write one (see the command's --help) or pass options and "
-                          "overrides only, e.g. data.path=vader:movies.")
+        raise ConfigError(f"{what} {path} does not exist.", hint=hint)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
+
+
+def _read_yaml(path: str | Path) -> dict:
+    raw = read_yaml_file(path, "config file", "write one (see the command's --help) or pass "
+                         "options and overrides only, e.g. data.path=vader:movies.")
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping (sections data, model, "
                           "train).")

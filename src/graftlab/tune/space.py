@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from graftlab.config import TrainConfig
+from graftlab.config.loading import read_yaml_file
 from graftlab.errors import ConfigError, closest
 
 # estimator parameters a study may not vary: they are objects or places, not settings
@@ -148,14 +148,9 @@ def load_space(space: str | Path | dict | SearchSpace) -> SearchSpace:
     source = "search space"
     if isinstance(space, str | Path):
         path = Path(space)
-        if not path.is_file():
-            raise ConfigError(f"search space file {path} does not exist.",
-                              hint="write one: a 'params:' mapping of name -> {type, low, high}"
-                              " or {type: categorical, choices: [...]}.")
-        try:
-            space = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"search space file {path} is not valid YAML: {exc}") from None
+        space = read_yaml_file(path, "search space file", "write one: a 'params:' mapping of "
+                               "name -> {type, low, high} or {type: categorical, choices: "
+                               "[...]}.")
         source = f"search space {path}"
     if not isinstance(space, dict):
         raise ConfigError(f"{source} must be a mapping with a 'params:' section.")
