@@ -27,7 +27,6 @@ call (goal: the same on at least 75% of the data sets).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "advise.json"
@@ -188,12 +188,9 @@ def render(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    parser = sections.parser(__doc__, "advise.json")
     parser.add_argument("--compare", action="store_true",
                         help="also run graftlab compare per data set (probe or fine-tune?)")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/advise.json only")
     args = parser.parse_args()
     def run() -> dict:
         p = {**(QUICK if args.quick else PROTOCOL), "compare": args.compare}

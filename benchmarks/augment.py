@@ -20,7 +20,6 @@ were fixed before this script first ran (there is no design round to report).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -30,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 PROTOCOL = {"image_size": 64, "n_source": 1000, "n_target": 1000, "n_test": 1000,
@@ -258,16 +258,13 @@ def measure(p: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    parser = sections.parser(__doc__, "augment.json")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)),
                         help="torch threads (2: the protocol; 1 where the machine is shared, "
                         "since 2 threads on busy cores wait on each other)")
     parser.add_argument("--strategy", choices=("head_only", "last_k"), default="head_only",
                         help="the image rows' strategy (last_k: the top 2 blocks train too; "
                         "slower)")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/augment.json only")
     args = parser.parse_args()
     publish("augment", "Augmentation", quick=args.quick, render_only=args.render, render=body,
             measure=lambda: measure({**(QUICK if args.quick else PROTOCOL),

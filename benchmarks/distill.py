@@ -15,7 +15,6 @@ and throughput at batch 32, medians of repeats.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 PROTOCOL = {"n_train": 2000, "n_test": 1000, "image_size": 64, "epochs": 5, "seeds": 3,
@@ -200,10 +200,7 @@ def render(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/distill.json only")
+    parser = sections.parser(__doc__, "distill.json")
     args = parser.parse_args()
     publish("distill", "Distillation", quick=args.quick, render_only=args.render,
             measure=lambda: measure(QUICK if args.quick else PROTOCOL), render=render)

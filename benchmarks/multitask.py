@@ -31,7 +31,6 @@ time); they were not tuned for sentiment or rating, and the tweets measured here
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -42,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 STRATEGIES = {"head_only": {"strategy": "head_only", "epochs": 6, "lr": 3e-3},
@@ -359,12 +359,9 @@ def render(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    parser = sections.parser(__doc__, "multitask.json")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="head_only",
                         help="what trains: head_only (the protocol) or last_k (k=2; ~1 h)")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/multitask.json only")
     args = parser.parse_args()
     protocol = QUICK if args.quick else PROTOCOL
     if args.strategy != "head_only":

@@ -17,7 +17,6 @@ trains on 80% of ``wnut16:train`` and scores the other 20% of it; it never reads
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 MODELS = {
@@ -187,12 +187,9 @@ def design() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    parser = sections.parser(__doc__, "ner.json")
     parser.add_argument("--design", action="store_true",
                         help="the design runs on wnut16:train alone; writes nothing")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/ner.json only")
     args = parser.parse_args()
     if args.design:
         return design()

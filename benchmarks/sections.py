@@ -4,6 +4,7 @@ the section from the stored JSON)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,16 @@ def write_section(key: str, title: str, body: str, path: Path | None = None) -> 
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     _atomic.write_text(path, text)
+
+
+def parser(doc: str, results: str) -> argparse.ArgumentParser:
+    """A benchmark script's parser with the two options they all take: ``--quick`` (a smoke
+    run that writes nothing) and ``--render`` (the section again from ``results``'s JSON)."""
+    out = argparse.ArgumentParser(description=doc.splitlines()[0])
+    out.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
+    out.add_argument("--render", action="store_true",
+                     help=f"rewrite the section from benchmarks/results/{results} only")
+    return out
 
 
 def publish(key: str, title: str, *, quick: bool, render_only: bool,

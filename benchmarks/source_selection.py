@@ -22,7 +22,6 @@ Target labels score the rows only; no selector reads them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 SELECTORS = ["knn", "mmd_herding", "domain_classifier", "kliep", "task_similarity"]
@@ -248,10 +248,7 @@ def render(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/source_selection.json only")
+    parser = sections.parser(__doc__, "source_selection.json")
     args = parser.parse_args()
     publish("select", "Source selection", quick=args.quick, render_only=args.render,
             stored=ROOT / "benchmarks" / "results" / "source_selection.json",

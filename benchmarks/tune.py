@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests" / "tune"))
+import sections  # noqa: E402
 from sections import publish, table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tune.json"
@@ -252,10 +253,7 @@ def measure(p: dict, quick: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run; writes nothing")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite the section from benchmarks/results/tune.json only")
+    parser = sections.parser(__doc__, "tune.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for name in ("url", "study", "folder"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
