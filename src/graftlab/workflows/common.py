@@ -80,6 +80,18 @@ def check_backbone(name: Any, *, image_size: int | None = None,
     return modality
 
 
+def load_labelled(data: Any, modality: str, backbone: str, purpose: str) -> Domain:
+    """``data.path`` loaded with the section's columns; refused when it has no labels
+    (``purpose``, e.g. "fine-tuning", needs them) or holds the other modality."""
+    domain = load_with_columns(data.path, text_column=data.text_column,
+                               label_column=data.label_column, skip_corrupt=data.skip_corrupt)
+    if not domain.labelled:
+        raise DataError(f"data {domain.name!r} has no labels; {purpose} needs labelled data.",
+                        hint="set data.label_column to the column that holds the labels.")
+    check_modality(domain, modality, backbone)
+    return domain
+
+
 def check_modality(domain: Domain, modality: str | None, backbone: Any,
                    what: str = "data") -> None:
     if modality is not None and domain.modality != modality:

@@ -25,9 +25,9 @@ from graftlab.errors import ConfigError, DataError
 from graftlab.report import markdown_table, write_run
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.select import check_selector, select_for
-from graftlab.workflows.common import (check_augment, check_backbone, early_folder, check_cache, check_modality,
-                                       check_writable, class_names, load_test,
-                                       load_with_columns)
+from graftlab.workflows.common import (check_augment, check_backbone, check_cache,
+                                       check_writable, class_names, early_folder,
+                                       load_labelled, load_test)
 
 if TYPE_CHECKING:
     from graftlab.grafter import Grafter
@@ -64,12 +64,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
         from graftlab.distill import teacher_folder
 
         teacher_folder(config.train.distill_from)
-    domain = load_with_columns(data.path, text_column=data.text_column,
-                               label_column=data.label_column, skip_corrupt=data.skip_corrupt)
-    if not domain.labelled:
-        raise DataError(f"data {domain.name!r} has no labels; fine-tuning needs labelled data.",
-                        hint="set data.label_column to the column that holds the labels.")
-    check_modality(domain, modality, m.backbone)
+    domain = load_labelled(data, modality, m.backbone, "fine-tuning")
     test = load_test(data.test_data, domain, text_column=data.text_column,
                      label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     if test is None:

@@ -15,16 +15,15 @@ from collections.abc import Callable
 
 from graftlab import _atomic
 from graftlab.config import TuneConfig
-from graftlab.errors import DataError
 from graftlab.grafter import Grafter
 from graftlab.report.run import interrupt_deferred, write_run
 from graftlab.report.tune import history_svg, trial_rows, tune_markdown
 from graftlab.track import check_tracker, open_tracker
 from graftlab.tune import Tuner, load_space
 from graftlab.tune.storage import check_connects, storage_url
-from graftlab.workflows.common import (check_backbone, early_folder, check_cache, check_modality,
-                                       check_writable, class_names, limit_domain,
-                                       load_with_columns, new_folder)
+from graftlab.workflows.common import (check_backbone, check_cache, check_writable,
+                                       class_names, early_folder, limit_domain,
+                                       load_labelled, new_folder)
 
 FORMAT = "graftlab.tune/1"
 
@@ -48,12 +47,7 @@ def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | 
     url = storage_url(search.storage)
     if url is not None:
         check_connects(url)
-    domain = load_with_columns(data.path, text_column=data.text_column,
-                               label_column=data.label_column, skip_corrupt=data.skip_corrupt)
-    if not domain.labelled:
-        raise DataError(f"data {domain.name!r} has no labels; tuning needs labelled data.",
-                        hint="set data.label_column to the column that holds the labels.")
-    check_modality(domain, modality, m.backbone)
+    domain = load_labelled(data, modality, m.backbone, "tuning")
     domain = limit_domain(domain, data.limit, "classification", search.seed)
     if tracker is not None or config.track is None:
         return _study(config, estimator, space, domain, url, progress, tracker, t0, None)
