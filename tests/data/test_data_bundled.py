@@ -15,7 +15,9 @@ def test_registry_lists_every_set_with_a_full_spec():
     for spec in specs:
         assert isinstance(spec, DatasetSpec) and spec.modality in ("image", "text")
         assert spec.domains and spec.description and spec.source and spec.licence
-        assert bool(spec.classes) == (spec.task == "classification")
+        assert bool(spec.classes) == (spec.task in ("classification", "tokens"))
+    assert {s.name: s.task for s in specs if s.task != "classification"} == {
+        "vader_ratings": "regression", "wnut16": "tokens"}
     assert get_dataset_spec("vader:movies").domains == {
         "movies": 10072, "amazon": 2985, "nyt": 2970, "tweets": 3432}
 

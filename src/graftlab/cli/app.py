@@ -76,3 +76,9 @@ def _progress():
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _print_table(table) -> None:
+    """A results table whole: a pipe or a log gets 80 columns from rich, which would cut the
+    numbers; a terminal keeps its own width."""
+    (console if console.is_terminal else Console(width=160)).print(table)

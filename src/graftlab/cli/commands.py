@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from graftlab.cli.app import (SELECT_KEYS, KeepFraction, SelectOption, SelectTarget,
-                              SkipCorrupt, Track, Augment, _errors, _progress, app, console, err)
+                              SkipCorrupt, Track, Augment, _errors, _print_table, _progress, app,
+                              console, err)
 from graftlab.errors import ConfigError
 
 # Workflows, configs and their imports (numpy, pydantic, yaml) load inside each command, so
@@ -239,7 +239,9 @@ def compare(
     label_column: Annotated[str, typer.Option(help="CSV/JSONL label column.")] = "label",
     target_column: Annotated[str | None, typer.Option(
         help="CSV/JSONL numeric column: compare as regression (R², MAE).")] = None,
-    task: Annotated[str, typer.Option(help="auto, classification or regression.")] = "auto",
+    task: Annotated[str, typer.Option(
+        help="auto, classification, regression or tokens (tagged sentences: a CoNLL-style "
+        "file, or wnut16:train; auto for bundled tagged sets and .conll/.bio files).")] = "auto",
     runs_dir: Annotated[Path, typer.Option(help="Where dated run folders go.")] = Path("runs"),
     out: Annotated[Path | None, typer.Option(help="Exact run folder (must be new or "
                                                   "empty).")] = None,
@@ -258,6 +260,10 @@ def compare(
     from graftlab.workflows.configured import run_compare_config
 
     with _errors():
+        from graftlab.cli.multitask import compare_tasks, holds_tasks
+
+        if holds_tasks(words):  # a multi-task config: per-task tables, single-task beside
+            return compare_tasks(ctx, words)
         cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path", **SELECT_KEYS})
         try:
             with _progress() as update:
@@ -270,13 +276,9 @@ def compare(
     _print_summary(result)
 
 
-def _print_table(table: Table) -> None:
-    """A results table whole: a pipe or a log gets 80 columns from rich, which would cut the
-    numbers; a terminal keeps its own width."""
-    (console if console.is_terminal else Console(width=160)).print(table)
-
-
 def _print_summary(result: dict) -> None:
+    if result["task"] == "tokens":
+        return _print_tokens(result)
     from graftlab.report.compare import cells, headers
 
     table = Table(title=f"compare: {result['config']['data']['name']} with "
@@ -293,4 +295,22 @@ def _print_summary(result: dict) -> None:
     if line:
         console.print(line, soft_wrap=True)
     console.print(result["verdict"]["text"].replace("**", ""), soft_wrap=True)
+    console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")
+
+
+def _print_tokens(result: dict) -> None:
+    """A token comparison: each strategy's entity scores, then each type's F1."""
+    from graftlab.report.compare_tokens import tables, verdict
+
+    titles = {"strategies": f"compare: token tagging on {result['config']['data']['path']}",
+              "types": "entity F1 per type (%)"}
+    for key, (head, rows) in tables(result).items():
+        table = Table(title=titles[key])
+        for i, col in enumerate(head):
+            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+        for row in rows:
+            best = key == "strategies" and row[0] == result["recommended"]
+            table.add_row(*row, style="bold green" if best else None)
+        _print_table(table)
+    console.print(verdict(result).replace("**", ""), soft_wrap=True)
     console.print(f"report: {result['run_folder']}/report.html (also report.md, results.json)")

@@ -73,6 +73,7 @@ def datasets() -> None:
     for spec in list_datasets():
         domains = ", ".join(f"{d} ({n:,})" for d, n in spec.domains.items())
         classes = "(regression)" if spec.task == "regression" else \
+            f"(token tags: {len(spec.classes)})" if spec.task == "tokens" else \
             ", ".join(spec.classes) if len(spec.classes) <= 4 else (
             f"{len(spec.classes)}: {spec.classes[0]}..{spec.classes[-1]}")
         table.add_row(spec.name, spec.modality, domains, classes, spec.source)

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from graftlab.cli.app import _errors, _progress, app, console
-from graftlab.cli.commands import _print_table
+from graftlab.cli.app import _errors, _print_table, _progress, app, console
 
 
 @app.command()
@@ -29,14 +28,75 @@ def multitask(
         cfg = configured(ctx, MultiTaskConfig, words)
         with _progress() as update:
             result = run_multitask(cfg, progress=update)
-    from graftlab.workflows.multitask import table
+    print_multitask(cfg, result)
+
+
+# compare's options that mean the same in a multi-task comparison, and the key each sets
+COMPARE_KEYS = {"strategies": "model.strategy", "backbone": "model.backbone",
+                "seeds": "train.seeds", "epochs": "train.epochs",
+                "batch_size": "train.batch_size", "lr": "train.lr",
+                "lr_backbone": "train.lr_backbone", "test_size": "train.test_size",
+                "runs_dir": "runs_dir", "out": "out", "overwrite": "overwrite"}
+
+
+def holds_tasks(words: list[str] | None) -> bool:
+    """Whether the words name a YAML config with a ``tasks:`` list (a multi-task config)."""
+    from graftlab.cli.configs import split_words
+    from graftlab.config.loading import read_yaml_file
+
+    path = split_words(list(words or []))[0]
+    if path is None:
+        return False
+    raw = read_yaml_file(path, "config file", "give the path of an existing YAML file.")
+    return isinstance(raw, dict) and "tasks" in raw
+
+
+def compare_tasks(ctx: typer.Context, words: list[str] | None) -> None:
+    """``graftlab compare tasks.yaml``: the multi-task comparison (every strategy and
+    weighting, each beside its single-task models unless the file says train.single_task:
+    false), with compare's options that apply; the others are refused by name."""
+    from pathlib import Path
+
+    from graftlab.cli.configs import split_words
+    from graftlab.config import MultiTaskConfig, load_config
+    from graftlab.config.loading import read_yaml_file
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.multitask import run_multitask
+
+    path, overrides, rest = split_words(list(words or []))
+    given, refused = {}, []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.param_type_name != "option" or source is None \
+                or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue
+        if param.name not in COMPARE_KEYS:
+            refused.append(param.opts[0])
+            continue
+        value = ctx.params[param.name]
+        given[COMPARE_KEYS[param.name]] = str(value) if isinstance(value, Path) else value
+    if refused or rest:
+        raise ConfigError(f"{', '.join(refused + rest)} cannot be used with a multi-task config "
+                          f"({path} has tasks:).", hint="each task names its data in the file; "
+                          f"compare takes {', '.join('--' + k.replace('_', '-') for k in COMPARE_KEYS)}.")
+    raw = read_yaml_file(path, "config file", "give the path of an existing YAML file.")
+    if "single_task" not in (raw.get("train") or {}):
+        given["train.single_task"] = True
+    cfg = load_config(path, overrides, schema=MultiTaskConfig, options=given)
+    with _progress() as update:
+        result = run_multitask(cfg, progress=update)
+    print_multitask(cfg, result)
+
+
+def print_multitask(cfg, result: dict) -> None:
+    from graftlab.report.multitask import table
 
     head, rows = table(result)
-    out = Table(title=f"graftlab multitask: {cfg.model.backbone} ({cfg.model.strategy})")
+    out = Table(title=f"graftlab multitask: {cfg.model.backbone} ({', '.join(cfg.model.strategy)})")
     for i, col in enumerate(head):
         out.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         out.add_row(*row)
     _print_table(out)
     console.print(f"saved: {result['model']['name']} in {result['run_folder']}/model "
-                  "(also results.json, summary.md)")
+                  "(also report.html, summary.md, results.json)")

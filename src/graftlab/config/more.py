@@ -112,12 +112,12 @@ class MultiTaskTaskConfig(_Section):
 
 class MultiTaskModel(BackboneConfig):
     backbone: str = "minilm_l6"
-    strategy: str = "head_only"
+    strategy: list[str] = ["head_only"]  # several: compared, each with every weighting
     k: Positive = 2
     shared: Positive | None = 256
     weighting: list[str] = ["equal"]  # several: one multi-task model each, side by side
 
-    _split = field_validator("weighting", mode="before")(_comma_list)
+    _split = field_validator("weighting", "strategy", mode="before")(_comma_list)
 
 
 class MultiTaskTrain(_Section):

@@ -16,6 +16,7 @@ Rate = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Limit = Annotated[int, Field(ge=2)]
 Task = Literal["auto", "classification", "regression"]
+CompareTask = Literal["auto", "classification", "regression", "tokens"]
 METHODS = ["dann", "dan", "coral", "cdan", "mcc"]
 
 
@@ -191,7 +192,7 @@ class CompareConfig(_Section):
     data: CompareData
     model: BackboneConfig = BackboneConfig()
     train: CompareTrain = CompareTrain()
-    task: Task = "auto"
+    task: CompareTask = "auto"  # tokens: tagged sentences (auto for wnut16, .conll/.bio files)
     feature_map: bool = True
     select: SelectSection = SelectSection()
     runs_dir: str = "runs"

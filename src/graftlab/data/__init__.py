@@ -19,7 +19,7 @@ __all__ = [
     "DatasetSpec", "Domain", "fetch_vader", "from_arrays", "get_dataset_spec", "list_datasets",
     "load_data", "load_dataset", "load_image_folder", "load_table", "to_grayscale",
     "without_shared",
-    "TaggedSentences", "load_tagged", "read_conll", "tagged_dataset",
+    "TaggedSentences", "is_tagged", "load_tagged", "read_conll", "tagged_dataset",
 ]
 
 
@@ -53,6 +53,20 @@ def load_data(path_or_name: str | Path, *, labelled: bool | None = True,
         hint="give the path of an image folder or a .csv/.jsonl table, or a bundled name "
         "such as 'mnist' or 'vader:movies'.",
     )
+
+
+TAGGED_SUFFIXES = (".conll", ".conllu", ".bio", ".iob", ".iob2", ".bioes")
+
+
+def is_tagged(path_or_name: str | Path) -> bool:
+    """Whether data named so holds tagged sentences: a bundled tagged set (``wnut16:train``)
+    or a file whose suffix says CoNLL/BIO (other files: ask for ``task="tokens"``)."""
+    name = str(path_or_name)
+    specs = {spec.name: spec for spec in list_datasets()}
+    spec = specs.get(name.partition(":")[0])
+    if spec is not None and not Path(name).expanduser().exists():
+        return spec.task == "tokens"
+    return Path(name).suffix.lower() in TAGGED_SUFFIXES
 
 
 def load_tagged(path_or_name: str | Path, **options) -> TaggedSentences:

