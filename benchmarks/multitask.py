@@ -21,9 +21,10 @@ different tweets, so every sample lacks some task's label (masked out of that ta
 A fixed random subset of each (``n_tweets``, ``n_wnut``) keeps the run short. Per seed, one
 random split of the VADER tweets (75% train, 25% test), the same for every model; every WNUT
 training tweet trains; NER is scored on ``wnut16:test`` (entity-level micro F1, seqeval's
-default scoring). Every model trains ``head_only`` on MiniLM's cached token outputs: a shared
-hidden layer of ``shared`` units, read per token by the NER head and on the mean-pooled tokens
-by the others, is what the tasks share and what the weighting acts on; ``--strategy last_k``
+default scoring). Every model trains ``head_only`` on MiniLM's cached token outputs: either a
+shared hidden layer of ``shared`` units, read per token by the NER head and on the mean-pooled
+tokens by the others (what the weighting then acts on), or (``private``) a hidden layer per
+task, as ``--design`` chose on design data; ``--strategy last_k``
 (k=2) also trains MiniLM's top two blocks, from the cached output below them, so the weighting
 acts on a shared transformer trunk. The settings are those ``benchmarks/ner.py --design`` chose
 for NER on its design split of ``wnut16:train`` (lr, lr_backbone, k; fewer epochs here, for
@@ -48,7 +49,9 @@ from sections import publish, table  # noqa: E402
 STRATEGIES = {"head_only": {"strategy": "head_only", "epochs": 6, "lr": 3e-3},
               "last_k": {"strategy": "last_k", "k": 2, "epochs": 2, "lr": 3e-3,
                          "lr_backbone": 3e-4}}
-PROTOCOL = {"backbone": "minilm_l6", "max_length": 64, "shared": 256, "epochs": 15,
+# shared/private/norm: the set-up `--design` chose on design data (results/multitask-design.json)
+PROTOCOL = {"backbone": "minilm_l6", "max_length": 64, "shared": None, "private": 256,
+            "norm": True, "epochs": 15,
             "batch_size": 32, "lr": 1e-3, "seeds": 3, "test_fraction": 0.25,
             "n_tweets": 2000, "n_wnut": None, "n_movies": 4000,
             "weightings": ["equal", "uncertainty", "pcgrad"],
@@ -148,6 +151,14 @@ def _estimator(p: dict, tasks: dict, weighting: str, seed: int):
     from graftlab.multitask import MultiTaskGrafter
 
     train = dict(p["train"])
+    if p.get("private"):  # each task's own hidden layer of this width (nothing shared but the
+        # trunk): an mlp head for a whole tweet, a token head with a hidden layer for NER
+        width = p["private"]
+        token = {"hidden": width, **({"norm": True} if p.get("norm") else {})}
+        tasks = {name: {"type": kind, "head": "token", "head_options": token}
+                 if kind == "tokens" else
+                 {"type": kind, "head": "mlp", "head_options": {"hidden": [width]}}
+                 for name, kind in tasks.items()}
     return MultiTaskGrafter(tasks=tasks, backbone=p["backbone"], weighting=weighting,
                             shared=p["shared"], batch_size=p["batch_size"], seed=seed,
                             backbone_options={"max_length": p["max_length"]}, **train)
@@ -334,14 +345,37 @@ def _shift_table(result: dict) -> str:
     return table(rows, ["rating regression", "Pearson r on test tweets", "RMSE"])
 
 
+def _sharing(p: dict) -> str:
+    design = ""
+    d = json.loads(DESIGN.read_text()) if DESIGN.exists() else None
+    if d and all(p.get(k) == v for k, v in d["results"][d["choice"]]["setup"].items()):
+        design = (" (chosen by `--design` on design data, the VADER tweets this run does not "
+                  "score and an 80/20 split of wnut16:train; the multi-task models' worst "
+                  "shortfall against the bars and the best single-task models, per set-up: "
+                  + ", ".join(f"{k} {v['shortfall']:+.2f}" for k, v in d["results"].items())
+                  + " bars; benchmarks/results/multitask-design.json)")
+    if p.get("private"):
+        return (f"no shared layer: each task's head has its own hidden layer of "
+                f"{p['private']} units (an mlp head on the mean-pooled tokens; the NER head "
+                f"per token{', normed as the mlp head is' if p.get('norm') else ''}), so the "
+                "tasks share the trunk and its one forward pass; with the "
+                "trunk frozen nothing trainable is shared, so PCGrad finds no conflicting "
+                "gradients to project and the weightings differ only in scale" + design)
+    if p["shared"] is None:
+        return ("no hidden layer: the heads read the trunk's outputs directly" + design)
+    return (f"a shared hidden layer of {p['shared']} units (read per token by the NER head and "
+            "on the mean-pooled tokens by the others)" + design)
+
+
 def _training(p: dict) -> str:
     t = p["train"]
     if t["strategy"] == "last_k":
         return (f"`last_k` with k={t['k']} (MiniLM's top {t['k']} blocks train with every task, "
                 f"lr {t['lr_backbone']:g}, from the cached output below them; the heads lr "
                 f"{t['lr']:g}), {t['epochs']} epochs")
-    return (f"`head_only` on cached token outputs (the trunk frozen: the tasks share the hidden "
-            f"layer; {t['epochs']} epochs, lr {t['lr']:g})")
+    shares = "the hidden layer" if p["shared"] else "the trunk's one forward pass"
+    return (f"`head_only` on cached token outputs (the trunk frozen: the tasks share {shares}; "
+            f"{t['epochs']} epochs, lr {t['lr']:g})")
 
 
 def render(result: dict) -> str:
@@ -357,9 +391,9 @@ def render(result: dict) -> str:
         "that task's loss (fixed random subsets of the files, for time). Per seed one random "
         "75/25 split of the VADER tweets, every WNUT tweet in training; seeds "
         f"{', '.join(map(str, range(len(result['runs']))))}. Every model: `{p['backbone']}` "
-        f"(max_length {p['max_length']}), a shared hidden layer of {p['shared']} units (read "
-        "per token by the NER head and on the mean-pooled tokens by the others), one head per "
-        f"task (linear; a token head for NER); {_training(p)}; batch {p['batch_size']}; the "
+        f"(max_length {p['max_length']}), {_sharing(p)}"
+        + ("" if p.get("private") else ", one head per task (linear; a token head for NER)")
+        + f"; {_training(p)}; batch {p['batch_size']}; the "
         "settings `benchmarks/ner.py --design` chose for NER on its design split of "
         "wnut16:train, fewer epochs for time (not tuned for sentiment or rating). A "
         "single-task model is the same network with one head, trained on the tweets that "
@@ -388,45 +422,69 @@ def render(result: dict) -> str:
 
 
 DESIGN = ROOT / "benchmarks" / "results" / "multitask-design.json"
-DESIGN_SHARED = [256, None]  # the protocol's first width, and no shared layer (heads apart)
+# the protocol's first set-up; no hidden layer at all; a private hidden layer per task (the
+# NER head's with and without the shared layer's LayerNorm)
+DESIGN_CANDIDATES = {"shared 256": {"shared": 256, "private": None},
+                     "no hidden layer": {"shared": None, "private": None},
+                     "private 256 per task": {"shared": None, "private": 256},
+                     # added on design data: the NER head's hidden layer normed as the shared
+                     # layer is (Linear -> LayerNorm -> GELU), which the one above lacked
+                     "private 256 per task, normed": {"shared": None, "private": 256,
+                                                      "norm": True}}
 
 
-def shortfall(runs: list[dict]) -> float:
+def shortfall(runs: list[dict], best_single: dict | None = None) -> float:
     """The worst shortfall against issue #17's bars over every multi-task model and task, in
-    bars (1 point of accuracy/F1, 2% of RMSE): <= 0 meets them all."""
+    bars (1 point of accuracy/F1, 2% of RMSE): <= 0 meets them all. Against each task's
+    single-task model in ``runs``, or, given ``best_single`` ({task: mean score}), against
+    the best single-task model of any set-up."""
     worst = float("-inf")
     for name in [n for n in runs[0] if n.startswith("multi:")]:
         for task, (metric, higher) in SCORES.items():
             multi = statistics.mean(r[name][task][metric] for r in runs)
-            single = statistics.mean(r[f"single:{task}"][task][metric] for r in runs)
+            single = best_single[task] if best_single else statistics.mean(
+                r[f"single:{task}"][task][metric] for r in runs)
             worst = max(worst, (100 * (single - multi) - 1.0) if higher
                         else (100 * (multi - single) / single - 2.0) / 2.0)
     return worst
 
 
 def design(p: dict) -> None:
-    """Choose the shared layer's width on design data (``design_tasks``): each of
-    ``DESIGN_SHARED`` over the protocol's seeds and weightings; the rule, fixed before it ran:
-    the smallest worst shortfall (``shortfall``), ties to the first. Writes ``DESIGN``; the
-    protocol's ``shared`` is then set to the choice by hand, and committed, before it runs."""
+    """Choose how the heads share on design data (``design_tasks``): each of
+    ``DESIGN_CANDIDATES`` over the protocol's seeds and weightings. The rule: the smallest worst
+    shortfall of the multi-task models against the best single-task model of any set-up (a
+    first rule, against each set-up's own single-task models, picked "no hidden layer" on
+    these design data, whose NER model is half as good as the others: every model worse, so no
+    gap; it was replaced here, before any evaluation data ran). Ties go to the first. Writes
+    ``DESIGN``; the protocol then takes the choice by hand, committed before it runs."""
     import torch
 
     torch.set_num_threads(p["threads"])
     os.environ.setdefault("GRAFTLAB_CACHE", tempfile.mkdtemp(prefix="graftlab-mt-cache-"))
     texts, labels, ner = design_tasks(p["n_tweets"])
-    got = {}
-    for shared in DESIGN_SHARED:
-        runs = [run_seed(seed, {**p, "shared": shared}, texts, labels, ner)[0]
-                for seed in range(p["seeds"])]
-        got[str(shared)] = {"runs": runs, "shortfall": shortfall(runs)}
-        print(f"shared {shared}: worst shortfall {got[str(shared)]['shortfall']:+.2f} bars",
-              flush=True)
-    choice = min(DESIGN_SHARED, key=lambda s: got[str(s)]["shortfall"])
+    got = json.loads(DESIGN.read_text())["results"] if DESIGN.exists() else {}
+    for name, setup in DESIGN_CANDIDATES.items():
+        if name not in got or got[name].get("setup") != setup:
+            got[name] = {"setup": setup, "runs": [
+                run_seed(seed, {**p, **setup}, texts, labels, ner)[0]
+                for seed in range(p["seeds"])]}
+    best = {}
+    for task, (metric, higher) in SCORES.items():
+        means = [statistics.mean(r[f"single:{task}"][task][metric] for r in g["runs"])
+                 for g in got.values()]
+        best[task] = max(means) if higher else min(means)
+    for name, g in got.items():
+        g["shortfall"] = shortfall(g["runs"], best)
+        g["own_shortfall"] = shortfall(g["runs"])
+        print(f"{name}: worst shortfall {g['shortfall']:+.2f} bars against the best "
+              f"single-task models ({g['own_shortfall']:+.2f} against its own)", flush=True)
+    choice = min(DESIGN_CANDIDATES, key=lambda n: got[n]["shortfall"])
     DESIGN.write_text(json.dumps({"protocol": p, "results": got, "choice": choice,
+                                  "best_single": best,
                                   "n": {t: sum(v is not None for v in labels[t])
                                         for t in TASKS}, "ner_design_test": len(ner[1])},
                                  indent=1))
-    print(f"chosen: shared = {choice}")
+    print(f"chosen: {choice}")
 
 
 def main() -> None:

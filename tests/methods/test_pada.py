@@ -10,7 +10,7 @@ from tests.methods.test_adaptation_contract import _batch, _method
 
 
 def test_class_weights_follow_the_target_mean_prediction():
-    method = _method("pada", momentum=0.0).train()
+    method = _method("pada", update_every=1).train()
     batch = _batch()
     # a target whose predictions all say class 2: class 2 weighs 1, the others little
     logits_t = torch.tensor([[0.0, 0.0, 8.0]]).repeat(16, 1)
@@ -21,6 +21,24 @@ def test_class_weights_follow_the_target_mean_prediction():
     # and a selection's per-sample weights multiply in
     batch["source"]["weights"] = torch.full((16,), 0.5)
     assert torch.allclose(method.source_weights(batch["source"], logits_t), w * 0.5)
+
+
+def test_weights_stay_one_until_the_first_update_then_average_the_window():
+    """Plain DANN for the first ``update_every`` steps; then the mean over every target
+    prediction since the last update, not the latest batch's."""
+    method = _method("pada", update_every=2).train()
+    batch = _batch()
+    says = [torch.tensor([[8.0, 0.0, 0.0]]).repeat(16, 1),
+            torch.tensor([[0.0, 8.0, 0.0]]).repeat(16, 1)]
+    method.source_weights(batch["source"], says[0])
+    assert torch.equal(method.class_weights, torch.ones(3))  # step 1 of 2: not yet
+    method.step += 1
+    method.source_weights(batch["source"], says[1])
+    assert torch.allclose(method.class_weights[:2], torch.ones(2), atol=1e-3)  # half each
+    assert method.class_weights[2] < 0.01
+    method.step += 1
+    method.source_weights(batch["source"], says[1])  # a new window: one batch in, no update
+    assert torch.allclose(method.class_weights[:2], torch.ones(2), atol=1e-3)
 
 
 def test_weights_change_the_losses_and_are_saved():

@@ -146,3 +146,24 @@ def test_minilm_tags_tweets_and_reloads(tmp_path):
     tagger.save(tmp_path / "m")
     assert TokenTagger.load(tmp_path / "m").predict(test) == predicted
     assert 0.0 <= tagger.score(test) <= 1.0
+
+
+def test_the_token_heads_hidden_layer_can_be_normed():
+    """``norm=True`` puts a LayerNorm between the hidden layer and its GELU (the mlp head's and
+    the multi-task shared layer's block); the default keeps the saved layout of earlier taggers."""
+    import torch
+
+    from graftlab.heads import create_head
+
+    plain = create_head("token", in_features=8, num_outputs=3, hidden=4)
+    normed = create_head("token", in_features=8, num_outputs=3, hidden=4, norm=True)
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())
+    norms = [m for m in normed.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 1 and norms[0].normalized_shape == (4,)
+    x = torch.randn(2, 5, 8) * 100  # a large input: the norm keeps the hidden layer in range
+    normed.eval()
+    hidden = normed.net[:3](x)
+    assert torch.allclose(hidden.mean(-1), torch.zeros(2, 5), atol=1e-4)
+    assert normed(x).shape == (2, 5, 3)
+    assert set(plain.state_dict()) == {"net.1.weight", "net.1.bias", "net.4.weight",
+                                       "net.4.bias"}

@@ -211,17 +211,19 @@ class SequenceHead(Head):
 @register_head("token")
 class TokenHead(Head):
     """One label per token: dropout and a linear layer on every token's output (Hugging Face's
-    ``*ForTokenClassification``), after an optional hidden layer (``hidden`` units, GELU)."""
+    ``*ForTokenClassification``), after an optional hidden layer (``hidden`` units, GELU;
+    ``norm``: a LayerNorm before the GELU, as in the mlp head and a multi-task shared layer)."""
 
     input_kind = "tokens"
     task = "tokens"
 
     def __init__(self, in_features: int, num_outputs: int, *, hidden: int = 0,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, norm: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         if hidden:
-            layers += [nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(in_features, hidden), *([nn.LayerNorm(hidden)] if norm else []),
+                       nn.GELU(), nn.Dropout(dropout)]
         self.net = nn.Sequential(*layers, nn.Linear(hidden or in_features, num_outputs))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

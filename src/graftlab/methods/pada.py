@@ -5,13 +5,16 @@ DANN aligns the whole source to the target, so target samples get pulled towards
 classes they do not have (negative transfer). PADA weighs each source class by how much the
 target seems to hold of it, the target's mean prediction normalised by its maximum:
 
-    gamma = mean_t softmax(g(f(x_t)));   gamma <- gamma / max(gamma)          (C,)
+    gamma = mean_t softmax(g(f(x_t)) / T);   gamma <- gamma / max(gamma)        (C,)
     L = sum_s gamma[y_s] CE(y_s, g(f(x_s))) / sum_s gamma[y_s]
         + lambda(p) * [ BCE(D(R(f_s)), 1) weighted by gamma[y_s] + BCE(D(R(f_t)), 0) ]
 
-``gamma`` is a running mean over training steps (``momentum``; the paper recomputes it over the
-whole target every few epochs) of the detached target predictions, starting from all ones.
-Shapes: f_s (B_s, D), f_t (B_t, D), logits (B, C) -> scalar.
+As the paper and TLlib's reference (``AutomaticUpdateClassWeightModule``) schedule it,
+``gamma`` is all ones (plain DANN) for the first ``update_every`` steps, then replaced every
+``update_every`` steps by the mean over the target predictions of the steps since the last
+update (default a tenth of training: about one pass over the target when training runs ten),
+never by the latest batch alone: an early, skewed guess would otherwise starve classes the
+target holds and feed on itself. Shapes: f_s (B_s, D), f_t (B_t, D), logits (B, C) -> scalar.
 """
 
 from __future__ import annotations
@@ -26,17 +29,27 @@ from graftlab.methods.dann import DANN, reverse_gradient
 class PADA(DANN):
     needs_probabilities = True  # weighs classes by the target's mean class probabilities
 
-    def __init__(self, model, *, momentum: float = 0.9, **options) -> None:
+    def __init__(self, model, *, update_every: int | None = None, temperature: float = 1.0,
+                 **options) -> None:
         super().__init__(model, **options)
-        self.momentum = momentum
+        self.update_every = max(1, update_every or self.total_steps // 10)
+        self.temperature = temperature
         self.register_buffer("class_weights", torch.ones(self.num_classes))
+        self.register_buffer("_sum", torch.zeros(self.num_classes))
+        self.register_buffer("_count", torch.zeros(()))
         self._weights_s: torch.Tensor | None = None
 
     def source_weights(self, source: dict, logits_t: torch.Tensor) -> torch.Tensor:
         if self.training:
-            mean = torch.softmax(logits_t.detach(), -1).mean(0)
-            gamma = self.momentum * self.class_weights + (1 - self.momentum) * mean / mean.max()
-            self.class_weights.copy_(gamma / gamma.max())
+            probs = torch.softmax(logits_t.detach() / self.temperature, -1)
+            self._sum += probs.sum(0)
+            self._count += len(probs)
+            if int(self.step) + 1 >= self.update_every and \
+                    (int(self.step) + 1) % self.update_every == 0:
+                gamma = self._sum / self._count
+                self.class_weights.copy_(gamma / gamma.max())
+                self._sum.zero_()
+                self._count.zero_()
         weights = self.class_weights[source["labels"]]
         selected = super().source_weights(source, logits_t)
         self._weights_s = weights if selected is None else weights * selected
