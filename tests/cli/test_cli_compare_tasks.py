@@ -122,3 +122,17 @@ def test_a_multitask_comparison_refuses_what_it_cannot_do(tmp_path, args, messag
     result = CliRunner().invoke(app, ["compare", _multitask_config(tmp_path), *args])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists()
+
+
+def test_task_tokens_reads_a_tagged_file_of_any_suffix(tiny_tagging_bert, tmp_path):
+    train = _conll(tmp_path / "train.txt", SENTENCES * 3)
+    assert not is_tagged(train)
+    result = CliRunner().invoke(app, [
+        "compare", "--data", str(train), "--task", "tokens", "--backbone", tiny_tagging_bert,
+        "--strategies", "head_only", "--seeds", "1", "--epochs", "1", "--no-scratch",
+        "--test-size", "0.34", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["test_data"] == f"34% of {train} held out (seed 0)"
+    assert results["fixed_test"] and results["train"] + results["test"] == 18
