@@ -14,7 +14,9 @@ def test_class_weights_follow_the_target_mean_prediction():
     batch = _batch()
     # a target whose predictions all say class 2: class 2 weighs 1, the others little
     logits_t = torch.tensor([[0.0, 0.0, 8.0]]).repeat(16, 1)
-    w = method.source_weights(batch["source"], logits_t)
+    method.source_weights(batch["source"], logits_t)  # step 0 trains with ones
+    method.step += 1
+    w = method.source_weights(batch["source"], logits_t)  # step 1: step 0's window
     assert torch.allclose(method.class_weights.max(), torch.tensor(1.0))
     assert method.class_weights.argmax() == 2 and method.class_weights[:2].max() < 0.01
     assert torch.equal(w, method.class_weights[batch["source"]["labels"]])
@@ -23,22 +25,31 @@ def test_class_weights_follow_the_target_mean_prediction():
     assert torch.allclose(method.source_weights(batch["source"], logits_t), w * 0.5)
 
 
-def test_weights_stay_one_until_the_first_update_then_average_the_window():
-    """Plain DANN for the first ``update_every`` steps; then the mean over every target
-    prediction since the last update, not the latest batch's."""
-    method = _method("pada", update_every=2).train()
-    batch = _batch()
-    says = [torch.tensor([[8.0, 0.0, 0.0]]).repeat(16, 1),
-            torch.tensor([[0.0, 8.0, 0.0]]).repeat(16, 1)]
-    method.source_weights(batch["source"], says[0])
-    assert torch.equal(method.class_weights, torch.ones(3))  # step 1 of 2: not yet
-    method.step += 1
-    method.source_weights(batch["source"], says[1])
-    assert torch.allclose(method.class_weights[:2], torch.ones(2), atol=1e-3)  # half each
-    assert method.class_weights[2] < 0.01
-    method.step += 1
-    method.source_weights(batch["source"], says[1])  # a new window: one batch in, no update
-    assert torch.allclose(method.class_weights[:2], torch.ones(2), atol=1e-3)
+def test_weights_stay_one_for_the_first_window_then_average_it(monkeypatch):
+    """Plain DANN for the first ``update_every`` training steps; from then on, at each window's
+    end, the mean over every target prediction in that window (not the latest batch's)."""
+    method = _method("pada", update_every=2, schedule="constant").train()
+    says = iter([torch.tensor([8.0, 0.0, 0.0]), torch.tensor([0.0, 8.0, 0.0]),
+                 torch.tensor([0.0, 8.0, 0.0]), torch.tensor([0.0, 8.0, 0.0])])
+    classify = method.model.head.classify
+    seen = []
+
+    def fake(f):  # the target's logits (the second call of each step) say one class
+        out = classify(f)
+        if len(seen) % 2:
+            out = next(says).repeat(len(f), 1) + 0 * out
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(method.model.head, "classify", fake)
+    weights = []
+    for _ in range(4):
+        method(_batch())
+        weights.append(method.class_weights.clone())
+    assert torch.equal(weights[0], torch.ones(3)) and torch.equal(weights[1], torch.ones(3))
+    # step 2 (the third) uses steps 0-1: half class 0, half class 1
+    assert torch.allclose(weights[2][:2], torch.ones(2), atol=1e-3) and weights[2][2] < 0.01
+    assert torch.equal(weights[3], weights[2])  # within the second window: unchanged
 
 
 def test_weights_change_the_losses_and_are_saved():

@@ -41,15 +41,15 @@ class PADA(DANN):
 
     def source_weights(self, source: dict, logits_t: torch.Tensor) -> torch.Tensor:
         if self.training:
-            probs = torch.softmax(logits_t.detach() / self.temperature, -1)
-            self._sum += probs.sum(0)
-            self._count += len(probs)
-            if int(self.step) + 1 >= self.update_every and \
-                    (int(self.step) + 1) % self.update_every == 0:
-                gamma = self._sum / self._count
+            step = int(self.step)  # this step's index; forward counts it after the step
+            if step and step % self.update_every == 0 and self._count > 0:
+                gamma = self._sum / self._count  # the window: the steps since the last update
                 self.class_weights.copy_(gamma / gamma.max())
                 self._sum.zero_()
                 self._count.zero_()
+            probs = torch.softmax(logits_t.detach() / self.temperature, -1)
+            self._sum += probs.sum(0)
+            self._count += len(probs)
         weights = self.class_weights[source["labels"]]
         selected = super().source_weights(source, logits_t)
         self._weights_s = weights if selected is None else weights * selected
