@@ -75,7 +75,7 @@ def test_a_token_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
     assert not (tmp_path / "runs").exists()
 
 
-def _multitask_config(tmp_path) -> str:
+def _multitask_config(tmp_path, train: str = "") -> str:
     good = ["a great film", "truly wonderful", "lovely acting", "superb and moving"]
     bad = ["awful and dull", "boring mess", "terrible plot", "a waste of time"]
     sent = tmp_path / "sentiment.csv"
@@ -90,7 +90,8 @@ def _multitask_config(tmp_path) -> str:
         f"  - {{name: sentiment, type: classification, data: {sent}}}\n"
         f"  - {{name: rating, type: regression, data: {rate}, target_column: stars}}\n"
         "model: {max_length: 16, shared: 8}\n"
-        f"train: {{epochs: 1, batch_size: 8, test_size: 0.3}}\nruns_dir: {tmp_path / 'runs'}\n")
+        f"train: {{epochs: 1, batch_size: 8, test_size: 0.3{train}}}\n"
+        f"runs_dir: {tmp_path / 'runs'}\n")
     return str(config)
 
 
@@ -114,7 +115,7 @@ def test_compare_on_a_multitask_config_puts_each_strategy_beside_single_task_mod
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--image-size", "64"], "--image-size cannot be used with a multi-task config"),
+    (["--limit", "10"], "--limit cannot be used with a multi-task config"),
     (["--strategies", "head_only,linear_probe"], "'linear_probe' solves one linear head"),
     (["--strategies", "head_only,head_only"], "names one twice"),
 ])
@@ -136,3 +137,79 @@ def test_task_tokens_reads_a_tagged_file_of_any_suffix(tiny_tagging_bert, tmp_pa
     results = json.loads((folder / "results.json").read_text())
     assert results["test_data"] == f"34% of {train} held out (seed 0)"
     assert results["fixed_test"] and results["train"] + results["test"] == 18
+
+
+def test_without_a_backbone_a_token_comparison_takes_minilm(tmp_path):
+    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    result = CliRunner().invoke(app, ["compare", "--data", str(train), "--strategies",
+                                      "head_only", "--seeds", "1", "--epochs", "1",
+                                      "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert json.loads((folder / "results.json").read_text())["config"]["model"][
+        "backbone"] == "minilm_l6"
+
+
+def test_ctrl_c_keeps_the_token_runs_that_finished(tiny_tagging_bert, tmp_path, monkeypatch):
+    from graftlab.workflows.compare import CompareInterrupted
+
+    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    fit, calls = TokenTagger.fit, []
+
+    def stop_second(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(TokenTagger, "fit", stop_second)
+    result = CliRunner().invoke(app, [
+        "compare", "--data", str(train), "--backbone", tiny_tagging_bert, "--strategies",
+        "head_only,last_k", "--seeds", "1", "--epochs", "1", "--no-scratch",
+        "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 130 and "report of the 1 finished run(s)" in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "interrupted" and len(results["runs"]) == 1
+    assert results["model"]["strategy"] == "head_only" and (folder / "report.md").exists()
+    assert isinstance(CompareInterrupted(results), KeyboardInterrupt)
+
+
+def test_ctrl_c_keeps_the_multitask_runs_that_finished(tiny_tagging_bert, tmp_path,
+                                                       monkeypatch):
+    from graftlab.multitask import MultiTaskGrafter
+
+    fit, calls = MultiTaskGrafter.fit, []
+
+    def stop_third(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(MultiTaskGrafter, "fit", stop_third)
+    result = CliRunner().invoke(app, ["compare", _multitask_config(tmp_path), "--backbone",
+                                      tiny_tagging_bert, "--seeds", "1"])
+    assert result.exit_code != 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "interrupted" and len(results["runs"]) == 2
+    assert [r["model"] for r in results["summary"]] == ["multi-task, equal",
+                                                        "single-task: sentiment"]
+    assert (folder / "report.html").exists() and (folder / "model").is_dir()
+
+
+def test_single_task_false_in_the_file_is_kept_and_other_yaml_goes_to_compare(
+        tiny_tagging_bert, tmp_path):
+    config = _multitask_config(tmp_path, train=", single_task: false")
+    result = CliRunner().invoke(app, ["compare", config, "--backbone", tiny_tagging_bert,
+                                      "--strategies", "head_only,last_k", "--seeds", "1"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert [r["model"] for r in results["summary"]] == ["multi-task, equal (head_only)",
+                                                        "multi-task, equal (last_k)"]
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("data: {path: missing.csv}\nmodel: {backbon: minilm_l6}\n")
+    result = CliRunner().invoke(app, ["compare", str(plain)])
+    assert result.exit_code == 2 and "model.backbon" in result.output  # CompareConfig's check

@@ -36,6 +36,7 @@ COMPARE_KEYS = {"strategies": "model.strategy", "backbone": "model.backbone",
                 "seeds": "train.seeds", "epochs": "train.epochs",
                 "batch_size": "train.batch_size", "lr": "train.lr",
                 "lr_backbone": "train.lr_backbone", "test_size": "train.test_size",
+                "max_length": "model.max_length", "image_size": "model.image_size",
                 "runs_dir": "runs_dir", "out": "out", "overwrite": "overwrite"}
 
 

@@ -21,6 +21,7 @@ from graftlab.config import CompareConfig, TagConfig
 from graftlab.errors import ConfigError, unknown_name
 from graftlab.report.run import environment
 from graftlab.workflows.common import check_backbone, check_out_folder, run_folder
+from graftlab.workflows.compare import CompareInterrupted
 from graftlab.workflows.tag import held_out
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,9 @@ def check_tokens_compare(config: CompareConfig) -> list[str]:
 
 def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = None) -> dict:
     """Fit one :class:`~graftlab.tagger.TokenTagger` per strategy and seed; write the run
-    folder (results after every run, the report and the best strategy's model at the end)."""
-    from graftlab.report.compare_tokens import write_report
-    from graftlab.tagger import TokenTagger
-
+    folder (results after every run, the report and the best strategy's model at the end).
+    Ctrl-C writes the report of the runs that finished, then raises
+    :class:`~graftlab.workflows.compare.CompareInterrupted`."""
     chosen = check_tokens_compare(config)
     t = config.train
     if t.scratch:
@@ -100,35 +100,55 @@ def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = Non
                    "test": len(splits[0][1]), "runs": [], "environment": environment(),
                    "run_folder": str(folder)}
         fitted = {}
-        for step, (seed, strategy) in enumerate(todo):
-            if progress:
-                progress(f"{strategy} seed {seed}", step, len(todo))
-            cfg = tag_config(config, seed, strategy)
-            train, test, _ = splits[seed]
-            options = {"max_length": cfg.model.max_length} if cfg.model.max_length else None
-            tagger = TokenTagger(backbone=cfg.model.backbone, backbone_options=options,
-                                 **cfg.train.model_dump())
-            start = time.perf_counter()
-            tagger.fit(train)
-            fit_seconds = time.perf_counter() - start
-            report = tagger.evaluate(test)
-            results["runs"].append({
-                "strategy": strategy, "seed": seed, "entity": report.as_dict(),
-                "trainable_params": int(tagger.trainable_params_),
-                "fit_seconds": fit_seconds, "train": cfg.train.model_dump()})
-            if seed == 0:
-                fitted[strategy] = tagger
-            _atomic.write_json(folder / "results.json", results)
-        results["summary"] = summarise(results["runs"], chosen)
-        best = max(results["summary"], key=lambda row: row["f1_mean"])["strategy"]
-        results.update(status="complete", recommended=best,
-                       seconds_total=time.perf_counter() - t0,
-                       model={"strategy": best, "seed": 0, "folder": "model",
-                              "load_with": "graftlab.TokenTagger.load"})
-        fitted[best].save(folder / "model")
-        _atomic.write_json(folder / "results.json", results)
-        write_report(folder, results)
+        try:
+            for step, (seed, strategy) in enumerate(todo):
+                if progress:
+                    progress(f"{strategy} seed {seed}", step, len(todo))
+                results["runs"].append(_run(config, seed, strategy, splits[seed], fitted))
+                _atomic.write_json(folder / "results.json", results)
+        except KeyboardInterrupt:  # the runs that finished keep their report
+            results["status"] = "interrupted"
+            if results["runs"]:
+                _finish(folder, results, chosen, fitted, t0)
+            raise CompareInterrupted(results) from None
+        results["status"] = "complete"
+        _finish(folder, results, chosen, fitted, t0)
     return results
+
+
+def _run(config: CompareConfig, seed: int, strategy: str, split: tuple, fitted: dict) -> dict:
+    """One tagger fitted and scored; seed 0's kept in ``fitted`` (the best one is saved)."""
+    from graftlab.tagger import TokenTagger
+
+    cfg = tag_config(config, seed, strategy)
+    train, test, _ = split
+    options = {"max_length": cfg.model.max_length} if cfg.model.max_length else None
+    tagger = TokenTagger(backbone=cfg.model.backbone, backbone_options=options,
+                         **cfg.train.model_dump())
+    start = time.perf_counter()
+    tagger.fit(train)
+    fit_seconds = time.perf_counter() - start
+    report = tagger.evaluate(test)
+    if seed == 0:
+        fitted[strategy] = tagger
+    return {"strategy": strategy, "seed": seed, "entity": report.as_dict(),
+            "trainable_params": int(tagger.trainable_params_), "fit_seconds": fit_seconds,
+            "train": cfg.train.model_dump()}
+
+
+def _finish(folder, results: dict, chosen: list[str], fitted: dict, t0: float) -> None:
+    """The summary, the best strategy's seed-0 tagger saved (when it finished), the report."""
+    from graftlab.report.compare_tokens import write_report
+
+    results["summary"] = summarise(results["runs"], chosen)
+    best = max(results["summary"], key=lambda row: row["f1_mean"])["strategy"]
+    results.update(recommended=best, seconds_total=time.perf_counter() - t0)
+    if best in fitted:
+        fitted[best].save(folder / "model")
+        results["model"] = {"strategy": best, "seed": 0, "folder": "model",
+                            "load_with": "graftlab.TokenTagger.load"}
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results)
 
 
 def summarise(runs: list[dict], strategies: list[str]) -> list[dict]:
@@ -146,10 +166,11 @@ def summarise(runs: list[dict], strategies: list[str]) -> list[dict]:
                          ("macro_f1", lambda e: e["macro_f1"])):
             values = [100 * get(e) for e in mine]
             row[f"{key}_mean"] = statistics.mean(values)
-            row[f"{key}_std"] = statistics.pstdev(values)
+            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         types = sorted({k for e in mine for k in e["per_type"]})
-        row["per_type"] = {k: statistics.mean(100 * e["per_type"].get(k, {"f1": 0.0})["f1"]
-                                              for e in mine) for k in types}
+        # a type scores only where it occurs (a seed's held-out split may lack it)
+        row["per_type"] = {k: statistics.mean(100 * e["per_type"][k]["f1"] for e in mine
+                                              if k in e["per_type"]) for k in types}
         row["support"] = {k: mine[0]["per_type"][k]["support"]
                           for k in types if k in mine[0]["per_type"]}
         done = [r for r in runs if r["strategy"] == strategy]

@@ -32,6 +32,9 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
         from graftlab.workflows.compare_tokens import run_compare_tokens
 
         check_cache()
+        if "backbone" not in m.model_fields_set:  # compare's default is an image backbone
+            config = config.model_copy(update={"model": m.model_copy(
+                update={"backbone": "minilm_l6"})})
         return run_compare_tokens(config, progress=progress)
     check_compare(strategies=t.strategies, scratch=t.scratch, epochs=t.epochs,
                   batch_size=t.batch_size, backbone=m.backbone, image_size=m.image_size,

@@ -101,36 +101,47 @@ def run_multitask(config: MultiTaskConfig, *, progress=None) -> dict:
             for c in candidates(config, specs)]
     with run_folder(config.out, config.runs_dir, config.overwrite, "multitask") as folder:
         t0, runs = time.perf_counter(), []
-        for step, (seed, (name, tasks, weighting, strategy)) in enumerate(todo):
-            if progress:
-                progress(f"{name} seed {seed}", step, len(todo))
-            train, test = split(len(inputs), t.test_size, seed)
-            est = MultiTaskGrafter(tasks=tasks, backbone=m.backbone, strategy=strategy, k=m.k,
-                                   shared=m.shared, weighting=weighting, epochs=t.epochs,
-                                   batch_size=t.batch_size, lr=t.lr, lr_backbone=t.lr_backbone,
-                                   seed=seed, backbone_options=options)
-            s = time.perf_counter()
-            est.fit(*_rows(inputs, labels, train, tasks))
-            runs.append({"model": name, "seed": seed, "weighting": weighting,
-                         "strategy": strategy,
-                         "tasks": est.score(*_rows(inputs, labels, test, tasks)),
-                         "fit_seconds": time.perf_counter() - s,
-                         "trainable_params": est.trainable_params_,
-                         "total_params": est.total_params_})
-            if step == 0:
-                est.save(folder / "model")
-        results = {"format": "graftlab.multitask/1", "status": "complete",
+        results = {"format": "graftlab.multitask/1", "status": "running",
                    "config": config.model_dump(), "samples": len(inputs),
                    "labelled": {task: int(sum(v is not None for v in col))
                                 for task, col in labels.items()},
-                   "runs": runs, "summary": summarise(runs),
-                   "seconds_total": time.perf_counter() - t0, "environment": environment(),
-                   "model": {"folder": "model", "name": runs[0]["model"],
-                             "load_with": "graftlab.multitask.MultiTaskGrafter.load"},
-                   "run_folder": str(folder)}
-        _atomic.write_json(folder / "results.json", results)
-        write_report(folder, results)
+                   "runs": runs, "environment": environment(), "run_folder": str(folder)}
+        try:
+            for step, (seed, (name, tasks, weighting, strategy)) in enumerate(todo):
+                if progress:
+                    progress(f"{name} seed {seed}", step, len(todo))
+                train, test = split(len(inputs), t.test_size, seed)
+                est = MultiTaskGrafter(tasks=tasks, backbone=m.backbone, strategy=strategy,
+                                       k=m.k, shared=m.shared, weighting=weighting,
+                                       epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+                                       lr_backbone=t.lr_backbone, seed=seed,
+                                       backbone_options=options)
+                s = time.perf_counter()
+                est.fit(*_rows(inputs, labels, train, tasks))
+                runs.append({"model": name, "seed": seed, "weighting": weighting,
+                             "strategy": strategy,
+                             "tasks": est.score(*_rows(inputs, labels, test, tasks)),
+                             "fit_seconds": time.perf_counter() - s,
+                             "trainable_params": est.trainable_params_,
+                             "total_params": est.total_params_})
+                if step == 0:
+                    est.save(folder / "model")
+                    results["model"] = {"folder": "model", "name": name,
+                                        "load_with": "graftlab.multitask.MultiTaskGrafter.load"}
+                _atomic.write_json(folder / "results.json", results)  # each run kept at once
+        except KeyboardInterrupt:  # the finished runs keep their report
+            if runs:
+                _close(folder, results, "interrupted", t0)
+            raise
+        _close(folder, results, "complete", t0)
     return results
+
+
+def _close(folder, results: dict, status: str, t0: float) -> None:
+    results.update(status=status, summary=summarise(results["runs"]),
+                   seconds_total=time.perf_counter() - t0)
+    _atomic.write_json(folder / "results.json", results)
+    write_report(folder, results)
 
 
 def check_strategies(strategies: list[str]) -> None:
