@@ -150,19 +150,24 @@ def test_without_a_backbone_a_token_comparison_takes_minilm(tmp_path):
         "backbone"] == "minilm_l6"
 
 
+def _ctrl_c_at(cls, n: int, monkeypatch) -> None:
+    """The ``n``-th ``cls.fit`` raises KeyboardInterrupt, as a Ctrl-C there would."""
+    fit, calls = cls.fit, []
+
+    def stop(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(cls, "fit", stop)
+
+
 def test_ctrl_c_keeps_the_token_runs_that_finished(tiny_tagging_bert, tmp_path, monkeypatch):
     from graftlab.workflows.compare import CompareInterrupted
 
     train = _conll(tmp_path / "train.conll", SENTENCES * 3)
-    fit, calls = TokenTagger.fit, []
-
-    def stop_second(self, *args, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fit(self, *args, **kw)
-
-    monkeypatch.setattr(TokenTagger, "fit", stop_second)
+    _ctrl_c_at(TokenTagger, 2, monkeypatch)
     result = CliRunner().invoke(app, [
         "compare", "--data", str(train), "--backbone", tiny_tagging_bert, "--strategies",
         "head_only,last_k", "--seeds", "1", "--epochs", "1", "--no-scratch",
@@ -179,15 +184,7 @@ def test_ctrl_c_keeps_the_multitask_runs_that_finished(tiny_tagging_bert, tmp_pa
                                                        monkeypatch):
     from graftlab.multitask import MultiTaskGrafter
 
-    fit, calls = MultiTaskGrafter.fit, []
-
-    def stop_third(self, *args, **kw):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return fit(self, *args, **kw)
-
-    monkeypatch.setattr(MultiTaskGrafter, "fit", stop_third)
+    _ctrl_c_at(MultiTaskGrafter, 3, monkeypatch)
     result = CliRunner().invoke(app, ["compare", _multitask_config(tmp_path), "--backbone",
                                       tiny_tagging_bert, "--seeds", "1"])
     assert result.exit_code != 0
