@@ -353,7 +353,10 @@ def _sharing(p: dict) -> str:
                   "score and an 80/20 split of wnut16:train; the multi-task models' worst "
                   "shortfall against the bars and the best single-task models, per set-up: "
                   + ", ".join(f"{k} {v['shortfall']:+.2f}" for k, v in d["results"].items())
-                  + " bars; benchmarks/results/multitask-design.json)")
+                  + " bars; benchmarks/results/multitask-design.json; a first rule, against "
+                  "each set-up's own single-task models, would have taken 'no hidden layer', "
+                  "whose every model is worse, and was replaced on the design data before "
+                  "this run)")
     if p.get("private"):
         return (f"no shared layer: each task's head has its own hidden layer of "
                 f"{p['private']} units (an mlp head on the mean-pooled tokens; the NER head "
