@@ -212,3 +212,47 @@ def test_plan_refuses_when_every_adapted_model_diverged():
             as err:
         plan({"dann": nan, "mcc": nan}, {"dann": 0.1, "mcc": 0.2})
     assert "--lambda" in str(err.value.hint)
+
+
+def test_collapsed_compares_the_students_snd_with_source_onlys():
+    from graftlab.evaluate.selection import collapsed
+
+    def results(student_snd):
+        return {"runs": [{"method": "source_only", "validators": {"snd": s}} for s in (1.0, 1.2)]
+                + [{"method": "dann", "validators": {"snd": 9.0}}],
+                "refined": [{"validators": {"snd": s}} for s in student_snd], "guard": {}}
+
+    denser = results([1.3, 1.2])  # mean 1.25 against source_only's 1.1
+    assert collapsed(denser, guard=True) and denser["guard"]["refined_collapsed"]
+    assert denser["guard"]["refined_snd_rise"] == pytest.approx(0.15)
+    off = results([1.3, 1.2])
+    assert not collapsed(off, guard=False) and off["guard"]["refined_snd_rise"] > 0
+    looser = results([1.0, 1.1])
+    assert not collapsed(looser, guard=True) and looser["guard"]["refined_snd_rise"] < 0
+
+
+@pytest.mark.parametrize("snd, kept", [(1e6, "source_only"), (-1e6, "refined")])
+def test_the_guard_keeps_source_only_when_the_student_collapses(monkeypatch, snd, kept):
+    import graftlab.workflows.adapt as run_module
+    from graftlab.evaluate.selection import select
+    from graftlab.report.adapt import verdict
+
+    real = run_module._refine
+
+    def student(*args, **kwargs):  # the student's SND set far above or below source_only's
+        run, model = real(*args, **kwargs)
+        return {**run, "validators": {**run["validators"], "snd": snd}}, model
+
+    monkeypatch.setattr(run_module, "_refine", student)
+    # the vote's own guard off, so only the collapse check can keep source_only
+    monkeypatch.setattr(run_module, "select", lambda runs, chosen, guard: select(runs, chosen,
+                                                                                  False))
+    source, target = _domains()
+    r = run_adapt(source, target, methods=["coral", "dann"], **KW)
+    assert r["kept"] == kept and r["guard"]["refined_collapsed"] == (kept == "source_only")
+    assert (r["guard"]["refined_snd_rise"] > 0) == (snd > 0)
+    assert ("SND rose" in verdict(r)) == (kept == "source_only")
+    if kept == "source_only":
+        assert r["shown"] == "source_only"
+        free = run_adapt(source, target, methods=["coral", "dann"], guard=False, **KW)
+        assert free["kept"] == "refined"  # --no-guard keeps the student

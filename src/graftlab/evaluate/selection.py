@@ -82,3 +82,17 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
         out["validator_matches_oracle"] = {v: picks[v] == oracle for v in names}
         out["validator_matches_oracle"]["rank vote"] = best == oracle
     return out
+
+
+def collapsed(results: dict, guard: bool) -> bool:
+    """The guard's collapse check on a refined student: whether its SND (soft neighbourhood
+    density) is above source_only's, mean over seeds. A student whose target neighbourhoods
+    grew denser than source_only's has most often drawn the target into tight, wrong clusters
+    (BENCHMARKS.md "Domain adaptation", round 4: the rule chosen on 28 pairs, then measured
+    on unseen ones). Records ``refined_snd_rise`` (and ``refined_collapsed``) in
+    ``results["guard"]``; True means keep source_only (never with ``guard=False``)."""
+    rise = float(np.mean([r["validators"]["snd"] for r in results["refined"]])
+                 - mean_score(results["runs"], "source_only", "snd", validator=True))
+    results["guard"]["refined_snd_rise"] = rise
+    results["guard"]["refined_collapsed"] = bool(guard and rise > 0)
+    return results["guard"]["refined_collapsed"]

@@ -154,6 +154,11 @@ def verdict(results: dict) -> str:
                      f"of {', '.join(first['members'])}{left} (--keep average keeps the mean "
                      "of all adapted models, outliers included; --keep selected keeps "
                      f"{sel} alone).")
+    if guard.get("refined_collapsed"):
+        parts.append(f"The refined student's SND rose {guard['refined_snd_rise']:.2f} above "
+                     "source_only's: its target clusters grew denser, the sign that most often "
+                     "came with a collapse onto wrong classes, so the guard keeps "
+                     "**source_only** (--no-guard keeps the student).")
     if guard.get("refined_rejected"):
         parts.append(f"The refined model lost {guard['refined_source_drop'] * 100:.1f} points "
                      "of held-out source accuracy against source_only, so the guard keeps "

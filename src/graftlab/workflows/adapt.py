@@ -11,7 +11,11 @@ out, pseudo-labels the target's confident samples, and the member with the highe
 maximisation trains again on them beside the source. ``keep="average"`` keeps the mean
 probabilities of all adapted models (outliers included), ``keep="selected"`` the pick alone.
 The guard's source check applies to the student as well: if it loses more than 5 points of
-held-out source accuracy against source_only, the guarded pick is kept instead.
+held-out source accuracy against source_only, the guarded pick is kept instead. And the guard
+checks the student for collapse: when its SND (soft neighbourhood density, a validator) is
+above source_only's, the target was most often drawn into wrong, tight clusters, and
+source_only is kept (chosen on 28 pairs and measured on unseen ones: BENCHMARKS.md "Domain
+adaptation", round 4).
 Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
@@ -34,7 +38,7 @@ from graftlab.adapt.adapter import Adapter
 from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain, without_shared
-from graftlab.evaluate.selection import MAX_SOURCE_DROP, mean_score, select
+from graftlab.evaluate.selection import collapsed, MAX_SOURCE_DROP, mean_score, select
 from graftlab.report.run import environment
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.adapt_checks import (_check_labels, check_keep, check_methods,
@@ -127,10 +131,13 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
             mode = "selected"  # keep the guarded pick instead
     results["kept"] = results["selected"] if results["guard"]["kept_source_only"] or \
         mode == "selected" else mode
+    if results["kept"] == "refined" and collapsed(results, guard):
+        results["kept"] = "source_only"
     results["status"] = "complete"
     results["seconds_total"] = time.perf_counter() - t0
     # the kept model's representation when it is one model, else the selected one's
-    results["shown"] = "refined" if results["kept"] == "refined" else results["selected"]
+    results["shown"] = results["kept"] if results["kept"] in ("refined", "source_only") \
+        else results["selected"]
     results["distances"] = _distances(models, results["shown"], source, target_in)
     results["_models"] = models
     return results
