@@ -19,6 +19,15 @@ from graftlab.report.run import interrupt_deferred, write_run
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_delivered():
+    """Python's own SIGINT handler for each test: a run started with SIGINT ignored (nohup, a
+    background job of a script) would never see the Ctrl-C these tests send themselves."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _names(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
