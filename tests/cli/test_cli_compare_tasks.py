@@ -42,6 +42,7 @@ def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
         "--lr", "0.05", "--batch-size", "4", "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "entity F1 per type" in result.output and "finds entities best" in result.output
+    assert "(paired by seed, 2 seeds)" in " ".join(result.output.split())
     (folder,) = (tmp_path / "runs").iterdir()
     results = json.loads((folder / "results.json").read_text())
     assert results["format"] == "graftlab.compare-tokens/1" and results["status"] == "complete"

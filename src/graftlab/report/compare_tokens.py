@@ -36,15 +36,27 @@ def tables(results: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
 
 
 def verdict(results: dict) -> str:
+    """The best strategy by mean micro F1, and whether it is clearly ahead of the next one
+    (the paired test by seed that `compare`'s verdict uses)."""
+    from graftlab.evaluate.summary import _clearly_better, paired
+
     rows = sorted(results["summary"], key=lambda r: -r["f1_mean"])
     best = rows[0]
-    text = (f"**{best['strategy']}** finds entities best: micro F1 {_pm(best, 'f1')} on "
-            f"{results['test']} held-out sentences")
-    if len(rows) > 1:
-        text += (f", {best['f1_mean'] - rows[1]['f1_mean']:.1f} points above "
-                 f"{rows[1]['strategy']}")
     seeds = best["seeds"]
-    return text + (f" (mean ± std over {seeds} seeds)." if seeds > 1 else " (one seed).")
+    text = (f"**{best['strategy']}** finds entities best: micro F1 {_pm(best, 'f1')} on "
+            f"{results['test']} held-out sentences"
+            + (f" (mean ± std over {seeds} seeds)" if seeds > 1 else " (one seed)"))
+    if len(rows) == 1:
+        return text + "."
+    flat = [{"strategy": r["strategy"], "seed": r["seed"],
+             "f1": 100 * r["entity"]["micro"]["f1"]} for r in results["runs"]]
+    gain, se, n = paired(flat, best["strategy"], rows[1]["strategy"], "f1")
+    if n < 2:
+        return text + (f", {gain:.1f} points above {rows[1]['strategy']}; one seed cannot tell "
+                       "that from noise (run with --seeds 3 or more).")
+    sure = "clearly ahead" if _clearly_better(gain, se, n) else "within noise of it"
+    return text + (f", {gain:+.1f} ± {se:.1f} points (paired by seed, {n} seeds) on "
+                   f"{rows[1]['strategy']}: {sure}.")
 
 
 def figure(results: dict) -> str:
