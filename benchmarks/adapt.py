@@ -37,8 +37,9 @@ Round 4, written down after round 3 and before it ran: a rule chosen on all twen
 above by the issue's own goals (the fewest runs more than a point below source-only, then the
 smallest mean gap to the oracle), among the rules in the tables and guards added to the
 refined student: keep source_only when the student's SND is above source_only's (chosen),
-the same with a 0.2 margin, when its IWV is above, when its entropy is below (each did worse
-there); graftlab's guard applies the chosen check since. Measured on twelve pairs no round had
+the same with a 0.2 margin, or when its IWV is above (both did worse there; a third, when
+its entropy is below, never fired); graftlab's guard applies the chosen check since, and
+earlier rounds' tables leave the new rule out (those pairs chose it). Measured on twelve pairs no round had
 seen: every ordered image pair with the target's even digits only and with its odd digits
 only (same protocol).
 """
@@ -86,6 +87,15 @@ ROUNDS = [("Round 1", DESIGN, EVALUATION, "refined (agreement student)"),
           # applies it since (graftlab.evaluate.selection.collapsed)
           ("Round 4", DESIGN + EVALUATION + PARTIAL + ROUND3, ROUND4, "refined, SND guard")]
 CRITERION = {"Round 4": "safety"}  # the other rounds chose by mean gain
+# rules added later, looking at earlier rounds' pairs: those rounds' tables and verdicts leave
+# them out (on those pairs they would be scored on their own design data)
+ADDED = {"refined, SND guard": "Round 4"}
+
+
+def rules_of(name: str) -> list[str]:
+    """The keep rules that existed when round ``name`` ran."""
+    order = [r[0] for r in ROUNDS]
+    return [r for r in RULES if r not in ADDED or order.index(ADDED[r]) <= order.index(name)]
 SEEDS = [0, 1, 2]
 N_SOURCE, N_TARGET, TARGET_HOLDOUT = 2000, 2500, 0.2
 STORE = ROOT / "benchmarks" / "results" / "adapt_protocol.json"
@@ -248,9 +258,9 @@ def rule_summary(stored: list[dict], rule: str) -> dict:
             "losses": sum(g < -1 for g in gains), "gap": statistics.mean(gaps), "n": len(gains)}
 
 
-def rules_table(stored: list[dict]) -> str:
+def rules_table(stored: list[dict], rules: list[str] | None = None) -> str:
     rows = []
-    for rule in RULES:
+    for rule in rules or RULES:
         r = rule_summary(stored, rule)
         rows.append([rule, f"{r['gain']:+.1f}", f"{r['worst']:+.1f}",
                      f"{r['losses']}/{r['n']}", f"{r['gap']:.1f}"])
@@ -309,14 +319,18 @@ def render(results: dict) -> str:
                   f"{len(chosen_on)} other pairs before these ran)",
                   pairs_table(results, measured_on, kept),
                   f"Every keep rule over these runs ({name}'s default is `{kept}`):",
-                  rules_table(evaluation), verdict(_runs(results, chosen_on), evaluation, kept,
-                                                   name)]
+                  rules_table(evaluation, rules_of(name)),
+                  verdict(_runs(results, chosen_on), evaluation, kept, name)]
+        if name in CRITERION:  # chosen by another criterion: the runs it was chosen on
+            parts += [f"Every keep rule over the {len(chosen_on)} pairs {name}'s rule was "
+                      "chosen on (their runs above and below):",
+                      rules_table(_runs(results, chosen_on), rules_of(name))]
     name, design_pairs, _, kept = ROUNDS[0]
     if _runs(results, design_pairs):
         parts += [f"### {name}: design pairs (where `{kept}` was chosen)",
                   pairs_table(results, design_pairs, kept),
                   "Every keep rule over the design pairs' runs:",
-                  rules_table(_runs(results, design_pairs))]
+                  rules_table(_runs(results, design_pairs), rules_of(name))]
     seconds = [s["seconds"] for seeds in results.values() for s in seeds]
     if seconds:
         parts.append(f"Seconds per (pair, seed), all seven models and the variants: median "
@@ -324,22 +338,23 @@ def render(results: dict) -> str:
     return "\n\n".join(parts)
 
 
-def _best(stored: list[dict], criterion: str = "gain") -> str:
-    """The keep rule (source_only aside) with the highest mean gain over ``stored``, or
-    (``safety``) the fewest runs more than a point below source_only, then the smallest gap
-    to the oracle."""
+def _best(stored: list[dict], criterion: str = "gain", name: str | None = None) -> str:
+    """The keep rule (source_only aside; of those round ``name`` had) with the highest mean
+    gain over ``stored``, or (``safety``) the fewest runs more than a point below
+    source_only, then the smallest gap to the oracle."""
     def key(r: str):
         got = rule_summary(stored, r)
         return (got["gain"],) if criterion == "gain" else (-got["losses"], -got["gap"])
-    return max((r for r in RULES if r != "source_only"), key=key)
+    rules = rules_of(name) if name else list(RULES)
+    return max((r for r in rules if r != "source_only"), key=key)
 
 
 def verdict(design: list[dict], evaluation: list[dict], kept: str, name: str) -> str:
     """The issue's goals on a round's evaluation pairs, and whether its choice held."""
     r = rule_summary(evaluation, kept)
     criterion = CRITERION.get(name, "gain")
-    on_design = _best(design, criterion) if design else kept
-    on_eval = _best(evaluation, criterion)
+    on_design = _best(design, criterion, name) if design else kept
+    on_eval = _best(evaluation, criterion, name)
     held = ("the rule that did best where it was chosen also did best here" if on_design ==
             on_eval else
             f"the choice did not carry over: here `{on_eval}` did better "
@@ -369,7 +384,7 @@ def readme_summary(results: dict) -> str:
             f"{r['worst']:+.1f}; {r['losses']} of {r['n']} runs more than a point below it) "
             f"and stays {r['gap']:.1f} points below the best method in hindsight; "
             f"`--keep average` gains {avg['gain']:+.1f} (worst {avg['worst']:+.1f}).")
-        best = _best(evaluation, CRITERION.get(name, "gain"))
+        best = _best(evaluation, CRITERION.get(name, "gain"), name)
         if best != kept:
             sentences.append(f"There `{best}` did better "
                              f"({rule_summary(evaluation, best)['gain']:+.1f} on average).")
