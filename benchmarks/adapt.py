@@ -199,12 +199,17 @@ def _guarded(s: dict, value: float) -> float:
     return _acc(s, "source_only") if s["selected"] == "source_only" else value
 
 
-def _refined(s: dict, which: str = "refined") -> float:
-    from graftlab.evaluate.selection import MAX_SOURCE_DROP
+def _rejected(s: dict, which: str = "refined") -> bool:
+    """The guard's source check on a student, as graftlab applies it."""
+    from graftlab.evaluate.selection import loses_source
 
+    return loses_source(next(r["source_accuracy"] for r in s["runs"]
+                             if r["method"] == "source_only") - s[which]["source_accuracy"])
+
+
+def _refined(s: dict, which: str = "refined") -> float:
     student = s[which]
-    if _acc(s, "source_only", "source_accuracy") - 100 * student["source_accuracy"] > \
-            100 * MAX_SOURCE_DROP:
+    if _rejected(s, which):
         return _guarded(s, _acc(s, s["selected"]))  # the student is rejected
     return _guarded(s, 100 * student["heldout_target_accuracy"])
 
@@ -215,12 +220,8 @@ MARGIN = 0.05  # the outlier call counts as uncertain within 5 points of the cut
 def _snd_guarded(s: dict) -> float:
     """The refined student, unless its SND is above source_only's (the collapse check that
     graftlab's guard applies): then source_only. Only where the student is kept at all."""
-    from graftlab.evaluate.selection import MAX_SOURCE_DROP
-
     snd = {r["method"]: r["validators"]["snd"] for r in s["runs"]}
-    rejected = _acc(s, "source_only", "source_accuracy") - \
-        100 * s["refined"]["source_accuracy"] > 100 * MAX_SOURCE_DROP
-    if not rejected and s["selected"] != "source_only" and \
+    if not _rejected(s) and s["selected"] != "source_only" and \
             s["refined"]["validators"]["snd"] > snd["source_only"]:
         return _acc(s, "source_only")
     return _refined(s)

@@ -38,7 +38,7 @@ from graftlab.adapt.adapter import Adapter
 from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain, without_shared
-from graftlab.evaluate.selection import collapsed, MAX_SOURCE_DROP, mean_score, select
+from graftlab.evaluate.selection import collapsed, loses_source, mean_score, select
 from graftlab.report.run import environment
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.adapt_checks import (_check_labels, check_keep, check_methods,
@@ -126,7 +126,7 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
             float(np.mean([r["source_accuracy"] for r in results["refined"]]))
         results["guard"]["refined_source_drop"] = drop
-        if guard and drop > MAX_SOURCE_DROP:
+        if guard and loses_source(drop):
             results["guard"]["refined_rejected"] = True
             mode = "selected"  # keep the guarded pick instead
     results["kept"] = results["selected"] if results["guard"]["kept_source_only"] or \
