@@ -57,6 +57,7 @@ def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
     best = max(results["summary"], key=lambda r: r["f1_mean"])["strategy"]
     assert results["recommended"] == best == results["model"]["strategy"]
     assert TokenTagger.load(folder / "model").strategy == best
+    assert not (folder / ".taggers").exists()  # the other strategies' taggers are gone
     md = (folder / "report.md").read_text()
     assert "## Entity F1 per type (%)" in md and "| loc |" in md.replace("  ", " ")
     assert "<svg" in (folder / "report.html").read_text()
@@ -178,6 +179,8 @@ def test_ctrl_c_keeps_the_token_runs_that_finished(tiny_tagging_bert, tmp_path, 
     results = json.loads((folder / "results.json").read_text())
     assert results["status"] == "interrupted" and len(results["runs"]) == 1
     assert results["model"]["strategy"] == "head_only" and (folder / "report.md").exists()
+    assert TokenTagger.load(folder / "model").strategy == "head_only"
+    assert not (folder / ".taggers").exists()
     assert isinstance(CompareInterrupted(results), KeyboardInterrupt)
 
 

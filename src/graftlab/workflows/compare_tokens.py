@@ -12,9 +12,12 @@ strategy, a figure) and ``model/``: the best strategy's seed-0 tagger.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from graftlab import _atomic
 from graftlab.config import CompareConfig, TagConfig
@@ -99,7 +102,7 @@ def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = Non
                    "train": len(splits[0][0]),
                    "test": len(splits[0][1]), "runs": [], "environment": environment(),
                    "run_folder": str(folder)}
-        fitted = {}
+        fitted = folder / ".taggers"  # seed 0's tagger per strategy, until the best is known
         try:
             for step, (seed, strategy) in enumerate(todo):
                 if progress:
@@ -116,8 +119,8 @@ def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = Non
     return results
 
 
-def _run(config: CompareConfig, seed: int, strategy: str, split: tuple, fitted: dict) -> dict:
-    """One tagger fitted and scored; seed 0's kept in ``fitted`` (the best one is saved)."""
+def _run(config: CompareConfig, seed: int, strategy: str, split: tuple, fitted: Path) -> dict:
+    """One tagger fitted and scored; seed 0's saved under ``fitted`` (not held in memory)."""
     from graftlab.tagger import TokenTagger
 
     cfg = tag_config(config, seed, strategy)
@@ -130,23 +133,24 @@ def _run(config: CompareConfig, seed: int, strategy: str, split: tuple, fitted: 
     fit_seconds = time.perf_counter() - start
     report = tagger.evaluate(test)
     if seed == 0:
-        fitted[strategy] = tagger
+        tagger.save(fitted / strategy)
     return {"strategy": strategy, "seed": seed, "entity": report.as_dict(),
             "trainable_params": int(tagger.trainable_params_), "fit_seconds": fit_seconds,
             "train": cfg.train.model_dump()}
 
 
-def _finish(folder, results: dict, chosen: list[str], fitted: dict, t0: float) -> None:
+def _finish(folder: Path, results: dict, chosen: list[str], fitted: Path, t0: float) -> None:
     """The summary, the best strategy's seed-0 tagger saved (when it finished), the report."""
     from graftlab.report.compare_tokens import write_report
 
     results["summary"] = summarise(results["runs"], chosen)
     best = max(results["summary"], key=lambda row: row["f1_mean"])["strategy"]
     results.update(recommended=best, seconds_total=time.perf_counter() - t0)
-    if best in fitted:
-        fitted[best].save(folder / "model")
+    if (fitted / best).is_dir():
+        os.replace(fitted / best, folder / "model")
         results["model"] = {"strategy": best, "seed": 0, "folder": "model",
                             "load_with": "graftlab.TokenTagger.load"}
+    shutil.rmtree(fitted, ignore_errors=True)  # the other strategies' taggers
     _atomic.write_json(folder / "results.json", results)
     write_report(folder, results)
 
