@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from graftlab.config.schema import (BackboneConfig, ExtractData, ExtractModel, Fraction, Limit,
-                                    ModelConfig, NonNegative, Positive, Rate, SelectSection,
-                                    Task, TrainConfig, _comma_list, _Section)
+                                    ModelConfig, Positive, Rate, SelectSection,
+                                    Task, TrainConfig, Training, _comma_list, _Section)
 
 
 class AdviseData(_Section):
@@ -156,23 +156,11 @@ class TagModel(_Section):
     max_length: Positive | None = None
 
 
-class TagTrain(_Section):
+class TagTrain(Training):
     # defaults: the best of benchmarks/ner.py --design (wnut16:train only, not its test split)
     strategy: str = "last_k"
-    epochs: Positive = 5
-    batch_size: Positive = 32
     lr: Rate = 3e-3
     lr_backbone: Rate | None = 3e-4
-    weight_decay: NonNegative = 0.01
-    k: Positive = 2
-    lr_decay: Annotated[float, Field(gt=0, le=1)] = 0.7
-    lora_r: Positive = 8
-    lora_alpha: Positive = 16
-    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    l2sp: NonNegative = 0.0
-    early_stopping: Positive | None = None
-    validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    seed: int = 0
 
 
 class TagConfig(_Section):

@@ -103,7 +103,10 @@ class AdaptModel(BackboneConfig):
 
 
 # ---------------------------------------------------------------------------- train sections
-class TrainConfig(_Section):
+class Training(_Section):
+    """What every trained model takes (fit's and tag's train sections): the strategy, the
+    optimisation and its regularisation."""
+
     strategy: str = "head_only"
     epochs: Positive = 5
     batch_size: Positive = 32
@@ -115,12 +118,15 @@ class TrainConfig(_Section):
     lora_r: Positive = 8
     lora_alpha: Positive = 16
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    mixup: NonNegative = 0.0
     l2sp: NonNegative = 0.0
-    augment: bool | str | None = None  # a preset of graftlab.augment, e.g. 'expand'
     early_stopping: Positive | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seed: int = 0
+
+
+class TrainConfig(Training):
+    mixup: NonNegative = 0.0
+    augment: bool | str | None = None  # a preset of graftlab.augment, e.g. 'expand'
     pretrained: bool = True
     freeze_bn_stats: bool | None = None
     group_by_length: bool = True
