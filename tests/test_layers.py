@@ -2,7 +2,7 @@
 
 Rooms, bottom to top (README "How graftlab is built"):
 
-    base        errors, _atomic, paths, registry, config, integrity
+    base        errors, _atomic, paths, registry, config, integrity, pooling
     parts       data, backbones, heads, methods, probe  (independent of each other)
     augment     augmentation ops and presets (photo blending reads data's photos)
     features    extraction and its cache
@@ -33,7 +33,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOMS = [
     ("base", ["graftlab", "graftlab.errors", "graftlab._atomic", "graftlab.paths",
-              "graftlab.registry", "graftlab.config", "graftlab.integrity"]),
+              "graftlab.registry", "graftlab.config", "graftlab.integrity", "graftlab.pooling"]),
     ("parts", ["graftlab.data", "graftlab.backbones", "graftlab.heads", "graftlab.methods",
                "graftlab.probe"]),
     ("augment", ["graftlab.augment"]),

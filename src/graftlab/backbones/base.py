@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graftlab.errors import ConfigError, NotFoundError, closest
+from graftlab.pooling import pool_tokens
 
 IMAGE_POOLINGS = ("avg", "max", "none")  # none: the feature map, flattened
 TEXT_POOLINGS = ("mean", "cls", "max")
@@ -204,15 +205,7 @@ class Backbone(nn.Module):
                 return x.flatten(1)
             return x.amax(dim=(2, 3)) if pooling == "max" else x.mean(dim=(2, 3))
         if x.ndim == 3:
-            if pooling == "cls":
-                return x[:, 0]
-            mask = batch.get("attention_mask")
-            if mask is None:
-                return x.amax(1) if pooling == "max" else x.mean(1)
-            mask = mask.unsqueeze(-1).to(x.dtype)
-            if pooling == "max":
-                return x.masked_fill(mask == 0, torch.finfo(x.dtype).min).amax(1)
-            return (x * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return pool_tokens(x, batch.get("attention_mask"), pooling)
         raise ConfigError(f"cannot pool a layer output of shape {tuple(x.shape)}.")
 
     def features(self, batch: dict[str, torch.Tensor], layer: str | None = None,

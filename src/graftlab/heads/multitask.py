@@ -27,6 +27,7 @@ from torch import nn
 
 from graftlab.errors import ConfigError
 from graftlab.heads.heads import HEADS, Head, create_head, register_head
+from graftlab.pooling import pool_tokens
 
 
 @register_head("multitask")
@@ -99,16 +100,3 @@ class MultiTaskHead(Head):
 
 
 POOLINGS = ("mean", "cls", "max")
-
-
-def pool_tokens(x: torch.Tensor, mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
-    """(B, T, D) token outputs -> (B, D), padding left out: the text backbones' pooling
-    (:meth:`graftlab.backbones.Backbone.pool`), which a head cannot import."""
-    if pooling == "cls":
-        return x[:, 0]
-    if mask is None:
-        return x.amax(1) if pooling == "max" else x.mean(1)
-    mask = mask.unsqueeze(-1).to(x.dtype)
-    if pooling == "max":
-        return x.masked_fill(mask == 0, torch.finfo(x.dtype).min).amax(1)
-    return (x * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
