@@ -12,30 +12,20 @@ from typer.testing import CliRunner
 from graftlab import TokenTagger
 from graftlab.cli import app
 from graftlab.data import is_tagged
-
-SENTENCES = [("john lives in paris", "B-per O O B-loc"), ("mary visits london", "B-per O B-loc"),
-             ("john loves new york", "B-per O B-loc I-loc"), ("the city of paris", "O O O B-loc"),
-             ("mary and john", "B-per O B-per"), ("london and new york", "B-loc O B-loc I-loc")]
-
-
-def _conll(path, sentences):
-    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.split(), tags.split(),
-                                                                         strict=True))
-                                for s, tags in sentences) + "\n")
-    return path
+from tests._tagged import write_conll
 
 
 def test_tagged_data_is_recognised_by_name_or_suffix(tmp_path):
     assert is_tagged("wnut16:train") and is_tagged("wnut16:test")
     assert not is_tagged("vader:movies") and not is_tagged("mnist")
-    assert is_tagged(_conll(tmp_path / "ner.conll", SENTENCES))
+    assert is_tagged(write_conll(tmp_path / "ner.conll"))
     assert is_tagged(tmp_path / "more.bio") and not is_tagged(tmp_path / "table.csv")
 
 
 def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
         tiny_tagging_bert, tmp_path):
-    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
-    test = _conll(tmp_path / "test.conll", SENTENCES)
+    train = write_conll(tmp_path / "train.conll", 3)
+    test = write_conll(tmp_path / "test.conll")
     result = CliRunner().invoke(app, [
         "compare", "--data", str(train), "--test-data", str(test), "--backbone",
         tiny_tagging_bert, "--strategies", "head_only,last_k", "--seeds", "2", "--epochs", "3",
@@ -70,7 +60,7 @@ def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
     (["--backbone", "efficientnet_lite0"], "is not a text encoder"),
 ])
 def test_a_token_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
-    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    train = write_conll(tmp_path / "train.conll", 3)
     result = CliRunner().invoke(app, ["compare", "--data", str(train), "--backbone",
                                       "minilm_l6", *args, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
@@ -128,7 +118,7 @@ def test_a_multitask_comparison_refuses_what_it_cannot_do(tmp_path, args, messag
 
 
 def test_task_tokens_reads_a_tagged_file_of_any_suffix(tiny_tagging_bert, tmp_path):
-    train = _conll(tmp_path / "train.txt", SENTENCES * 3)
+    train = write_conll(tmp_path / "train.txt", 3)
     assert not is_tagged(train)
     result = CliRunner().invoke(app, [
         "compare", "--data", str(train), "--task", "tokens", "--backbone", tiny_tagging_bert,
@@ -142,7 +132,7 @@ def test_task_tokens_reads_a_tagged_file_of_any_suffix(tiny_tagging_bert, tmp_pa
 
 
 def test_without_a_backbone_a_token_comparison_takes_minilm(tmp_path):
-    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    train = write_conll(tmp_path / "train.conll", 3)
     result = CliRunner().invoke(app, ["compare", "--data", str(train), "--strategies",
                                       "head_only", "--seeds", "1", "--epochs", "1",
                                       "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
@@ -168,7 +158,7 @@ def _ctrl_c_at(cls, n: int, monkeypatch) -> None:
 def test_ctrl_c_keeps_the_token_runs_that_finished(tiny_tagging_bert, tmp_path, monkeypatch):
     from graftlab.workflows.compare import CompareInterrupted
 
-    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
+    train = write_conll(tmp_path / "train.conll", 3)
     _ctrl_c_at(TokenTagger, 2, monkeypatch)
     result = CliRunner().invoke(app, [
         "compare", "--data", str(train), "--backbone", tiny_tagging_bert, "--strategies",

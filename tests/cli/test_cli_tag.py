@@ -8,23 +8,19 @@ from typer.testing import CliRunner
 
 from graftlab import TokenTagger
 from graftlab.cli import app
-
-SENTENCES = [("john lives in paris", "B-per O O B-loc"), ("mary visits london", "B-per O B-loc"),
-             ("john loves new york", "B-per O B-loc I-loc"), ("the city of paris", "O O O B-loc"),
-             ("mary and john", "B-per O B-per"), ("london and new york", "B-loc O B-loc I-loc")]
+from tests._tagged import write_conll
 
 
-def _conll(path, sentences, bad_line: bool = False):
-    blocks = ["\n".join(f"{w}\t{t}" for w, t in zip(s.split(), tags.split(), strict=True))
-              for s, tags in sentences]
-    text = "\n\n".join(blocks) + "\n"
-    path.write_text(text.replace("in\tO", "in\tI-loc") if bad_line else text)
+def _bad(path):
+    """The sentences with one invalid tag: 'in' tagged I-loc after O (line 3)."""
+    path = write_conll(path)
+    path.write_text(path.read_text().replace("in\tO", "in\tI-loc"))
     return path
 
 
 def test_tag_a_conll_file_prints_entity_scores(tiny_tagging_bert, tmp_path):
-    train = _conll(tmp_path / "train.conll", SENTENCES * 3)
-    test = _conll(tmp_path / "test.conll", SENTENCES)
+    train = write_conll(tmp_path / "train.conll", 3)
+    test = write_conll(tmp_path / "test.conll")
     result = CliRunner().invoke(app, [
         "tag", str(train), "--test-data", str(test), "--strategy", "head_only", "--epochs", "20",
         f"model.backbone={tiny_tagging_bert}", "train.lr=0.05", "train.batch_size=4",
@@ -40,12 +36,12 @@ def test_tag_a_conll_file_prints_entity_scores(tiny_tagging_bert, tmp_path):
 
 
 def test_tag_names_the_bad_line_and_the_bad_head(tiny_tagging_bert, tmp_path):
-    bad = _conll(tmp_path / "bad.conll", SENTENCES, bad_line=True)
+    bad = _bad(tmp_path / "bad.conll")
     result = CliRunner().invoke(app, ["tag", str(bad), f"model.backbone={tiny_tagging_bert}",
                                       f"runs_dir={tmp_path / 'runs'}"])
     assert result.exit_code == 2
     assert f"{bad}:3: 'I-loc' follows 'O'" in " ".join(result.output.split())
-    good = _conll(tmp_path / "good.conll", SENTENCES * 2)
+    good = write_conll(tmp_path / "good.conll", 2)
     result = CliRunner().invoke(app, ["tag", str(good), f"model.backbone={tiny_tagging_bert}",
                                       "model.head=linear", f"runs_dir={tmp_path / 'runs'}"])
     assert result.exit_code == 2 and "head 'linear' gives one output per sample" in result.output
@@ -54,7 +50,7 @@ def test_tag_names_the_bad_line_and_the_bad_head(tiny_tagging_bert, tmp_path):
 
 
 def test_without_a_test_file_distinct_sentences_are_held_out(tiny_tagging_bert, tmp_path):
-    train = _conll(tmp_path / "train.conll", SENTENCES * 2)  # 6 distinct sentences, twice
+    train = write_conll(tmp_path / "train.conll", 2)  # 6 distinct sentences, twice
     result = CliRunner().invoke(app, ["tag", str(train), "--epochs", "1",
                                       f"model.backbone={tiny_tagging_bert}",
                                       "data.test_size=0.34", f"runs_dir={tmp_path / 'runs'}"])

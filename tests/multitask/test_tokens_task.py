@@ -16,13 +16,8 @@ from graftlab.errors import DataError
 from graftlab.methods.multitask import WEIGHTINGS, MultiTask, TaskLoss
 from graftlab.multitask import MultiTaskGrafter, join_tasks, make_task
 from graftlab.multitask.tasks import as_column
+from tests._tagged import SENTENCES, TAGS
 
-SENTENCES = [["john", "lives", "in", "paris"], ["mary", "visits", "london"],
-             ["john", "loves", "new", "york"], ["the", "city", "of", "paris"],
-             ["mary", "and", "john"], ["london", "and", "new", "york"]]
-TAGS = [["B-per", "O", "O", "B-loc"], ["B-per", "O", "B-loc"],
-        ["B-per", "O", "B-loc", "I-loc"], ["O", "O", "O", "B-loc"],
-        ["B-per", "O", "B-per"], ["B-loc", "O", "B-loc", "I-loc"]]
 UNTAGGED = ["john loves paris", "mary loves london", "the city of london", "mary loves john",
             "new york", "paris and london loves mary", "loves loves", "the city"]
 TEXTS = [" ".join(s) for s in SENTENCES] + UNTAGGED

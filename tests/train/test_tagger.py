@@ -13,13 +13,7 @@ from graftlab import Grafter, TokenTagger
 from graftlab.data import TaggedSentences, load_tagged
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.train.tokens import decode, first_subtokens, token_labels
-
-SENTENCES = [["john", "lives", "in", "paris"], ["mary", "visits", "london"],
-             ["john", "loves", "new", "york"], ["the", "city", "of", "paris"],
-             ["mary", "and", "john"], ["london", "and", "new", "york"]]
-TAGS = [["B-per", "O", "O", "B-loc"], ["B-per", "O", "B-loc"],
-        ["B-per", "O", "B-loc", "I-loc"], ["O", "O", "O", "B-loc"],
-        ["B-per", "O", "B-per"], ["B-loc", "O", "B-loc", "I-loc"]]
+from tests._tagged import SENTENCES, TAGS
 
 
 def _tagger(backbone: str, **kw) -> TokenTagger:
