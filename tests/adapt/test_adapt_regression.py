@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+from test_adapter_regressor import OPTS, _brightness
 
 from graftlab import GrafterRegressor
 from graftlab.config import METHODS
@@ -15,15 +15,9 @@ from graftlab.errors import ConfigError
 from graftlab.workflows.adapt_regression import (adapt_regression_to_folder,
                                                  regression_methods_from, select_regression)
 
-OPTS = {"image_size": 32}
-
 
 def _domain(n=24, dark=False, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(100 if dark else 0, 140 if dark else 60, (n, 32, 32, 3), dtype=np.uint8)
-    y = np.linspace(80, 250, n)
-    for i, v in enumerate(y):
-        x[i, 8:24, 8:24] = int(v)
+    x, y = _brightness(n, dark, seed)
     return Domain("dark" if dark else "light", "image", x, targets=y)
 
 
