@@ -111,21 +111,9 @@ def images():
 def tiny_tagging_bert(tmp_path_factory) -> str:
     """``hf:PATH`` of a two-layer, 16-wide BERT (random weights) whose vocabulary splits
     'paris' and 'london' into two sub-tokens each: for token classification."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from tests._tiny_bert import tiny_bert
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     pieces = ["john", "mary", "lives", "visits", "in", "par", "##is", "lon", "##don", "new",
               "york", "the", "city", "of", "and", "loves"]
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *pieces])}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
-    BertTokenizerFast(tokenizer_object=tok, model_max_length=16).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=32,
-                         max_position_embeddings=32)).save_pretrained(folder)
+    folder = tiny_bert(tmp_path_factory.mktemp("tiny-bert"), pieces, max_length=16)
     return f"hf:{folder}"
