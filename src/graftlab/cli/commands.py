@@ -260,10 +260,11 @@ def compare(
     from graftlab.workflows.configured import run_compare_config
 
     with _errors():
-        from graftlab.cli.multitask import compare_tasks, holds_tasks
+        from graftlab.cli.multitask import compare_tasks, multitask_config
 
-        if holds_tasks(words):  # a multi-task config: per-task tables, single-task beside
-            return compare_tasks(ctx, words)
+        raw = multitask_config(words)
+        if raw is not None:  # a multi-task config: per-task tables, single-task beside
+            return compare_tasks(ctx, words, raw)
         cfg = configured(ctx, CompareConfig, words, renames={"data": "data.path", **SELECT_KEYS})
         try:
             with _progress() as update:

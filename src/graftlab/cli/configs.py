@@ -74,15 +74,21 @@ def configured(ctx: Any, schema: type[BaseModel], words: list[str] | None, *,
         given[positional] = rest[0]
     options = [param for param in ctx.command.params if param.param_type_name == "option"]
     keys = option_keys(schema, [param.name for param in options], renames)
-    flags = {}
-    for param in options:
-        flags[keys[param.name]] = param.opts[0]
-        source = ctx.get_parameter_source(param.name)
-        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
-            continue  # not given: the file's value (or the model's default) stands
-        value = ctx.params[param.name]
-        value = str(value) if isinstance(value, Path) else value
-        if convert and param.name in convert:
-            value = convert[param.name](value)
-        given[keys[param.name]] = value
+    flags = {keys[param.name]: param.opts[0] for param in options}
+    for name, value in given_options(ctx).items():
+        given[keys[name]] = convert[name](value) if convert and name in convert else value
     return load_config(config, overrides, schema=schema, options=given, flags=flags)
+
+
+def given_options(ctx: Any) -> dict[str, Any]:
+    """The command's options given on the command line (parameter name -> value; a path as
+    text): the others leave the file's value (or the model's default) standing."""
+    given = {}
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.param_type_name != "option" or source is None or \
+                source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue
+        value = ctx.params[param.name]
+        given[param.name] = str(value) if isinstance(value, Path) else value
+    return given

@@ -40,47 +40,37 @@ COMPARE_KEYS = {"strategies": "model.strategy", "backbone": "model.backbone",
                 "runs_dir": "runs_dir", "out": "out", "overwrite": "overwrite"}
 
 
-def holds_tasks(words: list[str] | None) -> bool:
-    """Whether the words name a YAML config with a ``tasks:`` list (a multi-task config)."""
+def multitask_config(words: list[str] | None) -> dict | None:
+    """The YAML config the words name, when it is a multi-task one (it has ``tasks:``)."""
     from graftlab.cli.configs import split_words
     from graftlab.config.loading import read_yaml_file
 
     path = split_words(list(words or []))[0]
     if path is None:
-        return False
+        return None
     raw = read_yaml_file(path, "config file", "give the path of an existing YAML file.")
-    return isinstance(raw, dict) and "tasks" in raw
+    return raw if isinstance(raw, dict) and "tasks" in raw else None
 
 
-def compare_tasks(ctx: typer.Context, words: list[str] | None) -> None:
-    """``graftlab compare tasks.yaml``: the multi-task comparison (every strategy and
-    weighting, each beside its single-task models unless the file says train.single_task:
-    false), with compare's options that apply; the others are refused by name."""
-    from pathlib import Path
-
-    from graftlab.cli.configs import split_words
+def compare_tasks(ctx: typer.Context, words: list[str] | None, raw: dict) -> None:
+    """``graftlab compare tasks.yaml`` (``raw``: the file's content): the multi-task comparison
+    (every strategy and weighting, each beside its single-task models unless the file says
+    train.single_task: false), with compare's options that apply; the others are refused by
+    name."""
+    from graftlab.cli.configs import given_options, split_words
     from graftlab.config import MultiTaskConfig, load_config
-    from graftlab.config.loading import read_yaml_file
     from graftlab.errors import ConfigError
     from graftlab.workflows.multitask import run_multitask
 
     path, overrides, rest = split_words(list(words or []))
-    given, refused = {}, []
-    for param in ctx.command.params:
-        source = ctx.get_parameter_source(param.name)
-        if param.param_type_name != "option" or source is None \
-                or source.name in ("DEFAULT", "DEFAULT_MAP"):
-            continue
-        if param.name not in COMPARE_KEYS:
-            refused.append(param.opts[0])
-            continue
-        value = ctx.params[param.name]
-        given[COMPARE_KEYS[param.name]] = str(value) if isinstance(value, Path) else value
+    options = given_options(ctx)
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    refused = [flags[name] for name in options if name not in COMPARE_KEYS]
     if refused or rest:
         raise ConfigError(f"{', '.join(refused + rest)} cannot be used with a multi-task config "
                           f"({path} has tasks:).", hint="each task names its data in the file; "
                           f"compare takes {', '.join('--' + k.replace('_', '-') for k in COMPARE_KEYS)}.")
-    raw = read_yaml_file(path, "config file", "give the path of an existing YAML file.")
+    given = {COMPARE_KEYS[name]: value for name, value in options.items()}
     if "single_task" not in (raw.get("train") or {}):
         given["train.single_task"] = True
     cfg = load_config(path, overrides, schema=MultiTaskConfig, options=given)

@@ -6,10 +6,11 @@ two files is one sample with both labels) and split at random into training and 
 and weighting (``model.strategy``, e.g. ``head_only,last_k``; ``model.weighting``, e.g.
 ``equal,pcgrad``) and, with ``train.single_task``, one single-task model per task and strategy
 beside them (the same network with one head, trained on the samples that carry its label): the
-comparison. ``graftlab compare`` given this config runs the same comparison. Every model is scored per task on the test samples that carry
-that task's label. The run folder holds ``results.json`` (every run), ``summary.md`` (the
-per-task table, mean ± std over seeds) and ``model/`` (the first weighting's model, seed
-``train.seed``), with ``report.html`` and ``figures/tasks.svg`` (each task's score per model).
+comparison; ``graftlab compare`` given this config runs it too. Every model is scored per task
+on the test samples that carry that task's label. The run folder holds ``results.json``
+(written after every run), ``summary.md`` (the per-task table, mean ± std over seeds),
+``report.html`` with ``figures/tasks.svg`` (each task's score per model) and ``model/`` (the
+first model trained: the first strategy's first weighting, seed ``train.seed``).
 """
 
 from __future__ import annotations
