@@ -25,7 +25,7 @@ from graftlab.errors import ConfigError, unknown_name
 from graftlab.report.run import environment
 from graftlab.workflows.common import check_backbone, check_out_folder, run_folder
 from graftlab.workflows.compare import CompareInterrupted
-from graftlab.workflows.tag import held_out
+from graftlab.workflows.tag import held_out, tagger_from
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +121,9 @@ def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = Non
 
 def _run(config: CompareConfig, seed: int, strategy: str, split: tuple, fitted: Path) -> dict:
     """One tagger fitted and scored; seed 0's saved under ``fitted`` (not held in memory)."""
-    from graftlab.tagger import TokenTagger
-
     cfg = tag_config(config, seed, strategy)
     train, test, _ = split
-    options = {"max_length": cfg.model.max_length} if cfg.model.max_length else None
-    tagger = TokenTagger(backbone=cfg.model.backbone, backbone_options=options,
-                         **cfg.train.model_dump())
+    tagger = tagger_from(cfg)
     start = time.perf_counter()
     tagger.fit(train)
     fit_seconds = time.perf_counter() - start

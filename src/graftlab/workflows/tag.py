@@ -40,7 +40,6 @@ def run_tag(config: TagConfig, *, progress: Callable[[str, int, int], None] | No
             ) -> dict:
     """Fit a TokenTagger as configured; write the run folder (with the saved model) and the
     entity-level scores (micro and per type)."""
-    from graftlab.tagger import TokenTagger
 
     t0 = time.perf_counter()
     m = config.model
@@ -50,9 +49,7 @@ def run_tag(config: TagConfig, *, progress: Callable[[str, int, int], None] | No
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
     train, test, test_source = held_out(config)
-    options = {"max_length": m.max_length} if m.max_length else None
-    tagger = TokenTagger(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
-                         layer=m.layer, backbone_options=options, **config.train.model_dump())
+    tagger = tagger_from(config)
     tagger.fit(train, progress=progress)
     report = tagger.evaluate(test)
     metrics = {"entity": report.as_dict(), "train": len(train), "test": len(test),
@@ -70,6 +67,16 @@ def run_tag(config: TagConfig, *, progress: Callable[[str, int, int], None] | No
                "`graftlab.TokenTagger.load`).\n")
     write_run(folder, config=config.model_dump(), metrics=metrics, summary=summary)
     return {**metrics, "rows": rows, "run_folder": str(folder)}
+
+
+def tagger_from(config: TagConfig):
+    """The (unfitted) :class:`~graftlab.tagger.TokenTagger` a tag config describes."""
+    from graftlab.tagger import TokenTagger
+
+    m = config.model
+    options = {"max_length": m.max_length} if m.max_length else None
+    return TokenTagger(backbone=m.backbone, head=m.head, head_options=m.head_options or None,
+                       layer=m.layer, backbone_options=options, **config.train.model_dump())
 
 
 def _row(score) -> dict:
