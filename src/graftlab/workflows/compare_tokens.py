@@ -62,12 +62,13 @@ def check_tokens_compare(config: CompareConfig) -> list[str]:
                           hint="drop those options; token comparisons score entities on "
                           "held-out sentences.")
     chosen = list(DEFAULT_STRATEGIES if t.strategies is None else t.strategies)
+    solved = [n for n, cls in STRATEGIES.items() if cls.solved]  # a head on pooled features
     for name in chosen:
-        if name == "linear_probe" or name not in STRATEGIES:
+        if name not in STRATEGIES or name in solved:
             raise unknown_name("strategy for a token tagger", name,
-                               [s for s in STRATEGIES if s != "linear_probe"],
-                               hint="linear_probe pools a whole text; a tagger needs a "
-                               "prediction per word.")
+                               [n for n in STRATEGIES if n not in solved],
+                               hint=f"{', '.join(solved)} pools a whole text; a tagger needs "
+                               "a prediction per word.")
     if not chosen:
         raise ConfigError("no strategies to compare.", hint="give --strategies, e.g. "
                           "head_only,last_k,lora.")
