@@ -40,7 +40,6 @@ def run_tag(config: TagConfig, *, progress: Callable[[str, int, int], None] | No
             ) -> dict:
     """Fit a TokenTagger as configured; write the run folder (with the saved model) and the
     entity-level scores (micro and per type)."""
-
     t0 = time.perf_counter()
     m = config.model
     if check_backbone(m.backbone, max_length=m.max_length) != "text":
