@@ -89,3 +89,12 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], *, hint: str | No
     if guess:
         message += f" Did you mean {guess!r}?"
     return NotFoundError(message, hint=hint)
+
+
+def named_once(names: Iterable[str], what: str) -> None:
+    """Refuse a list that names something twice (strategies, methods), naming the repeats."""
+    names = list(names)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{what} {names} names {', '.join(map(repr, twice))} more than once.",
+                          hint="give each once.")

@@ -59,6 +59,7 @@ def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
     (["--limit", "10"], "--limit cannot be used when comparing token taggers"),
     (["--backbone", "efficientnet_lite0"], "is not a text encoder"),
     (["--strategies", ","], "no strategies to compare"),
+    (["--strategies", "head_only,lora,head_only"], "names 'head_only' more than once"),
 ])
 def test_a_token_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
     train = write_conll(tmp_path / "train.conll", 3)
@@ -110,7 +111,7 @@ def test_compare_on_a_multitask_config_puts_each_strategy_beside_single_task_mod
 @pytest.mark.parametrize("args, message", [
     (["--limit", "10"], "--limit cannot be used with a multi-task config"),
     (["--strategies", "head_only,linear_probe"], "'linear_probe' solves one linear head"),
-    (["--strategies", "head_only,head_only"], "names one twice"),
+    (["--strategies", "head_only,head_only"], "names 'head_only' more than once"),
     (["--strategies", ","], "model.strategy names no strategy"),
 ])
 def test_a_multitask_comparison_refuses_what_it_cannot_do(tmp_path, args, message):

@@ -221,7 +221,7 @@ def test_an_empty_strategy_list_means_none_not_the_defaults(tmp_path):
     ({"test_size": 1.5}, ConfigError, "--test-size must be a number > 0 and < 1, got 1.5"),
     ({"seeds": 0}, ConfigError, "--seeds must be an integer >= 1, got 0"),
     ({"task": "ranking"}, ConfigError, "task must be auto, classification or regression"),
-    ({"strategies": ["full", "full"]}, ConfigError, "name one twice"),
+    ({"strategies": ["full", "full"]}, ConfigError, "more than once"),
     ({"task": "regression"}, DataError, "has no numeric targets to regress on"),
 ])
 def test_bad_options_are_explained(kw, error, message):

@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from graftlab import _atomic
 from graftlab.evaluate.summary import BASELINE, METRICS, summarise, verdict
 from graftlab.data.domain import Domain
-from graftlab.errors import ConfigError, DataError, unknown_name
+from graftlab.errors import ConfigError, DataError, named_once, unknown_name
 from graftlab.workflows.common import (align_test, check_backbone, check_modality,
                                        check_out_folder, limit_domain, load_with_columns,
                                        prepare_run_folder, run_folder)
@@ -58,8 +58,7 @@ def check_strategies(strategies: list[str] | None) -> list[str]:
             raise unknown_name("strategy", name, CHOICES,
                                hint="scratch is the from-scratch baseline; the others are "
                                "described in graftlab.train.strategies.")
-    if len(set(chosen)) != len(chosen):
-        raise ConfigError(f"strategies {chosen} name one twice; give each once.")
+    named_once(chosen, "strategies")
     return chosen
 
 

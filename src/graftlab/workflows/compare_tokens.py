@@ -21,7 +21,7 @@ from pathlib import Path
 
 from graftlab import _atomic
 from graftlab.config import CompareConfig, TagConfig
-from graftlab.errors import ConfigError, unknown_name
+from graftlab.errors import ConfigError, named_once, unknown_name
 from graftlab.report.run import environment
 from graftlab.workflows.common import check_backbone, check_out_folder, run_folder
 from graftlab.workflows.compare import CompareInterrupted
@@ -72,8 +72,7 @@ def check_tokens_compare(config: CompareConfig) -> list[str]:
     if not chosen:
         raise ConfigError("no strategies to compare.", hint="give --strategies, e.g. "
                           "head_only,last_k,lora.")
-    if len(set(chosen)) != len(chosen):
-        raise ConfigError(f"strategies {chosen} name one twice; give each once.")
+    named_once(chosen, "strategies")
     if check_backbone(m.backbone, max_length=m.max_length) != "text":
         raise ConfigError(f"backbone {m.backbone!r} is not a text encoder; tagging words needs "
                           "one.", hint="use minilm_l6 or hf:PATH (`graftlab backbones`).")

@@ -23,7 +23,7 @@ import numpy as np
 from graftlab import _atomic
 from graftlab.config import MultiTaskConfig
 from graftlab.data import load_tagged
-from graftlab.errors import ConfigError, DataError
+from graftlab.errors import ConfigError, DataError, named_once
 from graftlab.methods.multitask import WEIGHTINGS
 from graftlab.multitask import MultiTaskGrafter, join_tasks
 from graftlab.multitask.tasks import tasks_from
@@ -153,8 +153,7 @@ def check_strategies(strategies: list[str]) -> None:
     if not strategies:
         raise ConfigError("model.strategy names no strategy.",
                           hint="give one or several, e.g. model.strategy=head_only,last_k.")
-    if len(set(strategies)) != len(strategies):
-        raise ConfigError(f"model.strategy {strategies} names one twice; give each once.")
+    named_once(strategies, "model.strategy")
     for name in strategies:
         if STRATEGIES.get(name).solved:
             raise ConfigError(f"strategy {name!r} solves one linear head in closed form; a "
