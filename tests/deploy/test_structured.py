@@ -135,6 +135,27 @@ def test_predict_writes_a_column_per_task_and_the_tags(structured, tmp_path, suf
                                        [a["rating"] for a in answers], rtol=1e-5)
 
 
+def test_predict_reads_a_conll_file_for_a_tagger_and_refuses_it_for_a_classifier(
+        structured, models, tmp_path):
+    data = tmp_path / "test.conll"  # a tag column (ignored), a DOCSTART, blank-line sentences
+    data.write_text("-DOCSTART-\tO\n\ngood\tO\nfilm\tB-obj\n\n\nbad\tO\nplot\tB-obj\n"
+                    "now\tO\n")
+    out = tmp_path / "tags.jsonl"
+    result = CliRunner().invoke(app, ["predict", str(structured["tagger"]), str(data),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    answers = Predictor.load(structured["tagger"]).details([["good", "film"],
+                                                            ["bad", "plot", "now"]])
+    assert [r["id"] for r in rows] == [3, 7]  # the line of each sentence's first word
+    assert [r["tags"] for r in rows] == [" ".join(a["tags"]) for a in answers]
+    assert [len(r["tags"].split()) for r in rows] == [2, 3]
+    refused = CliRunner().invoke(app, ["predict", str(models["text"]), str(data)])
+    assert refused.exit_code == 2
+    assert "holds sentences a word a line (CoNLL), but this model is not a tagger" in \
+        " ".join(refused.output.split())
+
+
 def test_serve_answers_tags_and_tasks(structured):
     for name in ("tagger", "multitask_export"):
         p = Predictor.load(structured[name])

@@ -61,7 +61,8 @@ def predict(
     model: Model,
     data: Annotated[str, typer.Argument(
         help="A folder of images (read recursively; no labels needed), a .csv/.jsonl table of "
-        "texts, a .txt file or - for stdin (one text, or one image path, a line).",
+        "texts, a .txt file or - for stdin (one text, or one image path, a line); for a tagger "
+        "also a .conll/.bio file (one word a line, sentences split by blank lines).",
         show_default=False)],
     out: Annotated[Path | None, typer.Option(
         help="Write here (.csv or .jsonl, by the suffix; written whole at the end). Default: "
@@ -84,7 +85,7 @@ def predict(
         path = check_out(out)
         predictor = Predictor.load(model, batch_size=batch_size)
         source = open_source(data, predictor.modality, text_column=text_column,
-                             skip_corrupt=skip_corrupt)
+                             skip_corrupt=skip_corrupt, task=predictor.task)
         stdout = sys.stdout  # the real one: a progress bar redirects sys.stdout to itself
         with _progress() as update:
             count = predict_to(predictor, source, path, batch_size=batch_size, stdout=stdout,

@@ -11,7 +11,7 @@ sentence's start; a tag that is neither ``O`` nor ``B-``/``I-`` + a type).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,6 +159,31 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
             raise DataError(f"{path}:{lines[problem[0]]}: {problem[1]}", hint=BIO_HINT)
     return TaggedSentences([s[0] for s in sentences], [s[1] for s in sentences],
                            source=str(path))
+
+
+def iter_word_sentences(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """The sentences of a CoNLL-style file for prediction, read lazily: ``(line number of the
+    first word, words)``. A tag column, when there is one, is ignored (the word is a line's
+    first field); a blank line ends a sentence; ``-DOCSTART-`` lines are skipped."""
+    path = Path(path).expanduser()
+    words: list[str] = []
+    start = 0
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split("\t") if "\t" in line.strip() else line.split()
+            word = fields[0].strip() if fields and line.strip() else ""
+            if not word:
+                if words:
+                    yield start, words
+                words = []
+                continue
+            if word == "-DOCSTART-":
+                continue
+            if not words:
+                start = number
+            words.append(word)
+    if words:
+        yield start, words
 
 
 def held_out_split(keys: Sequence, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

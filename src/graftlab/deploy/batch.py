@@ -26,7 +26,9 @@ from typing import Any, TextIO
 from graftlab import _atomic
 from graftlab.data.folders import IMAGE_SUFFIXES, list_images, unreadable_error, unreadable_headers
 from graftlab.data.images import ImageProblem, read_image
+from graftlab.data import TAGGED_SUFFIXES
 from graftlab.data.tables import SUFFIXES, iter_texts
+from graftlab.data.tagged import iter_word_sentences
 from graftlab.deploy import structured
 from graftlab.errors import ConfigError, DataError
 
@@ -45,10 +47,13 @@ class Source:
 
 
 def open_source(data: str, modality: str, *, text_column: str = "text",
-                skip_corrupt: bool = False, stdin: TextIO | None = None) -> Source:
+                skip_corrupt: bool = False, stdin: TextIO | None = None,
+                task: str | None = None) -> Source:
     """The inputs ``data`` names for a ``modality`` model: a folder of images (recursive), one
     image file, a .csv/.jsonl table of texts, a .txt file or ``-`` for stdin (one text, or one
-    image path, a line). Data of the other modality is refused, naming both."""
+    image path, a line); for a tagger (``task="tagging"``) also a CoNLL-style file (.conll,
+    .bio, ...: one word a line, a blank line between sentences, any tag column ignored; id: the
+    line of the sentence's first word). Data of the other modality is refused, naming both."""
     if data == "-":
         return _lines(stdin or sys.stdin, "stdin", modality, skip_corrupt)
     path = Path(data).expanduser()
@@ -57,6 +62,13 @@ def open_source(data: str, modality: str, *, text_column: str = "text",
         raise DataError(f"no such file or folder: {str(path)!r}.",
                         hint="give a folder of images, a .csv/.jsonl table of texts, a .txt "
                         "file (one text or image path a line), or - to read stdin.")
+    if path.is_file() and path.suffix.lower() in TAGGED_SUFFIXES:
+        if task != structured.TAGGING:
+            raise DataError(f"{str(path)!r} holds sentences a word a line (CoNLL), but this "
+                            f"model is not a tagger ({task or modality}).",
+                            hint="give it a .csv/.jsonl table or a .txt file with one text a "
+                            "line; a file of words goes to a tagger (graftlab tag).")
+        return Source(str(path), iter_word_sentences(path))
     if path.is_file() and path.suffix.lower() == ".txt":
         return _lines(_read_lines(path), str(path), modality, skip_corrupt)
     if modality == "text" and not table:

@@ -273,7 +273,8 @@ def _read(predictor: Predictor, data: str, option: str, text_column: str, size: 
     from graftlab.deploy.batch import open_source
 
     try:
-        source = open_source(data, predictor.modality, text_column=text_column)
+        source = open_source(data, predictor.modality, text_column=text_column,
+                             task=predictor.task)
     except DataError as exc:
         raise DataError(f"{option}: {str(exc).split(chr(10) + 'HINT: ')[0]}",
                         hint=exc.hint) from None
