@@ -230,6 +230,12 @@ def test_an_average_of_another_format_is_named(models, tmp_path):
                                                      "members": ["lora1", "lora2"]}))
     with pytest.raises(ConfigError, match=r"average.json has format 'graftlab.average/2'"):
         Predictor.load(folder)
+    with pytest.raises(ConfigError, match=r"average.json has format 'graftlab.average/2', not "
+                       "'graftlab.average/1': another graftlab version saved it"):
+        AveragedModel.load(folder)  # the estimator's own load, by the same check
+    (folder / "average.json").write_text('{"format": ')
+    with pytest.raises(ConfigError, match=r"average.json is not valid JSON \(line 1"):
+        AveragedModel.load(folder)
 
 
 def test_an_export_runs_on_the_threads_asked_without_spinning(exported):

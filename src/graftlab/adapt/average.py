@@ -12,7 +12,6 @@ last, so a folder without it is an unfinished save.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,14 @@ class AveragedModel:
     @classmethod
     def load(cls, folder: str | Path) -> AveragedModel:
         from graftlab.grafter import Grafter
+        from graftlab.integrity import read_json
+        from graftlab.saving import check_format
 
         folder = Path(folder)
         manifest = folder / "average.json"
         if not manifest.is_file():
             raise ConfigError(f"{folder} is not a saved average of models (no average.json).",
                               hint="a single saved model loads with graftlab.Grafter.load.")
-        spec = json.loads(manifest.read_text())
-        if spec.get("format") != FORMAT:
-            raise ConfigError(f"{manifest} has format {spec.get('format')!r}, not {FORMAT!r}.",
-                              hint="load it with the graftlab version that saved it, or "
-                              "re-run graftlab adapt to save it again.")
+        spec = read_json(manifest)
+        check_format(spec, manifest, FORMAT)
         return cls({name: Grafter.load(folder / "members" / name) for name in spec["members"]})
