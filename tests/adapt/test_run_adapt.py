@@ -141,9 +141,50 @@ def test_adapt_command_writes_the_report_and_refuses_to_overwrite(tmp_path):
     page = (out / "report.html").read_text()
     for section in ("verdict", "results", "validators", "distances", "map", "setup"):
         assert f'id="{section}"' in page
+    assert 'id="classes"' not in page  # PADA's section only where PADA ran
     assert (out / "model" / "model.safetensors").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "never overwrites" in again.output
+
+
+def test_a_pada_run_records_its_class_weights_and_the_report_draws_them(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    image_folders(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "adapt", "--source", str(tmp_path / "light"), "--target", str(tmp_path / "dark"),
+        "--method", "pada", "--epochs", "2", "--batch-size", "4", "--image-size", "32",
+        "--seeds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["classes"] == ["l", "r"]
+    weights = [r["class_weights"] for r in saved["runs"] if r["method"] == "pada"]
+    assert len(weights) == 2 and all(len(w) == 2 and max(w) == 1.0 and min(w) > 0
+                                     for w in weights)
+    assert not any("class_weights" in r for r in saved["runs"] if r["method"] != "pada")
+    page = (out / "report.html").read_text()
+    assert 'id="classes"' in page and "PADA weighs each source class" in page
+    assert (out / "figures" / "classes.svg").read_text().startswith("<svg")
+    assert "![Target classes (PADA)](figures/classes.svg)" in (out / "report.md").read_text()
+
+
+def test_the_class_weights_note_names_the_classes_the_target_seems_to_lack():
+    import numpy as np
+
+    from graftlab.report.adapt import class_weights, classes_note
+
+    results = {"classes": ["0", "1", "2"], "runs": [
+        {"method": "source_only"}, {"method": "pada", "class_weights": [1.0, 0.2, 0.8]},
+        {"method": "pada", "class_weights": [0.9, 0.4, 1.0]}]}
+    names, mean, std = class_weights(results)
+    np.testing.assert_allclose(mean, [0.95, 0.3, 0.9])
+    assert "Below 0.5: 1: the target seems to lack these" in classes_note((names, mean, std))
+    assert class_weights({"classes": ["0"], "runs": [{"method": "dann"}]}) is None
 
 
 def _run(method, src=0.9, **scores):

@@ -150,6 +150,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                                            targets=self.targets_)
         self.model_ = self.grafter_.model_
         self.history_, self.trainable_params_ = fitted.history, fitted.trainable_params
+        self.method_summary_ = method.summary()  # e.g. PADA's class weights
         self.record_ = {**self.grafter_.record_,
                         "cached_activations": None if route.kind == "inputs" else
                         "pooled" if route.kind == "pooled" else route.start}

@@ -130,6 +130,11 @@ class Adaptation(nn.Module):
         out["loss"] = loss
         return out
 
+    def summary(self) -> dict:
+        """What the method learned that a run records and its report shows, JSON-ready (PADA:
+        its class weights); most methods learn nothing beyond the model."""
+        return {}
+
     def source_weights(self, source: dict, logits_t: torch.Tensor) -> torch.Tensor | None:
         """Per-sample weights of the source loss: a selection's (``source["weights"]``), or
         None (all equal). A class-weighting method (PADA) multiplies its own in."""

@@ -55,6 +55,11 @@ class PADA(DANN):
         self._weights_s = weights if selected is None else weights * selected
         return self._weights_s
 
+    def summary(self) -> dict:
+        """The class weights in use when training ended: how much of each source class the
+        target seems to hold (1 for the most; all ones if no update came)."""
+        return {"class_weights": [round(float(w), 4) for w in self.class_weights]}
+
     def transfer(self, f_s, f_t, logits_s, logits_t) -> torch.Tensor:
         w_s = self._weights_s if self._weights_s is not None else f_s.new_ones(len(f_s))
         return domain_loss(self.discriminator, reverse_gradient(f_s), reverse_gradient(f_t),

@@ -16,7 +16,9 @@ from graftlab.report.compare import _table_html, bold_html, html_page, md_table
 from graftlab.report.run import interrupt_deferred
 
 SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("validators", "Validators"),
-            ("distances", "Domain distances"), ("map", "Feature map"), ("setup", "Setup")]
+            ("distances", "Domain distances"), ("classes", "Target classes (PADA)"),
+            ("map", "Feature map"), ("setup", "Setup")]
+LACKS = 0.5  # a class weight below this reads "the target seems to lack it" in the report
 
 
 def _mean(runs: list[dict], method: str, get) -> float:
@@ -189,23 +191,51 @@ def verdict(results: dict) -> str:
     return " ".join(parts)
 
 
+def class_weights(results: dict) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """PADA's class weights at the end of training, mean and std over seeds, with the class
+    names; None when no PADA run recorded them."""
+    got = [r["class_weights"] for r in results["runs"] if r.get("class_weights")]
+    if not got or "classes" not in results:
+        return None
+    weights = np.asarray(got, dtype=float)
+    return results["classes"], weights.mean(0), weights.std(0)
+
+
+def classes_note(weights: tuple[list[str], np.ndarray, np.ndarray]) -> str:
+    names, mean, _ = weights
+    low = [n for n, w in zip(names, mean, strict=True) if w < LACKS]
+    return ("PADA weighs each source class by the target's mean prediction of it, normalised "
+            "by the largest (1 = the class the target seems to hold most of; mean over seeds, "
+            "the bars' whiskers one std). The source loss and the domain discriminator count "
+            "each class by its weight, so classes the target lacks stop pulling it. "
+            + (f"Below {LACKS}: {', '.join(low)}: the target seems to lack these, or the model "
+               "cannot see them yet (the weights follow its own predictions)." if low else
+               f"No class is below {LACKS}: the target seems to hold them all."))
+
+
 def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
-    """report.html, report.md and figures/map.svg: each written atomically once all are
+    """report.html, report.md, figures/map.svg and (with PADA) figures/classes.svg: each written atomically once all are
     rendered, and a Ctrl-C while writing waits until the set is complete."""
     figs = {}
     if feature_map:
         figs["map"] = plots.feature_map(feature_map["panels"], feature_map["labels"],
                                         feature_map["classes"])
+    weights = class_weights(results)
+    if weights is not None:
+        figs["classes"] = plots.class_weights(*weights, cut=LACKS)
     text, tabs = verdict(results), tables(results)
     notes = {"map": "t-SNE of up to 300 source and 300 target samples, coloured by domain: "
                     "the frozen backbone's features, then source_only's and the kept model's (the "
                     "selected one's when the average is kept) representations. Adaptation "
                     "should mix the two colours while keeping class clusters apart.",
-             "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items())}
+             "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items()),
+             "classes": classes_note(weights) if weights is not None else ""}
     body, md = [f"<h1>graftlab adapt: {html.escape(results['source']['name'])} → "
                 f"{html.escape(results['target']['name'])}</h1>"], \
         [f"# graftlab adapt: {results['source']['name']} -> {results['target']['name']}"]
     for key, title in SECTIONS:
+        if key == "classes" and key not in figs:  # only a run with PADA has the section
+            continue
         body.append(f'<section id="{key}"><h2>{title}</h2>')
         md.append(f"## {title}")
         if key == "verdict":
@@ -228,8 +258,9 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
         body.append("</section>")
     page, markdown = html_page("graftlab adapt", body), "\n\n".join(md) + "\n"
     with interrupt_deferred():
-        if "map" in figs:
-            _atomic.write_text(folder / "figures" / "map.svg", figs["map"])
+        for key in ("map", "classes"):
+            if key in figs:
+                _atomic.write_text(folder / "figures" / f"{key}.svg", figs[key])
         _atomic.write_text(folder / "report.html", page)
         _atomic.write_text(folder / "report.md", markdown)
 

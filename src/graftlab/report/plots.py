@@ -126,6 +126,25 @@ def confusions(matrices: dict[str, np.ndarray], classes: Sequence[str]) -> str:
     return to_svg(fig)
 
 
+def class_weights(names: Sequence[str], mean: np.ndarray, std: np.ndarray, *,
+                  cut: float) -> str:
+    """A bar per source class: PADA's weight (0-1, mean over seeds, one std whiskers), grey
+    below ``cut`` (the classes the target seems to lack)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(names) + 1.5), 3.0))
+    x = np.arange(len(names))
+    ax.bar(x, mean, yerr=std, color=[color(0) if m >= cut else "#bbbbbb" for m in mean],
+           capsize=2)
+    ax.axhline(cut, color="#888888", lw=0.8, ls="--")
+    ax.set_xticks(x, [str(n) for n in names], rotation=45 if len(names) > 12 else 0)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("class weight")
+    ax.set_xlabel("source class")
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("how much of each source class the target seems to hold (PADA)")
+    return to_svg(fig)
+
+
 def embed_2d(arrays: Sequence[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     """t-SNE of each array to 2-D (same perplexity for all, set by their size)."""
     from sklearn.manifold import TSNE

@@ -165,9 +165,10 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
             scored[method] = _score(adapter, data, weights)
             scored[method].run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
                                       trainable_params=int(adapter.trainable_params_),
-                                      history=adapter.history_)
+                                      history=adapter.history_, **adapter.method_summary_)
             sub.log_metrics({**scored[method].run, **scored[method].run["validators"]})
         results["runs"].append(scored[method].run)
+        results.setdefault("classes", class_names(data.src_train, adapter.classes_))
         models[method] = adapter
         _write(folder, results)
     if len(adapted) < 2:  # one method's agreement with itself says nothing
@@ -187,6 +188,14 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
         results["refined"].append(run)
         models["refined"] = student
         _write(folder, results)
+
+
+def class_names(domain: Domain, codes: np.ndarray) -> list[str]:
+    """The names of the classes an adapter predicts, in its order (the codes where the data
+    names none)."""
+    names = domain.classes
+    return [str(names[int(c)]) if names is not None and 0 <= int(c) < len(names) else str(c)
+            for c in codes.tolist()]
 
 
 def _write(folder: Path | None, results: dict) -> None:
