@@ -156,6 +156,31 @@ def test_predict_reads_a_conll_file_for_a_tagger_and_refuses_it_for_a_classifier
         " ".join(refused.output.split())
 
 
+def test_a_file_of_words_is_read_a_sentence_at_a_time_and_its_problems_named(tmp_path):
+    from graftlab.data.tagged import iter_word_sentences
+
+    conllu = tmp_path / "t.conllu"  # comments, a multi-word token, an empty node: skipped
+    conllu.write_text("# sent_id = 1\n1\tNew\tnew\tPROPN\n2\tYork\tyork\tPROPN\n\n"
+                      "# sent_id = 2\n1-2\tdon't\t_\n1\tdo\tdo\n2\tn't\tnot\n2.1\tx\tx\n")
+    assert list(iter_word_sentences(conllu)) == [(2, ["New", "York"]), (7, ["do", "n't"])]
+    spaced = tmp_path / "spaced.conll"
+    spaced.write_text("a\tO\nNew York\tB-loc\n")
+    with pytest.raises(DataError, match="spaced.conll:2: the word 'New York' is not one word"):
+        list(iter_word_sentences(spaced))
+    latin = tmp_path / "latin.bio"
+    latin.write_bytes("caf\u00e9\tO\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.bio' is not UTF-8 text"):
+        list(iter_word_sentences(latin))
+
+
+def test_a_tagger_exports_with_a_conll_sample(structured, tmp_path):
+    data = tmp_path / "sample.conll"
+    data.write_text("good\tO\nfilm\tB-obj\n\nbad\tO\nplot\tB-obj\n")
+    done = export(structured["tagger"], tmp_path / "exported", sample=str(data))
+    assert done.samples == 2 and done.sample == f"{data} (first 2)"
+    assert read_json(done.folder / "contract.json")["parity"]["sample"] == done.sample
+
+
 def test_serve_answers_tags_and_tasks(structured):
     for name in ("tagger", "multitask_export"):
         p = Predictor.load(structured[name])

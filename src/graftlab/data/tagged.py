@@ -163,25 +163,40 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
 
 def iter_word_sentences(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     """The sentences of a CoNLL-style file for prediction, read lazily: ``(line number of the
-    first word, words)``. A tag column, when there is one, is ignored (the word is a line's
-    first field); a blank line ends a sentence; ``-DOCSTART-`` lines are skipped."""
+    first word, words)``. The word is a line's first field (CoNLL-U's FORM, the second, for a
+    .conllu file, whose ``#`` comments and multi-word or empty-node lines are skipped); a tag
+    column, when there is one, is ignored; a blank line ends a sentence; ``-DOCSTART-`` lines
+    are skipped. Errors name the file and line."""
     path = Path(path).expanduser()
+    conllu = path.suffix.lower() == ".conllu"
     words: list[str] = []
     start = 0
     with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split("\t") if "\t" in line.strip() else line.split()
-            word = fields[0].strip() if fields and line.strip() else ""
-            if not word:
-                if words:
-                    yield start, words
-                words = []
-                continue
-            if word == "-DOCSTART-":
-                continue
-            if not words:
-                start = number
-            words.append(word)
+        try:
+            for number, line in enumerate(handle, start=1):
+                fields = line.rstrip("\r\n").split("\t") if "\t" in line.strip() \
+                    else line.split()
+                fields = [f.strip() for f in fields]
+                if not line.strip():
+                    if words:
+                        yield start, words
+                    words = []
+                    continue
+                if conllu and (line.startswith("#") or not fields[0].isdigit()):
+                    continue  # a comment, a multi-word token (1-2) or an empty node (1.1)
+                word = fields[1] if conllu and len(fields) > 1 else fields[0]
+                if word == "-DOCSTART-":
+                    continue
+                if not word or len(word.split()) != 1:
+                    raise DataError(f"{path}:{number}: the word {word!r} is not one word.",
+                                    hint="one word a line, its tag (if any) after a tab; "
+                                    "split a word that holds spaces over lines.")
+                if not words:
+                    start = number
+                words.append(word)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}).",
+                            hint="re-save it as UTF-8.") from None
     if words:
         yield start, words
 

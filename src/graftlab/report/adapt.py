@@ -214,8 +214,9 @@ def classes_note(weights: tuple[list[str], np.ndarray, np.ndarray]) -> str:
 
 
 def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
-    """report.html, report.md, figures/map.svg and (with PADA) figures/classes.svg: each written atomically once all are
-    rendered, and a Ctrl-C while writing waits until the set is complete."""
+    """report.html, report.md, figures/map.svg and (with PADA) figures/classes.svg: each
+    written atomically once all are rendered, and a Ctrl-C while writing waits until the set
+    is complete."""
     figs = {}
     if feature_map:
         figs["map"] = plots.feature_map(feature_map["panels"], feature_map["labels"],

@@ -168,7 +168,11 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
                                       history=adapter.history_, **adapter.method_summary_)
             sub.log_metrics({**scored[method].run, **scored[method].run["validators"]})
         results["runs"].append(scored[method].run)
-        results.setdefault("classes", class_names(data.src_train, adapter.classes_))
+        if "classes" not in results:  # PADA's class weights follow this order
+            from graftlab.workflows.common import class_names
+
+            results["classes"] = [str(c) for c in class_names(data.src_train,
+                                                              adapter.classes_)]
         models[method] = adapter
         _write(folder, results)
     if len(adapted) < 2:  # one method's agreement with itself says nothing
@@ -188,14 +192,6 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
         results["refined"].append(run)
         models["refined"] = student
         _write(folder, results)
-
-
-def class_names(domain: Domain, codes: np.ndarray) -> list[str]:
-    """The names of the classes an adapter predicts, in its order (the codes where the data
-    names none)."""
-    names = domain.classes
-    return [str(names[int(c)]) if names is not None and 0 <= int(c) < len(names) else str(c)
-            for c in codes.tolist()]
 
 
 def _write(folder: Path | None, results: dict) -> None:
