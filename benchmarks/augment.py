@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sections  # noqa: E402
-from sections import publish, table  # noqa: E402
+from sections import publish, remeasure, table  # noqa: E402
 
 PROTOCOL = {"image_size": 64, "n_source": 1000, "n_target": 1000, "n_test": 1000,
             "n_full": 2000, "per_class_low": 100, "epochs": 5, "batch_size": 64, "seeds": 3,
@@ -149,25 +149,38 @@ def mix_score(runs: list[dict]) -> tuple[int, float]:
     return met, low
 
 
-def mixing_design(p: dict, quick: bool = False) -> None:
-    """Every set-up in ``MIX_SETUPS`` on Fashion-MNIST; writes ``MIX_DESIGN`` and prints the
-    set-up ``mix_score`` picks (then committed as ``MIXING_CHOSEN``), not BENCHMARKS.md."""
+def design_round(p: dict, setups: list, rows, judge, out: Path, quick: bool) -> None:
+    """Every (strategy, epochs) in ``setups``: ``rows(q, seed)`` per seed, then ``judge(runs)``
+    -> (the rule's score, what the set-up's record adds); prints each score and the set-up
+    with the highest (then the ``--mixing`` / ``--vat`` re-measure reads it from ``out``).
+    Writes ``out`` (not BENCHMARKS.md) unless ``quick``."""
     import torch
 
     torch.set_num_threads(p["threads"])
-    t0, got = time.perf_counter(), []
-    for strategy, epochs in MIX_SETUPS:
+    t0, got, scores = time.perf_counter(), [], []
+    for strategy, epochs in setups:
         q = {**p, "strategy": strategy, "epochs": epochs}
-        runs = [mixing(q, seed, "fashion_mnist", DESIGN_ROWS) for seed in range(p["seeds"])]
-        got.append({"strategy": strategy, "epochs": epochs, "runs": runs,
-                    "score": list(mix_score(runs))})
-        print(strategy, epochs, got[-1]["score"], flush=True)
-    best = max(got, key=lambda g: tuple(g["score"]))
+        runs = [rows(q, seed) for seed in range(p["seeds"])]
+        score, record = judge(runs)
+        got.append({"strategy": strategy, "epochs": epochs, "runs": runs, **record})
+        scores.append(score)
+        print(strategy, epochs, score, flush=True)
+    best = got[max(range(len(got)), key=scores.__getitem__)]
     print("chosen:", best["strategy"], best["epochs"])
     if quick:  # a smoke run writes nothing
         return
-    MIX_DESIGN.write_text(json.dumps({"protocol": p, "setups": got, "chosen": [
+    out.write_text(json.dumps({"protocol": p, "setups": got, "chosen": [
         best["strategy"], best["epochs"]], "seconds": time.perf_counter() - t0}, indent=1))
+
+
+def mixing_design(p: dict, quick: bool = False) -> None:
+    """Every set-up in ``MIX_SETUPS`` on Fashion-MNIST, picked by ``mix_score``."""
+    def judge(runs: list[dict]) -> tuple:
+        score = mix_score(runs)
+        return score, {"score": list(score)}
+
+    design_round(p, MIX_SETUPS, lambda q, seed: mixing(q, seed, "fashion_mnist", DESIGN_ROWS),
+                 judge, MIX_DESIGN, quick)
 
 
 # VADA's training set-ups (strategy, epochs) tried on a design pair, MNIST -> UCI digits,
@@ -197,25 +210,13 @@ def adapt_rows(p: dict, seed: int, target_name: str = "mnist_m") -> dict:
 
 
 def vat_design(p: dict, quick: bool = False) -> None:
-    """Every set-up in ``VAT_SETUPS`` on MNIST -> UCI digits; writes ``VAT_DESIGN`` and prints
-    the set-up with the largest VADA gain (then committed as ``VAT_CHOSEN``)."""
-    import torch
-
-    torch.set_num_threads(p["threads"])
-    t0, got = time.perf_counter(), []
-    for strategy, epochs in VAT_SETUPS:
-        q = {**p, "strategy": strategy, "epochs": epochs}
-        runs = [adapt_rows(q, seed, "digits") for seed in range(p["seeds"])]
+    """Every set-up in ``VAT_SETUPS`` on MNIST -> UCI digits, picked by VADA's mean gain."""
+    def judge(runs: list[dict]) -> tuple:
         best, gain = vat_gain(runs)
-        got.append({"strategy": strategy, "epochs": epochs, "runs": runs, "best_align": best,
-                    "gain": gain})
-        print(strategy, epochs, best, f"{gain['mean']:+.1f} ± {gain['std']:.1f}", flush=True)
-    chosen = max(got, key=lambda g: g["gain"]["mean"])
-    print("chosen:", chosen["strategy"], chosen["epochs"])
-    if quick:  # a smoke run writes nothing
-        return
-    VAT_DESIGN.write_text(json.dumps({"protocol": p, "setups": got, "chosen": [
-        chosen["strategy"], chosen["epochs"]], "seconds": time.perf_counter() - t0}, indent=1))
+        return gain["mean"], {"best_align": best, "gain": gain}
+
+    design_round(p, VAT_SETUPS, lambda q, seed: adapt_rows(q, seed, "digits"), judge,
+                 VAT_DESIGN, quick)
 
 
 def text(p: dict, seed: int) -> dict:
@@ -417,17 +418,11 @@ def design_table(design: dict) -> str:
 def rerun_chosen(p: dict, key: str, design: Path, rows) -> dict:
     """The stored result with ``rows(p, seed)`` measured again in the set-up ``design``'s
     rule chose (its JSON, committed before this runs), stored under ``key``."""
-    import torch
-
-    torch.set_num_threads(p["threads"])
-    stored = json.loads((ROOT / "benchmarks" / "results" / "augment.json").read_text())
     strategy, epochs = json.loads(design.read_text())["chosen"]
-    t0 = time.perf_counter()
     q = {**p, "strategy": strategy, "epochs": epochs}
-    runs = [rows(q, seed) for seed in range(p["seeds"])]
-    return {**stored, key: {"strategy": strategy, "epochs": epochs, "runs": runs,
-                            "seconds": time.perf_counter() - t0,
-                            "rerun": time.strftime("%Y-%m-%d")}}
+    stored, got = remeasure(ROOT / "benchmarks" / "results" / "augment.json", p["threads"],
+                            lambda: {"runs": [rows(q, seed) for seed in range(p["seeds"])]})
+    return {**stored, key: {"strategy": strategy, "epochs": epochs, **got}}
 
 
 def measure(p: dict) -> dict:

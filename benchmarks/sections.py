@@ -17,6 +17,22 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def remeasure(stored: Path, threads: int, measure: Callable[[], dict]) -> tuple[dict, dict]:
+    """A re-measure of one part of a benchmark, the rest kept as stored: the stored result
+    and ``measure()``'s new part stamped with its ``seconds`` and the date (``rerun``), on
+    ``threads`` torch threads."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(threads)
+    old = json.loads(stored.read_text())
+    t0 = time.perf_counter()
+    part = measure()
+    return old, {**part, "seconds": time.perf_counter() - t0,
+                 "rerun": time.strftime("%Y-%m-%d")}
+
+
 def write_section(key: str, title: str, body: str, path: Path | None = None) -> None:
     """Replace (or append) this benchmark's section of BENCHMARKS.md, atomically: a reader (or
     an interrupted run) sees the previous file or the new one, never half of one. A section

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sections  # noqa: E402
-from sections import publish, table  # noqa: E402
+from sections import publish, remeasure, table  # noqa: E402
 
 SELECTORS = ["knn", "mmd_herding", "domain_classifier", "kliep", "task_similarity"]
 PROTOCOL = {"seeds": 3, "epochs": 5, "batch_size": 64, "lr": 3e-3, "fraction": 0.5,
@@ -407,41 +407,22 @@ FRESH_CLASSES = (0, 2, 4, 6, 8)  # a partial pair no PADA change was tried or me
 def rerun_fresh(p: dict) -> dict:
     """The stored result with a fresh partial pair added, MNIST -> MNIST-M's even digits, in
     the set-up the design pair chose only (run once, after that choice was committed)."""
-    import torch
-
-    torch.set_num_threads(p["threads"])
-    stored = json.loads(STORED.read_text())
-    t0, setup = time.perf_counter(), partial_chosen()
-    got = _run_partial(p, FRESH_CLASSES, PARTIAL_SETUPS[setup])
-    fresh = {**got, "setup": setup, "seconds": time.perf_counter() - t0,
-             "rerun": time.strftime("%Y-%m-%d")}
-    return {**stored, "partial": {**stored["partial"], "fresh": fresh}}
+    setup = partial_chosen()
+    stored, fresh = remeasure(STORED, p["threads"], lambda: _run_partial(
+        p, FRESH_CLASSES, PARTIAL_SETUPS[setup]))
+    return {**stored, "partial": {**stored["partial"], "fresh": {**fresh, "setup": setup}}}
 
 
 def rerun_image(p: dict) -> dict:
     """The stored result with the image pool measured again (text and partial as stored)."""
-
-    import torch
-
-    torch.set_num_threads(p["threads"])
-    stored = json.loads(STORED.read_text())
-    t0 = time.perf_counter()
-    image = run_pool(IMAGE, p)
-    return {**stored, "image": {**image, "seconds": time.perf_counter() - t0,
-                                "rerun": time.strftime("%Y-%m-%d")}}
+    stored, image = remeasure(STORED, p["threads"], lambda: run_pool(IMAGE, p))
+    return {**stored, "image": image}
 
 
 def rerun_partial(p: dict) -> dict:
     """The stored result with the partial setting measured again (the pools kept as stored)."""
-
-    import torch
-
-    torch.set_num_threads(p["threads"])
-    stored = json.loads(STORED.read_text())
-    t0 = time.perf_counter()
-    partial = run_partial(p)
-    return {**stored, "partial": {**partial, "seconds": time.perf_counter() - t0,
-                                  "rerun": time.strftime("%Y-%m-%d")}}
+    stored, partial = remeasure(STORED, p["threads"], lambda: run_partial(p))
+    return {**stored, "partial": partial}
 
 
 def main() -> None:
