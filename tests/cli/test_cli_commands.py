@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -59,6 +61,17 @@ def test_backbones_lists_the_four_names(cli):
     for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "minilm_l6"):
         assert name in out  # whole, even on an 80-column, non-terminal output
     assert "hf:PATH" in out and "wrap_module" in out
+
+
+def test_adapt_help_names_every_registered_method():
+    """--method's help is typed (the CLI imports no torch to show it): a method registered
+    later must be added there too."""
+    from graftlab.methods import list_methods
+
+    command = typer.main.get_command(app).commands["adapt"]
+    option = next(p for p in command.params if "--method" in getattr(p, "opts", ()))
+    for name in list_methods():
+        assert re.search(rf"\b{name}\b", option.help), name
 
 
 def test_datasets_lists_the_bundled_sets_and_vader_domains(cli):

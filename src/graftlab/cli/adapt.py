@@ -25,9 +25,11 @@ def adapt(
         help="Target data; its labels, if any, are used only to report target accuracy "
         "(required here or as data.target).")] = None,
     method: Annotated[str | None, typer.Option(help="Comma-separated: dann, dan, coral, cdan, mcc "
-                                             "(source_only always runs too). Selection needs "
-                                             "several: ensemble agreement is one of its "
-                                             "voters. Default: all five.")] = None,
+                                             "(the default: all five); pada when the target "
+                                             "lacks some of the source's classes; vat, vada "
+                                             "(virtual adversarial training). source_only "
+                                             "always runs too. Selection needs several: "
+                                             "ensemble agreement is one of its voters.")] = None,
     backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
