@@ -36,6 +36,10 @@ def test_comma_lists_and_a_label_map_from_yaml(tmp_path):
     (ExtractConfig, "model.layer=stem", "Did you mean 'model.layers'?"),
     (FitConfig, "data.test_dat=x", "Did you mean 'data.test_data'?"),
     (CompareConfig, "limit=5", "Valid keys in the top level: data, model, train"),
+    # a key of another section: that key, before a near name where it was put
+    (CompareConfig, "limit=5", "Did you mean 'data.limit'?"),
+    (FitConfig, "text_column=review", "Did you mean 'data.text_column'?"),
+    (FitConfig, "train.backbone=minilm_l6", "Did you mean 'model.backbone'?"),
 ])
 def test_every_command_names_the_closest_key(schema, override, message):
     with pytest.raises(ConfigError, match=r"does not exist(.|\n)*" + message.replace(".", r"\.")

@@ -15,7 +15,7 @@ Rooms, bottom to top (README "How graftlab is built"):
     report      run folders, Markdown and HTML
     deploy      Predictor, ONNX export, batch prediction, serving
     workflows   fit, probe, compare, adapt, demo
-    cli         the command line
+    cli         the command line (and ``python -m graftlab``)
 
 The package's own ``__init__`` (``__version__``, and ``graftlab.Grafter`` imported lazily) is
 the one exception: it sits in base and may name what is above it.
@@ -48,7 +48,7 @@ ROOMS = [
     ("report", ["graftlab.report"]),
     ("deploy", ["graftlab.deploy"]),
     ("workflows", ["graftlab.workflows"]),
-    ("cli", ["graftlab.cli"]),
+    ("cli", ["graftlab.cli", "graftlab.__main__"]),
 ]
 FACADE = "graftlab"  # the package's __init__: __version__, and Grafter imported lazily
 INDEPENDENT = ["graftlab.data", "graftlab.backbones", "graftlab.heads", "graftlab.methods",

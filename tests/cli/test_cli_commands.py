@@ -63,6 +63,15 @@ def test_backbones_lists_the_four_names(cli):
     assert "hf:PATH" in out and "wrap_module" in out
 
 
+def test_python_dash_m_graftlab_is_the_same_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "graftlab", "datasets"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "mnist" in out and "vader" in out
+
+
 def test_adapt_help_names_every_registered_method():
     """--method's help is typed (the CLI imports no torch to show it): a method registered
     later must be added there too."""
@@ -101,6 +110,27 @@ def test_extract_csv_with_minilm_to_npy(cli, reviews_csv, tmp_path, minilm):
     saved = np.load(out)
     assert saved.shape == (4, 384)
     np.testing.assert_allclose(saved, extract_features(minilm, TEXTS), atol=1e-5)
+
+
+def test_progress_off_a_terminal_is_plain_lines_on_stderr(cli, reviews_csv, tmp_path):
+    """A log or a job scheduler sees that the run started; the result on stdout stays clean."""
+    result = cli("extract", str(reviews_csv), "--backbone", "minilm_l6", "--out",
+                 str(tmp_path / "x.npy"))
+    assert re.search(r"^\[\d+s\] extract reviews: \d/4$", result.stderr, re.M), result.stderr
+    assert "extract reviews" not in result.stdout
+
+
+def test_plain_progress_prints_the_first_update_then_one_line_per_interval(capsys):
+    from graftlab.cli.app import _plain_progress
+
+    now = [100.0]
+    update = _plain_progress(clock=lambda: now[0], interval=10.0)
+    for second in range(0, 95):  # a task updated every second for 95 s (a fake clock)
+        now[0] = 100.0 + second
+        update("trials", second, 95)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["[0s] trials: 0/95", *[f"[{s}s] trials: {s}/95" for s in range(10, 60, 10)],
+                     *[f"[1m{s - 60:02d}s] trials: {s}/95" for s in range(60, 95, 10)]]
 
 
 def test_extract_several_layers_writes_one_file_each(cli, reviews_csv, tmp_path):

@@ -177,6 +177,40 @@ def test_ctrl_c_keeps_the_token_runs_that_finished(tiny_tagging_bert, tmp_path, 
     assert isinstance(CompareInterrupted(results), KeyboardInterrupt)
 
 
+def test_a_sigterm_stops_a_comparison_as_cleanly_as_a_ctrl_c(tiny_tagging_bert, tmp_path,
+                                                            monkeypatch):
+    """``timeout``, ``kill`` or a job scheduler: the finished runs keep their report and the
+    folder says interrupted, not running; the command's SIGTERM handler is put back after."""
+    import os
+    import signal
+
+    fit, calls = TokenTagger.fit, []
+
+    def terminated(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(TokenTagger, "fit", terminated)
+    caught = []  # without graftlab's own handler the signal lands here, not on pytest
+    before = signal.signal(signal.SIGTERM, lambda signum, _frame: caught.append(signum))
+    try:
+        result = CliRunner().invoke(app, [
+            "compare", "--data", str(write_conll(tmp_path / "train.conll", 3)), "--backbone",
+            tiny_tagging_bert, "--strategies", "head_only,last_k", "--seeds", "1", "--epochs",
+            "1", "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        fallback = signal.signal(signal.SIGTERM, before)
+    assert result.exit_code == 130 and "report of the 1 finished run(s)" in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "interrupted" and len(results["runs"]) == 1
+    assert (folder / "report.md").exists() and caught == []
+    assert restored is fallback
+
+
 def test_ctrl_c_keeps_the_multitask_runs_that_finished(tiny_tagging_bert, tmp_path,
                                                        monkeypatch):
     from graftlab.multitask import MultiTaskGrafter

@@ -37,6 +37,10 @@ def test_iter_texts_reads_jsonl_and_skips_blank_lines(tmp_path):
     ("t.jsonl", '{"text": "a"}\n{"body": "b"}\n', r"column\(s\) 'text' not found in line 2 of "
                                                   r"'.*t\.jsonl'; its fields are: 'body'"),
     ("t.csv", "text\nfine\n\"\"\n", r"text column 'text' of '.*t\.csv' is empty at line\(s\) 3"),
+    ("t.csv", "text;label\nfine;1\n", r"'.*t\.csv' seems to separate its columns with ';', "
+                                      r"not commas: its header reads as the one column "
+                                      r"'text;label'.*\nHINT: re-save it with commas"),
+    ("t.csv", "text\tlabel\nfine\t1\n", r"separate its columns with tabs, not commas"),
     ("t.csv", "text\n", r"table '.*t\.csv' is empty: it holds no data rows"),
     ("t.jsonl", "[1, 2]\n", r"line 1 of '.*t\.jsonl' holds a JSON list, not an object"),
     ("t.txt", "hello\n", r"unsupported extension '\.txt'; tables must be \.csv or \.jsonl"),

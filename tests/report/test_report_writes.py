@@ -51,6 +51,30 @@ def test_a_ctrl_c_while_the_report_is_written_waits_until_every_file_is_there(tm
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
+def test_a_sigterm_while_the_report_is_written_waits_too(tmp_path, monkeypatch):
+    """The command line takes SIGTERM as a Ctrl-C (``cli.app._terminate``); a report being
+    written finishes its set first."""
+    from graftlab.cli.app import Terminated, _terminate
+
+    real, written = _atomic.write_text, []
+
+    def write_then_terminate(path, text):
+        if not written:
+            os.kill(os.getpid(), signal.SIGTERM)
+        real(path, text)
+        written.append(Path(path).name)
+
+    monkeypatch.setattr(_atomic, "write_text", write_then_terminate)
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with pytest.raises(Terminated):
+            write_report(tmp_path, adapt_results(), None)
+        assert signal.getsignal(signal.SIGTERM) is _terminate  # handler restored
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert written == ["report.html", "report.md"]
+
+
 def test_an_interrupt_inside_a_write_keeps_the_previous_complete_report(tmp_path, monkeypatch):
     write_report(tmp_path, adapt_results(refined=False), None)
     before = (tmp_path / "report.html").read_text()

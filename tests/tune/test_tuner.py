@@ -105,6 +105,10 @@ def test_a_study_with_another_space_is_refused(tmp_path):
     assert "give a new --study name" in str(exc.value)
     with pytest.raises(ConfigError, match="another set-up: cv: stored 2, now 3"):
         _tuner(cv=3, storage=db, study_name="s").fit(x, y)
+    with pytest.raises(ConfigError, match=r"another set-up: data: other samples than the "
+                       r"study's \(content hash \w+ stored, \w+ now: another file, or another "
+                       r"--limit\)"):
+        _tuner(n_trials=1, storage=db, study_name="s", refit=False).fit(x[:-2], y[:-2])
 
 
 def test_a_storage_that_cannot_connect_names_host_and_port():

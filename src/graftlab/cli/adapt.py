@@ -30,7 +30,7 @@ def adapt(
                                              "(virtual adversarial training). source_only "
                                              "always runs too. Selection needs several: "
                                              "ensemble agreement is one of its voters.")] = None,
-    backbone: Annotated[str, typer.Option()] = "efficientnet_lite0",
+    backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="What trains (as in fit).")] = "last_k",
     k: Annotated[int, typer.Option(help="Blocks trained by last_k.")] = 2,
     head: Annotated[str, typer.Option(help="linear, or mlp: a bottleneck layer that the "

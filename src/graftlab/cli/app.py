@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -38,6 +41,7 @@ SelectOption = Annotated[str | None, typer.Option(
 KeepFraction = Annotated[float, typer.Option(help="With --select: the share kept, (0, 1].")]
 SelectTarget = Annotated[str | None, typer.Option(
     help="With --select: the data to select for (default: --test-data).")]
+PLAIN_EVERY_S = 10.0  # off a terminal: a progress line at most this often
 SELECT_KEYS = {"select": "select.selector", "select_target": "select.target"}
 
 
@@ -58,9 +62,13 @@ def _errors():
 
 @contextmanager
 def _progress():
-    """A rich progress bar on a terminal; silent otherwise. Yields ``update(task, done, total)``."""
+    """A rich progress bar on a terminal; elsewhere (a log file, a pipe, a job scheduler) a
+    plain line on stderr every ``PLAIN_EVERY_S`` seconds, so a long run is never silent. Yields ``update(task, done, total)``."""
+    if not err.is_terminal:
+        yield _plain_progress()
+        return
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+                    TimeRemainingColumn(), console=err)
     tasks: dict[str, int] = {}
 
     def update(name: str, done: int, total: int) -> None:
@@ -72,8 +80,44 @@ def _progress():
         yield update
 
 
+def _plain_progress(clock=time.monotonic, interval: float = PLAIN_EVERY_S):
+    """``update(task, done, total)`` for a log: the first update at once, then at most one line
+    each ``interval`` seconds, the latest task's count, with the time since the start."""
+    start, last = clock(), None
+
+    def update(name: str, done: int, total: int | None) -> None:
+        nonlocal last
+        now = clock()
+        if last is not None and now - last < interval:
+            return
+        last = now
+        count = f"{done}/{total}" if total is not None else f"{done}"  # None: a stream
+        err.print(f"[{_elapsed(now - start)}] {name}: {count}", highlight=False, markup=False,
+                  soft_wrap=True)
+
+    return update
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM (``timeout``, ``kill``, a job scheduler ending a job), taken as a Ctrl-C so the
+    run stops the same clean way: its folder says "interrupted" and keeps its report."""
+
+
+def _terminate(signum: int, _frame) -> None:
+    raise Terminated(f"stopped by signal {signum} (SIGTERM)")
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
+def _main(ctx: typer.Context,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
+    if threading.current_thread() is threading.main_thread():  # for the command's duration
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

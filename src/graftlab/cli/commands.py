@@ -215,8 +215,9 @@ def compare(
     data: Annotated[str | None, typer.Option(
         help="Image folder, CSV/JSONL file or bundled data set (`graftlab datasets`); "
         "required here or as data.path in the config.")] = None,
-    backbone: Annotated[str, typer.Option(help="Registered backbone or hf:PATH.")] =
-        "efficientnet_lite0",
+    backbone: Annotated[str, typer.Option("--backbone", "-b",
+                                          help="Registered backbone or hf:PATH.")] = (
+        "efficientnet_lite0"),
     strategies: Annotated[str | None, typer.Option(
         help="Comma-separated strategies; default linear_probe,head_only,last_k,full,lora. "
              "The from-scratch baseline is added unless --no-scratch.")] = None,

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from graftlab.config import load_config
+from graftlab.config.loading import dotted_fields
 from graftlab.errors import ConfigError
 
 
@@ -33,7 +34,7 @@ def option_keys(schema: type[BaseModel], names: list[str],
     else the one field of ``schema`` (at any depth) of the same name, e.g. ``epochs`` ->
     ``train.epochs``. A name that matches no field, or several, must be renamed."""
     fields: dict[str, list[str]] = {}
-    for dotted in _dotted_fields(schema):
+    for dotted in dotted_fields(schema):
         fields.setdefault(dotted.rsplit(".", 1)[-1], []).append(dotted)
     keys = {}
     for name in names:
@@ -45,18 +46,6 @@ def option_keys(schema: type[BaseModel], names: list[str],
     return keys
 
 
-def _dotted_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every value field of ``model``, sections opened: ``data.path``, ``train.epochs`` ..."""
-    found = []
-    for name, field in model.model_fields.items():
-        section = field.annotation
-        if isinstance(section, type) and issubclass(section, BaseModel):
-            found += _dotted_fields(section, f"{prefix}{name}.")
-        else:
-            found.append(prefix + name)
-    return found
-
-
 def configured(ctx: Any, schema: type[BaseModel], words: list[str] | None, *,
                renames: dict[str, str] | None = None, positional: str | None = None,
                convert: dict[str, Callable[[Any], Any]] | None = None) -> Any:
@@ -66,15 +55,17 @@ def configured(ctx: Any, schema: type[BaseModel], words: list[str] | None, *,
     dotted key a plain positional word (not YAML, not an override) sets, e.g. ``data.path``."""
     config, overrides, rest = split_words(list(words or []))
     given: dict[str, Any] = {}
-    if rest:
-        if positional is None or len(rest) > 1:
-            raise ConfigError(f"unexpected argument(s) {' '.join(rest)}: give a YAML config "
-                              "(.yaml), dotted overrides (key=value) and options.",
-                              hint=f"see `graftlab {ctx.info_name} --help`.")
-        given[positional] = rest[0]
     options = [param for param in ctx.command.params if param.param_type_name == "option"]
     keys = option_keys(schema, [param.name for param in options], renames)
     flags = {keys[param.name]: param.opts[0] for param in options}
+    if rest:
+        if positional is None or len(rest) > 1:
+            data = flags.get("data.path") if positional is None and len(rest) == 1 else None
+            raise ConfigError(f"unexpected argument(s) {' '.join(rest)}: give a YAML config "
+                              "(.yaml), dotted overrides (key=value) and options.",
+                              hint=f"for the data, write `{data} {rest[0]}`." if data else
+                              f"see `graftlab {ctx.info_name} --help`.")
+        given[positional] = rest[0]
     for name, value in given_options(ctx).items():
         given[keys[name]] = convert[name](value) if convert and name in convert else value
     return load_config(config, overrides, schema=schema, options=given, flags=flags)

@@ -35,14 +35,29 @@ def _field(model: type[BaseModel], path: list[str]):
     return model.model_fields[path[-1]]
 
 
+def dotted_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every value field of ``model``, sections opened: ``data.path``, ``train.epochs`` ..."""
+    found = []
+    for name in model.model_fields:
+        section = _section(model, name)
+        found += dotted_fields(section, f"{prefix}{name}.") if section else [prefix + name]
+    return found
+
+
 def _unknown_key(path: list[str], schema: type[BaseModel] = FitConfig) -> ConfigError:
+    """Names the valid keys where ``path`` points and the likely one: the key of that name in
+    another section (``text_column``, ``train.backbone``: ``data.text_column``,
+    ``model.backbone``), else the closest there (``train.epoch``: ``train.epochs``)."""
     known = _fields(schema, path[:-1])
     dotted = ".".join(path)
     guess = closest(path[-1], known)
     where = ".".join(path[:-1]) or "the top level"
+    elsewhere = [k for k in dotted_fields(schema) if k.rsplit(".", 1)[-1] == path[-1]]
+    hint = (f" Did you mean {' or '.join(repr(k) for k in elsewhere)}?" if elsewhere else
+            f" Did you mean {'.'.join([*path[:-1], guess])!r}?" if guess else "")
     return ConfigError(
         f"config key {dotted!r} does not exist. Valid keys in {where}: {', '.join(known)}."
-        + (f" Did you mean {'.'.join([*path[:-1], guess])!r}?" if guess else ""))
+        + hint)
 
 
 def _set(raw: dict, key: str, value: Any, schema: type[BaseModel]) -> None:

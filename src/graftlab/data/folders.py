@@ -169,9 +169,9 @@ def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]
         found = f" (it holds {len(listing.loose)} loose image(s))" if listing.loose else ""
         raise DataError(
             f"image folder {str(root)!r} has no class sub-folders{found}; {LAYOUT}.",
-            hint="move each class's images into a sub-folder named after the class; for "
-            "unlabelled images (feature extraction, an adaptation target) load the folder with "
-            "labelled=False.",
+            hint="move each class's images into a sub-folder named after the class; unlabelled "
+            "images need none (`graftlab extract`, an adaptation's --target; in Python "
+            "labelled=False).",
         )
     for name, images in listing.classes.items():
         if not images:
@@ -184,8 +184,8 @@ def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]
         raise DataError(
             f"image folder {str(root)!r} has a single class {next(iter(listing.classes))!r}; "
             "classification needs at least two class sub-folders.",
-            hint="add a sub-folder per further class (or load it with labelled=False when no "
-            "labels are needed, e.g. for feature extraction).",
+            hint="add a sub-folder per further class; where no labels are needed "
+            "(`graftlab extract`; in Python labelled=False) one folder of images will do.",
         )
     if listing.loose:
         logger.warning(

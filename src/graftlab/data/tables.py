@@ -294,8 +294,9 @@ def _check_columns(path: Path, columns: list[str], rows: list[Row], text_column:
     wanted = [c for c in (text_column, label_column, target_column) if c is not None]
     absent = [c for c in wanted if c not in columns]
     if absent:
-        raise _absent(path, absent, columns, "pass text_column=..., label_column=... (None for "
-                      "unlabelled data) or target_column=... naming existing columns.")
+        raise _absent(path, absent, columns, "name existing columns with --text-column, "
+                      "--label-column or --target-column (in Python text_column=..., "
+                      "label_column=..., None for unlabelled data, target_column=...).")
     empty = [line for line, row in rows if _blank(row.get(text_column))]
     if empty:
         raise _empty_texts(path, text_column, empty)
@@ -366,6 +367,15 @@ def _absent(path: Path, absent: list[str], columns: list[str], hint: str,
             line: int | None = None) -> DataError:
     where = f"line {line} of {str(path)!r}" if line is not None else repr(str(path))
     kind = "fields" if line is not None else "columns"
+    sep = next((c for c in ";\t|" if len(columns) == 1 and c in columns[0]), None)
+    if sep is not None and path.suffix.lower() == ".csv":  # a spreadsheet's ';' or a TSV
+        shown = {";": "';'", "\t": "tabs", "|": "'|'"}[sep]
+        return DataError(
+            f"{str(path)!r} seems to separate its columns with {shown}, not commas: its header "
+            f"reads as the one column {columns[0]!r}, so column(s) "
+            f"{_preview([repr(c) for c in absent])} cannot be found.",
+            hint="re-save it with commas between columns (in a spreadsheet: CSV UTF-8, "
+                 "comma-delimited), or as JSON lines (.jsonl).")
     return DataError(
         f"column(s) {_preview([repr(c) for c in absent])} not found in {where}; "
         f"its {kind} are: {_preview([repr(c) for c in columns], 30) or '(none)'}.", hint=hint)

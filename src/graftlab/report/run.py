@@ -59,24 +59,30 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None)
 
 @contextmanager
 def interrupt_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it: the files written inside
-    (a report's HTML, Markdown and figures) are written as a set, each atomically, so an
-    interrupted run still leaves a complete report. Outside the main thread (where Python
-    cannot take signals) it does nothing."""
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM until the block is done, then deliver it: the files
+    written inside (a report's HTML, Markdown and figures) are written as a set, each
+    atomically, so an interrupted run still leaves a complete report. Outside the main thread
+    (where Python cannot take signals) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                for sig in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        if callable(previous):
-            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
-        elif previous != signal.SIG_IGN:
+        for sig in held:
+            signal.signal(sig, previous[sig])
+    for sig in dict.fromkeys(caught):  # each signal once, in the order it came
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, None)  # Python's own SIGINT handler raises KeyboardInterrupt
+        elif handler == signal.SIG_DFL and sig == signal.SIGINT:
             raise KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(sig)  # the default: end the process, now that the set is written
 
 
 def write_run(folder: Path, *, config: dict, metrics: dict, summary: str) -> None:

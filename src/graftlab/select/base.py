@@ -26,7 +26,7 @@ from graftlab.registry import Registry
 
 log = logging.getLogger(__name__)
 SELECTORS: Registry[type[Selector]] = Registry(
-    "selector", hint="list_selectors() names them; knn needs nothing but features.")
+    "selector", hint="knn needs nothing but features (in Python, list_selectors() names them all).")
 
 
 def register_selector(name: str):

@@ -159,6 +159,9 @@ def differences(stored: dict, now: dict, prefix: str = "") -> list[str]:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, f"{prefix}{key}.")
+        elif not prefix and key == "data":  # content hashes: say what they mean
+            out.append(f"data: other samples than the study's (content hash {str(a)[:12]} "
+                       f"stored, {str(b)[:12]} now: another file, or another --limit)")
         else:
             out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
     return out
