@@ -1,5 +1,5 @@
 """``python -m graftlab``: the same command line as ``graftlab``."""
 
-from graftlab.cli import app
+from graftlab.cli.app import main
 
-app(prog_name="graftlab")
+main()

@@ -131,6 +131,11 @@ def test_plain_progress_prints_the_first_update_then_one_line_per_interval(capsy
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["[0s] trials: 0/95", *[f"[{s}s] trials: {s}/95" for s in range(10, 60, 10)],
                      *[f"[1m{s - 60:02d}s] trials: {s}/95" for s in range(60, 95, 10)]]
+    now[0] = 195.5
+    update("trials", 95, 95)  # the end of a task shown before: printed whatever the interval
+    update("epoch 1", 0, 3)
+    update("epoch 1", 3, 3)  # a task never shown: its end is not either
+    assert capsys.readouterr().err.splitlines() == ["[1m35s] trials: 95/95"]
 
 
 def test_extract_several_layers_writes_one_file_each(cli, reviews_csv, tmp_path):

@@ -211,6 +211,37 @@ def test_a_sigterm_stops_a_comparison_as_cleanly_as_a_ctrl_c(tiny_tagging_bert, 
     assert restored is fallback
 
 
+def test_the_graftlab_command_exits_143_after_a_sigterm(tiny_tagging_bert, tmp_path,
+                                                      monkeypatch, capsys):
+    """128 + SIGTERM, as a process the signal ended would (a Ctrl-C exits 130)."""
+    import os
+    import signal
+    import sys
+
+    from graftlab.cli.app import main
+
+    fit = TokenTagger.fit
+
+    def terminated(self, *args, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(TokenTagger, "fit", terminated)
+    monkeypatch.setattr(sys, "argv", [
+        "graftlab", "compare", "--data", str(write_conll(tmp_path / "train.conll", 3)),
+        "--backbone", tiny_tagging_bert, "--strategies", "head_only", "--seeds", "1",
+        "--epochs", "1", "--no-scratch", "--runs-dir", str(tmp_path / "runs")])
+    caught = []
+    before = signal.signal(signal.SIGTERM, lambda signum, _frame: caught.append(signum))
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert stop.value.code == 143 and caught == []
+    assert "interrupted" in capsys.readouterr().err
+
+
 def test_ctrl_c_keeps_the_multitask_runs_that_finished(tiny_tagging_bert, tmp_path,
                                                        monkeypatch):
     from graftlab.multitask import MultiTaskGrafter

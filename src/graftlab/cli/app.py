@@ -82,15 +82,20 @@ def _progress():
 
 def _plain_progress(clock=time.monotonic, interval: float = PLAIN_EVERY_S):
     """``update(task, done, total)`` for a log: the first update at once, then at most one line
-    each ``interval`` seconds, the latest task's count, with the time since the start."""
-    start, last = clock(), None
+    each ``interval`` seconds, the latest task's count, with the time since the start; and the
+    end of any task a line has shown (so a log never stops at ``0/500``)."""
+    start, last, shown = clock(), None, set()
 
     def update(name: str, done: int, total: int | None) -> None:
         nonlocal last
         now = clock()
-        if last is not None and now - last < interval:
+        finished = name in shown and done == total  # a task shown before: its end too
+        if last is not None and now - last < interval and not finished:
             return
         last = now
+        shown.add(name)
+        if finished:
+            shown.discard(name)
         count = f"{done}/{total}" if total is not None else f"{done}"  # None: a stream
         err.print(f"[{_elapsed(now - start)}] {name}: {count}", highlight=False, markup=False,
                   soft_wrap=True)
@@ -108,14 +113,32 @@ class Terminated(KeyboardInterrupt):
     run stops the same clean way: its folder says "interrupted" and keeps its report."""
 
 
+TERMINATED: list[int] = []  # the SIGTERMs taken: the command then exits 143, not Ctrl-C's 130
+
+
 def _terminate(signum: int, _frame) -> None:
+    TERMINATED.append(signum)
     raise Terminated(f"stopped by signal {signum} (SIGTERM)")
+
+
+def main() -> None:
+    """The ``graftlab`` entry point: the Typer app, exiting 143 (128 + SIGTERM) when a SIGTERM
+    stopped the command, as a process killed by it would."""
+    try:
+        app(prog_name="graftlab")
+    except SystemExit as exc:
+        if TERMINATED and exc.code == 130:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
 
 
 @app.callback()
 def _main(ctx: typer.Context,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
-    if threading.current_thread() is threading.main_thread():  # for the command's duration
+    TERMINATED.clear()
+    # for the command's duration; a handler set outside Python (getsignal: None) is left as is
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is not None:
         previous = signal.signal(signal.SIGTERM, _terminate)
         ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,

@@ -60,7 +60,8 @@ def configured(ctx: Any, schema: type[BaseModel], words: list[str] | None, *,
     flags = {keys[param.name]: param.opts[0] for param in options}
     if rest:
         if positional is None or len(rest) > 1:
-            data = flags.get("data.path") if positional is None and len(rest) == 1 else None
+            data = (flags.get("data.path") or flags.get("data.source")
+                    if positional is None and len(rest) == 1 else None)
             raise ConfigError(f"unexpected argument(s) {' '.join(rest)}: give a YAML config "
                               "(.yaml), dotted overrides (key=value) and options.",
                               hint=f"for the data, write `{data} {rest[0]}`." if data else

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from graftlab.cli.app import SkipCorrupt, _errors, _progress, app, console, err
+from graftlab.cli.app import (SkipCorrupt, _errors, _progress, _terminate, app, console,
+                              err)
 
 # graftlab.deploy (numpy, torch, onnxruntime) loads inside each command, so `graftlab --help`
 # and every other command start without it.
@@ -148,6 +150,8 @@ def serve(
             sock.close()
             raise
     app_ = create_app(predictor, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    if signal.getsignal(signal.SIGTERM) is _terminate:  # uvicorn shuts down on SIGTERM itself,
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # then re-raises it: exit as killed, 143
     run(app_, sock, ready=lambda url: err.print(
         f"serving {model} ({predictor.modality} {predictor.task}) on {url} (POST /predict, "
         "GET /health, /info, /docs); Ctrl+C stops", highlight=False, soft_wrap=True))

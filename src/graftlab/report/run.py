@@ -67,7 +67,8 @@ def interrupt_deferred() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
+    # a handler set outside Python (getsignal: None) cannot be put back, so it is left alone
+    held = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not None]
     previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
                 for sig in held}
     try:
