@@ -198,8 +198,8 @@ def test_feature_extractor_contract_on_images():
                                      r"sparse input is not supported: the backbone takes uint8 "
                                      r"images \(N, H, W, 3\)"),
     (np.ones((4, 3), complex), r"Complex data not supported: the backbone takes uint8 images"),
-    (np.ones((4, 3)), r"images must be a uint8 array \(N, H, W, 3\), got dtype float64 and "
-                      r"shape \(4, 3\)"),
+    (np.ones((4, 3)), r"cannot use an array of shape \(4, 3\) as images\.\nHINT: flat rows of "
+                      r"pixels\? reshape them"),
 ])
 def test_feature_extractor_refuses_what_no_backbone_takes(X, message):
     extractor = FeatureExtractor(backbone=_tiny_backbone(), cache=False)

@@ -24,7 +24,8 @@ from graftlab.distill import Teaching, teaching
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.methods import ERM
-from graftlab.train.build import backbone_modality, build_model, make_plan, strategy_from
+from graftlab.train.build import (backbone_modality, build_model, check_numbers, make_plan,
+                                  strategy_from)
 from graftlab.train.callbacks import Callback
 from graftlab.saving import load_grafter, save_grafter
 from graftlab.select.base import check_weights
@@ -171,6 +172,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
         as they are, and a subset costs only its own size).
         """
         t0 = time.perf_counter()
+        check_numbers(self.get_params(deep=False))
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
         preset = self._preset(backbone_modality_)  # a preset that does not fit fails here
         domain = as_domain(X, backbone_modality_)

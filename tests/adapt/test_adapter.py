@@ -142,3 +142,19 @@ def test_select_epoch_with_checkpoints_saves_and_resumes(tmp_path):
     b = Adapter(**kw).fit(xs, ys, target=xt)  # resumes from the finished run's checkpoint
     assert b.record_["selected_epoch"] == a.record_["selected_epoch"]
     np.testing.assert_allclose(a.decision_function(xt), b.decision_function(xt), atol=1e-5)
+
+
+def test_an_adapter_saves_as_a_grafter_and_the_predictor_reads_it(tmp_path):
+    from graftlab import Grafter
+    from graftlab.deploy import Predictor
+
+    xs, ys = _squares(4)
+    xt, _ = _squares(4, dark=True)
+    a = Adapter(method="dann", strategy="head_only", head="mlp", epochs=1, batch_size=4,
+                backbone_options=OPTS).fit(xs, ys, target=xt)
+    folder = a.save(tmp_path / "adapted")
+    np.testing.assert_allclose(Grafter.load(folder).decision_function(xt),
+                               a.decision_function(xt), atol=1e-5)
+    assert list(Predictor.load(folder).predict(xt)) == [str(c) for c in a.predict(xt)]
+    with pytest.raises(Exception, match="not fitted"):
+        Adapter().save(tmp_path / "never")

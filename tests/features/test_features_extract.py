@@ -102,8 +102,11 @@ def test_modality_mismatch_is_refused(tiny_backbone, minilm, images):
         extract_features(tiny_backbone, domain)
     with pytest.raises(DataError, match="is image but the backbone takes text"):
         extract_layers(minilm, Domain(name="pics", modality="image", inputs=images(2)))
-    with pytest.raises(DataError, match=r"images must be a uint8 array \(N, H, W, 3\)"):
-        extract_features(tiny_backbone, np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(DataError, match=r"shape \(8, 8, 3\) reads as 8 greyscale images 3 "
+                       r"pixels wide; is it one RGB image\?\nHINT: pass one image as X\[None\]"):
+        extract_features(tiny_backbone, np.zeros((8, 8, 3), np.uint8))
+    grey = extract_features(tiny_backbone, np.zeros((2, 8, 8), np.uint8))  # as from_arrays
+    assert grey.shape[0] == 2
 
 
 class _CountingTokenizer:

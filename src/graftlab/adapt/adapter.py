@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from graftlab.evaluate.epochs import EPOCH_VALIDATORS, epoch_selection
 from graftlab.features.extract import as_domain
 from graftlab.methods import METHODS, create_method
 from graftlab.select.base import check_weights
-from graftlab.train.build import backbone_modality
+from graftlab.train.build import backbone_modality, check_numbers
 from graftlab.train.callbacks import Callback
 from graftlab.train.fit import FitSettings, fit_method, run_hash
 from graftlab.train.routes import choose_route
@@ -99,6 +100,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
         see :mod:`graftlab.adapt.refine`). ``sample_weight``: one weight >= 0 per source input
         (a source selection's); weight 0 leaves a sample out, the others weigh its loss."""
         t0 = time.perf_counter()
+        check_numbers(self.get_params(deep=False))
         check_adapter_options(self.select_epoch, self.pseudo_fraction, self.pseudo_weight)
         augmenting = self._augmenting()
         source, tgt, encoded, pseudo = self._inputs(X, y, target, teacher_proba)
@@ -212,6 +214,13 @@ class Adapter(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         scores = self.decision_function(X)  # raises the not-fitted error first
         return self.classes_[scores.argmax(-1)]
+
+    def save(self, folder: str | Path) -> Path:
+        """The adapted model, saved as a Grafter is (``model.safetensors`` + ``config.json`` +
+        checksums): ``graftlab.Grafter.load``, ``graftlab predict``, ``export`` and ``serve``
+        take it. What the method needed only to train (a discriminator) is not kept."""
+        self._check()
+        return self.grafter_.save(folder)
 
     def transform(self, X: Any) -> np.ndarray:
         """The adapted representation, what the method aligned (for maps and domain

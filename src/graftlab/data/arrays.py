@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -125,3 +126,76 @@ def from_arrays(
         y, len(inputs), None if classes is None else list(classes), name)
     return Domain(name=name, modality="text" if text else "image", inputs=inputs,
                   labels=labels, classes=names)
+
+
+def in_memory(X: object, modality: str, name: str = "inputs") -> Domain:
+    """Inputs an estimator was handed in memory (``fit``/``predict``'s ``X``), checked for the
+    mistakes that would otherwise pass silently, as a :class:`Domain` of ``modality``:
+
+    - texts: a list (or 1-D array) of strings; one string alone (which would be read as its
+      characters), a table, numbers or nested lists are refused;
+    - images: as :func:`from_arrays` takes them ((N, H, W, 3) or greyscale (N, H, W), uint8
+      0..255 or float 0..1), or a list of same-size arrays / PIL images; a single (H, W, 3)
+      image (which would be read as H greyscale images), file paths and mixed sizes are
+      refused, and uint8 images holding only 0 and 1 are warned about.
+    """
+    if isinstance(X, str | bytes):
+        raise DataError(f"got one {type(X).__name__} where a sequence of inputs was expected.",
+                        hint="wrap a single text in a list: [text]." if modality == "text" else
+                        "images go in as an (N, H, W, 3) array.")
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a pandas DataFrame
+        raise DataError(f"got a table (a DataFrame with columns {list(X.columns)[:10]}) where a "
+                        "sequence of inputs was expected.",
+                        hint="pass the column of inputs, e.g. df['text'].tolist().")
+    if modality == "text":
+        return Domain(name, "text", _checked_texts(X, name))
+    return Domain(name, "image", _checked_images(X, name))
+
+
+def _checked_texts(X: object, name: str) -> list[str]:
+    if isinstance(X, np.ndarray) and (X.ndim != 1 or X.dtype.kind not in "UO"):
+        raise DataError(f"{name!r}: an array of dtype {X.dtype} and shape {X.shape} is not a "
+                        "list of texts, and this backbone reads texts.",
+                        hint="for images pick an image backbone (`graftlab backbones`); texts "
+                        "go in as a list of strings.")
+    items = list(X)
+    bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
+    if bad:
+        kinds = sorted({type(items[i]).__name__ for i in bad})
+        raise DataError(f"{name!r}: texts must all be strings; item(s) {bad[:10]} are "
+                        f"{', '.join(kinds)}.",
+                        hint="drop the missing ones (None, NaN); join a list of words with "
+                        "' '.join(words); str() anything else that is text.")
+    return items
+
+
+def _checked_images(X: object, name: str) -> np.ndarray:
+    if isinstance(X, list | tuple):
+        words = [i for i, x in enumerate(X) if isinstance(x, str | bytes) or hasattr(x, "suffix")]
+        if words:
+            raise DataError(f"{name!r}: item(s) {words[:10]} are strings or paths (texts, or "
+                            "image files?), and this backbone reads images.",
+                            hint="texts need a text backbone (minilm_l6); load image files "
+                            "first (graftlab.data.load_image_folder, or PIL.Image.open); "
+                            "graftlab predict and the Predictor read paths.")
+        shapes = sorted({np.asarray(x).shape for x in X}, key=str)
+        if len(shapes) > 1:
+            raise DataError(f"{name!r}: the images differ in size ({', '.join(map(str, shapes[:5]))}"
+                            f"{' ...' if len(shapes) > 5 else ''}); an array needs one size.",
+                            hint="resize them to one size first (e.g. PIL's Image.resize); the "
+                            "backbone resizes to its own input size anyway.")
+    arr = np.asarray(X)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        raise DataError(f"{name!r}: an array of shape {arr.shape} reads as {arr.shape[0]} "
+                        f"greyscale images {arr.shape[2]} pixels wide; is it one RGB image?",
+                        hint="pass one image as X[None] (shape (1, H, W, 3)); drop an alpha "
+                        "channel with X[..., :3].")
+    if arr.ndim == 4 and arr.shape[-1] == 4:
+        raise DataError(f"{name!r}: the images have 4 channels (RGBA?).",
+                        hint="drop the alpha channel: X[..., :3].")
+    images = _images(arr, name)
+    if arr.dtype == np.uint8 and images.size and int(images.max()) == 1:
+        warnings.warn(f"{name!r}: these uint8 images hold only the values 0 and 1, while 0..255 "
+                      "is expected; if they are binary masks or 0..1 pixels, multiply by 255.",
+                      UserWarning, stacklevel=4)
+    return images

@@ -23,6 +23,7 @@ import torch
 from graftlab.backbones import Backbone, create_backbone
 from graftlab.backbones.base import Prepared, resolve_layers, resolve_pooling
 from graftlab.backbones.registry import Description, describe_backbone
+from graftlab.data.arrays import in_memory
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.features.budget import MAX_BATCH, BatchPlan, activation_bytes, memory_budget, plan
@@ -86,7 +87,7 @@ class _Forward:
 
 def as_domain(data: Domain | np.ndarray | Sequence[str], modality: str) -> Domain:
     """Accept a Domain, an image array or a list of texts."""
-    domain = data if isinstance(data, Domain) else Domain("inputs", modality, data)
+    domain = data if isinstance(data, Domain) else in_memory(data, modality)
     if domain.modality != modality:
         raise DataError(
             f"data {domain.name!r} is {domain.modality} but the backbone takes {modality}.",

@@ -3,11 +3,14 @@ plan for it (what trains, at which learning rate)."""
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
+from graftlab.errors import ConfigError
 from graftlab.heads import check_head_task, create_head
 from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import STRATEGIES, Plan, Strategy, make_strategy
@@ -56,6 +59,28 @@ def make_plan(model: GraftedModel, strategy: Strategy, *, lr_head: float,
     return strategy.apply(model, lr_head=lr_head,
                           lr_backbone=lr_backbone or model.backbone.lr_backbone,
                           weight_decay=weight_decay)
+
+
+# an estimator's numbers: (test, what it must be); a setting absent or None is not checked
+_NUMBERS = {
+    "epochs": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
+    "lr": (lambda v: math.isfinite(v) and v > 0, "a number > 0"),
+    "lr_backbone": (lambda v: math.isfinite(v) and v > 0, "a number > 0 (or None: the "
+                    "backbone's own)"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a number >= 0"),
+}
+
+
+def check_numbers(settings: dict[str, Any]) -> None:
+    """Refuse an estimator's training numbers that cannot train (``lr=0`` trains nothing,
+    ``batch_size=0`` divides by zero), naming the setting, before anything is built."""
+    for name, (ok, must) in _NUMBERS.items():
+        value = settings.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, Real) or not ok(value):
+            raise ConfigError(f"{name} must be {must}, got {value!r}.")
 
 
 def backbone_modality(backbone: Any, options: dict | None = None) -> str:

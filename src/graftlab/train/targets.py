@@ -31,11 +31,27 @@ class ClassTargets:
 
     @staticmethod
     def of(domain) -> np.ndarray:
-        """A Domain's targets of this kind (its labels)."""
-        return domain.labels
+        """A Domain's targets of this kind: its labels, by their class names where it has
+        them (so a model fitted on a Domain predicts 'positive', not 1, as the CLI's do)."""
+        if domain.labels is None:
+            raise DataError(f"data {domain.name!r} has no labels, and no y was given.",
+                            hint="give the labels as y, or a Domain that holds them.")
+        return np.asarray(domain.classes)[domain.labels] if domain.classes else domain.labels
 
     def fit(self, y: np.ndarray) -> np.ndarray:
         """Learn the classes; return ``y`` as indices into them (at least two classes)."""
+        if y.ndim != 1:
+            raise DataError(
+                f"labels must be one per input (1-D), got an array of shape {y.shape}.",
+                hint="one-hot or probability rows? pass y.argmax(1) (or the class names).")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            bad = np.flatnonzero(~np.isfinite(y))
+            raise DataError(f"labels hold NaN or infinite values (at {bad[:10].tolist()}); a "
+                            "missing label is not a class.",
+                            hint="drop those samples, or fill in their labels.")
+        if y.dtype == object and any(v is None or (isinstance(v, float) and v != v) for v in y):
+            raise DataError("labels hold None or NaN; a missing label is not a class.",
+                            hint="drop those samples, or fill in their labels.")
         self.classes, labels = np.unique(y, return_inverse=True)
         if len(self.classes) < 2:
             raise DataError(

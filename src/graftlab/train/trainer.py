@@ -114,7 +114,7 @@ class Trainer:
                  freeze_bn_stats: bool = False, config_hash: str | None = None) -> None:
         if epochs < 1 or batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
-        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.epochs, self.batch_size, self.seed = int(epochs), int(batch_size), seed  # np.int64 too
         self.max_grad_norm = max_grad_norm
         self.callbacks = list(callbacks)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
