@@ -133,3 +133,16 @@ def test_numpy_integers_are_numbers_too():  # a GridSearchCV over np.arange give
     x, y = tiny_data()
     g = tiny_grafter(strategy="head_only", epochs=np.int64(1), batch_size=np.int64(16))
     assert g.fit(x, y).score(x, y) > 0
+
+
+def test_a_sample_of_a_sorted_data_set_holds_every_class():
+    x, y = tiny_data()  # sorted by class, as the bundled sets are
+    domain = Domain("pics", "image", x, labels=y, classes=["r", "g", "b"])
+    small = domain.sample(6, seed=1)
+    assert len(small) == 6 and sorted(small.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    assert small.origin is None  # a data set of its own: cached for these samples alone
+    assert domain.sample(6, seed=1).inputs.tobytes() == small.inputs.tobytes()  # seeded
+    assert domain.sample(100) is domain
+    with pytest.raises(DataError, match="a sample of 2 from 'pics' cannot hold one of each of "
+                                        "its 3 classes"):
+        domain.sample(2)

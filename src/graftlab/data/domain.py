@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
@@ -103,6 +105,25 @@ class Domain:
             meta=dict(self.meta),
             origin=origin,
         )
+
+    def sample(self, n: int, seed: int = 0, *, stratify: bool = True) -> Domain:
+        """``n`` samples drawn at random, stratified by class label where there are labels
+        and ``stratify`` (bundled sets come sorted by class, so ``inputs[:n]`` would hold one
+        class; an adaptation target is drawn with ``stratify=False``: its labels never choose),
+        as a data set of its own: its features are extracted and cached for these alone."""
+        from sklearn.model_selection import train_test_split
+
+        if n >= len(self):
+            return self
+        labels = self.labels if stratify and self.labels is not None and self.targets is None \
+            else None
+        if labels is not None and n < len(np.unique(labels)):
+            raise DataError(f"a sample of {n} from {self.name!r} cannot hold one of each of its "
+                            f"{len(np.unique(labels))} classes.",
+                            hint="draw more, or use unlabelled() first.")
+        index, _ = train_test_split(np.arange(len(self)), train_size=n, random_state=seed,
+                                    stratify=labels)
+        return dataclasses.replace(self.subset(np.sort(index)), origin=None)
 
     def unlabelled(self) -> Domain:
         """The same inputs without labels (how a target domain is handed to adaptation)."""

@@ -13,7 +13,8 @@ Class-level weighting for partial adaptation (PADA) is the ``pada`` adaptation m
 from graftlab.select import domain_classifier, herding, kliep, knn, task_similarity  # noqa: F401
 from graftlab.select.base import (SELECTORS, Selector, check_fraction, check_weights,
                                   list_selectors)
+from graftlab.select.parts import Pool, load_pool
 from graftlab.select.pool import Selection, select_pool
 
-__all__ = ["SELECTORS", "Selection", "Selector", "check_fraction", "check_weights",
-           "list_selectors", "select_pool"]
+__all__ = ["SELECTORS", "Pool", "Selection", "Selector", "check_fraction", "check_weights",
+           "list_selectors", "load_pool", "select_pool"]

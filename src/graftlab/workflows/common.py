@@ -316,8 +316,6 @@ def load_with_test(data: ProbeData) -> tuple[Domain, Domain | None]:
 
 def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) -> Domain:
     """A stratified sample of ``limit`` rows, as a data set of its own (its own cache root)."""
-    from sklearn.model_selection import train_test_split
-
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be an integer >= 2, got {limit}.")
     if not limit or limit >= len(domain):
@@ -327,9 +325,7 @@ def limit_domain(domain: Domain, limit: int | None, task: str, seed: int = 0) ->
         raise ConfigError(f"--limit {limit} is fewer than the {n_classes} classes of "
                           f"{domain.name!r}: a stratified sample needs one per class.",
                           hint=f"raise --limit to {n_classes} or more (or drop it).")
-    idx, _ = train_test_split(np.arange(len(domain)), train_size=limit, random_state=seed,
-                              stratify=domain.labels if task == "classification" else None)
-    return dataclasses.replace(domain.subset(np.sort(idx)), origin=None)
+    return domain.sample(limit, seed, stratify=task == "classification")
 
 
 def class_names(domain: Domain, labels: np.ndarray) -> np.ndarray:
