@@ -208,3 +208,16 @@ def test_inputs_of_the_wrong_shape_or_type(lite0, minilm):
         minilm.preprocess("one string, not a list")
     with pytest.raises(ConfigError, match=r"cannot pool a layer output of shape \(1, 2, 3, 4, 5\)"):
         lite0.pool(torch.zeros(1, 2, 3, 4, 5), "avg", {})
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("efficientnet_lite0", {"imagesize": 64}, "backbone 'efficientnet_lite0' takes no option "
+                                             "'imagesize'; its options: image_size"),
+    ("minilm_l6", {"max_len": 64}, "Did you mean 'max_length'?"),
+])
+def test_a_misspelt_backbone_option_is_named_with_the_right_one(name, options, message):
+    from graftlab.backbones.registry import describe_backbone
+
+    for call in (create_backbone, describe_backbone):  # building, and describing for the cache
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            call(name, **options)

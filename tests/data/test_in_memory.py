@@ -120,6 +120,7 @@ def test_a_model_fitted_on_a_domain_predicts_its_class_names():
     ({"lr": float("nan")}, "lr must be a number > 0, got nan."),
     ({"weight_decay": -0.1}, "weight_decay must be a number >= 0, got -0.1."),
     ({"epochs": 2.5}, "epochs must be an integer >= 1, got 2.5."),
+    ({"lora_r": 0}, "lora_r must be an integer >= 1, got 0."),
 ])
 def test_training_numbers_that_cannot_train_are_refused_by_name(setting, message):
     from graftlab.errors import ConfigError

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graftlab.integrity import sha256_file
-from graftlab.errors import ConfigError, WeightsError
+from graftlab.errors import ConfigError, WeightsError, closest
 from graftlab.registry import Registry
 
 if TYPE_CHECKING:
@@ -162,9 +162,29 @@ def create_backbone(name: str | nn.Module | Backbone, /, **options: Any) -> Back
         )
     for prefix, (builder, _) in _PREFIXES.items():
         if name.startswith(prefix):
+            _check_options(builder, options, name)
             return builder(name[len(prefix):], **options)
     spec, builder = BACKBONES.get(name)
+    _check_options(builder, options, name)
     return builder(spec, **options)
+
+
+def _check_options(call: Callable, options: dict, backbone: str) -> None:
+    """Refuse an option ``call`` (a builder or describer) does not take, by name, with the
+    ones it does, before Python's own TypeError from deep inside."""
+    import inspect
+
+    params = inspect.signature(call).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY
+             or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    for name in options:
+        if name not in known:
+            guess = closest(name, known)
+            raise ConfigError(
+                f"backbone {backbone!r} takes no option {name!r}; its options: "
+                f"{', '.join(known) or '(none)'}." + (f" Did you mean {guess!r}?" if guess else ""))
 
 
 def describe_backbone(backbone: str | Backbone, **options: Any) -> Description | None:
@@ -178,6 +198,8 @@ def describe_backbone(backbone: str | Backbone, **options: Any) -> Description |
         return None
     spec = get_spec(backbone)
     describe = _DESCRIBERS.get(spec.name)
+    if describe:
+        _check_options(describe, options, backbone)
     return describe(spec, **options) if describe else None
 
 

@@ -69,6 +69,9 @@ _NUMBERS = {
     "lr_backbone": (lambda v: math.isfinite(v) and v > 0, "a number > 0 (or None: the "
                     "backbone's own)"),
     "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a number >= 0"),
+    "k": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
+    "lora_r": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
+    "lora_alpha": (lambda v: math.isfinite(v) and v > 0, "a number > 0"),
 }
 
 
