@@ -71,6 +71,9 @@ def test_bad_target_input_is_explained():
         a.fit(xs, ys, target=np.zeros((0, 32, 32, 3), np.uint8))
     with pytest.raises(DataError, match="single class"):
         a.fit(xs, np.zeros(len(xs)), target=xs)
+    with pytest.raises(DataError, match=r"^target: 'inputs': got a pair \(images, labels\?\)"
+                                        r".*\nHINT: pass the images alone[^\n]*$"):
+        a.fit(xs, ys, target=(xs, ys))  # one message, one hint: the inner error's
 
 
 def test_a_lambda_that_blows_the_loss_up_is_stopped_with_a_clear_message(tmp_path):

@@ -59,6 +59,8 @@ def test_texts_as_a_list_or_a_1d_array_pass_unchanged():
     ([np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)],
      r"the images differ in size \(\(8, 8, 3\), \(9, 8, 3\)\).*\nHINT: resize them"),
     (np.zeros((2, 8, 8, 4), np.uint8), r"4 channels \(RGBA\?\)\.\nHINT: drop the alpha"),
+    ((np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1])),
+     r"got a pair \(images, labels\?\).*\nHINT: pass the images alone"),
 ])
 def test_images_that_would_be_misread_are_refused(X, message):
     with pytest.raises(DataError, match=message):

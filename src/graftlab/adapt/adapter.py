@@ -280,9 +280,10 @@ def _target_domain(target: Any, modality: str) -> Domain:
         raise DataError("adaptation needs unlabelled target inputs: fit(X, y, target=...).")
     try:
         tgt = as_domain(target, modality)
-    except DataError as exc:
-        raise DataError(f"target: {exc}", hint="give target inputs of the source's kind.") \
-            from None
+    except DataError as exc:  # its own hint, if it has one, says the fix best
+        message = str(exc).split("\nHINT: ")[0]
+        raise DataError(f"target: {message}",
+                        hint=exc.hint or "give target inputs of the source's kind.") from None
     if tgt.labels is not None:
         tgt = tgt.unlabelled()  # never trained on, never selected on
     return tgt

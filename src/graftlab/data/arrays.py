@@ -170,6 +170,9 @@ def _checked_texts(X: object, name: str) -> list[str]:
 
 
 def _checked_images(X: object, name: str) -> np.ndarray:
+    if isinstance(X, tuple) and len(X) == 2 and np.ndim(X[0]) >= 3 and np.ndim(X[1]) == 1:
+        raise DataError(f"{name!r}: got a pair (images, labels?) where images were expected.",
+                        hint="pass the images alone (an adaptation's target takes no labels).")
     if isinstance(X, list | tuple):
         words = [i for i, x in enumerate(X) if isinstance(x, str | bytes) or hasattr(x, "suffix")]
         if words:
