@@ -221,3 +221,15 @@ def test_a_misspelt_backbone_option_is_named_with_the_right_one(name, options, m
     for call in (create_backbone, describe_backbone):  # building, and describing for the cache
         with pytest.raises(ConfigError, match=re.escape(message)):
             call(name, **options)
+
+
+def test_option_checks_count_every_named_parameter_after_the_spec():
+    from graftlab.backbones.registry import _check_options
+
+    def build(spec, width, *, depth=2):  # a required option is still an option
+        return spec
+
+    _check_options(build, {"width": 3, "depth": 1}, "mine")
+    with pytest.raises(ConfigError, match="takes no option 'wdth'; its options: width, depth"):
+        _check_options(build, {"wdth": 3}, "mine")
+    _check_options(max, {"anything": 1}, "builtin")  # no readable signature: the call decides

@@ -174,11 +174,14 @@ def _check_options(call: Callable, options: dict, backbone: str) -> None:
     ones it does, before Python's own TypeError from deep inside."""
     import inspect
 
-    params = inspect.signature(call).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    try:
+        params = list(inspect.signature(call).parameters.values())
+    except (TypeError, ValueError):  # no readable signature: let the call itself say
         return
-    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY
-             or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    # the first parameter is the spec (or the hf: path); every other nameable one an option
+    known = [p.name for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for name in options:
         if name not in known:
             guess = closest(name, known)

@@ -115,8 +115,7 @@ class Domain:
 
         if n >= len(self):
             return self
-        labels = self.labels if stratify and self.labels is not None and self.targets is None \
-            else None
+        labels = self.labels if stratify else None
         if labels is not None and n < len(np.unique(labels)):
             raise DataError(f"a sample of {n} from {self.name!r} cannot hold one of each of its "
                             f"{len(np.unique(labels))} classes.",

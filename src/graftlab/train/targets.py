@@ -31,15 +31,16 @@ class ClassTargets:
 
     @staticmethod
     def of(domain) -> np.ndarray:
-        """A Domain's targets of this kind: its labels, by their class names where it has
-        them (so a model fitted on a Domain predicts 'positive', not 1, as the CLI's do)."""
+        """A Domain's targets of this kind: its labels (class ids, as ``domain.labels``)."""
         if domain.labels is None:
             raise DataError(f"data {domain.name!r} has no labels, and no y was given.",
                             hint="give the labels as y, or a Domain that holds them.")
-        return np.asarray(domain.classes)[domain.labels] if domain.classes else domain.labels
+        return domain.labels
 
     def fit(self, y: np.ndarray) -> np.ndarray:
         """Learn the classes; return ``y`` as indices into them (at least two classes)."""
+        if y.ndim == 2 and y.shape[1] == 1:  # a column, e.g. df[["label"]]
+            y = y.ravel()
         if y.ndim != 1:
             raise DataError(
                 f"labels must be one per input (1-D), got an array of shape {y.shape}.",
