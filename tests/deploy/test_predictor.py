@@ -48,9 +48,12 @@ def test_image_inputs_paths_bytes_and_modes_decode_alike(models, tmp_path):
     grey = rgb[..., 0]
     rgba = np.dstack([rgb, np.full((20, 30), 255, np.uint8)])
     out = p.predict_proba([rgb, str(tmp_path / "a.png"), tmp_path / "a.png", buffer.getvalue(),
-                           rgba, grey, grey[..., None]])
+                           rgba, grey, grey[..., None], Image.fromarray(rgb),
+                           Image.fromarray(grey)])  # PIL images too, as the Grafter takes them
     np.testing.assert_allclose(out[1:5], np.repeat(out[:1], 4, axis=0), atol=1e-6)
     np.testing.assert_allclose(out[5], out[6], atol=1e-6)  # grey as (H, W) or (H, W, 1)
+    np.testing.assert_allclose(out[7], out[0], atol=1e-6)
+    np.testing.assert_allclose(out[8], out[5], atol=1e-6)
     np.testing.assert_allclose(p.predict_proba([np.dstack([grey] * 3)]), out[5:6], atol=1e-5)
 
 

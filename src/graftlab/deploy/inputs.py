@@ -15,7 +15,7 @@ import numpy as np
 from graftlab.data.images import ImageProblem, read_image, to_rgb
 from graftlab.errors import DataError
 
-IMAGE_INPUTS = "RGB uint8 arrays (H, W, 3), image file paths or image bytes"
+IMAGE_INPUTS = "RGB uint8 arrays (H, W, 3), PIL images, image file paths or image bytes"
 TEXT_INPUTS = "a list of texts (str)"
 
 
@@ -57,6 +57,8 @@ def image(item: Any, position: int) -> np.ndarray:
     """One input as an RGB uint8 (H, W, 3) array."""
     if isinstance(item, np.ndarray):
         return _array(item, position)
+    if hasattr(item, "getbands") and hasattr(item, "convert"):  # a PIL image, any mode
+        return to_rgb(item)  # as a file of that mode loads: grey repeated, alpha on white
     if isinstance(item, bytes | bytearray | memoryview):
         try:
             return read_image(io.BytesIO(bytes(item)))
