@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, get_args
 
@@ -102,6 +104,29 @@ def _bounds(field) -> str:
                 parts.append(f"{sign} {getattr(item, attr)}")
     kind = "an integer" if "int" in str(field.annotation) else "a number"
     return f"{kind} {' and '.join(parts)}" if parts else kind
+
+
+def check_ranges(section: type[BaseModel], values: dict[str, Any]) -> None:
+    """Each of ``values`` that ``section`` gives a range (its fields' types: ``Positive``,
+    ``Rate`` ...), checked against that range, for settings that arrive without the schema
+    (an estimator's parameters in Python): the first outside it is a ConfigError naming it,
+    worded as the command line words it ('lr must be a number > 0, got 0.0.')."""
+    for name, value in values.items():
+        field = section.model_fields.get(name)
+        limits = _constraints(field) if field is not None else []
+        if not limits or value is None:
+            continue
+        integer = "int" in str(field.annotation)
+        ok = not isinstance(value, bool) and (
+            isinstance(value, Integral) if integer else
+            isinstance(value, Real) and math.isfinite(value))
+        for item in limits if ok else ():
+            for attr, holds in (("gt", value.__gt__), ("ge", value.__ge__),
+                                ("lt", value.__lt__), ("le", value.__le__)):
+                bound = getattr(item, attr, None)
+                ok = ok and (bound is None or bool(holds(bound)))
+        if not ok:
+            raise ConfigError(f"{name} must be {_bounds(field)}, got {value!r}.")
 
 
 def read_yaml_file(path: str | Path, what: str, hint: str) -> Any:

@@ -3,14 +3,13 @@ plan for it (what trains, at which learning rate)."""
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 
 from graftlab.backbones import Backbone, create_backbone
-from graftlab.errors import ConfigError
+from graftlab.config import TrainConfig
+from graftlab.config.loading import check_ranges
 from graftlab.heads import check_head_task, create_head
 from graftlab.train.model import GraftedModel
 from graftlab.train.strategies import STRATEGIES, Plan, Strategy, make_strategy
@@ -61,29 +60,16 @@ def make_plan(model: GraftedModel, strategy: Strategy, *, lr_head: float,
                           weight_decay=weight_decay)
 
 
-# an estimator's numbers: (test, what it must be); a setting absent or None is not checked
-_NUMBERS = {
-    "epochs": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
-    "batch_size": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
-    "lr": (lambda v: math.isfinite(v) and v > 0, "a number > 0"),
-    "lr_backbone": (lambda v: math.isfinite(v) and v > 0, "a number > 0 (or None: the "
-                    "backbone's own)"),
-    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a number >= 0"),
-    "k": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
-    "lora_r": (lambda v: isinstance(v, Integral) and v >= 1, "an integer >= 1"),
-    "lora_alpha": (lambda v: math.isfinite(v) and v > 0, "a number > 0"),
-}
+# the estimator settings checked before training, in the ranges the fit command's schema
+# names (``graftlab.config``: one place for every range)
+NUMBERS = ("epochs", "batch_size", "lr", "lr_backbone", "weight_decay", "k", "lora_r",
+           "lora_alpha")
 
 
 def check_numbers(settings: dict[str, Any]) -> None:
     """Refuse an estimator's training numbers that cannot train (``lr=0`` trains nothing,
     ``batch_size=0`` divides by zero), naming the setting, before anything is built."""
-    for name, (ok, must) in _NUMBERS.items():
-        value = settings.get(name)
-        if value is None or isinstance(value, bool):
-            continue
-        if not isinstance(value, Real) or not ok(value):
-            raise ConfigError(f"{name} must be {must}, got {value!r}.")
+    check_ranges(TrainConfig, {name: settings.get(name) for name in NUMBERS})
 
 
 def backbone_modality(backbone: Any, options: dict | None = None) -> str:
