@@ -17,7 +17,7 @@ class GraftlabError(Exception):
     """Base class for every error graftlab raises on bad input or a bad environment."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.hint = hint
+        self.message, self.hint = message, hint  # apart, for who words them otherwise
         super().__init__(f"{message}\nHINT: {hint}" if hint else message)
 
 

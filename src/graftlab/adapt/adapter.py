@@ -281,8 +281,7 @@ def _target_domain(target: Any, modality: str) -> Domain:
     try:
         tgt = as_domain(target, modality)
     except DataError as exc:  # its own hint, if it has one, says the fix best
-        message = str(exc).split("\nHINT: ")[0]
-        raise DataError(f"target: {message}",
+        raise DataError(f"target: {exc.message}",
                         hint=exc.hint or "give target inputs of the source's kind.") from None
     if tgt.labels is not None:
         tgt = tgt.unlabelled()  # never trained on, never selected on

@@ -58,7 +58,7 @@ class Refused(DataError):
     def __init__(self, status: int, message: str, *, hint: str | None = None,
                  limit: tuple[str, float] | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.status, self.message, self.limit = status, message, limit
+        self.status, self.limit = status, limit
 
     def body(self) -> dict:
         out: dict[str, Any] = {"detail": self.message}

@@ -227,12 +227,11 @@ def _predictions(rows: np.ndarray, labels: list[str] | None) -> list[dict[str, A
             for p in rows]
 
 
-async def _refused(request: Request, exc: Exception) -> JSONResponse:
+async def _refused(request: Request, exc: GraftlabError) -> JSONResponse:
     """A :class:`Refused` with its status; any other graftlab error about the inputs, 422."""
     if isinstance(exc, Refused):
         return JSONResponse(exc.body(), status_code=exc.status)
-    message, _, hint = str(exc).partition("\nHINT: ")
-    return JSONResponse({"detail": message, **({"hint": hint} if hint else {})},
+    return JSONResponse({"detail": exc.message, **({"hint": exc.hint} if exc.hint else {})},
                         status_code=422)
 
 
