@@ -63,7 +63,8 @@ def _errors():
 @contextmanager
 def _progress():
     """A rich progress bar on a terminal; elsewhere (a log file, a pipe, a job scheduler) a
-    plain line on stderr every ``PLAIN_EVERY_S`` seconds, so a long run is never silent. Yields ``update(task, done, total)``."""
+    plain line on stderr every ``PLAIN_EVERY_S`` seconds, so a long run is never silent.
+    Yields ``update(task, done, total)``."""
     if not err.is_terminal:
         yield _plain_progress()
         return
