@@ -99,6 +99,7 @@ def test_compare_and_adapt_read_their_data_from_the_yaml(tmp_path):
     ("adapt", ["--source", "mnist"], "config key 'data.target' is required"),
     ("probe", ["a", "b"], "unexpected argument(s) a b"),
     ("compare", ["vader:movies"], "for the data, write `--data vader:movies`."),  # as probe's
+    ("adapt", ["mnist"], "for the data, write `--source mnist`."),
     ("compare", ["train.epoch=2", "--data", "x"], "Did you mean 'train.epochs'?"),
     ("adapt", ["model.strategy=last_k", "model.bottelneck=8"], "Did you mean "
      "'model.bottleneck'?"),
