@@ -148,9 +148,10 @@ def test_run_adapt_teaches_the_student_with_the_consensus_of_its_members(monkeyp
     seen = []
     fit = Adapter.fit
 
-    def spy(self, X, y, *, target, teacher_proba=None, progress=None):
+    def spy(self, X, y, *, target, teacher_proba=None, progress=None, sample_weight=None):
         seen.append((self.method, teacher_proba))
-        return fit(self, X, y, target=target, teacher_proba=teacher_proba, progress=progress)
+        return fit(self, X, y, target=target, teacher_proba=teacher_proba, progress=progress,
+                   sample_weight=sample_weight)
 
     monkeypatch.setattr(Adapter, "fit", spy)
     source, target = _domains()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_adapter import OPTS, _squares
 
@@ -383,3 +384,112 @@ def test_target_labels_change_nothing_but_the_scores():
         other = b["_models"][name].grafter_.model_.state_dict()
         for key, value in model.grafter_.model_.state_dict().items():
             assert torch.equal(value, other[key]), (name, key)
+
+
+def test_the_saved_model_predicts_the_users_class_names(tmp_path):
+    from graftlab import Grafter
+    from graftlab.workflows.adapt import adapt_to_folder
+
+    source, target = _domains()
+    r = adapt_to_folder(source, target, methods=["coral"], epochs=1, batch_size=8,
+                        backbone_options=OPTS, out=tmp_path / "run", feature_map=False)
+    model = Grafter.load(tmp_path / "run" / "model")
+    assert model.classes_.tolist() == ["l", "r"]  # not the ids 0, 1 training used
+    assert set(model.predict(target.inputs[:4]).tolist()) <= {"l", "r"}
+    assert r["classes"] == ["l", "r"]
+
+
+def test_problems_the_first_method_would_hit_are_named_before_any_training(monkeypatch,
+                                                                            tmp_path):
+    from graftlab.adapt.adapter import Adapter
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.adapt import adapt_to_folder
+
+    def never(*args, **kw):
+        raise AssertionError("trained before the check")
+
+    monkeypatch.setattr(Adapter, "fit", never)
+    source, target = _domains()
+    with pytest.raises(ConfigError, match="dann aligns features, but with strategy 'head_only'"):
+        adapt_to_folder(source, target, methods=["dann"], strategy="head_only",
+                        backbone_options=OPTS, out=tmp_path / "a")
+    with pytest.raises(DataError, match="target 'dark' has 5 sample"):
+        adapt_to_folder(source, target.subset(np.arange(5)), methods=["coral"],
+                        backbone_options=OPTS, out=tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_interrupted_adaptation_keeps_a_report_of_the_finished_runs(monkeypatch, tmp_path):
+    import json
+
+    from graftlab.adapt.adapter import Adapter
+    from graftlab.workflows.adapt import AdaptInterrupted, adapt_to_folder
+
+    fit, calls = Adapter.fit, []
+
+    def stopping(self, *args, **kw):
+        calls.append(self.method)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kw)
+
+    monkeypatch.setattr(Adapter, "fit", stopping)
+    source, target = _domains()
+    with pytest.raises(AdaptInterrupted) as stop:
+        adapt_to_folder(source, target, methods=["coral", "dann"], head="mlp", epochs=1,
+                        batch_size=8, backbone_options=OPTS, out=tmp_path / "run")
+    assert isinstance(stop.value, KeyboardInterrupt)  # exits as Ctrl-C does
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["status"] == "interrupted" and len(saved["runs"]) == 1
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Stopped after 1 of 4 runs" in report and "| source_only | 0 |" in report
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_a_weighting_selection_weighs_every_models_source_loss(monkeypatch):
+    from graftlab.adapt.adapter import Adapter
+
+    fit, seen = Adapter.fit, []
+
+    def spy(self, X, y, *, sample_weight=None, **kw):
+        seen.append(None if sample_weight is None else np.asarray(sample_weight))
+        return fit(self, X, y, sample_weight=sample_weight, **kw)
+
+    monkeypatch.setattr(Adapter, "fit", spy)
+    source, target = _domains()
+    weights = np.linspace(0.5, 2.0, len(source))
+    run_adapt(source, target, methods=["coral"], epochs=1, batch_size=8, target_holdout=0,
+              backbone_options=OPTS, source_weight=weights)
+    assert len(seen) == 2 and all(w is not None for w in seen)
+    # each model's weights are those of its training part of the source, in order
+    assert all(np.isin(w, weights).all() and len(w) < len(weights) for w in seen)
+
+
+def test_adapt_selects_from_a_folder_of_part_folders_and_reports_what_it_kept(tmp_path):
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    source, target = image_folders(tmp_path)
+    for part, (x, y) in {"bright": _squares(12), "grey": _squares(12, dark=True, seed=2)}.items():
+        for i, (img, label) in enumerate(zip(x, y)):
+            folder = tmp_path / "pool" / part / source.classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(folder / f"{i:03d}.png")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "adapt", "--source", str(tmp_path / "pool"), "--target", str(tmp_path / "dark"),
+        "--method", "coral", "--epochs", "1", "--batch-size", "8", "--image-size", "32",
+        "--select", "knn", "--no-map", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    # the parts are parts, not classes: the model predicts l and r
+    assert saved["classes"] == ["l", "r"]
+    parts = saved["selection"]["parts"]
+    assert {name: part["total"] for name, part in parts.items()} == {"bright": 24, "grey": 24}
+    assert saved["selection"]["kept"] == 24  # half of the pool, the default
+    report = (out / "report.md").read_text()
+    assert "## Source selection" in report and "selector knn kept 24 of 48" in report

@@ -48,3 +48,64 @@ def test_bad_pools_are_named(tmp_path):
                 tmp_path / part / label / "0.png")
     with pytest.raises(DataError, match=r"pool part 'b' has images of \(16, 16\) but 'a' of"):
         load_pool(str(tmp_path))
+
+
+def test_a_sampled_pool_keeps_each_samples_part(monkeypatch):
+    """select_source maps the pool's part names through the sample's rows (a sample used to
+    be refused: "N pool-part names for n source samples")."""
+    import graftlab.features as features
+    from graftlab.config import SelectSection
+    from graftlab.data import Domain
+    from graftlab.select.parts import Pool
+    from graftlab.workflows.select import select_source
+
+    rng = np.random.default_rng(0)
+    parts = [(name, Domain(name, "image", np.full((40, 4, 4, 3), value, np.uint8),
+                           labels=np.arange(40) % 2, classes=["x", "y"]))
+             for name, value in (("near", 10), ("far", 240))]
+    pool = Pool(parts, ["x", "y"])
+    target = Domain("t", "image", rng.integers(0, 30, (20, 4, 4, 3), dtype=np.uint8))
+    monkeypatch.setattr(features, "extract_features",
+                        lambda backbone, d, **kw: d.inputs.reshape(len(d), -1)[:, :2]
+                        .astype(float) + rng.normal(0, 0.1, (len(d), 2)))
+    sample = pool.domain().sample(30, seed=0)
+    section = SelectSection(selector="task_similarity")  # scores parts: needs the groups
+    kept, record, _ = select_source(sample, target, pool.groups, section, "any", {})
+    total = {name: int((pool.groups[sample.meta["dataset_rows"]] == name).sum())
+             for name in ("near", "far")}
+    assert {n: p["total"] for n, p in record["parts"].items()} == total
+    assert record["keep_fraction"] == 0.5 and len(kept) == 15  # the default: half
+    assert record["parts"]["near"]["kept"] == min(15, total["near"])  # near ranks first
+
+
+def test_selection_options_without_a_selector_are_named_and_the_fraction_defaults_to_half():
+    from graftlab.config import FitConfig, SelectConfig
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.select import check_selector
+
+    fit = FitConfig.model_validate({"data": {"path": "digits"},
+                                    "select": {"keep_fraction": 0.3}})
+    with pytest.raises(ConfigError, match=r"--keep-fraction .* given without a selector"):
+        check_selector(fit.select)
+    fit = FitConfig.model_validate({"data": {"path": "digits"}, "select": {"selector": "knn"}})
+    assert fit.select.fraction == 0.5
+    # `graftlab select`: naming a selector (or only a fraction) keeps the other default
+    chosen = SelectConfig.model_validate({"data": {"pool": "a+b", "target": "t"},
+                                          "select": {"selector": "kliep"}}).select
+    assert (chosen.selector, chosen.fraction) == ("kliep", 0.5)
+    chosen = SelectConfig.model_validate({"data": {"pool": "a+b", "target": "t"},
+                                          "select": {"keep_fraction": 1}}).select
+    assert (chosen.selector, chosen.fraction) == ("knn", 1.0)
+
+
+def test_the_curve_scores_target_labels_by_class_name(caplog):
+    from graftlab.data import Domain
+    from graftlab.workflows.select import _pool_codes
+
+    target = Domain("t", "text", ["a", "b", "c"], labels=np.array([0, 1, 2]),
+                    classes=["3", "7", "cat"])
+    codes = _pool_codes(target, [str(d) for d in range(10)])
+    assert codes.tolist() == [3, 7, -1]  # the target's own ids would have been 0, 1, 2
+    assert "no samples of the target's class(es) cat" in caplog.text
+    assert _pool_codes(target, ["dog", "wolf"]) is None
+    assert "none of the pool's" in caplog.text

@@ -188,17 +188,9 @@ class Adapter(ClassifierMixin, BaseEstimator):
 
     def _check_setup(self, model, strategy) -> None:
         """Set-ups where the method has nothing to act on."""
-        if model.head.input_kind != "pooled":
-            raise ConfigError(f"head {self.head!r} takes {model.head.input_kind} input; domain "
-                              "adaptation aligns pooled features.",
-                              hint="use head='linear' or head='mlp'.")
-        if not strategy.moves_backbone and model.head.linear and \
-                METHODS.get(self.method).aligns:
-            raise ConfigError(f"{self.method} aligns features, but with strategy "
-                              f"{self.strategy!r} and a linear head nothing below the "
-                              "classifier trains, so there is nothing to align.",
-                              hint="add a bottleneck to align: head='mlp' (--head mlp), or "
-                              "train blocks: strategy='last_k'.")
+        check_setup(self.method, self.strategy, self.head,
+                    moves_backbone=strategy.moves_backbone,
+                    input_kind=model.head.input_kind, linear=model.head.linear)
 
     def _check(self) -> None:
         if not hasattr(self, "model_"):
@@ -229,6 +221,30 @@ class Adapter(ClassifierMixin, BaseEstimator):
         feats = torch.from_numpy(self.grafter_.transform(X))
         with torch.no_grad():
             return self.model_.eval().head.embed(feats).numpy()
+
+
+def check_setup(method: str, strategy: str, head: str, *, moves_backbone: bool | None = None,
+                input_kind: str | None = None, linear: bool | None = None) -> None:
+    """Refuse a set-up where ``method`` has nothing to act on: a head that does not take pooled
+    features, or an aligning method with nothing trainable below a linear classifier. What
+    the strategy and head are is read from their registries unless given (a built model's)."""
+    from graftlab.heads.heads import HEADS
+    from graftlab.train.strategies import STRATEGIES
+
+    head_cls = HEADS.get(head) if input_kind is None or linear is None else None
+    input_kind = head_cls.input_kind if input_kind is None else input_kind
+    linear = head_cls.linear if linear is None else linear
+    if moves_backbone is None:
+        moves_backbone = STRATEGIES.get(strategy).moves_backbone
+    if input_kind != "pooled":
+        raise ConfigError(f"head {head!r} takes {input_kind} input; domain adaptation aligns "
+                          "pooled features.", hint="use head='linear' or head='mlp'.")
+    if not moves_backbone and linear and METHODS.get(method).aligns:
+        raise ConfigError(f"{method} aligns features, but with strategy {strategy!r} and a "
+                          "linear head nothing below the classifier trains, so there is "
+                          "nothing to align.",
+                          hint="add a bottleneck to align: head='mlp' (--head mlp), or "
+                          "train blocks: strategy='last_k'.")
 
 
 def paired_collate(pick: dict, labels: torch.Tensor, pseudo: torch.Tensor | None,

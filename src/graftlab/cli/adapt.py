@@ -11,6 +11,7 @@ from rich.table import Table
 from graftlab.cli.app import (SELECT_KEYS, Augment, KeepFraction, SelectOption, SkipCorrupt,
                               Track, _errors, _progress, app, console, err)
 from graftlab.cli.commands import Words, _print_table
+from graftlab.workflows.adapt import AdaptInterrupted
 
 
 @app.command()
@@ -75,7 +76,7 @@ def adapt(
     skip_corrupt: SkipCorrupt = False,
     track: Track = None,
     select: SelectOption = None,
-    keep_fraction: KeepFraction = 1.0,
+    keep_fraction: KeepFraction = 0.5,
     augment: Augment = None,
 ) -> None:
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
@@ -90,8 +91,13 @@ def adapt(
             "method": "train.methods", "target": "data.target", **SELECT_KEYS})
         _note_few_methods([m for m in check_methods(cfg.train.methods) if m != "source_only"],
                           cfg.train.keep)
-        with _progress() as update:
-            result = run_adapt_config(cfg, progress=update)
+        try:
+            with _progress() as update:
+                result = run_adapt_config(cfg, progress=update)
+        except AdaptInterrupted as stop:
+            err.print(f"interrupted: the {len(stop.results['runs'])} finished run(s) are in "
+                      f"{stop.folder}/report.md (nothing selected, no model kept)")
+            raise typer.Exit(130) from None
     _print_adapt(result)
 
 

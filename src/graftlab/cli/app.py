@@ -38,7 +38,8 @@ err = Console(stderr=True)
 SelectOption = Annotated[str | None, typer.Option(
     "--select", help="Train on what this source selector keeps for the target (knn, "
     "mmd_herding, domain_classifier, kliep, task_similarity; see `graftlab select`).")]
-KeepFraction = Annotated[float, typer.Option(help="With --select: the share kept, (0, 1].")]
+KeepFraction = Annotated[float, typer.Option(
+    help="With --select: the share of the data kept, in (0, 1].")]
 SelectTarget = Annotated[str | None, typer.Option(
     help="With --select: the data to select for (default: --test-data).")]
 PLAIN_EVERY_S = 10.0  # off a terminal: a progress line at most this often

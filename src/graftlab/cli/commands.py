@@ -187,7 +187,7 @@ def fit(
     = 0.9,
     track: Track = None,
     select: SelectOption = None,
-    keep_fraction: KeepFraction = 1.0,
+    keep_fraction: KeepFraction = 0.5,
     select_target: SelectTarget = None,
     augment: Augment = None,
 ) -> None:
@@ -251,7 +251,7 @@ def compare(
     skip_corrupt: SkipCorrupt = False,
     track: Track = None,
     select: SelectOption = None,
-    keep_fraction: KeepFraction = 1.0,
+    keep_fraction: KeepFraction = 0.5,
     select_target: SelectTarget = None,
 ) -> None:
     """Compare transfer strategies on the same splits; write report.html/.md and results.json."""

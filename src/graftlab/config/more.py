@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from graftlab.config.schema import (BackboneConfig, ExtractData, ExtractModel, Fraction, Limit,
-                                    ModelConfig, Positive, Rate, SelectSection,
+                                    ModelConfig, Positive, Rate, SelectChoice,
                                     Task, TrainConfig, Training, _comma_list, _Section)
 
 
@@ -55,7 +55,7 @@ class SelectData(_Section):
 class SelectConfig(_Section):
     data: SelectData
     model: BackboneConfig = BackboneConfig()
-    select: SelectSection = SelectSection(selector="knn", keep_fraction=0.5)
+    select: SelectChoice = SelectChoice()
     runs_dir: str = "runs"
     out: str | None = None
     overwrite: bool = False

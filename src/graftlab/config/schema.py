@@ -170,10 +170,24 @@ class SelectSection(_Section):
     target data to select for (default: their explicit test data)."""
 
     selector: str | None = None
-    keep_fraction: float = 1.0
+    keep_fraction: float | None = None  # None: the default, half the pool (DEFAULT_FRACTION)
     selector_options: dict[str, Any] = {}
     seed: int = 0
     target: str | None = None  # fit, compare: what to select for (default: the test data)
+
+    @property
+    def fraction(self) -> float:
+        """The share kept: as given, else half the pool."""
+        return DEFAULT_FRACTION if self.keep_fraction is None else self.keep_fraction
+
+
+DEFAULT_FRACTION = 0.5  # a selector keeps half the pool unless told otherwise
+
+
+class SelectChoice(SelectSection):
+    """``graftlab select``'s section: a selector always runs (knn unless named)."""
+
+    selector: str = "knn"
 
 
 # -------------------------------------------------------------------------- command configs

@@ -17,6 +17,9 @@ Modality = Literal["image", "text"]
 # meta key of a data set made from another one's samples: (that data set's name, the rows of
 # it that sample i of this one was made from), e.g. mnist_m from mnist's digits
 MADE_FROM = "made_from"
+# where a Domain that is a data set of its own (a sample, a greyscale copy) came from: its
+# samples' rows in the data set it was drawn from, so that made_from still finds them
+ROWS = "dataset_rows"
 
 
 @dataclass
@@ -122,7 +125,9 @@ class Domain:
                             hint="draw more, or use unlabelled() first.")
         index, _ = train_test_split(np.arange(len(self)), train_size=n, random_state=seed,
                                     stratify=labels)
-        return dataclasses.replace(self.subset(np.sort(index)), origin=None)
+        index = np.sort(index)
+        return dataclasses.replace(self.subset(index), origin=None,
+                                   meta={**self.meta, ROWS: dataset_rows(self)[index]})
 
     def unlabelled(self) -> Domain:
         """The same inputs without labels (how a target domain is handed to adaptation)."""
@@ -160,21 +165,26 @@ def check_labelled(labelled: object) -> None:
                           f"them), got {labelled!r}.")
 
 
-def _dataset_rows(domain: Domain) -> np.ndarray:
-    """Row indices of ``domain``'s samples in the data set it was loaded as (its root)."""
-    return domain.origin[1] if domain.origin is not None else np.arange(len(domain))
+def dataset_rows(domain: Domain) -> np.ndarray:
+    """Row indices of ``domain``'s samples in the data set it was loaded as: through its
+    ``origin`` (a subset), or the rows a sample or copy remembers (``meta[ROWS]``)."""
+    root, rows = domain.origin if domain.origin is not None else (domain, None)
+    base = root.meta.get(ROWS)
+    if base is None or len(base) != len(root):  # a root as loaded (or grown since: edits)
+        base = np.arange(len(root))
+    return np.asarray(base) if rows is None else np.asarray(base)[rows]
 
 
 def shared_originals(original: Domain, derived: Domain) -> np.ndarray:
     """Positions in ``original`` of the samples that ``derived`` was made from (its
     ``meta["made_from"]`` names ``original``'s data set); empty when it was not. Both must be
-    whole data sets or subsets taken with :meth:`Domain.subset`, which remember their rows."""
+    whole data sets, or subsets, samples or copies of them, which remember their rows."""
     made = derived.meta.get(MADE_FROM)
     root = original.origin[0] if original.origin is not None else original
     if not made or made[0] != root.meta.get("dataset"):
         return np.zeros(0, dtype=np.int64)
-    used = np.asarray(made[1])[_dataset_rows(derived)]
-    return np.flatnonzero(np.isin(_dataset_rows(original), used))
+    used = np.asarray(made[1])[dataset_rows(derived)]
+    return np.flatnonzero(np.isin(dataset_rows(original), used))
 
 
 def without_shared(source: Domain, target: Domain) -> tuple[Domain, Domain, dict]:

@@ -59,6 +59,21 @@ def _csv_error(path: Path, reader: csv.DictReader, error: csv.Error) -> DataErro
                      hint="check the quoting, or re-save it as a plain UTF-8 CSV.")
 
 
+def table_columns(path: Path) -> list[str]:
+    """A .csv's header or a .jsonl's first record's keys, read cheaply; [] when unreadable
+    (loading the table names what is wrong)."""
+    try:
+        if path.suffix == ".jsonl":
+            with path.open(encoding="utf-8-sig") as f:
+                first = next((line for line in f if line.strip()), "{}")
+            record = json.loads(first)
+            return list(record) if isinstance(record, dict) else []
+        with _csv_reader(path) as reader:
+            return _csv_header(reader, path)
+    except (OSError, UnicodeDecodeError, ValueError, DataError):
+        return []
+
+
 def _csv_header(reader: csv.DictReader, path: Path) -> list[str]:
     try:
         return list(reader.fieldnames or [])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graftlab.data.domain import Domain
+from graftlab.data.domain import ROWS, Domain, dataset_rows
 from graftlab.errors import DataError
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as PIL's "L"
@@ -27,4 +27,4 @@ def to_grayscale(domain: Domain) -> Domain:
     return Domain(domain.name, "image", np.repeat(grey[..., None], 3, axis=-1),
                   None if domain.labels is None else domain.labels.copy(),
                   list(domain.classes), domain.targets,
-                  {**domain.meta, "grayscale": True})
+                  {**domain.meta, "grayscale": True, ROWS: dataset_rows(domain)})

@@ -15,7 +15,8 @@ from graftlab.report import plots
 from graftlab.report.compare import _table_html, bold_html, html_page, md_table
 from graftlab.report.run import interrupt_deferred
 
-SECTIONS = [("verdict", "Verdict"), ("results", "Results"), ("validators", "Validators"),
+SECTIONS = [("verdict", "Verdict"), ("selection", "Source selection"),
+            ("results", "Results"), ("validators", "Validators"),
             ("distances", "Domain distances"), ("classes", "Target classes (PADA)"),
             ("map", "Feature map"), ("setup", "Setup")]
 LACKS = 0.5  # a class weight below this reads "the target seems to lack it" in the report
@@ -179,9 +180,10 @@ def verdict(results: dict) -> str:
             kept = f"refined {refined * 100:.1f}%, {kept}"
         where = (f" on the {results['target']['held_out']:.0%} of the target held out of "
                  "training" if key == "heldout_target_accuracy" else "")
+        best = max(results["methods"], key=lambda m: acc[m])  # on the part quoted
         parts.append(f"Target accuracy{where} (labels used only here): {kept}"
                      f"source_only {acc['source_only'] * 100:.1f}%, the best method "
-                     f"({results['oracle']}) {acc[results['oracle']] * 100:.1f}%.")
+                     f"({best}) {acc[best] * 100:.1f}%.")
     d = results["distances"]
     trained = (f", {d['source_only']['proxy_a_distance']:.2f} in source_only's representation"
                if "source_only" in d and d["after"]["model"] != "source_only" else "")
@@ -213,6 +215,24 @@ def classes_note(weights: tuple[list[str], np.ndarray, np.ndarray]) -> str:
                f"No class is below {LACKS}: the target seems to hold them all."))
 
 
+def selection_note(selection: dict | None) -> str:
+    """What the source selection kept, from each part of a pool, before adaptation."""
+    if not selection:
+        return ""
+    parts = selection.get("parts") or {}
+    per_part = "; ".join(f"{name}: {p['kept']} of {p['total']}" for name, p in parts.items())
+    text = (f"Before adaptation, selector {selection['selector']} kept {selection['kept']} of "
+            f"{selection['pool']} source samples (keep fraction {selection['keep_fraction']:g}),"
+            " from the frozen backbone's features and without the target's labels"
+            + (f". Kept per part: {per_part}" if len(parts) > 1 else "") + ".")
+    if selection.get("emptied_parts"):
+        text += f" No sample was kept of {', '.join(selection['emptied_parts'])}."
+    if selection.get("part_scores"):
+        scores = ", ".join(f"{n} {v:.3g}" for n, v in selection["part_scores"].items())
+        text += f" Part scores (higher is kept first): {scores}."
+    return text + " The record: selection.json."
+
+
 def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
     """report.html, report.md, figures/map.svg and (with PADA) figures/classes.svg: each
     written atomically once all are rendered, and a Ctrl-C while writing waits until the set
@@ -230,12 +250,15 @@ def write_report(folder: Path, results: dict, feature_map: dict | None) -> None:
                     "selected one's when the average is kept) representations. Adaptation "
                     "should mix the two colours while keeping class clusters apart.",
              "setup": ", ".join(f"{k}={v}" for k, v in results["config"].items()),
-             "classes": classes_note(weights) if weights is not None else ""}
+             "classes": classes_note(weights) if weights is not None else "",
+             "selection": selection_note(results.get("selection"))}
     body, md = [f"<h1>graftlab adapt: {html.escape(results['source']['name'])} → "
                 f"{html.escape(results['target']['name'])}</h1>"], \
         [f"# graftlab adapt: {results['source']['name']} -> {results['target']['name']}"]
     for key, title in SECTIONS:
         if key == "classes" and key not in figs:  # only a run with PADA has the section
+            continue
+        if key == "selection" and "selection" not in results:
             continue
         body.append(f'<section id="{key}"><h2>{title}</h2>')
         md.append(f"## {title}")

@@ -37,14 +37,45 @@ from graftlab import _atomic
 from graftlab.adapt.adapter import Adapter
 from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
-from graftlab.data.domain import Domain, without_shared
+from graftlab.data.domain import Domain, dataset_rows, without_shared
 from graftlab.evaluate.selection import collapsed, loses_source, mean_score, select
 from graftlab.report.run import environment
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.adapt_checks import (_check_labels, check_keep, check_methods,
-                                             check_options, check_target_holdout)
+                                             check_options, check_setups,
+                                             check_target_holdout, check_target_size)
 
 Progress = Callable[[str, int, int], None]
+
+
+class AdaptInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during ``graftlab adapt``, after the finished runs were written
+    (results.json, a report.md of them); nothing was selected, no model kept."""
+
+    def __init__(self, results: dict, folder: Path) -> None:
+        self.results, self.folder = results, folder
+        super().__init__(f"interrupted; the finished runs are in {folder}/report.md")
+
+
+def interrupted_report(results: dict) -> str:
+    """report.md of an interrupted adaptation: the runs that finished, and what did not."""
+    from graftlab.report import markdown_table
+
+    held = all("heldout_target_accuracy" in r for r in results["runs"])
+    rows = []
+    for r in results["runs"]:
+        row = {"method": r["method"], "seed": r["seed"],
+               "held-out source accuracy %": round(100 * r["source_accuracy"], 1)}
+        if "target_accuracy" in r:
+            key = "heldout_target_accuracy" if held else "target_accuracy"
+            row["target accuracy %" + (" (held out)" if held else "")] = round(100 * r[key], 1)
+        row.update({v: round(float(x), 3) for v, x in r.get("validators", {}).items()})
+        rows.append(row)
+    return (f"# Domain adaptation: interrupted\n\n{results['source']['name']} -> "
+            f"{results['target']['name']}. Stopped after {len(results['runs'])} of "
+            f"{results['planned_runs']} runs, so no method was selected and no model kept. "
+            "Re-run the command to finish (this folder: `--out` it with `--overwrite`)."
+            f"\n\nRuns that finished:\n\n{markdown_table(rows)}\n")
 
 
 @dataclass
@@ -59,26 +90,31 @@ class SeedData:
     y_target: np.ndarray | None
     held: Domain | None = None  # unlabelled, never trained on; scored with y_held
     y_held: np.ndarray | None = None
+    src_weight: np.ndarray | None = None  # a selection's weights of src_train's samples
 
     @classmethod
     def split(cls, source: Domain, target: Domain, y_t: np.ndarray | None, seed: int,
-              holdout: float, target_holdout: float) -> SeedData:
+              holdout: float, target_holdout: float,
+              source_weight: np.ndarray | None = None) -> SeedData:
         tr, va = train_test_split(np.arange(len(source)), test_size=holdout, random_state=seed,
                                   stratify=source.labels)
         parts = (source.subset(tr), source.subset(va))
+        weight = None if source_weight is None else np.asarray(source_weight)[tr]
         if y_t is None or not target_holdout:
-            return cls(*parts, target, y_t)
+            return cls(*parts, target, y_t, src_weight=weight)
         adapt, held = train_test_split(np.arange(len(target)), test_size=target_holdout,
                                        random_state=seed)  # no stratify: labels only score
         adapt, held = np.sort(adapt), np.sort(held)
-        return cls(*parts, target.subset(adapt), y_t[adapt], target.subset(held), y_t[held])
+        return cls(*parts, target.subset(adapt), y_t[adapt], target.subset(held), y_t[held],
+                   weight)
 
 
 def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int = 1,
               first_seed: int = 0, holdout: float = 0.1, target_holdout: float = 0.2,
               guard: bool = True, keep: str = "auto", label_map: dict[str, str] | None = None,
               folder: Path | None = None, progress: Progress | None = None,
-              tracker: Tracker | None = None, **adapter_kw: Any) -> dict:
+              tracker: Tracker | None = None, source_weight: np.ndarray | None = None,
+              **adapter_kw: Any) -> dict:
     """Train source_only and ``methods`` for each seed; score, select, guard; return results
     (and write results.json into ``folder`` after every run when given). ``label_map``
     renames target classes to source ones (target labels only ever score the result).
@@ -91,14 +127,24 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     adapted models (see :mod:`graftlab.adapt.average`), unless the guard keeps source_only;
     both need two methods or more. ``"auto"`` (the default) is ``"refined"`` when there are
     two methods or more, else the selected one. ``tracker``: one nested run per model trained
-    (:mod:`graftlab.track`)."""
+    (:mod:`graftlab.track`). ``source_weight``: one weight >= 0 per source sample (a weighting
+    selection's), which every model's source loss uses."""
     chosen = check_methods(methods)
     tracker = tracker or Tracker()
     check_options(adapter_kw)
+    check_setups(chosen, adapter_kw)
     check_keep(keep, chosen)
     check_target_holdout(target_holdout)
-    source, target, dropped = without_shared(source, target)
+    if source_weight is not None:
+        from graftlab.select import check_weights
+
+        source_weight = check_weights(source_weight, len(source), "source sample weights")
+    reduced, target, dropped = without_shared(source, target)
+    if source_weight is not None and dropped["source"]:
+        source_weight = source_weight[np.isin(dataset_rows(source), dataset_rows(reduced))]
+    source = reduced
     target = _check_labels(source, target, label_map)
+    check_target_size(target, target_holdout, warn=folder is None)  # the command warned
     y_t = target.labels if target.labelled else None
     target_in = target.unlabelled()
     if target_in.origin is None:  # a root of its own: predictions then read the feature cache
@@ -116,10 +162,20 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     mode = keep if keep != "auto" else "refined" if len(chosen) > 2 else "selected"
     total, t0 = seeds * (len(chosen) + (mode == "refined")), time.perf_counter()
     models: dict[str, Adapter] = {}
-    for seed in range(first_seed, first_seed + seeds):
-        data = SeedData.split(source, target_in, y_t, seed, holdout, target_holdout)
-        _run_seed(results, models if seed == first_seed else {}, data, seed, chosen,
-                  mode == "refined", adapter_kw, (folder, progress, total), tracker)
+    try:
+        for seed in range(first_seed, first_seed + seeds):
+            data = SeedData.split(source, target_in, y_t, seed, holdout, target_holdout,
+                                  source_weight)
+            _run_seed(results, models if seed == first_seed else {}, data, seed, chosen,
+                      mode == "refined", adapter_kw, (folder, progress, total), tracker)
+    except KeyboardInterrupt:
+        if folder is None or not results["runs"]:
+            raise
+        results["status"] = "interrupted"
+        results["planned_runs"] = total
+        _write(folder, results)
+        _atomic.write_text(folder / "report.md", interrupted_report(results))
+        raise AdaptInterrupted(results, folder) from None
     results.update(select(results["runs"], chosen, guard))
     if mode == "refined":
         # the guard's source check applies to the student too: it is not the vote's pick
@@ -161,7 +217,8 @@ def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: i
         with tracker.nested(f"{method} seed {seed}") as sub:
             adapter = Adapter(method=method, seed=seed,
                               **_tracked(_own_checkpoints(adapter_kw, method, seed), sub))
-            adapter.fit(data.src_train, data.src_train.labels, target=data.target)
+            adapter.fit(data.src_train, data.src_train.labels, target=data.target,
+                        sample_weight=data.src_weight)
             scored[method] = _score(adapter, data, weights)
             scored[method].run.update(method=method, seed=seed, seconds=time.perf_counter() - t,
                                       trainable_params=int(adapter.trainable_params_),
@@ -289,7 +346,7 @@ def _refine(results: dict, adapted: list[str], probs: dict[str, np.ndarray], see
     student = Adapter(method=step["student"], seed=seed,
                       **_own_checkpoints(adapter_kw, f"refined_{step['student']}", seed))
     student.fit(data.src_train, data.src_train.labels, target=data.target,
-                teacher_proba=step["teacher"])
+                teacher_proba=step["teacher"], sample_weight=data.src_weight)
     run = _score(student, data, weights).run
     run.update(method="refined", seed=seed, student=step["student"], student_by=student_by,
                members=step["members"],
@@ -347,9 +404,12 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     from graftlab.workflows.common import (check_backbone, check_modality, check_source_size, run_folder)
 
     chosen = check_methods(methods)
+    selection = kw.pop("selection", None)  # what a source selection kept, for the report
     check_options(kw)
+    check_setups(chosen, kw)
     check_keep(kw.get("keep", "auto"), chosen)
     _check_labels(source, target, kw.get("label_map"))  # modality first, then labels
+    check_target_size(target, kw.get("target_holdout", 0.2))
     options = kw.get("backbone_options") or {}
     backbone = kw.get("backbone", "efficientnet_lite0")
     modality = check_backbone(backbone, image_size=options.get("image_size"),
@@ -360,25 +420,44 @@ def adapt_to_folder(source: Domain, target: Domain, *, methods: list[str],
     with run_folder(out, runs_dir, overwrite, "adapt") as folder, \
             open_tracker(track, folder, run_name=folder.name, outputs=True) as tracker:
         return _to_folder(source, target, folder, chosen, methods=methods,
-                          feature_map=feature_map, progress=progress, tracker=tracker, **kw)
+                          feature_map=feature_map, progress=progress, tracker=tracker,
+                          selection=selection, **kw)
+
+
+def _named(grafter, source: Domain):
+    """A copy of ``grafter`` (trained on class ids) that predicts the user's label names, as
+    a model saved by ``graftlab fit`` does; a regressor as it is."""
+    import copy
+
+    from graftlab.train.targets import ClassTargets
+    from graftlab.workflows.common import class_names
+
+    if not isinstance(grafter.targets_, ClassTargets) or not source.classes:
+        return grafter
+    named = copy.copy(grafter)
+    named._set_targets(ClassTargets(class_names(source, grafter.classes_)), np.zeros(0))
+    return named
 
 
 def _to_folder(source: Domain, target: Domain, folder: Path, chosen: list[str], *,
                methods: list[str], feature_map: bool, progress: Progress | None,
-               **kw: Any) -> dict:
+               selection: dict | None = None, **kw: Any) -> dict:
     from graftlab.report.adapt import domain_map, write_report
 
     results = run_adapt(source, target, methods=methods, folder=folder, progress=progress, **kw)
     models = results.pop("_models")
+    if selection is not None:
+        results["selection"] = selection
     if results["kept"] == "average":
         from graftlab.adapt.average import AveragedModel
 
-        AveragedModel({m: models[m].grafter_ for m in chosen[1:]}).save(folder / "model")
+        AveragedModel({m: _named(models[m].grafter_, source)
+                       for m in chosen[1:]}).save(folder / "model")
         results["model"] = {"method": "average", "members": chosen[1:],
                             "seed": kw.get("first_seed", 0), "folder": "model",
                             "load_with": "graftlab.adapt.average.AveragedModel.load"}
     else:  # one model: the refined student or the selected method
-        models[results["kept"]].grafter_.save(folder / "model")
+        _named(models[results["kept"]].grafter_, source).save(folder / "model")
         results["model"] = {"method": results["kept"], "seed": kw.get("first_seed", 0),
                             "folder": "model", "load_with": "graftlab.Grafter.load"}
         if results["kept"] == "refined":

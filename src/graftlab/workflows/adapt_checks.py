@@ -106,3 +106,36 @@ def check_keep(keep: str, chosen: list[str]) -> None:
         raise ConfigError(f"keep={keep!r} needs the consensus of the adapted models, and there "
                           f"is one ({chosen[-1]}).", hint="give two methods or more, e.g. "
                           "--method dann,dan,coral,cdan,mcc (the default).")
+
+
+def check_setups(chosen: list[str], adapter_kw: dict) -> None:
+    """Before any training: every method has something to act on with the strategy and head
+    asked for (otherwise the first adapted method would fail after source_only trained)."""
+    from graftlab.adapt.adapter import Adapter, check_setup
+
+    defaults = Adapter()
+    strategy = adapter_kw.get("strategy") or defaults.strategy
+    head = adapter_kw.get("head") or defaults.head
+    for method in chosen:
+        check_setup(method, strategy, head)
+
+
+MIN_TARGET = 10  # the target is split (held-out part), and the domain distance cross-validates
+
+
+def check_target_size(target: Domain, target_holdout: float, warn: bool = True) -> None:
+    """Refuse a target too small to adapt to and score; warn when the labelled target's
+    held-out part is so small that its accuracy is a coarse figure."""
+    if len(target) < MIN_TARGET:
+        raise DataError(f"target {target.name!r} has {len(target)} sample(s); adaptation needs "
+                        f"at least {MIN_TARGET} (it aligns to the target's distribution, and "
+                        "its checks cross-validate on it).",
+                        hint="give more target samples (unlabelled ones are enough).")
+    held = int(round(len(target) * target_holdout)) if target.labelled else 0
+    if warn and 0 < held < 20:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the labelled target's held-out part has %d samples: each is worth %.0f points of "
+            "held-out accuracy (a coarse figure); more target samples give a finer one", held,
+            100 / held)

@@ -333,10 +333,11 @@ def class_names(domain: Domain, labels: np.ndarray) -> np.ndarray:
     return np.asarray(domain.classes)[labels] if domain.classes else labels
 
 
-def check_source_size(source: Domain, holdout: float = 0.1, limit: int | None = None
-                      ) -> None:
+def check_source_size(source: Domain, holdout: float = 0.1, limit: int | None = None,
+                      selected: str | None = None) -> None:
     """The source is split (stratified) into training and a held-out part that scores every
-    method: each class needs two samples, and the held-out part one per class."""
+    method: each class needs two samples, and the held-out part one per class. ``selected``
+    names the selection that left ``source`` (its message then blames that, not --limit)."""
     if not source.labelled:
         return
     counts = np.bincount(source.labels)
@@ -347,6 +348,10 @@ def check_source_size(source: Domain, holdout: float = 0.1, limit: int | None = 
     message = (f"source {source.name!r} has {len(source)} samples of {n_classes} classes; its "
                f"{holdout:.0%} held-out part needs one per class ({need} samples in all) and "
                "each class two.")
+    if selected is not None:
+        raise ConfigError(f"{selected} kept too few: {message}",
+                          hint="keep a larger share (--keep-fraction), or give more source "
+                          "samples.")
     if limit is not None:
         raise ConfigError(f"--limit {limit} is too few: {message}",
                           hint=f"raise --limit to {need} or more (or drop it).")

@@ -4,6 +4,7 @@ then calls the workflow. ``graftlab probe`` and ``fit`` have theirs in their own
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,12 +17,15 @@ from graftlab.workflows.adapt import adapt_to_folder
 from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
                                              parse_label_map)
+from graftlab.errors import ConfigError
 from graftlab.workflows.common import (check_augment, check_backbone, check_cache, check_out_folder,
-                                       limit_domain, load_with_columns, load_with_test)
+                                       check_source_size, limit_domain, load_with_columns,
+                                       load_with_test)
 from graftlab.workflows.compare import check_compare, run_compare
 from graftlab.workflows.select import check_selector, load_source, select_for, select_source
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 
 def run_compare_config(config: CompareConfig, *, progress: Progress | None = None) -> dict:
@@ -42,13 +46,17 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                   overwrite=config.overwrite)
     check_cache()
     check_tracker(config.track)
-    check_selector(config.select.selector, config.select.keep_fraction)
+    check_selector(config.select)
     domain, test = load_with_test(data)
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    domain, selection, _ = select_for(domain, test, config.select, m.backbone, options,
-                                      text_column=data.text_column,
-                                      skip_corrupt=data.skip_corrupt)  # the kept subset
+    domain, selection, weights = select_for(domain, test, config.select, m.backbone, options,
+                                            text_column=data.text_column,
+                                            skip_corrupt=data.skip_corrupt)  # the kept subset
+    if weights is not None and bool((weights != weights[0]).any()):
+        log.warning("compare trains every strategy on the subset %s kept, unweighted: its "
+                    "per-sample weights are used by fit and adapt, not by compare",
+                    config.select.selector)
     result = run_compare(domain, backbone=m.backbone, strategies=t.strategies, seeds=t.seeds,
                        epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                        lr_backbone=t.lr_backbone, image_size=m.image_size,
@@ -67,7 +75,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     chosen = check_methods(t.methods)
     check_keep(t.keep, chosen)
     check_options({"select_epoch": t.select_epoch, "pseudo_fraction": t.pseudo_fraction})
-    check_selector(config.select.selector, config.select.keep_fraction)
+    check_selector(config.select)
     mapping = parse_label_map(data.label_map)
     check_augment(t.augment, check_backbone(m.backbone, image_size=m.image_size,
                                             max_length=m.max_length))
@@ -79,7 +87,8 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     target = load_with_columns(data.target, text_column=data.text_column,
                                label_column=data.label_column, labelled=None,
                                skip_corrupt=data.skip_corrupt)
-    loaded = load_source(data.source, target, text_column=data.text_column,
+    loaded = load_source(data.source, target, pooled=config.select.selector is not None,
+                         text_column=data.text_column,
                          label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     groups, loaded = loaded[1], [loaded[0], target]
     # before sampling: a target made from source samples (mnist_m) shares none with it
@@ -91,10 +100,19 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
-    domains[0], selection, _ = select_source(domains[0], domains[1], groups, config.select,
-                                             m.backbone, options)  # the kept subset
+    domains[0], selection, weights = select_source(domains[0], domains[1], groups,
+                                                   config.select, m.backbone, options)
+    if selection is not None:  # the kept subset, too small to split: the selection's fault
+        check_source_size(domains[0], selected=f"selection by {config.select.selector} at "
+                          f"keep fraction {config.select.fraction:g}")
     # a source with numeric targets and no classes: the methods that apply to regression
-    run = adapt_regression_to_folder if is_regression(domains[0]) else adapt_to_folder
+    regression = is_regression(domains[0])
+    run = adapt_regression_to_folder if regression else adapt_to_folder
+    uneven = weights is not None and bool((weights != weights[0]).any())
+    if uneven and regression:
+        raise ConfigError(f"selector {config.select.selector!r} gives per-sample weights, "
+                          "which adapting a regression does not take.",
+                          hint="use a subset selector (knn, mmd_herding, task_similarity).")
     result = run(
         *domains, methods=t.methods, runs_dir=config.runs_dir, out=config.out,
         overwrite=config.overwrite, feature_map=config.feature_map, progress=progress,
@@ -105,6 +123,8 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
         pseudo_fraction=t.pseudo_fraction, track=config.track,
+        **({"source_weight": weights} if uneven else {}),
+        **({"selection": selection} if selection is not None and not regression else {}),
         **({"augment": t.augment} if t.augment else {}))
     return _with_selection(result, selection)
 

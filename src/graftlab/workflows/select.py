@@ -8,6 +8,7 @@ record: kept per part, emptied parts, part scores; the curve), ``summary.md`` an
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from graftlab.config import SelectConfig
-from graftlab.data.domain import Domain
+from graftlab.data.domain import Domain, dataset_rows
 from graftlab.errors import ConfigError
 from graftlab.select import SELECTORS, check_fraction, select_pool
 from graftlab.select.curve import fraction_curve
 from graftlab.select.parts import Pool, load_pool
 from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
                                        load_with_columns, run_folder)
+
+log = logging.getLogger(__name__)
 
 
 def backbone_options(model) -> dict:
@@ -43,15 +46,27 @@ def _named(progress, name: str):
     return None if progress is None else (lambda done, total: progress(name, done, total))
 
 
-def check_selector(selector: str | None, fraction: float) -> None:
-    """Before any work: the selector exists, the fraction is in (0, 1], and a selector that
-    needs target labels is refused (the command gives it none)."""
-    if selector is None:
+def check_selector(section) -> None:
+    """Before any work: the selector exists, the fraction is in (0, 1], a selector that
+    needs target labels is refused (the command gives it none), and selection options given
+    without a selector are named (they would do nothing)."""
+    if section.selector is None:
+        given = [flag for flag, value in (("--keep-fraction (select.keep_fraction)",
+                                           section.keep_fraction),
+                                          ("--select-target (select.target)", section.target),
+                                          ("select.selector_options",
+                                           section.selector_options or None))
+                 if value is not None]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} given without a selector: nothing "
+                              "would be selected.",
+                              hint="add --select NAME (select.selector), e.g. --select knn; "
+                              "`graftlab select --help` names them all.")
         return
-    check_fraction(fraction)
-    if SELECTORS.get(selector).target_labels == "required":
-        raise ConfigError(f"selector {selector!r} needs target labels, which selection from "
-                          "the command line never reads.", hint="use a label-free selector.")
+    check_fraction(section.fraction)
+    if SELECTORS.get(section.selector).target_labels == "required":
+        raise ConfigError(f"selector {section.selector!r} needs target labels, which selection "
+                          "from the command line never reads.", hint="use a label-free selector.")
 
 
 def run_select(config: SelectConfig, *,
@@ -59,7 +74,7 @@ def run_select(config: SelectConfig, *,
     """Load pool and target, extract features, select, write the run folder."""
     t0 = time.perf_counter()
     data, m, s = config.data, config.model, config.select
-    check_selector(s.selector, s.keep_fraction)
+    check_selector(s)
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_cache()
     pool = load_pool(data.pool, text_column=data.text_column, label_column=data.label_column,
@@ -67,19 +82,40 @@ def run_select(config: SelectConfig, *,
     target = load_with_columns(data.target, text_column=data.text_column,
                                label_column=data.label_column, labelled=None,
                                skip_corrupt=data.skip_corrupt)
+    pool = pool_without_shared(pool, target)  # no target image blends a kept digit
     check_modality(pool.parts[0][1], modality, m.backbone)
     options = backbone_options(m)
     f_s = pool_features(pool, m.backbone, options, progress)
     f_t = pool_features(Pool([("target", target)], list(target.classes)), m.backbone,
                         options, progress)  # the target alone, extracted the same way
     groups, labels = pool.groups, pool.labels
-    selection = select_pool(s.selector, f_s, f_t, fraction=s.keep_fraction, groups=groups,
+    selection = select_pool(s.selector, f_s, f_t, fraction=s.fraction, groups=groups,
                             source_labels=labels, options=s.selector_options)
     curve = []
-    if target.labelled:  # scores the curve only: the selector was fitted without them
-        curve = fraction_curve([s.selector], f_s, labels, f_t, target.labels, groups=groups,
+    y_t = _pool_codes(target, pool.classes) if target.labelled else None
+    if y_t is not None:  # scores the curve only: the selector was fitted without them
+        curve = fraction_curve([s.selector], f_s, labels, f_t, y_t, groups=groups,
                                seed=s.seed, options={s.selector: s.selector_options})
     return _write(config, pool, selection, curve, f_s, f_t, time.perf_counter() - t0)
+
+
+def _pool_codes(target: Domain, classes: list[str]) -> np.ndarray | None:
+    """The target's labels as ids into the pool's classes, matched by name (-1 where the pool
+    has no such class: the curve counts those wrong); None, with a warning, when no class
+    matches (the curve is then left out)."""
+    position = {str(c): i for i, c in enumerate(classes)}
+    names = [str(target.classes[i]) if target.classes else str(i) for i in target.labels]
+    codes = np.array([position.get(n, -1) for n in names], dtype=np.int64)
+    missing = sorted({n for n in names if n not in position})
+    if not (codes >= 0).any():
+        log.warning("the target's classes (%s) are none of the pool's (%s): no "
+                    "accuracy-vs-fraction curve", ", ".join(missing[:5]),
+                    ", ".join(map(str, classes[:5])))
+        return None
+    if missing:
+        log.warning("the pool has no samples of the target's class(es) %s; the curve counts "
+                    "them wrong", ", ".join(missing))
+    return codes
 
 
 def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.ndarray,
@@ -103,17 +139,40 @@ def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.nda
     return {**metrics, "run_folder": str(folder)}
 
 
-def load_source(spec: str, target: Domain, **load_kw) -> tuple[Domain, np.ndarray | None]:
-    """A source that may be a pool: bundled names joined by ``+`` load as one domain with
-    each sample's part (each part without the samples ``target`` was made from, see
-    :func:`~graftlab.data.without_shared`); anything else loads as usual (no parts)."""
+def load_source(spec: str, target: Domain, *, pooled: bool = False, **load_kw
+                ) -> tuple[Domain, np.ndarray | None]:
+    """A source that may be a pool: bundled names joined by ``+`` (always), or, when a
+    selector will choose from it (``pooled``), a folder of part folders or a table with a
+    ``source`` column, load as one domain with each sample's part (each part without the
+    samples ``target`` was made from, see :func:`~graftlab.data.without_shared`); anything
+    else loads as usual (no parts)."""
+    path = Path(spec).expanduser()
+    if ("+" in spec and not path.exists()) or (pooled and _pool_path(path, load_kw)):
+        pool = load_pool(spec, **{k: v for k, v in load_kw.items() if k in
+                                  ("text_column", "label_column", "skip_corrupt")})
+        return pool_without_shared(pool, target).domain(name=spec), pool.groups
+    return load_with_columns(spec, **load_kw), None
+
+
+def pool_without_shared(pool: Pool, target: Domain) -> Pool:
+    """``pool`` with no sample that ``target`` was made from (mnist digits for mnist_m)."""
     from graftlab.data import without_shared
 
-    if "+" in spec and not Path(spec).expanduser().exists():
-        pool = load_pool(spec)
-        pool.parts = [(n, without_shared(d, target)[0]) for n, d in pool.parts]
-        return pool.domain(), pool.groups
-    return load_with_columns(spec, **load_kw), None
+    pool.parts = [(n, without_shared(d, target)[0]) for n, d in pool.parts]
+    return pool
+
+
+def _pool_path(path: Path, load_kw: dict) -> bool:
+    """A folder whose sub-folders hold folders (parts of class folders), or a table with a
+    ``source`` column."""
+    if path.is_dir():
+        subs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return bool(subs) and all(any(q.is_dir() for q in p.iterdir()) for p in subs)
+    if path.is_file() and path.suffix in (".csv", ".jsonl"):
+        from graftlab.data.tables import table_columns
+
+        return "source" in table_columns(path)
+    return False
 
 
 def select_source(source: Domain, target: Domain, groups: np.ndarray | None, section,
@@ -127,16 +186,31 @@ def select_source(source: Domain, target: Domain, groups: np.ndarray | None, sec
 
     if section.selector is None:
         return source, None, None
-    check_selector(section.selector, section.keep_fraction)
-    if groups is not None and source.origin is not None:
-        groups = groups[source.origin[1]]  # a sampled pool: each sample's part
+    check_selector(section)
+    if groups is not None:
+        groups = groups[dataset_rows(source)]  # a sampled pool: each sample's part
     f_s, f_t = (extract_features(backbone, d, backbone_options=options or None)
                 for d in (source, target))
-    selection = select_pool(section.selector, f_s, f_t, fraction=section.keep_fraction,
+    selection = select_pool(section.selector, f_s, f_t, fraction=section.fraction,
                             groups=groups, source_labels=source.labels,
                             options=section.selector_options)
-    return (source.subset(selection.kept), selection.record(),
-            selection.weights[selection.kept])
+    kept = source.subset(selection.kept)
+    _name_lost_classes(source, kept, f"selection by {section.selector} at keep fraction "
+                       f"{section.fraction:g}")
+    return kept, selection.record(), selection.weights[selection.kept]
+
+
+def _name_lost_classes(source: Domain, kept: Domain, what: str) -> None:
+    """Warn, naming them, about source classes a selection left no sample of: the model
+    cannot predict those (wanted where the target lacks them, a surprise otherwise)."""
+    if not source.labelled:
+        return
+    lost = sorted(set(source.labels.tolist()) - set(kept.labels.tolist()))
+    if lost:
+        names = [str(source.classes[i]) if source.classes else str(i) for i in lost]
+        log.warning("%s kept no sample of class(es) %s: the model will not predict them "
+                    "(keep a larger share with --keep-fraction if the target has them)", what,
+                    ", ".join(names))
 
 
 def select_for(domain: Domain, test: Domain | None, section, backbone: str, options: dict,
