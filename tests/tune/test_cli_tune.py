@@ -108,3 +108,28 @@ def test_tune_tracked_with_mlflow_logs_each_trial_as_a_nested_run(tmp_path):
     best = json.loads((folder / "results.json").read_text())["best_score"]
     assert top.data.metrics["best_cv_accuracy"] == pytest.approx(best)
     assert "summary.md" in {a.path for a in client.list_artifacts(top.info.run_id)}
+
+
+@pytest.mark.slow  # EfficientNet-Lite0's weights
+def test_an_interrupted_tune_writes_the_finished_trials_and_exits_130(tmp_path, monkeypatch):
+    import graftlab.tune.tuner as tuner_module
+
+    real, calls = tuner_module.cross_validate, []
+
+    def stopping(est, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(est, **kw)
+
+    monkeypatch.setattr(tuner_module, "cross_validate", stopping)
+    args = _folder(tmp_path)
+    result = CliRunner().invoke(app, ["tune", *args, "--trials", "6", "--cv", "2",
+                                      "--pruner", "none"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: 2 finished trial(s)" in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["status"] == "interrupted" and len(results["trials"]) == 2
+    assert "**Interrupted**" in (folder / "summary.md").read_text()
+    assert not (folder / "model").exists()  # nothing refitted

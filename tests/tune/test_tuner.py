@@ -193,3 +193,84 @@ def test_the_scoring_must_fit_the_labels_there_are(kw, target, words):
     x, y = tiny_data()
     with pytest.raises(ConfigError, match=words):
         _tuner(**kw).fit(x, y, target=None if target is None else x)
+
+
+def test_an_interrupted_study_keeps_its_trials_and_retries_the_stopped_one(tmp_path,
+                                                                           monkeypatch):
+    import graftlab.tune.tuner as tuner_module
+    from graftlab.tune.tuner import TuneInterrupted
+
+    real, calls = tuner_module.cross_validate, []
+
+    def stopping(est, **kw):
+        calls.append(est.lr)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(est, **kw)
+
+    monkeypatch.setattr(tuner_module, "cross_validate", stopping)
+    x, y = tiny_data()
+    db = tmp_path / "study.db"
+    with pytest.raises(TuneInterrupted) as stop:
+        _tuner(n_trials=6, storage=str(db), study_name="s", pruner="none").fit(x, y)
+    assert isinstance(stop.value, KeyboardInterrupt)
+    assert stop.value.tuner.cv_results_["trial"] == [0, 1]  # the finished ones, readable
+    monkeypatch.setattr(tuner_module, "cross_validate", real)
+    again = _tuner(n_trials=3, storage=str(db), study_name="s", pruner="none",
+                   refit=False).fit(x, y)
+    # the stopped trial (2, failed) runs again first, with its parameters
+    assert again.cv_results_["param_lr"][2] == calls[2]
+    assert again.cv_results_["retry_of"][2] == 2
+
+
+def test_a_from_scratch_trial_leaves_the_shared_backbone_pretrained():
+    """pretrained=False re-draws a copy: the folds' shared backbone (and the feature cache
+    keyed on its weights) keep the pretrained weights for the trials after it."""
+    import torch
+
+    from graftlab.train.build import build_model
+
+    backbone = tiny_backbone()
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    model = build_model(backbone, pretrained=False, num_outputs=3, seed=1)
+    assert all(torch.equal(before[k], v) for k, v in backbone.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
+
+
+def test_a_pruned_trial_ends_its_tracked_run_as_pruned_not_failed(monkeypatch):
+    import optuna
+
+    import graftlab.tune.tuner as tuner_module
+
+    ended, real = {}, tuner_module.cross_validate
+
+    class Run:
+        params = {}
+
+        def log_params(self, params):
+            self.params = {**self.params, **params}
+
+        def log_metrics(self, metrics, step):
+            pass
+
+    class Tracker:
+        @contextmanager
+        def nested(self, name):
+            run = Run()
+            try:
+                yield run
+            except BaseException:
+                ended[name] = "failed"
+                raise
+            ended[name] = run.params.get("trial_state", "finished")
+
+    def pruning(est, **kw):
+        if len(ended) == 1:
+            raise optuna.TrialPruned
+        return real(est, **kw)
+
+    monkeypatch.setattr(tuner_module, "cross_validate", pruning)
+    x, y = tiny_data()
+    t = _tuner(n_trials=3, pruner="none", tracker=Tracker(), refit=False).fit(x, y)
+    assert t.cv_results_["state"] == ["complete", "pruned", "complete"]
+    assert ended == {"trial-0": "finished", "trial-1": "pruned", "trial-2": "finished"}

@@ -11,7 +11,6 @@ from rich.table import Table
 from graftlab.cli.app import (SELECT_KEYS, Augment, KeepFraction, SelectOption, SkipCorrupt,
                               Track, _errors, _progress, app, console, err)
 from graftlab.cli.commands import Words, _print_table
-from graftlab.workflows.adapt import AdaptInterrupted
 
 
 @app.command()
@@ -82,6 +81,7 @@ def adapt(
     """Domain adaptation: labelled source + unlabelled target; label-free selection; a guard
     against negative transfer; report.html/.md and results.json."""
     from graftlab.cli.configs import configured
+    from graftlab.workflows.adapt import AdaptInterrupted
     from graftlab.config import AdaptConfig
     from graftlab.workflows.adapt_checks import check_methods
     from graftlab.workflows.configured import run_adapt_config

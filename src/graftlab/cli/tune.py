@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from graftlab.cli.app import SkipCorrupt, Track, _errors, _progress, app, console
+from graftlab.cli.app import SkipCorrupt, Track, _errors, _progress, app, console, err
 
 
 @app.command()
@@ -52,13 +52,23 @@ def tune(
     the best parameters, the optimisation history and the refitted best model."""
     from graftlab.cli.configs import configured
     from graftlab.config import TuneConfig
+    from graftlab.tune.tuner import TuneInterrupted
     from graftlab.workflows.tune import run_tune
 
     with _errors():
         cfg = configured(ctx, TuneConfig, words, positional="data.path",
                          renames={"seed": "tune.seed"})
-        with _progress() as update:
-            result = run_tune(cfg, progress=update)
+        try:
+            with _progress() as update:
+                result = run_tune(cfg, progress=update)
+        except TuneInterrupted as stop:
+            finished = len(stop.tuner.cv_results_["trial"]) if hasattr(
+                stop.tuner, "cv_results_") else 0
+            where = f"; their report is in {stop.folder}" if getattr(stop, "folder", None) \
+                else ""
+            err.print(f"interrupted: {finished} finished trial(s){where}. The same command "
+                      "with the same --storage and --study resumes the study.")
+            raise typer.Exit(130) from None
     best = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in result["best_params"].items())
     console.print(f"{result['data']}: best mean CV accuracy {result['best_score']:.4f} "

@@ -58,6 +58,10 @@ def tune_markdown(results: dict) -> str:
             f"{results['pruner']} pruner.\n\n"
             f"## Best: trial {results['best_trial']}, mean CV accuracy "
             f"{results['best_score']:.4f}\n\n{best}\n\n"
-            "The model refitted with these parameters on all the data is in `model/`.\n\n"
-            "## Optimisation history\n\n![optimisation history](history.svg)\n\n"
+            + ("**Interrupted** before the study's trials were done: the best of the "
+               "finished ones is shown, and no model was refitted (run the command again to "
+               "finish; a study in `--storage` resumes, the stopped trial first).\n\n"
+               if results.get("status") == "interrupted" else
+               "The model refitted with these parameters on all the data is in `model/`.\n\n")
+            + "## Optimisation history\n\n![optimisation history](history.svg)\n\n"
             f"## Trials\n\n{markdown_table(table)}\n")

@@ -3,6 +3,8 @@ plan for it (what trains, at which learning rate)."""
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 import torch
@@ -32,6 +34,8 @@ def build_model(backbone: Any, *, head: str = "linear", head_options: dict | Non
     torch.manual_seed(seed)
     net = create_backbone(backbone, **(backbone_options or {})).eval()
     if not pretrained:
+        if not isinstance(backbone, str):  # an object given may be shared (tune's folds, the
+            net = copy.deepcopy(net)       # user's own module): re-draw a copy of it
         reinitialise(net)
     (layer,) = net.check_layers(layer)
     shape = layer_output_shape(net, layer)

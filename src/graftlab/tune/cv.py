@@ -96,7 +96,8 @@ def _on_features(est: Grafter, folds: Folds, train: np.ndarray, val: np.ndarray,
     (closed-form linear head for linear_probe, else ERM on the head); None when the
     estimator's route is not the pooled one."""
     strategy = strategy_from(est.strategy, est.get_params(), est.strategy_options)
-    if folds.backbone is None or (strategy.moves_backbone and not strategy.solved):
+    if folds.backbone is None or (strategy.moves_backbone and not strategy.solved) or \
+            not est.pretrained:
         return None  # building it on the shared backbone would change that (e.g. LoRA)
     twin = clone(est).set_params(backbone=folds.backbone, backbone_options=None,
                                  checkpoint_dir=None,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from graftlab.config import TrainConfig
 from graftlab.config.loading import read_yaml_file
-from graftlab.errors import ConfigError, closest
+from graftlab.errors import ConfigError, GraftlabError, closest
 
 # estimator parameters a study may not vary: they are objects or places, not settings
 NOT_TUNABLE = ("callbacks", "checkpoint_dir", "distill_from", "backbone")
@@ -67,6 +67,10 @@ class Param(BaseModel):
             raise ValueError("log and step cannot be combined")
         if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
             raise ValueError("an int parameter needs whole-number low and high")
+        if self.step is not None and (self.step <= 0 or (self.type == "int" and
+                                                         self.step != int(self.step))):
+            raise ValueError(f"step must be above 0{' and whole' if self.type == 'int' else ''}"
+                             f", got {self.step:g}")
         return self
 
     def values(self) -> list[Value]:
@@ -94,6 +98,14 @@ class SearchSpace(BaseModel):
     params: dict[str, Param]
     fixed: dict[str, Any] = {}
 
+    @model_validator(mode="after")
+    def _something(self) -> SearchSpace:
+        if not self.params:
+            raise ValueError("params is empty: nothing to search (name at least one "
+                             "parameter, e.g. lr: {type: float, low: 1.0e-4, high: 1.0e-1, "
+                             "log: true})")
+        return self
+
     def suggest(self, trial: Any) -> dict[str, Value]:
         """One trial's parameters, in the space's order."""
         return {name: p.suggest(trial, name) for name, p in self.params.items()}
@@ -118,18 +130,62 @@ class SearchSpace(BaseModel):
                         f"search space: unknown parameter {name!r} in {where}."
                         + (f" Did you mean {guess!r}?" if guess else ""),
                         hint=f"searchable parameters: {', '.join(usable)}.")
+        if "backbone" in self.fixed:  # it would quietly replace the command's -b
+            raise ConfigError("search space: fixed.backbone would override the estimator's "
+                              "backbone.", hint="choose the backbone on the estimator (-b, "
+                              "--backbone) and drop it from the space.")
         both = sorted(set(self.params) & set(self.fixed))
         if both:
             raise ConfigError(f"search space: {', '.join(both)} both searched (params) and "
                               "fixed.", hint="keep each name in one of the two sections.")
         for name, param in self.params.items():
+            if param.type == "float" and _whole(name):
+                raise ConfigError(f"search space: {name!r} takes whole numbers, but its range "
+                                  "is type: float.", hint=f"make it type: int (or categorical "
+                                  f"choices) for {name!r}.")
             _check_values(name, param.values())
         for name, value in self.fixed.items():
             _check_values(name, [value], what="fixed")
 
 
+def _whole(name: str) -> bool:
+    """Whether the train section takes only whole numbers for ``name`` (batch_size, epochs)."""
+    if name not in TrainConfig.model_fields:
+        return False
+    try:
+        TrainConfig.model_validate({name: 1.5})
+    except ValidationError as exc:
+        return exc.errors()[0]["type"] == "int_from_float"
+    return False
+
+
+def _registered(name: str) -> Any:
+    """The registry whose entries a setting names (strategies, heads, methods), or None."""
+    if name == "strategy":
+        from graftlab.train.strategies import STRATEGIES
+
+        return STRATEGIES
+    if name == "head":
+        from graftlab.heads.heads import HEADS
+
+        return HEADS
+    if name == "method":
+        from graftlab.methods import METHODS
+
+        return METHODS
+    return None
+
+
 def _check_values(name: str, values: list[Value], what: str = "params") -> None:
-    """Each value as ``graftlab fit``'s train section would take it (where it has the name)."""
+    """Each value as ``graftlab fit``'s train section would take it (where it has the name);
+    a strategy, head or method by its registry, before the first trial draws it."""
+    registry = _registered(name)
+    for value in values if registry is not None else []:
+        try:
+            registry.get(value)
+        except GraftlabError as exc:
+            raise ConfigError(f"search space: {what}.{name}: {exc.message}",
+                              hint=exc.hint) from None
     if name not in TrainConfig.model_fields:
         return
     for value in values:

@@ -45,6 +45,16 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 
 
+class TuneInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :meth:`Tuner.fit`: ``tuner`` holds the study and, where a
+    trial had completed, its ``cv_results_`` and best trial (nothing was refitted). The trial
+    that was stopped is queued again, so the next run of the study draws it first."""
+
+    def __init__(self, tuner: Tuner) -> None:
+        self.tuner = tuner
+        super().__init__("tuning interrupted")
+
+
 class Tuner(BaseEstimator):
     """Search ``space`` (a YAML file, a mapping or a :class:`SearchSpace`) for the parameters
     of ``estimator`` (default ``Grafter()``) that score best in ``cv``-fold cross-validation.
@@ -158,8 +168,18 @@ class Tuner(BaseEstimator):
                                grace_period=self.grace_period, max_retry=self.max_retry)
         study = open_study(storage, self.study_name, self._identity(space, base, data),
                            sampler=self._sampler(), pruner=self._pruner(steps))
-        run_trials(study, self._objective(space, base, score), self.n_trials,
-                   poll=max(1, self.heartbeat_interval // 2), progress=progress)
+        self._running = None
+        try:
+            run_trials(study, self._objective(space, base, score), self.n_trials,
+                       poll=max(1, self.heartbeat_interval // 2), progress=progress)
+        except KeyboardInterrupt:
+            self.study_ = study
+            self._requeue(study)
+            try:
+                self._read(study)
+            except ConfigError:  # no trial completed: nothing to read
+                pass
+            raise TuneInterrupted(self) from None
         self.study_ = study
         self._read(study)
         if self.refit:
@@ -173,25 +193,45 @@ class Tuner(BaseEstimator):
         metric = "cv_accuracy" if self.scoring == "accuracy" else f"target_{self.scoring}"
 
         def objective(trial: Any) -> float:
+            import optuna
+
+            self._running = trial.number
             params = space.suggest(trial)
             est = clone(base).set_params(**params)
             run = self.tracker.nested(f"trial-{trial.number}") if self.tracker else nullcontext()
-            t0 = time.perf_counter()
+            t0, pruned = time.perf_counter(), None
             with run as tracked:
                 if tracked is not None:
                     tracked.log_params(params)
                 reporter = Reporter(trial, tracked)
                 try:
                     scores = score(est, reporter=reporter)
+                except optuna.TrialPruned as stop:  # a tracked run that ends as planned
+                    pruned = stop
+                    if tracked is not None:
+                        tracked.log_params({"trial_state": "pruned"})
                 finally:  # a pruned trial's compute counts too
                     trial.set_user_attr("epochs_run", reporter.epochs_run)
                     trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-                value = float(np.mean(scores))
-                if tracked is not None:
-                    tracked.log_metrics({metric: value}, step=len(scores) * est.epochs)
+                if pruned is None:
+                    value = float(np.mean(scores))
+                    if tracked is not None:
+                        tracked.log_metrics({metric: value}, step=len(scores) * est.epochs)
+            if pruned is not None:
+                raise pruned
             trial.set_user_attr("fold_scores", scores)
             return value
         return objective
+
+    def _requeue(self, study: Any) -> None:
+        """Queue the trial a Ctrl-C stopped (Optuna marks it failed) with its parameters, so
+        that the study's next run retries it, as a worker killed outright is retried."""
+        from optuna.trial import TrialState
+
+        stopped = next((t for t in study.get_trials(deepcopy=False)
+                        if t.number == self._running), None)
+        if stopped is not None and stopped.state == TrialState.FAIL and stopped.params:
+            study.enqueue_trial(stopped.params, user_attrs={"retry_of": stopped.number})
 
     def _read(self, study: Any) -> None:
         """``cv_results_`` (one entry per finished trial, as lists), the best trial."""
@@ -213,7 +253,8 @@ class Tuner(BaseEstimator):
             "fold_scores": [t.user_attrs.get("fold_scores") for t in trials],
             "epochs_run": [t.user_attrs.get("epochs_run") for t in trials],
             "seconds": [t.user_attrs.get("seconds") for t in trials],
-            "retry_of": [t.system_attrs.get("failed_trial") for t in trials],
+            "retry_of": [t.system_attrs.get("failed_trial", t.user_attrs.get("retry_of"))
+                         for t in trials],
         }
         best = max(complete, key=lambda t: t.value)
         self.best_trial_, self.best_params_, self.best_score_ = best.number, best.params, \
@@ -266,4 +307,11 @@ def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0,
         if not count[TrialState.WAITING] and finished + count[TrialState.RUNNING] >= n_trials:
             time.sleep(poll)  # others' trials finish the study, unless they die
             continue
-        study.optimize(objective, n_trials=1)
+        # a failed trial's error is raised here and told once (Optuna would also log it
+        # with its traceback at WARNING, a Ctrl-C's included)
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        try:
+            study.optimize(objective, n_trials=1)
+        finally:
+            optuna.logging.set_verbosity(level)

@@ -20,6 +20,7 @@ from graftlab.report.run import interrupt_deferred, write_run
 from graftlab.report.tune import history_svg, trial_rows, tune_markdown
 from graftlab.track import check_tracker, open_tracker
 from graftlab.tune import Tuner, load_space
+from graftlab.tune.tuner import TuneInterrupted
 from graftlab.tune.storage import check_connects, storage_url
 from graftlab.workflows.common import (check_backbone, check_cache, check_writable,
                                        class_names, early_folder, limit_domain,
@@ -65,21 +66,40 @@ def _study(config: TuneConfig, estimator, space, domain, url: str | None, progre
     tuner = Tuner(estimator=estimator, space=space, n_trials=search.trials, cv=search.cv,
                   storage=search.storage, study_name=search.study, sampler=search.sampler,
                   pruner=search.pruner, seed=search.seed, tracker=tracker)
-    tuner.fit(domain, class_names(domain, domain.labels), progress=progress)
-    results = {"format": FORMAT, "data": domain.name, "backbone": config.model.backbone,
+    try:
+        tuner.fit(domain, class_names(domain, domain.labels), progress=progress)
+    except TuneInterrupted as stop:
+        if not hasattr(tuner, "cv_results_"):
+            raise  # no trial completed: nothing to report
+        stop.folder = _write(config, tuner, domain.name, url, t0, folder, interrupted=True)
+        raise
+    return _write(config, tuner, domain.name, url, t0, folder, tracker=tracker)
+
+
+def _write(config: TuneConfig, tuner: Tuner, data: str, url: str | None, t0: float,
+           folder: Path | None, tracker=None, interrupted: bool = False) -> dict | Path:
+    """The run folder from the study; an interrupted one (its folder returned) without the
+    refitted model."""
+    search = config.tune
+    results = {"format": FORMAT, "data": data, "backbone": config.model.backbone,
                "study": tuner.study_.study_name, "storage": _shown(url), "cv": search.cv,
                "sampler": search.sampler, "pruner": search.pruner, "n_trials": search.trials,
                "best_trial": tuner.best_trial_, "best_params": tuner.best_params_,
                "best_score": tuner.best_score_, "trials": trial_rows(tuner.cv_results_),
-               "seconds": round(time.perf_counter() - t0, 2)}
+               "seconds": round(time.perf_counter() - t0, 2),
+               "status": "interrupted" if interrupted else "complete"}
     folder = folder or new_folder(config.runs_dir, "tune")
-    tuner.best_estimator_.save(folder / "model")
+    if not interrupted:
+        tuner.best_estimator_.save(folder / "model")
     with interrupt_deferred():
         _atomic.write_text(folder / "history.svg", history_svg(results["trials"]))
         _atomic.write_json(folder / "results.json", results)
         write_run(folder, config=config.model_dump(), metrics={
-            k: results[k] for k in ("best_trial", "best_params", "best_score", "seconds")},
+            k: results[k] for k in ("best_trial", "best_params", "best_score", "seconds",
+                                    "status")},
             summary=tune_markdown(results))
+    if interrupted:
+        return folder
     if tracker is not None:
         tracker.log_metrics({"best_cv_accuracy": results["best_score"]})
     return {**results, "run_folder": str(folder)}
