@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +254,52 @@ def test_export_on_the_command_line(cli, models, tmp_path):
     assert rows[0]["label"] == Predictor.load(models["text"]).predict(["good film"])[0]
     result = cli("export", models["text"], "--out", tmp_path / "x", code=2)
     assert "exists and is not an empty folder" in result.stderr
+
+
+def test_out_is_never_the_input_and_never_replaced_unasked(cli, models, reviews, tmp_path):
+    before = reviews.read_text()
+    result = cli("predict", models["text"], reviews, "--out", reviews, "--text-column",
+                 "review", "--overwrite", code=2)
+    assert "is the input file" in " ".join(result.stderr.split())
+    assert reviews.read_text() == before
+    out = tmp_path / "pred.csv"
+    out.write_text("mine\n")
+    result = cli("predict", models["text"], reviews, "--out", out, "--text-column", "review",
+                 code=2)
+    assert "exists" in result.stderr and "--overwrite" in result.stderr
+    assert out.read_text() == "mine\n"
+    cli("predict", models["text"], reviews, "--out", out, "--text-column", "review",
+        "--overwrite")
+    assert out.read_text().startswith("id,label")
+
+
+def test_a_text_that_is_not_unicode_is_named_not_a_traceback(cli, models):
+    from graftlab.deploy.payload import Limits, Refused, _text
+    from graftlab.errors import DataError
+
+    with pytest.raises(DataError, match="input 1: character 3 .* is a lone surrogate"):
+        Predictor.load(models["text"]).predict(["good film", "caf\udce9"])
+    with pytest.raises(Refused) as refused:  # serve: a 422, not a 500
+        _text("caf\udce9", 0, Limits())
+    assert refused.value.status == 422
+    result = cli("predict", models["text"], "-", stdin=b"good film\ncaf\xe9\n", code=2)
+    assert "line 2 of stdin is not UTF-8" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_image_named_in_another_encoding_keeps_its_bytes_in_the_csv(cli, models, tmp_path):
+    folder = tmp_path / "latin"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # a Latin-1 name on a UTF-8 system
+    Image.fromarray(squares(1)[0][0]).save(folder / name)
+    out = tmp_path / "pred.csv"
+    cli("predict", models["image"], folder, "--out", out)
+    assert b"caf\xe9.png" in out.read_bytes()
+
+
+def test_a_closed_pipe_ends_predict_quietly(models):
+    graftlab = Path(sys.executable).with_name("graftlab")
+    line = (f"yes 'good film' | head -5000 | {graftlab} predict {models['text']} - "
+            "--batch-size 8 | head -1; echo rc=${PIPESTATUS[2]} >&2")
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300)
+    assert done.stdout.count("\n") == 1 and '"id": 1' in done.stdout
+    assert "rc=141" in done.stderr and "error" not in done.stderr  # as SIGPIPE would end it

@@ -25,10 +25,12 @@ from typer.testing import CliRunner
 
 from graftlab.cli import app as cli_app
 from graftlab.deploy.payload import Limits
+from graftlab.errors import ConfigError
 from graftlab.deploy.predictor import Predictor
 from graftlab.deploy.serve import create_app, open_socket
 
-LIMITS = Limits(max_body_mb=0.05, max_pixels=64 * 64, max_text_chars=200, max_items=10)
+LIMITS = Limits(max_body_mb=0.05, max_pixels=64 * 64, max_text_chars=200, max_items=10,
+                max_request_pixels=3 * 64 * 64)
 
 
 @contextmanager
@@ -89,7 +91,7 @@ def test_health_and_info(served, models):
     assert (info["labels"], info["task"], info["modality"]) == (["neg", "pos"],
                                                                 "classification", "text")
     assert info["limits"] == {"max_body_mb": 0.05, "max_pixels": 4096, "max_text_chars": 200,
-                              "max_items": 10}
+                              "max_items": 10, "max_request_pixels": 12288}
     assert info["batching"] == {"max_batch": 32, "max_wait_ms": 5.0}
     assert "texts" in info["accepts"]
     assert served["regressor"].get("/info").json()["task"] == "regression"
@@ -187,6 +189,22 @@ def test_an_image_over_the_pixel_limit_is_413(served):
              "input 0 is 64x65 = 4,160 pixels", "--max-pixels 4,096")
     _refused(served["image"].post("/predict", files=[("file", ("a.png", big, "image/png"))]),
              413, "--max-pixels 4,096")
+
+
+def test_a_request_of_many_large_images_is_413_before_any_is_decoded(served, monkeypatch):
+    import graftlab.deploy.payload as payload
+
+    decoded = []
+    monkeypatch.setattr(payload, "read_image", lambda f: decoded.append(1))
+    each = png(np.zeros((64, 64, 3), np.uint8))  # within --max-pixels, four over the sum
+    _refused(served["image"].post("/predict", json={"inputs": [b64(each)] * 4}), 413,
+             "over 16,384 pixels (up to input 3)", "--max-request-pixels 12,288")
+    assert not decoded
+
+
+def test_limits_must_be_finite():
+    with pytest.raises(ConfigError, match="--max-body-mb must be a finite number > 0, got inf"):
+        Limits(max_body_mb=float("inf"))
 
 
 # ---------------------------------------------------------------------- bad requests
@@ -304,8 +322,9 @@ def test_a_port_in_use_is_named_with_the_option(models):
 @pytest.mark.parametrize(("args", "needle"), [
     (["--max-batch", "0"], "--max-batch must be an integer >= 1, got 0"),
     (["--max-wait-ms", "-1"], "--max-wait-ms must be >= 0"),
-    (["--max-items", "0"], "--max-items must be > 0, got 0"),
-    (["--max-body-mb", "0"], "--max-body-mb must be > 0"),
+    (["--max-items", "0"], "--max-items must be a finite number > 0, got 0"),
+    (["--max-body-mb", "0"], "--max-body-mb must be a finite number > 0"),
+    (["--max-body-mb", "inf"], "--max-body-mb must be a finite number > 0, got inf"),
     (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
     (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
     (["--host", "203.0.113.9", "--port", "0"], "cannot listen on 203.0.113.9:0"),

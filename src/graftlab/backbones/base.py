@@ -62,7 +62,14 @@ def image_batch(images: np.ndarray | torch.Tensor, size: int, mean: Sequence[flo
     then ``(x - mean) / std`` per channel. The image backbones' preprocessing, and an exported
     model's (its ``contract.json`` names these steps)."""
     x = torch.as_tensor(np.asarray(images)) if not torch.is_tensor(images) else images
+    step = max(1, FLOAT_BUDGET // max(1, x[0].numel() * 4)) if len(x) else 1
+    if len(x) > step:  # large photos: a few at a time, so their float copies stay bounded
+        return torch.cat([image_batch(x[i:i + step], size, mean, std)
+                          for i in range(0, len(x), step)])
     return unit_image_batch(x.permute(0, 3, 1, 2).float().div(255.0), size, mean, std)
+
+
+FLOAT_BUDGET = 64 * 2**20  # bytes of float pixels image_batch holds at once (one image at least)
 
 
 def unit_image_batch(x: torch.Tensor, size: int, mean: Sequence[float] | torch.Tensor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -54,6 +55,10 @@ def _errors():
     except GraftlabError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except BrokenPipeError:  # `graftlab predict ... | head`: the reader has what it wanted
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None  # as a process SIGPIPE ended
     except OSError as exc:  # a disk, a permission: say which file, not a traceback
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"[bold red]error:[/] {exc.strerror or exc}{where}.", highlight=False,

@@ -73,6 +73,7 @@ def predict(
     = 32,
     text_column: TextColumn = "text",
     skip_corrupt: SkipCorrupt = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Predict a label and its probabilities (or a value) for every input, streamed in
     batches: one row per input, with its id (file path or row number). A tagger writes the
@@ -84,7 +85,7 @@ def predict(
     with _errors():
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be an integer >= 1, got {batch_size}.")
-        path = check_out(out)
+        path = check_out(out, data, overwrite)
         predictor = Predictor.load(model, batch_size=batch_size)
         source = open_source(data, predictor.modality, text_column=text_column,
                              skip_corrupt=skip_corrupt, task=predictor.task)
@@ -119,6 +120,9 @@ def serve(
     = 16_000_000,
     max_text_chars: Annotated[int, typer.Option(help="Longest text, characters.")] = 10_000,
     max_items: Annotated[int, typer.Option(help="Most inputs in one request.")] = 256,
+    max_request_pixels: Annotated[int, typer.Option(
+        help="Most pixels in all the images of one request, height x width summed.")]
+    = 64_000_000,
     threads: Annotated[int | None, typer.Option(
         help="Threads the model runs on (PyTorch, ONNX Runtime); default all cores. On a "
         "shared or busy machine 1 often answers more requests per second.",
@@ -133,7 +137,8 @@ def serve(
 
     with _errors():
         limits = Limits(max_body_mb=max_body_mb, max_pixels=max_pixels,
-                        max_text_chars=max_text_chars, max_items=max_items)
+                        max_text_chars=max_text_chars, max_items=max_items,
+                        max_request_pixels=max_request_pixels)
         MicroBatcher.check(max_batch, max_wait_ms)
         if threads is not None and threads < 1:
             raise ConfigError(f"--threads must be an integer >= 1, got {threads}.",

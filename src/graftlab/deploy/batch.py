@@ -28,6 +28,7 @@ from graftlab.data.folders import IMAGE_SUFFIXES, list_images, unreadable_error,
 from graftlab.data.images import ImageProblem, read_image
 from graftlab.data import TAGGED_SUFFIXES
 from graftlab.data.tables import SUFFIXES, iter_texts
+from graftlab.deploy.inputs import not_unicode
 from graftlab.data.tagged import iter_word_sentences
 from graftlab.deploy import structured
 from graftlab.errors import ConfigError, DataError
@@ -55,7 +56,7 @@ def open_source(data: str, modality: str, *, text_column: str = "text",
     .bio, ...: one word a line, a blank line between sentences, any tag column ignored; id: the
     line of the sentence's first word). Data of the other modality is refused, naming both."""
     if data == "-":
-        return _lines(stdin or sys.stdin, "stdin", modality, skip_corrupt)
+        return _lines(stdin or _stdin(), "stdin", modality, skip_corrupt)
     path = Path(data).expanduser()
     table = path.suffix.lower() in SUFFIXES
     if not path.exists():
@@ -119,6 +120,15 @@ def _read_lines(path: Path) -> Iterator[str]:
                         hint="re-save it as UTF-8.") from None
 
 
+def _stdin() -> TextIO:
+    """stdin as UTF-8 whatever the locale, bytes that are not UTF-8 kept (as surrogates) so
+    that the line holding them is named, not a decoding traceback."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape")
+
+
 def _lines(stream: Iterable[str], name: str, modality: str, skip_corrupt: bool) -> Source:
     """One text a line (id: the line number), or one image path a line (id: the path); blank
     lines are skipped."""
@@ -130,6 +140,10 @@ def _lines(stream: Iterable[str], name: str, modality: str, skip_corrupt: bool) 
             if not text.strip():
                 continue
             if modality == "text":
+                if not_unicode(text):
+                    raise DataError(f"line {number} of {name} is not UTF-8 text.",
+                                    hint="re-encode it as UTF-8 (e.g. iconv -f latin1 -t "
+                                    "utf-8).")
                 yield number, text
                 continue
             path = Path(text.strip())
@@ -213,11 +227,21 @@ def columns_of(predictor: Any) -> list[str]:
     return ["id", "label", *(f"prob_{name}" for name in predictor.labels)]
 
 
-def check_out(out: str | Path | None) -> Path | None:
-    """``--out`` before any work: a .csv or .jsonl file name in a folder that exists."""
+def check_out(out: str | Path | None, data: str | None = None, overwrite: bool = False
+              ) -> Path | None:
+    """``--out`` before any work: a .csv or .jsonl file name in a folder that exists, not the
+    input ``data`` itself, and new unless ``overwrite``."""
     if out is None:
         return None
     out = Path(out).expanduser()
+    if data is not None and data != "-" and out.exists() and Path(data).expanduser().exists() \
+            and out.resolve() == Path(data).expanduser().resolve():
+        raise ConfigError(f"--out {out} is the input file: writing the predictions would "
+                          "replace the data they are made from.",
+                          hint="write them to another file, e.g. --out predictions.csv.")
+    if out.is_file() and not overwrite:
+        raise ConfigError(f"--out {out} exists; predict never replaces a file unasked.",
+                          hint="give a new file name, or add --overwrite to replace it.")
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name, e.g. "
                           f"{out / 'predictions.csv'}.")
@@ -259,7 +283,8 @@ def write_rows(rows: Iterable[dict], columns: list[str], out: Path | None,
         return count
 
     def write(handle) -> None:
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        # a file name that is not UTF-8 (a Latin-1 disk) keeps its bytes in the id
+        text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
         fill(text)
         text.flush()
         text.detach()

@@ -45,7 +45,25 @@ def texts(items: list, offset: int = 0) -> list[str]:
             raise DataError(f"input {offset + i} is {kind}, but this is a text model: it takes "
                             f"{TEXT_INPUTS}.",
                             hint="give an image model images, and this model texts.")
+        problem = not_unicode(item)
+        if problem:
+            raise DataError(f"input {offset + i}: {problem}.", hint=UNICODE_HINT)
     return items
+
+
+UNICODE_HINT = ("decode the text as UTF-8 (or its real encoding) before predicting, or drop "
+                "the character.")
+
+
+def not_unicode(text: str) -> str | None:
+    """What makes ``text`` unusable by a tokenizer: a lone surrogate (from bytes that were not
+    UTF-8, decoded with errors='surrogateescape', or a broken \\u escape); None if it is fine."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"character {exc.start} ({text[exc.start]!r}) is a lone surrogate, not a "
+                "Unicode character (bytes that were not UTF-8, or a broken \\u escape)")
+    return None
 
 
 def images(items: list, offset: int = 0) -> list[np.ndarray]:

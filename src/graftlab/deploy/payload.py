@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from graftlab.data.images import ImageProblem, image_size, read_image
+from graftlab.deploy.inputs import UNICODE_HINT, not_unicode
 from graftlab.errors import ConfigError, DataError
 
 JSON_FORM = 'JSON {"inputs": [...]}'
@@ -39,12 +41,13 @@ class Limits:
     max_pixels: int = 16_000_000  # --max-pixels: one image, height x width
     max_text_chars: int = 10_000  # --max-text-chars: one text
     max_items: int = 256  # --max-items: inputs in one request
+    max_request_pixels: int = 64_000_000  # --max-request-pixels: all images of a request
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not value > 0:
+            if not (value > 0 and math.isfinite(value)):
                 option = "--" + name.replace("_", "-")
-                raise ConfigError(f"{option} must be > 0, got {value}.",
+                raise ConfigError(f"{option} must be a finite number > 0, got {value}.",
                                   hint=f"the default is {getattr(Limits, name)}.")
 
     @property
@@ -105,7 +108,7 @@ def json_inputs(body: bytes, modality: str, limits: Limits) -> list:
         return [_words(item, i, limits) for i, item in enumerate(items)]
     if modality == "text":
         return [_text(item, i, limits) for i, item in enumerate(items)]
-    return [image(_base64(item, i), i, limits) for i, item in enumerate(items)]
+    return images([_base64(item, i) for i, item in enumerate(items)], limits)
 
 
 def file_inputs(files: list[bytes], modality: str, limits: Limits) -> list[np.ndarray]:
@@ -117,6 +120,23 @@ def file_inputs(files: list[bytes], modality: str, limits: Limits) -> list[np.nd
         raise Refused(422, "the multipart body holds no file part: there is nothing to predict.",
                       hint="send one image file per part (curl -F file=@photo.jpg).")
     _count(len(files), limits)
+    return images(files, limits)
+
+
+def images(files: list[bytes], limits: Limits) -> list[np.ndarray]:
+    """Each image file decoded, once the request's pixels in all (read from the headers) are
+    known to fit ``max_request_pixels``: a request of many large images is refused before
+    any is decoded (decoded, each pixel takes 3 bytes, and more while it is resized)."""
+    total = 0
+    for i, data in enumerate(files):
+        try:
+            height, width = image_size(io.BytesIO(data))
+        except ImageProblem:
+            continue  # image() names it, in order
+        total += height * width
+        if total > limits.max_request_pixels:
+            raise too_large(f"the request's images hold over {total:,} pixels (up to input "
+                            f"{i})", "--max-request-pixels", limits.max_request_pixels)
     return [image(data, i, limits) for i, data in enumerate(files)]
 
 
@@ -154,6 +174,9 @@ def _text(item: Any, position: int, limits: Limits) -> str:
     if len(item) > limits.max_text_chars:
         raise too_large(f"input {position} has {len(item):,} characters", "--max-text-chars",
                         limits.max_text_chars)
+    problem = not_unicode(item)
+    if problem:
+        raise Refused(422, f"input {position}: {problem}.", hint=UNICODE_HINT)
     return item
 
 
