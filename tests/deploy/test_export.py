@@ -247,3 +247,21 @@ def test_real_backbones_export_with_parity(backbone, tmp_path):
     expected = np.concatenate([g.predict_proba([p] if isinstance(p, str) else p[None])
                                for p in probe])
     np.testing.assert_allclose(onnx.predict_proba(probe), expected, atol=1e-5)
+
+
+def test_export_refuses_the_current_folder_and_names_no_option_it_lacks(models, tmp_path,
+                                                                       monkeypatch):
+    from graftlab.deploy.export import export
+    from graftlab.errors import ConfigError, DataError
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(ConfigError, match=r"--out \. is the folder you are in"):
+        export(models["image"], ".")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError) as exc:
+        export(models["image"], tmp_path / "out", sample=str(bad))
+    assert "--skip-corrupt" not in str(exc.value) and "remove or repair" in str(exc.value)

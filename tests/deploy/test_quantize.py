@@ -56,8 +56,14 @@ def test_an_image_model_becomes_static_qdq_calibrated_on_its_data(int8, exported
     assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(done.folder)
     c, fp32 = _contract(done.folder), _contract(exported["image"])
     assert {k: v for k, v in c.items() if k not in ("quantize", "quantized", "parity",
-                                                     "source")} == {
-        k: v for k, v in fp32.items() if k not in ("parity", "source")}  # the same contract
+                                                     "source", "card")} == {
+        k: v for k, v in fp32.items() if k not in ("parity", "source", "card")}  # the same
+    # the card says what its readers (serve's /info) get: int8, and how far it was checked
+    assert {k: v for k, v in c["card"].items() if k in fp32["card"]} == fp32["card"]
+    assert c["card"]["precision"] == "int8"
+    assert c["card"]["int8_agreement_with_fp32"] == c["quantize"]["check"][
+        "prediction_agreement"]
+    assert c["card"]["metrics_measured_in"] == "fp32, before quantisation"
     q = c["quantized"]
     assert q["scheme"].startswith("int8 static QDQ: weights per channel")
     assert q["calibration"] == {"data": f"{digits} (first 36)", "samples": 36}
@@ -66,6 +72,8 @@ def test_an_image_model_becomes_static_qdq_calibrated_on_its_data(int8, exported
     check = c["quantize"]["check"]
     assert check["sample"] == f"{digits} (first 36; the first 36 calibrated)"
     assert check["samples"] == 36 and 0 <= check["prediction_agreement"] <= 1
+    # 36 inputs that also calibrated it: the check says so rather than flatter
+    assert check["caveat"].startswith("checked on 36 inputs only")
     assert (c["quantize"]["asked"], c["quantize"]["kept"]) == ("int8", "int8")
     assert c["parity"]["max_abs_diff"] <= 1e-4  # the fp32 graph's parity, before int8
     integrity.verify_manifest(done.folder)
@@ -78,6 +86,7 @@ def test_a_text_model_becomes_dynamic_int8_without_calibration(int8):
     assert c["quantized"]["scheme"].startswith("int8 dynamic: MatMul/Gemm weights int8 per channel")
     assert c["quantized"]["calibration"] == {"data": None, "samples": 0}
     assert c["quantize"]["check"]["sample"].startswith("synthetic")
+    assert c["quantize"]["check"]["caveat"].startswith("checked on 8 synthetic inputs")
     assert sorted(p.name for p in done.folder.iterdir()) == [
         "contract.json", "manifest.json", "model.onnx", "tokenizer"]  # no leftovers
 
@@ -282,3 +291,34 @@ def test_real_backbones_quantize(backbone, tmp_path):
     check = done.quantize["check"]
     assert check["prediction_agreement"] >= 0.9, check
     assert Predictor.load(done.folder).predict(list(inputs)[:4]).shape == (4,)
+
+
+def test_the_check_names_what_makes_its_agreement_a_rough_guess():
+    from graftlab.deploy.quantize import Int8Data, check_caveat
+
+    real = [0] * 150
+    assert check_caveat(Int8Data(real[:128], "imgs (first 128)", real, "held (first 150)")) \
+        is None
+    flattered = Int8Data(real[:128], "imgs (first 128)", real,
+                         "imgs (first 150; the first 128 calibrated)")
+    assert "also calibrated the graph" in check_caveat(flattered)
+    assert "inputs only" in check_caveat(Int8Data(None, None, real[:40], "t.csv (first 40)"))
+    measured = Agreement(150, "t.csv (first 150)", 0.9, 0.3, 0.95)
+    assert "nothing to calibrate" in quantize.refuse(measured, "text").hint
+    assert "--calibration" in quantize.refuse(measured, "image").hint
+
+
+def test_calibration_images_are_drawn_at_random_from_every_class(models, tmp_path):
+    """A folder of class folders read in order would calibrate on its first classes only."""
+    from graftlab.deploy.export import _read
+    from graftlab.deploy.predictor import Predictor
+
+    for label in range(6):
+        (tmp_path / "classes" / str(label)).mkdir(parents=True)
+        for i in range(10):
+            pixels = np.full((16, 16, 3), 40 * label, np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "classes" / str(label) / f"{i}.png")
+    items, how = _read(Predictor.load(models["image"]), str(tmp_path / "classes"), "--sample",
+                       "text", 24)
+    assert how == "24 of 60 at random" and len(items) == 24
+    assert {int(x[0, 0, 0]) // 40 for x in items} == set(range(6))  # every class drawn

@@ -44,11 +44,12 @@ def export(
     with _errors():
         done = run_export(model, out, sample=sample, text_column=text_column,
                           quantize=quantize, calibration=calibration)
-    console.print(f"exported {model} to [bold]{done.folder}[/] (model.onnx "
-                  f"{done.bytes / 2**20:.1f} MiB); parity on {done.samples} inputs of "
-                  f"{done.sample}: max |difference| {done.max_abs_diff:.1e} (limit "
-                  f"{TOLERANCE:.0e}), every prediction the same.", highlight=False,
-                  soft_wrap=True)
+    int8 = bool(done.quantize and done.quantize.get("kept") == "int8")
+    console.print(f"exported {model} to [bold]{done.folder}[/] ({'int8 ' if int8 else ''}"
+                  f"model.onnx {done.bytes / 2**20:.1f} MiB); the fp32 graph's parity on "
+                  f"{done.samples} inputs of {done.sample}: max |difference| "
+                  f"{done.max_abs_diff:.1e} (limit {TOLERANCE:.0e}), every prediction the same.",
+                  highlight=False, soft_wrap=True)
     if done.quantize:  # what --quantize did: asked, kept, why, the int8 check
         q, check = done.quantize, done.quantize.get("check")
         agreed = (f"; int8 predicts the fp32 class on {check['prediction_agreement']:.1%} of "

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from graftlab import _atomic
 from graftlab.data.folders import IMAGE_SUFFIXES, list_images, unreadable_error, unreadable_headers
 from graftlab.data.images import ImageProblem, read_image
@@ -49,12 +51,14 @@ class Source:
 
 def open_source(data: str, modality: str, *, text_column: str = "text",
                 skip_corrupt: bool = False, stdin: TextIO | None = None,
-                task: str | None = None) -> Source:
+                task: str | None = None, shuffle_seed: int | None = None) -> Source:
     """The inputs ``data`` names for a ``modality`` model: a folder of images (recursive), one
     image file, a .csv/.jsonl table of texts, a .txt file or ``-`` for stdin (one text, or one
     image path, a line); for a tagger (``task="tagging"``) also a CoNLL-style file (.conll,
     .bio, ...: one word a line, a blank line between sentences, any tag column ignored; id: the
-    line of the sentence's first word). Data of the other modality is refused, naming both."""
+    line of the sentence's first word). Data of the other modality is refused, naming both.
+    ``shuffle_seed``: a folder's images in a seeded random order (a sample of the first N is
+    then a random draw, not the first classes' files)."""
     if data == "-":
         return _lines(stdin or _stdin(), "stdin", modality, skip_corrupt)
     path = Path(data).expanduser()
@@ -88,6 +92,8 @@ def open_source(data: str, modality: str, *, text_column: str = "text",
                         "nor a folder of images.", hint="give a folder of images.")
     root = path if path.is_dir() else path.parent
     files = list_images(path) if path.is_dir() else [path]
+    if shuffle_seed is not None:
+        files = [files[i] for i in np.random.default_rng(shuffle_seed).permutation(len(files))]
     problems = unreadable_headers(files)
     if problems and not skip_corrupt:
         raise unreadable_error(root, problems)

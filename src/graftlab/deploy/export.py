@@ -106,6 +106,13 @@ def export(model_path: str | Path, out: str | Path, *, sample: str | None = None
             from graftlab.deploy.quantize import apply
 
             contract.update(apply(tmp, onnx, int8, mode, min_agreement))
+            if contract.get("quantized"):  # who reads the card (serve's /info) sees int8
+                check = contract["quantize"]["check"]
+                contract["card"] = {**(contract.get("card") or {}), "precision": "int8",
+                                    "int8_agreement_with_fp32": check["prediction_agreement"],
+                                    "int8_check": {k: check[k] for k in ("samples", "sample",
+                                                                         "caveat") if k in check},
+                                    "metrics_measured_in": "fp32, before quantisation"}
         _atomic.write_json(tmp / "contract.json", contract)
         integrity.write_manifest(tmp, _files(tmp))
         if out.is_dir():
@@ -120,6 +127,9 @@ def export(model_path: str | Path, out: str | Path, *, sample: str | None = None
 
 def _check_out(out: str | Path) -> Path:
     out = Path(out).expanduser()
+    if out.resolve() == Path.cwd().resolve():
+        raise ConfigError(f"--out {out} is the folder you are in; export writes a new folder "
+                          "in its place.", hint="name a new folder, e.g. --out exported.")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out} exists and is not an empty folder; export writes a "
                           "new folder.", hint="give a new folder, or delete the old export "
@@ -263,26 +273,39 @@ def _sample(predictor: Predictor, data: str | None, text_column: str, size: int
         pixels = getattr(predictor._engine.backbone, "image_size", 224)
         return (synthetic_sample(predictor.modality, pixels),
                 "synthetic (graftlab.deploy.export.synthetic_sample)")
-    items = _read(predictor, data, "--sample", text_column, size)
-    return items, f"{data} (first {len(items)})"
+    items, how = _read(predictor, data, "--sample", text_column, size)
+    return items, f"{data} ({how})"
 
 
-def _read(predictor: Predictor, data: str, option: str, text_column: str, size: int) -> list:
-    """``data``'s first ``size`` inputs; data of the other modality, or none, is refused
-    naming ``option``."""
+def _read(predictor: Predictor, data: str, option: str, text_column: str, size: int
+          ) -> tuple[list, str]:
+    """``size`` of ``data``'s inputs, drawn at random (seeded) when it holds more (a folder of
+    class folders read in order would give the first classes only), and how they were taken
+    ("first N": all of them); data of the other modality, or none, is refused naming
+    ``option``."""
     from graftlab.deploy.batch import open_source
 
     try:
         source = open_source(data, predictor.modality, text_column=text_column,
-                             task=predictor.task)
+                             task=predictor.task, shuffle_seed=0)
     except DataError as exc:
-        raise DataError(f"{option}: {str(exc).split(chr(10) + 'HINT: ')[0]}",
-                        hint=exc.hint) from None
-    items = [x for _, x in itertools.islice(source.items, size)]
+        hint = exc.hint if "--skip-corrupt" not in (exc.hint or "") else (
+            "remove or repair the unreadable files, or give another folder: export reads its "
+            "inputs whole.")
+        raise DataError(f"{option}: {exc.message}", hint=hint) from None
+    if predictor.modality == "image" and source.total is not None:
+        items, total = [x for _, x in itertools.islice(source.items, size)], source.total
+    else:  # texts are cheap: read them all, then draw
+        everything = [x for _, x in source.items]
+        total = len(everything)
+        drawn = np.sort(np.random.default_rng(0).permutation(total)[:size])
+        items = [everything[i] for i in drawn]
     if not items:
         raise ConfigError(f"{option} {data} holds no input.", hint="give data with inputs, or "
                           f"leave {option} out.")
-    return items
+    how = f"first {len(items)}" if total <= len(items) else \
+        f"{len(items)} of {total} at random"
+    return items, how
 
 
 def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str | None,
@@ -306,12 +329,12 @@ def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str 
                           hint="give --calibration FOLDER: a hundred or more images like "
                           "those the model will see (held-out training images do).")
     if calibration is not None:
-        items = _read(predictor, calibration, "--calibration", text_column, CHECK_SIZE)
+        items, how = _read(predictor, calibration, "--calibration", text_column, CHECK_SIZE)
         source = calibration
     else:
-        items, source = sample[0], sample_data
+        items, source, how = sample[0], sample_data, None
     calibrate = items[:CALIBRATION_SIZE] if image else None
-    check, about = (items, f"{calibration} (first {len(items)})") if (
+    check, about = (items, f"{calibration} ({how})") if (
         sample_data is None and calibration is not None) else sample
     if image and (calibration is None or sample_data is None):  # checked where calibrated
         about = f"{about[:-1]}; the first {len(calibrate)} calibrated)"

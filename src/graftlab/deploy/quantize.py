@@ -146,14 +146,36 @@ def agreement(fp32: np.ndarray, int8: np.ndarray, sample: str, threshold: float)
     return Agreement(len(fp32), sample, same, diff, threshold)
 
 
-def refuse(measured: Agreement) -> QuantizeError:
+def refuse(measured: Agreement, modality: str = "image") -> QuantizeError:
     """The error for an int8 graph whose agreement is below the threshold."""
     return QuantizeError(
         f"the int8 model predicts the class fp32 predicts on only {measured.agreement:.1%} of "
         f"{measured.samples} inputs of {measured.sample} (at least {measured.threshold:.0%} "
         f"needed; max |difference| {measured.max_abs_diff:.3g}); nothing was written.",
-        hint="calibrate on more inputs like those the model will see (--calibration), or "
-        "export fp32 (no --quantize).")
+        hint=("calibrate on more inputs like those the model will see (--calibration), or "
+              "export fp32 (no --quantize)." if modality == "image" else
+              "a text model's int8 is dynamic (nothing to calibrate): export it fp32 (no "
+              "--quantize)."))
+
+
+MIN_CHECK = 100  # fewer check inputs than this, or synthetic ones, make agreement a rough guess
+
+
+def check_caveat(data: Int8Data) -> str | None:
+    """Why the int8 check says less than its percentage suggests, if it does: synthetic
+    inputs, few inputs, or inputs that also calibrated the graph."""
+    if data.check_from.startswith("synthetic"):
+        return (f"checked on {len(data.check)} synthetic inputs, not real ones: give --sample "
+                f"DATA ({MIN_CHECK} or more inputs like those the model will see) to measure "
+                "agreement")
+    if len(data.check) < MIN_CHECK:
+        return (f"checked on {len(data.check)} inputs only (one input is "
+                f"{100 / len(data.check):.1f} points of agreement): give --sample DATA with "
+                f"{MIN_CHECK} or more")
+    if data.check_from.endswith("calibrated)"):  # _int8_data's words for that overlap
+        return ("checked on inputs that also calibrated the graph, which flatters it: give "
+                "--sample DATA other than the --calibration data")
+    return None
 
 
 def paired_times(runs: dict[str, Any], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
@@ -251,9 +273,13 @@ def apply(folder: Path, fp32: Any, data: Int8Data, mode: str, min_agreement: flo
         measured = agreement(fp32.outputs(data.check), int8.outputs(data.check),
                              data.check_from, min_agreement)
         record: dict[str, Any] = {"asked": mode, "check": measured.record()}
+        caveat = check_caveat(data)
+        if caveat:
+            record["check"]["caveat"] = caveat
+            log.warning("int8 was %s", caveat)
         if mode == "int8":
             if measured.agreement < measured.threshold:
-                raise refuse(measured)
+                raise refuse(measured, modality)
             kept, why = "int8", "asked for (--quantize int8)"
         else:
             timings = measure(folder / "model.onnx", work / "model.onnx", modality,
