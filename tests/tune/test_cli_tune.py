@@ -46,13 +46,17 @@ def test_tune_writes_trials_best_params_history_and_the_model(tmp_path):
     summary = (folder / "summary.md").read_text()
     assert "## Best: trial" in summary and "| trial | state |" in summary
     assert (folder / "history.svg").read_text().startswith("<svg")
+    config = json.loads((folder / "config.json").read_text())
+    # as the trials ran: the space's fixed values over the command's defaults, and the space
+    assert config["train"]["epochs"] == 2 and config["train"]["batch_size"] == 8
+    assert config["space"]["params"]["lr"]["log"] is True
     model = Grafter.load(folder / "model")
     assert model.classes_.tolist() == ["bright", "dark"] and model.lr == results["best_params"][
         "lr"]
     again = CliRunner().invoke(app, ["tune", *args, "--trials", "5", "--cv", "3",
                                      "--storage", str(db), "--study", "s"])
     assert again.exit_code == 0, again.output
-    assert "of 5" in again.output  # resumed: one trial more
+    assert "the best of 5 finished" in again.output  # resumed: one trial more
 
 
 @pytest.mark.parametrize("extra, space, words", [
@@ -133,3 +137,9 @@ def test_an_interrupted_tune_writes_the_finished_trials_and_exits_130(tmp_path, 
     assert results["status"] == "interrupted" and len(results["trials"]) == 2
     assert "**Interrupted**" in (folder / "summary.md").read_text()
     assert not (folder / "model").exists()  # nothing refitted
+
+
+def test_a_missing_space_is_named_with_an_example_of_its_own():
+    result = CliRunner().invoke(app, ["tune", "digits"])
+    assert result.exit_code == 2
+    assert "tune.space=space.yaml" in " ".join(result.output.split())

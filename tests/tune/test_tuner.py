@@ -274,3 +274,72 @@ def test_a_pruned_trial_ends_its_tracked_run_as_pruned_not_failed(monkeypatch):
     t = _tuner(n_trials=3, pruner="none", tracker=Tracker(), refit=False).fit(x, y)
     assert t.cv_results_["state"] == ["complete", "pruned", "complete"]
     assert ended == {"trial-0": "finished", "trial-1": "pruned", "trial-2": "finished"}
+
+
+def test_each_fold_reports_from_the_same_step_whatever_a_trials_epochs():
+    """With epochs searched, fold 1 of a 1-epoch trial reports where fold 1 of the longest
+    trial starts, so the pruner never compares one trial's fold 1 with another's fold 0."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from graftlab.data import Domain
+    from graftlab.tune.cv import Folds, Reporter, cross_validate
+
+    class Trial:
+        steps: list = []
+
+        def report(self, value, step):
+            self.steps.append(step)
+
+        def should_prune(self):
+            return False
+
+    x, y = tiny_data()
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(x, y))
+    folds = Folds(Domain("d", "image", x, labels=y, classes=["a", "b", "c"]), y, splits,
+                  tiny_backbone())
+    trial = Trial()
+    cross_validate(tiny_grafter(strategy="head_only", epochs=1, batch_size=8), folds=folds,
+                   reporter=Reporter(trial), stride=4)
+    assert trial.steps == [0, 4]
+    space = {"params": {"epochs": {"type": "int", "low": 1, "high": 4}}}
+    from graftlab.tune.space import load_space
+    from graftlab.tune.tuner import _most_epochs
+
+    assert _most_epochs(load_space(space), tiny_grafter(epochs=2)) == 4
+
+
+def test_early_stopping_picks_its_epoch_inside_each_folds_training_part(monkeypatch):
+    from graftlab import Grafter
+
+    calls, fit = [], Grafter.fit
+
+    def spy(self, X, y, **kw):
+        calls.append("validation_data" in kw)
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(Grafter, "fit", spy)
+    x, y = tiny_data()
+    space = {"params": {"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+             "fixed": {"epochs": 3, "augment": False, "strategy": "head_only",
+                       "early_stopping": 1}}
+    _tuner(space=space, n_trials=1, pruner="none", refit=False).fit(x, y)
+    assert calls == [False, False]  # the fold's validation part only scores
+
+
+def test_a_preset_only_grafter_fit_applies_trains_each_fold_through_it(monkeypatch):
+    """feature_mixup (or token_edits, mixup, l2sp) is not on the cached-features fast path:
+    each fold trains through Grafter.fit, so the trial measures what the refit will do."""
+    from graftlab import Grafter
+
+    calls, fit = [], Grafter.fit
+
+    def spy(self, X, y, **kw):
+        calls.append(self.augment)
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(Grafter, "fit", spy)
+    x, y = tiny_data()
+    space = {"params": {"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+             "fixed": {"epochs": 2, "strategy": "head_only", "augment": "feature_mixup"}}
+    _tuner(space=space, n_trials=1, pruner="none", refit=False).fit(x, y)
+    assert calls == ["feature_mixup", "feature_mixup"]

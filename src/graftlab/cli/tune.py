@@ -33,7 +33,8 @@ def tune(
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
     seed: Annotated[int, typer.Option(
-        help="Seed of the folds and the sampler (train.seed seeds training).")] = 0,
+        help="Seed of the folds and the sampler (train.seed seeds training); with --storage "
+        "each worker mixes in its process id, so that workers draw different points.")] = 0,
     backbone: Annotated[str, typer.Option("--backbone", "-b")] = "efficientnet_lite0",
     epochs: Annotated[int, typer.Option(help="Epochs per fold (unless the space sets "
                                              "them).")] = 5,
@@ -72,5 +73,6 @@ def tune(
     best = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in result["best_params"].items())
     console.print(f"{result['data']}: best mean CV accuracy {result['best_score']:.4f} "
-                  f"(trial {result['best_trial']} of {len(result['trials'])}: {best}); "
+                  f"(trial {result['best_trial']}, the best of {len(result['trials'])} "
+                  f"finished: {best}); "
                   f"study {result['study']!r}; run folder {result['run_folder']}")

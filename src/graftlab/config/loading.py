@@ -15,6 +15,11 @@ from graftlab.config.schema import FitConfig
 from graftlab.errors import ConfigError, closest
 
 
+
+# what a missing required key looks like, for its hint
+EXAMPLES = {"path": "mnist", "source": "mnist", "target": "mnist_m", "pool":
+            "mnist+fashion_mnist+digits", "space": "space.yaml", "tasks": "..."}
+
 def _section(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     annotation = model.model_fields[key].annotation
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
@@ -189,7 +194,8 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
                                if section else "") + f"config key {dotted!r}"
                               + ("." if section else " is required."),
                               hint=(f"give {flag}, or " if flag else "") +
-                              f"add it to the config or as an override, e.g. {dotted}=mnist."
+                              f"add it to the config or as an override, e.g. {dotted}="
+                              f"{EXAMPLES.get(loc[-1], '...')}."
                               ) from None
         if error["type"] in ("greater_than", "greater_than_equal", "less_than",
                              "less_than_equal"):

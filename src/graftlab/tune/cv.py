@@ -1,8 +1,8 @@
 """One trial's k-fold cross-validation, reported per epoch so a pruner can stop it early.
 
-Fold ``i``'s validation accuracy after epoch ``e`` is reported at step ``i * epochs + e``:
-every trial trains the same folds in the same order, so the pruner compares trials at the
-same fold and epoch. Where the backbone stays frozen and nothing changes the inputs per step
+Fold ``i``'s validation accuracy after epoch ``e`` is reported at step ``i * stride + e``
+(``stride``: the most epochs any trial of the study trains): every trial trains the same folds
+in the same order, so the pruner compares trials at the same fold and epoch. Where the backbone stays frozen and nothing changes the inputs per step
 (the route a Grafter would read from cached pooled features), each fold trains the head on
 features extracted once for the whole study; otherwise each fold is a plain ``Grafter.fit``.
 """
@@ -70,11 +70,14 @@ class Folds:
         return self.features[key]
 
 
-def cross_validate(est: Grafter, *, folds: Folds, reporter: Reporter) -> list[float]:
-    """Each fold's validation accuracy for the (unfitted) estimator ``est``."""
+def cross_validate(est: Grafter, *, folds: Folds, reporter: Reporter,
+                   stride: int | None = None) -> list[float]:
+    """Each fold's validation accuracy for the (unfitted) estimator ``est``. Fold ``i``
+    reports from step ``i * stride``: the most epochs any trial trains (a searched
+    ``epochs``' top), so that a step is the same fold and epoch in every trial."""
     scores = []
     for i, (train, val) in enumerate(folds.splits):
-        reporter.offset = i * est.epochs
+        reporter.offset = i * max(int(stride or 0), int(est.epochs))
         fast = _on_features(est, folds, train, val, reporter)
         scores.append(fast if fast is not None else _on_inputs(est, folds, train, val,
                                                                reporter))
@@ -86,7 +89,10 @@ def _on_inputs(est: Grafter, folds: Folds, train: np.ndarray, val: np.ndarray,
     """A plain fit on the fold's inputs (the backbone moves, or inputs change per step)."""
     d, y = folds.domain, folds.y
     est = clone(est).set_params(callbacks=[*(est.callbacks or []), reporter])
-    est.fit(d.subset(train), y[train], validation_data=(d.subset(val), y[val]))
+    if est.early_stopping:  # it picks its epoch on a part of the fold's training data, as
+        est.fit(d.subset(train), y[train])  # the refit will: the fold scores it unseen
+    else:
+        est.fit(d.subset(train), y[train], validation_data=(d.subset(val), y[val]))
     return float((est.predict(d.subset(val)) == y[val]).mean())
 
 
@@ -99,6 +105,8 @@ def _on_features(est: Grafter, folds: Folds, train: np.ndarray, val: np.ndarray,
     if folds.backbone is None or (strategy.moves_backbone and not strategy.solved) or \
             not est.pretrained:
         return None  # building it on the shared backbone would change that (e.g. LoRA)
+    if est.early_stopping or est.mixup or est.l2sp or isinstance(est.augment, str):
+        return None  # what only Grafter.fit does (edited texts, mixing, its own held-out part)
     twin = clone(est).set_params(backbone=folds.backbone, backbone_options=None,
                                  checkpoint_dir=None,
                                  callbacks=[*(est.callbacks or []), reporter])

@@ -155,10 +155,12 @@ class Tuner(BaseEstimator):
         ``target``: unlabelled target inputs (domain adaptation, scored label-free).
         ``progress(description, done, total)`` hears the study's finished trials."""
         space, base = self._check(target)
+        self.space_ = space  # the loaded space (a file or mapping given), for the record
         if target is None:
             folds = self._folds(base, X, y)
-            data, steps = folds.domain.fingerprint(), self.cv * base.epochs
-            score = partial(cross_validate, folds=folds)
+            stride = _most_epochs(space, base)
+            data, steps = folds.domain.fingerprint(), self.cv * stride
+            score = partial(cross_validate, folds=folds, stride=stride)
         else:
             modality = backbone_modality(base.backbone, base.backbone_options)
             data = "+".join(as_domain(d, modality).fingerprint() for d in (X, target))
@@ -281,6 +283,15 @@ def _label_free(est: Any, *, reporter: Reporter, X: Any, y: Any, target: Any,
     value = label_free_score(est, X, y, target, scoring)
     reporter.epochs_run += est.epochs
     return [value]
+
+
+def _most_epochs(space: SearchSpace, base: Any) -> int:
+    """The most epochs a trial of ``space`` trains (a searched ``epochs``' top)."""
+    param = space.params.get("epochs")
+    if param is None:
+        return int(base.epochs)
+    values = param.choices if param.type == "categorical" else [param.high]
+    return max(int(base.epochs), *(int(v) for v in values if isinstance(v, int | float)))
 
 
 def run_trials(study: Any, objective: Any, n_trials: int, poll: float = 1.0,

@@ -9,6 +9,7 @@ each writes its own folder from the whole study when it is done.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from graftlab.workflows.common import (check_backbone, check_cache, check_writab
                                        load_labelled, new_folder)
 
 FORMAT = "graftlab.tune/1"
+log = logging.getLogger(__name__)
 
 
 def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | None = None,
@@ -48,14 +50,31 @@ def run_tune(config: TuneConfig, *, progress: Callable[[str, int, int], None] | 
     url = storage_url(search.storage)
     if url is not None:
         check_connects(url)
+    if (url is None) != (search.study is None):  # one without the other resumes nothing
+        log.warning("%s: this study cannot be resumed; give --storage FILE and --study NAME "
+                    "together to resume it (or to share it between workers)",
+                    "--study without --storage keeps the study in memory" if url is None else
+                    "--storage without --study makes a new unnamed study each run")
     domain = load_labelled(data, modality, m.backbone, "tuning")
     domain = limit_domain(domain, data.limit, "classification", search.seed)
     if tracker is not None or config.track is None:
         return _study(config, estimator, space, domain, url, progress, tracker, t0, None)
     with early_folder(config.runs_dir, "tune") as folder, \
             open_tracker(config.track, folder, run_name=folder.name, outputs=True) as opened:
-        opened.log_params(config.model_dump())
+        opened.log_params(record(config, space))
         return _study(config, estimator, space, domain, url, progress, opened, t0, folder)
+
+
+def record(config: TuneConfig, space) -> dict:
+    """The run's settings as its trials used them: the train section with the space's
+    ``fixed`` values over it, and the space itself (what was searched, over what)."""
+    out = config.model_dump()
+    out["train"] = {**out["train"], **{k: v for k, v in space.fixed.items()
+                                       if k in out["train"]}}
+    out["model"] = {**out["model"], **{k: v for k, v in space.fixed.items()
+                                       if k in out["model"]}}
+    out["space"] = space.record()
+    return out
 
 
 def _study(config: TuneConfig, estimator, space, domain, url: str | None, progress,
@@ -94,7 +113,7 @@ def _write(config: TuneConfig, tuner: Tuner, data: str, url: str | None, t0: flo
     with interrupt_deferred():
         _atomic.write_text(folder / "history.svg", history_svg(results["trials"]))
         _atomic.write_json(folder / "results.json", results)
-        write_run(folder, config=config.model_dump(), metrics={
+        write_run(folder, config=record(config, tuner.space_), metrics={
             k: results[k] for k in ("best_trial", "best_params", "best_score", "seconds",
                                     "status")},
             summary=tune_markdown(results))
