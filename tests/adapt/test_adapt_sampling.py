@@ -56,3 +56,17 @@ def test_mnist_digits_behind_mnist_m_never_reach_the_source(monkeypatch):
             for i in range(5000)}
     picked = [rows[img.tobytes()] for img in source.inputs.reshape(300, -1)]
     assert not set(picked) & used
+
+
+def test_a_target_of_another_pixel_size_is_resized_to_the_sources(caplog):
+    from graftlab.data import Domain
+    from graftlab.data.domain import dataset_rows
+
+    source = Domain("s", "image", np.zeros((4, 28, 28, 3), np.uint8), labels=np.arange(4) % 2,
+                    classes=["a", "b"])
+    target = Domain("t", "image", np.full((3, 40, 40, 3), 90, np.uint8)).sample(2, stratify=False)
+    same = configured._sized_like(target, source)
+    assert same.inputs.shape == (2, 28, 28, 3) and (same.inputs == 90).all()
+    assert (dataset_rows(same) == dataset_rows(target)).all()  # still found in its data set
+    assert "target images are 40x40, the source's 28x28" in caplog.text
+    assert configured._sized_like(source, source) is source

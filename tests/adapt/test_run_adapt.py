@@ -74,7 +74,7 @@ def test_label_sets_that_differ_are_named():
         run_adapt(unlabelled, target, methods=["dann"], backbone_options=OPTS)
 
 
-def test_label_map_renames_and_recodes_target_classes_explicitly():
+def test_label_map_renames_and_recodes_target_classes_explicitly(caplog):
     import numpy as np
 
     from graftlab.workflows.adapt_checks import _check_labels, parse_label_map
@@ -83,8 +83,13 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
     # the same classes spelt otherwise and listed in another order
     other = Domain("dark", "image", target.inputs, labels=1 - target.labels,
                    classes=["right", "left"])
-    with pytest.raises(DataError, match=r"--label-map 'right=l'"):
+    with pytest.raises(DataError, match=r"--label-map 'right=r,left=l'"):  # alike names
         _check_labels(source, other)
+    extra = Domain("dark", "image", target.inputs, labels=target.labels, classes=["l", "r"])
+    three = Domain("s", "image", source.inputs[:3], labels=np.array([0, 1, 2]),
+                   classes=["l", "r", "up"])
+    with pytest.raises(DataError, match=r"the source has no class for \['up'\]: no --label-map"):
+        _check_labels(extra, three)  # no source class left: no map is offered
     mapped = _check_labels(source, other, parse_label_map("left=l, right=r"))
     assert mapped.classes == ["l", "r"] and np.array_equal(mapped.labels, target.labels)
     with pytest.raises(DataError, match=r"names \['up'\], which are not target classes"):
@@ -93,6 +98,9 @@ def test_label_map_renames_and_recodes_target_classes_explicitly():
         _check_labels(source, other, {"left": "l"})  # 'right' is left unmapped
     with pytest.raises(DataError, match="not a list of TARGET=SOURCE pairs"):
         parse_label_map("left:l")
+    merged = _check_labels(source, other, {"left": "l", "right": "l"})
+    assert set(merged.labels.tolist()) == {0}  # allowed (coarse classes), and said
+    assert "merges target classes into one source class (right, left -> l)" in caplog.text
     partial = Domain("dark", "image", target.inputs[:4], labels=np.zeros(4, int), classes=["r"])
     assert _check_labels(source, partial).labels.tolist() == [1, 1, 1, 1]  # a subset is fine
 

@@ -245,3 +245,29 @@ def test_non_numeric_target(tmp_path):
     path = _csv(tmp_path / "t.csv", "text,score\na,1.5\nb,high\nc,\n")
     with pytest.raises(DataError, match=r"not numeric at line\(s\) 3, 4"):
         load_table(path, label_column=None, target_column="score")
+
+
+def test_labels_of_one_class_are_read_as_none_and_that_is_said(tmp_path, caplog):
+    from PIL import Image
+
+    from graftlab.data import load_data
+
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\ngood,positive\nfine,positive\n")
+    domain = load_data(table, labelled=None)
+    assert not domain.labelled and "holds one class ('positive')" in caplog.text
+    (tmp_path / "imgs" / "3").mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "imgs" / "3" / f"{i}.png")
+    domain = load_data(tmp_path / "imgs", labelled=None)
+    assert not domain.labelled and "one sub-folder ('3'), read as unlabelled" in caplog.text
+
+
+def test_an_empty_csv_is_called_empty_not_short_of_a_column(tmp_path):
+    from graftlab.data.tables import iter_texts
+    from graftlab.errors import DataError
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="is empty: it has no header and no rows"):
+        list(iter_texts(empty))

@@ -48,3 +48,4 @@ def test_shared_originals_are_found_in_samples_and_only_they_are_dropped():
     grey, _, dropped = without_shared(to_grayscale(clean.sample(20, seed=3)),
                                       to_grayscale(target))
     assert dropped["source"] == 0
+

@@ -106,6 +106,15 @@ def test_the_openapi_schema_describes_predict(served):
     assert "PredictResponse" in schema["components"]["schemas"]
 
 
+def test_the_docs_page_reads_offline(served):
+    page = served["image"].get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "<code>POST /predict</code>" in text and "multipart/form-data" in text
+    assert "<script" not in text and "http" not in text.split("</title>")[0]
+    assert "cdn" not in text.lower()  # FastAPI's own page loads Swagger UI from a CDN
+
+
 def test_text_answers_equal_predict_proba(served, models):
     p = Predictor.load(models["text"])
     answer = served["text"].post("/predict", json={"inputs": TEXTS})

@@ -288,3 +288,13 @@ def test_a_tagging_request_of_the_wrong_kind_is_422():
         json_inputs(b'{"inputs": ["a", 5]}', WORDS, Limits())
     with pytest.raises(Refused, match="input 0 has 11 characters"):
         json_inputs(b'{"inputs": [["aaaaa", "bbbbb"]]}', WORDS, Limits(max_text_chars=10))
+
+
+def test_words_past_the_models_tokens_are_counted_and_said(structured, caplog):
+    eager = Predictor.load(structured["tagger"])
+    long = " ".join(["film"] * 600)
+    answer, short = eager.details([long, "good film"])
+    assert len(answer["tags"]) == 600 and answer["unread_words"] > 0
+    assert set(answer["tags"][-answer["unread_words"]:]) == {"O"}
+    assert "unread_words" not in short
+    assert "1 of 2 texts are longer than the model's" in caplog.text

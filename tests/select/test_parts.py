@@ -46,8 +46,19 @@ def test_bad_pools_are_named(tmp_path):
             (tmp_path / part / label).mkdir(parents=True)
             Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(
                 tmp_path / part / label / "0.png")
-    with pytest.raises(DataError, match=r"pool part 'b' has images of \(16, 16\) but 'a' of"):
-        load_pool(str(tmp_path))
+    pool = load_pool(str(tmp_path))  # parts of two sizes: the later resized, and said
+    assert pool.domain().inputs.shape[1:] == (8, 8, 3)
+
+
+def test_pool_parts_of_other_sizes_are_resized_to_the_first_with_a_warning(tmp_path, caplog):
+    for part, size in [("a", 8), ("b", 16)]:
+        for label in ("x", "y"):
+            (tmp_path / part / label).mkdir(parents=True)
+            Image.fromarray(np.full((size, size, 3), 200, np.uint8)).save(
+                tmp_path / part / label / "0.png")
+    pool = load_pool(str(tmp_path))
+    assert [d.inputs.shape[1:3] for _, d in pool.parts] == [(8, 8), (8, 8)]
+    assert "pool part 'b' has images of (16, 16) but 'a' of (8, 8): resized" in caplog.text
 
 
 def test_a_sampled_pool_keeps_each_samples_part(monkeypatch):

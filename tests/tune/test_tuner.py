@@ -26,6 +26,12 @@ def test_fit_gives_scikit_learn_style_results():
     assert all(len(f) == 2 and np.mean(f) == pytest.approx(s)
                for f, s in zip(res["fold_scores"], res["mean_test_score"], strict=True))
     assert t.best_score_ == max(res["mean_test_score"])
+    # scikit-learn's keys, as GridSearchCV names them
+    assert res["params"][0] == {k: res[f"param_{k}"][0] for k in res["params"][0]}
+    assert res["split0_test_score"] == [f[0] for f in res["fold_scores"]]
+    assert res["std_test_score"][0] == pytest.approx(np.std(res["fold_scores"][0]))
+    assert res["rank_test_score"][t.best_trial_] == 1
+    assert sorted(res["rank_test_score"]) == list(range(1, 9))
     assert t.best_params_ == {k: res[f"param_{k}"][t.best_trial_] for k in t.best_params_}
     assert t.best_estimator_.get_params()["lr"] == t.best_params_["lr"]
     assert t.best_estimator_.epochs == 3  # the space's fixed settings hold
@@ -343,3 +349,13 @@ def test_a_preset_only_grafter_fit_applies_trains_each_fold_through_it(monkeypat
              "fixed": {"epochs": 2, "strategy": "head_only", "augment": "feature_mixup"}}
     _tuner(space=space, n_trials=1, pruner="none", refit=False).fit(x, y)
     assert calls == ["feature_mixup", "feature_mixup"]
+
+
+def test_an_adapter_without_a_target_and_inputs_without_labels_are_named():
+    from graftlab.adapt import Adapter
+
+    x, y = tiny_data()
+    with pytest.raises(ConfigError, match=r"an Adapter is tuned on a source and a target"):
+        _tuner(estimator=Adapter(backbone=tiny_backbone())).fit(x, y)
+    with pytest.raises(DataError, match=r"Tuner.fit\(X\) needs labels"):
+        _tuner().fit(x)

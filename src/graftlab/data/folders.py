@@ -378,9 +378,14 @@ def _chosen_files(listing: _Listing, labelled: bool | None
     """The files to load, their class ids (None unlabelled) and the class names;
     ``labelled=None`` decides from the layout (two or more class sub-folders: labelled)."""
     if labelled is None:
-        labelled = sum(1 for images in listing.classes.values() if images) >= 2
+        filled = [name for name, images in listing.classes.items() if images]
+        labelled = len(filled) >= 2
         logger.info("%s: loading %s", listing.root, "one class per sub-folder" if labelled else
                     "every image, unlabelled (fewer than two class sub-folders)")
+        if len(filled) == 1:  # one class, or a folder of images: say which reading was taken
+            logger.warning("%s: its images sit in one sub-folder (%r), read as unlabelled "
+                           "images, not one class: a labelled set holds two classes or more",
+                           listing.root, filled[0])
     if labelled:
         return _labelled_files(listing)
     return _all_files(listing), None, []

@@ -297,8 +297,13 @@ def _present(rows: list[Row], columns: list[str], label_column: str | None,
     """``labelled=None``: the label and target columns the table has (labels only when they
     hold two classes or more), None for the others."""
     target_column = target_column if target_column in columns else None
-    if label_column not in columns or len({str(row.get(label_column)).strip()
-                                             for _, row in rows}) < 2:
+    values = {str(row.get(label_column)).strip() for _, row in rows} \
+        if label_column in columns else set()
+    if len(values) == 1:
+        logger.warning("label column %r holds one class (%r): the table is read as unlabelled "
+                       "(labels that score a model need two classes or more)", label_column,
+                       next(iter(values)))
+    if len(values) < 2:
         label_column = None
     return label_column, target_column
 
@@ -380,6 +385,10 @@ def _empty(path: Path) -> DataError:
 
 def _absent(path: Path, absent: list[str], columns: list[str], hint: str,
             line: int | None = None) -> DataError:
+    if not columns and line is None:  # no header at all: the file is empty
+        return DataError(f"table {str(path)!r} is empty: it has no header and no rows.",
+                         hint="check that you passed the right file (a CSV starts with a "
+                         "header line naming its columns).")
     where = f"line {line} of {str(path)!r}" if line is not None else repr(str(path))
     kind = "fields" if line is not None else "columns"
     sep = next((c for c in ";\t|" if len(columns) == 1 and c in columns[0]), None)

@@ -28,3 +28,18 @@ def to_grayscale(domain: Domain) -> Domain:
                   None if domain.labels is None else domain.labels.copy(),
                   list(domain.classes), domain.targets,
                   {**domain.meta, "grayscale": True, ROWS: dataset_rows(domain)})
+
+
+def resized(domain: Domain, size: tuple[int, int]) -> Domain:
+    """The same images resized (bilinear) to ``size`` ``(height, width)``: a domain of
+    another pixel size brought to the size of the one it is trained beside."""
+    from graftlab.data.images import resize
+
+    if domain.modality != "image" or domain.inputs.shape[1:3] == tuple(size):
+        return domain
+    images = np.stack([resize(image, size) for image in domain.inputs])
+    return Domain(domain.name, "image", images,
+                  None if domain.labels is None else domain.labels.copy(),
+                  list(domain.classes), domain.targets,
+                  {**domain.meta, "resized_from": list(domain.inputs.shape[1:3]),
+                   ROWS: dataset_rows(domain)})

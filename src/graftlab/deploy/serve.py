@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -142,7 +142,8 @@ def create_app(predictor: Predictor, *, limits: Limits | None = None, max_batch:
 
     app = FastAPI(title="graftlab serve", version=__version__, lifespan=lifespan,
                   description=f"A {predictor.modality} {predictor.task} model "
-                  f"({predictor.card.get('backbone')}) with dynamic micro-batching.")
+                  f"({predictor.card.get('backbone')}) with dynamic micro-batching.",
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load scripts from a CDN
     app.state.predictor, app.state.limits = predictor, limits
     app.state.batching = {"max_batch": max_batch, "max_wait_ms": max_wait_ms}
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes, mb=limits.max_body_mb)
@@ -175,6 +176,11 @@ def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
         return {"status": "ok", "batches": batcher.batches, "inputs": batcher.items,
                 "waiting": batcher.pending}
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        """The API as a self-contained page (no script from a CDN: it reads offline)."""
+        return HTMLResponse(docs_page(request.app.openapi(), str(request.base_url)))
+
     @app.get("/info")
     async def info(request: Request) -> dict:
         """The model card, what /predict takes, and the limits."""
@@ -183,6 +189,40 @@ def _routes(app: FastAPI, predictor: Predictor, limits: Limits) -> None:
                 "accepts": payload.WORDS_FORM if kind == payload.WORDS else payload.TEXT_FORM
                 if kind == "text" else payload.IMAGE_FORM,
                 "limits": asdict(limits), "batching": request.app.state.batching}
+
+
+def docs_page(schema: dict, base: str) -> str:
+    """An HTML page of the OpenAPI ``schema``: each endpoint, what it takes and answers, and
+    a request to try; no scripts, so it renders without a network."""
+    import html
+    import json
+
+    info = schema.get("info", {})
+    parts = [f"<h1>{html.escape(info.get('title', ''))} {html.escape(info.get('version', ''))}"
+             f"</h1><p>{html.escape(info.get('description', ''))}</p>"
+             f'<p>The machine-readable schema: <a href="/openapi.json">/openapi.json</a>.</p>']
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            parts.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>"
+                         f"<p>{html.escape(op.get('summary', ''))}. "
+                         f"{html.escape(op.get('description', ''))}</p>")
+            body = op.get("requestBody", {}).get("content", {})
+            for kind, spec in body.items():
+                example = spec.get("example") or next(
+                    (e.get("value") for e in spec.get("examples", {}).values()), None)
+                shown = json.dumps(example, indent=1)[:600] if example is not None else ""
+                parts.append(f"<p>Takes <code>{html.escape(kind)}</code>"
+                             + (f":</p><pre>{html.escape(shown)}</pre>" if shown else ".</p>"))
+            answers = ", ".join(f"{code} ({html.escape(r.get('description', ''))})"
+                                for code, r in op.get("responses", {}).items())
+            parts.append(f"<p>Answers: {answers}.</p>")
+            if method == "get":
+                parts.append(f"<pre>curl {html.escape(base.rstrip('/') + path)}</pre>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "pre{background:#f4f4f4;padding:.6em;overflow:auto}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(info.get('title', 'API'))}</title><style>{style}</style></head>"
+            f"<body>{''.join(parts)}</body></html>")
 
 
 async def _inputs(request: Request, modality: str, limits: Limits) -> list:

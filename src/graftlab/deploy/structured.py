@@ -19,12 +19,15 @@ answers into columns (:func:`columns`, :func:`flat_row`), ``graftlab serve`` ret
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from graftlab.deploy.engines import softmax
 from graftlab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 TAGGING, MULTITASK = "tagging", "multitask"
 KINDS = ("classification", "regression")  # the task types a multi-task export decodes
@@ -74,8 +77,23 @@ def tag(predictor: Any, items: list) -> list[dict]:
         entities = [{"type": kind, "start": first, "end": last + 1,
                      "text": " ".join(sentence[first:last + 1])}
                     for kind, first, last in entity_spans(tags)]
-        answers.append({"words": sentence, "tags": tags, "entities": entities})
+        answer = {"words": sentence, "tags": tags, "entities": entities}
+        unread = _unread(where)
+        if unread:  # past max_length tokens: tagged O without being read, and said
+            answer["unread_words"] = unread
+        answers.append(answer)
+    cut = [a["unread_words"] for a in answers if "unread_words" in a]
+    if cut:
+        log.warning("%d of %d texts are longer than the model's %d tokens: their last %s "
+                    "word(s) were not read and are tagged O (split long texts into sentences)",
+                    len(cut), len(answers), max_length, max(cut))
     return answers
+
+
+def _unread(positions: Any) -> int:
+    """Words at the end of a sentence that no kept token starts (cut at max_length)."""
+    read = np.flatnonzero(np.asarray(positions) >= 0)
+    return int(len(positions) - (read[-1] + 1)) if len(read) else len(positions)
 
 
 # ------------------------------------------------------------------ multi-task

@@ -96,9 +96,12 @@ def _aligned(parts: list[tuple[str, Domain]]) -> tuple[list[tuple[str, Domain]],
             raise DataError(f"pool part {name!r} holds {d.modality} but {first_name!r} holds "
                             f"{first.modality}; a pool is of one kind.")
         if d.modality == "image" and d.inputs.shape[1:] != first.inputs.shape[1:]:
-            raise DataError(f"pool part {name!r} has images of {d.inputs.shape[1:3]} but "
-                            f"{first_name!r} of {first.inputs.shape[1:3]}.",
-                            hint="resize the parts to one size first.")
+            from graftlab.data.transforms import resized
+
+            log.warning("pool part %r has images of %s but %r of %s: resized to %r's size "
+                        "(bilinear)", name, tuple(d.inputs.shape[1:3]), first_name,
+                        tuple(first.inputs.shape[1:3]), first_name)
+            d = resized(d, first.inputs.shape[1:3])
         if d.classes != first.classes:
             if len(d.classes) != len(first.classes):
                 raise DataError(f"pool part {name!r} has {len(d.classes)} classes but "

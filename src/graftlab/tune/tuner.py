@@ -99,6 +99,10 @@ class Tuner(BaseEstimator):
         base = clone(self.estimator) if self.estimator is not None else (
             Grafter() if target is None else Adapter())
         space.check_names(list(base.get_params(deep=False)))
+        if isinstance(base, Adapter) and target is None:
+            raise ConfigError("an Adapter is tuned on a source and a target: call "
+                              "fit(x_source, y_source, target=x_target).",
+                              hint="without a target, tune a Grafter instead.")
         return space, base.set_params(**space.fixed)
 
     def _sampler(self) -> Any:
@@ -123,6 +127,9 @@ class Tuner(BaseEstimator):
 
     def _folds(self, base: Grafter, X: Any, y: Any) -> Folds:
         domain = as_domain(X, backbone_modality(base.backbone, base.backbone_options))
+        if y is None and not domain.labelled:
+            raise DataError("Tuner.fit(X) needs labels: give y (one per input), or a Domain "
+                            "that holds them.", hint="e.g. tuner.fit(texts, labels).")
         y = np.asarray(y if y is not None else domain.labels)
         if len(y) != len(domain):
             raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
@@ -258,6 +265,19 @@ class Tuner(BaseEstimator):
             "retry_of": [t.system_attrs.get("failed_trial", t.user_attrs.get("retry_of"))
                          for t in trials],
         }
+        # scikit-learn's keys too (GridSearchCV.cv_results_): params, per-split scores, the
+        # spread and the rank (a pruned trial, unscored, ranks last)
+        folds = [t.user_attrs.get("fold_scores") or [] for t in trials]
+        means = np.asarray(self.cv_results_["mean_test_score"], dtype=float)
+        order = np.argsort(-np.nan_to_num(means, nan=-np.inf), kind="stable")
+        rank = np.empty(len(trials), dtype=int)
+        rank[order] = np.arange(1, len(trials) + 1)
+        self.cv_results_.update(
+            params=[dict(t.params) for t in trials],
+            std_test_score=[float(np.std(f)) if f else float("nan") for f in folds],
+            rank_test_score=rank.tolist(),
+            **{f"split{i}_test_score": [f[i] if len(f) > i else float("nan") for f in folds]
+               for i in range(max((len(f) for f in folds), default=0))})
         best = max(complete, key=lambda t: t.value)
         self.best_trial_, self.best_params_, self.best_score_ = best.number, best.params, \
             best.value

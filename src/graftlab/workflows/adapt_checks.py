@@ -54,13 +54,40 @@ def _check_labels(source: Domain, target: Domain, mapping: dict[str, str] | None
         raise DataError(
             f"source and target label sets differ: the target has {extra} labels the source "
             f"lacks, and lacks {missing or 'none'} of the source's ({source.classes} vs "
-            f"{renamed}).",
-            hint=f"map them explicitly (--label-map '{extra[0]}={(missing or source.classes)[0]}'"
-            ", label_map= in Python), rename the target's classes, or drop its labels: they "
-            "are only used to report target accuracy.")
+            f"{renamed}).", hint=_label_map_hint(extra, missing))
+    merged = sorted({name for name in renamed if renamed.count(name) > 1})
+    if merged:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "--label-map merges target classes into one source class (%s): each merged class "
+            "counts as right when the model predicts that source class",
+            "; ".join(f"{', '.join(c for c in target.classes if mapping.get(c, c) == m)} -> {m}"
+                      for m in merged))
     code = np.array([source.classes.index(name) for name in renamed])
     return Domain(target.name, target.modality, target.inputs, code[target.labels],
                   list(source.classes), target.targets, dict(target.meta), origin=target.origin)
+
+
+def _label_map_hint(extra: list[str], missing: list[str]) -> str:
+    """A --label-map that pairs each target-only class with the most alike source-only one;
+    where the source has none left for a class, that no map can fix it."""
+    import difflib
+
+    if not missing:
+        return (f"the source has no class for {extra}: no --label-map can score those target "
+                "samples; remove them from the target, or drop the target's labels (they only "
+                "report target accuracy).")
+    left, pairs = list(missing), []
+    for name in extra:
+        if not left:
+            break
+        match = (difflib.get_close_matches(name, left, n=1, cutoff=0.0) or left)[0]
+        pairs.append(f"{name}={match}")
+        left.remove(match)
+    return (f"if the names differ only in spelling, map them: --label-map '{','.join(pairs)}' "
+            "(label_map= in Python; check each pair), rename the target's classes, or drop "
+            "its labels: they only report target accuracy.")
 
 
 def parse_label_map(text: str | dict[str, str] | None) -> dict[str, str]:

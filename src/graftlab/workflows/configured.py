@@ -98,6 +98,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     domains = [limit_domain(source, data.limit, "classification" if source.labelled else "none"),
                limit_domain(target, data.limit, "none")]
     domains = [to_grayscale(d) for d in domains] if data.grayscale else domains
+    domains[1] = _sized_like(domains[1], domains[0])
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}
     domains[0], selection, weights = select_source(domains[0], domains[1], groups,
@@ -127,6 +128,20 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         **({"selection": selection} if selection is not None and not regression else {}),
         **({"augment": t.augment} if t.augment else {}))
     return _with_selection(result, selection)
+
+
+def _sized_like(target, source):
+    """The target's images at the source's pixel size (the methods train both through one
+    network, in batches of both), said in a warning; anything else as it is."""
+    from graftlab.data.transforms import resized
+
+    if source.modality != "image" or target.modality != "image" or \
+            source.inputs.shape[1:3] == target.inputs.shape[1:3]:
+        return target
+    log.warning("target images are %dx%d, the source's %dx%d: the target is resized to the "
+                "source's size (bilinear) to adapt", *target.inputs.shape[1:3],
+                *source.inputs.shape[1:3])
+    return resized(target, source.inputs.shape[1:3])
 
 
 def _with_selection(result: dict, selection: dict | None) -> dict:
