@@ -303,3 +303,19 @@ def test_a_closed_pipe_ends_predict_quietly(models):
     done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300)
     assert done.stdout.count("\n") == 1 and '"id": 1' in done.stdout
     assert "rc=141" in done.stderr and "error" not in done.stderr  # as SIGPIPE would end it
+
+
+def test_a_series_of_texts_a_tsv_and_an_empty_image_are_handled_by_name(cli, models, tmp_path):
+    import pandas as pd
+
+    from graftlab.errors import DataError
+
+    p = Predictor.load(models["text"])
+    assert p.predict(pd.Series(["good film", "awful plot"])).tolist() == p.predict(
+        ["good film", "awful plot"]).tolist()
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("text\tlabel\ngood\tpos\n")
+    result = cli("predict", models["text"], tsv, code=2)
+    assert "predict reads texts from .csv and .jsonl" in " ".join(result.stderr.split())
+    with pytest.raises(DataError, match=r"input 0 is an empty image"):
+        Predictor.load(models["image"]).predict([np.zeros((0, 28, 3), np.uint8)])

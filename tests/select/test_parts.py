@@ -120,3 +120,15 @@ def test_the_curve_scores_target_labels_by_class_name(caplog):
     assert "no samples of the target's class(es) cat" in caplog.text
     assert _pool_codes(target, ["dog", "wolf"]) is None
     assert "none of the pool's" in caplog.text
+
+
+def test_a_selector_of_pool_parts_is_refused_where_there_is_one_data_set():
+    from graftlab.config import SelectSection
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.select import check_selector
+
+    section = SelectSection(selector="task_similarity")
+    with pytest.raises(ConfigError, match="scores the named parts of a pool") as exc:
+        check_selector(section, pooled=False)
+    assert "knn" in exc.value.hint and "task_similarity" not in exc.value.hint.split(";")[0]
+    check_selector(section)  # a pool (adapt, select): fine

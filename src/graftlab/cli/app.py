@@ -38,7 +38,8 @@ err = Console(stderr=True)
 # source selection on fit, compare and adapt (see `graftlab select`)
 SelectOption = Annotated[str | None, typer.Option(
     "--select", help="Train on what this source selector keeps for the target (knn, "
-    "mmd_herding, domain_classifier, kliep, task_similarity; see `graftlab select`).")]
+    "mmd_herding, domain_classifier, kliep; task_similarity on adapt's pools; see "
+    "`graftlab select`).")]
 KeepFraction = Annotated[float, typer.Option(
     help="With --select: the share of the data kept, in (0, 1].")]
 SelectTarget = Annotated[str | None, typer.Option(

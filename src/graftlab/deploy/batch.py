@@ -77,6 +77,11 @@ def open_source(data: str, modality: str, *, text_column: str = "text",
     if path.is_file() and path.suffix.lower() == ".txt":
         return _lines(_read_lines(path), str(path), modality, skip_corrupt)
     if modality == "text" and not table:
+        if path.is_file() and path.suffix.lower() in (".tsv", ".json", ".parquet", ".xlsx"):
+            raise DataError(f"{str(path)!r} is a {path.suffix} file; predict reads texts from "
+                            ".csv and .jsonl tables and .txt files (one text a line).",
+                            hint="save it as .csv (comma-separated) or .jsonl (one JSON object "
+                            "a line).")
         what = "a folder (of images?)" if path.is_dir() else f"a {path.suffix or 'plain'} file"
         raise DataError(f"{str(path)!r} is {what}, but the model takes texts.",
                         hint="give a .csv/.jsonl table (--text-column names the column), a .txt "

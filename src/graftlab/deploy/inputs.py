@@ -29,6 +29,8 @@ def as_list(inputs: Any, modality: str) -> list:
         return list(inputs)
     if isinstance(inputs, np.ndarray) and modality == "text" and inputs.dtype.kind in "UO":
         return inputs.tolist()
+    if type(inputs).__name__ == "Series" and hasattr(inputs, "tolist"):  # df["text"]
+        return list(inputs.tolist())
     if isinstance(inputs, np.ndarray) or not isinstance(inputs, Sequence):
         shape = f" of shape {inputs.shape}" if isinstance(inputs, np.ndarray) else ""
         raise DataError(f"the model takes a list of inputs; got {type(inputs).__name__}{shape}.",
@@ -108,6 +110,9 @@ def _array(item: np.ndarray, position: int) -> np.ndarray:
         raise DataError(f"input {position} is a {item.dtype} array; images are uint8 (0-255).",
                         hint="convert it, e.g. (x * 255).round().astype('uint8') for values in "
                         "[0, 1].")
+    if item.ndim in (2, 3) and 0 in item.shape[:2]:
+        raise DataError(f"input {position} is an empty image (shape {item.shape}).",
+                        hint="drop it: an image has at least one pixel.")
     if item.ndim == 3 and item.shape[-1] == 3:
         return item
     if item.ndim == 2 or (item.ndim == 3 and item.shape[-1] == 1):

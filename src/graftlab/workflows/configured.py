@@ -46,7 +46,7 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
                   overwrite=config.overwrite)
     check_cache()
     check_tracker(config.track)
-    check_selector(config.select)
+    check_selector(config.select, pooled=False)
     domain, test = load_with_test(data)
     options = {k: v for k, v in (("image_size", m.image_size), ("max_length", m.max_length))
                if v is not None}

@@ -59,7 +59,7 @@ def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | No
     check_writable(config.runs_dir, "runs_dir")
     check_cache()
     check_tracker(config.track)
-    check_selector(config.select)
+    check_selector(config.select, pooled=False)
     if config.train.distill_from is not None:  # a wrong folder is named before any work
         from graftlab.distill import teacher_folder
 

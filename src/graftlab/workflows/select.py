@@ -46,9 +46,10 @@ def _named(progress, name: str):
     return None if progress is None else (lambda done, total: progress(name, done, total))
 
 
-def check_selector(section) -> None:
+def check_selector(section, pooled: bool = True) -> None:
     """Before any work: the selector exists, the fraction is in (0, 1], a selector that
-    needs target labels is refused (the command gives it none), and selection options given
+    needs target labels is refused (the command gives it none), one that scores pool parts is
+    refused where there are none (``pooled`` False: fit, compare), and selection options given
     without a selector are named (they would do nothing)."""
     if section.selector is None:
         given = [flag for flag, value in (("--keep-fraction (select.keep_fraction)",
@@ -64,6 +65,12 @@ def check_selector(section) -> None:
                               "`graftlab select --help` names them all.")
         return
     check_fraction(section.fraction)
+    if not pooled and SELECTORS.get(section.selector).needs_groups:
+        others = [n for n in SELECTORS.names() if not SELECTORS.get(n).needs_groups]
+        raise ConfigError(f"selector {section.selector!r} scores the named parts of a pool, "
+                          "and this command selects from one data set.",
+                          hint=f"use {', '.join(others)}; or choose parts of a pool with "
+                          "`graftlab select --pool A+B` or `graftlab adapt --source A+B`.")
     if SELECTORS.get(section.selector).target_labels == "required":
         raise ConfigError(f"selector {section.selector!r} needs target labels, which selection "
                           "from the command line never reads.", hint="use a label-free selector.")
