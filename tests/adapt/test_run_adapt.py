@@ -460,7 +460,7 @@ def test_a_weighting_selection_weighs_every_models_source_loss(monkeypatch):
     fit, seen = Adapter.fit, []
 
     def spy(self, X, y, *, sample_weight=None, **kw):
-        seen.append(None if sample_weight is None else np.asarray(sample_weight))
+        seen.append((X, None if sample_weight is None else np.asarray(sample_weight)))
         return fit(self, X, y, sample_weight=sample_weight, **kw)
 
     monkeypatch.setattr(Adapter, "fit", spy)
@@ -468,9 +468,32 @@ def test_a_weighting_selection_weighs_every_models_source_loss(monkeypatch):
     weights = np.linspace(0.5, 2.0, len(source))
     run_adapt(source, target, methods=["coral"], epochs=1, batch_size=8, target_holdout=0,
               backbone_options=OPTS, source_weight=weights)
-    assert len(seen) == 2 and all(w is not None for w in seen)
-    # each model's weights are those of its training part of the source, in order
-    assert all(np.isin(w, weights).all() and len(w) < len(weights) for w in seen)
+    assert len(seen) == 2
+    # each model's weights are those of its training part of the source, sample by sample
+    from graftlab.data.domain import dataset_rows
+
+    for X, w in seen:
+        assert len(w) < len(weights) and np.array_equal(w, weights[dataset_rows(X)])
+
+
+def test_the_adapt_command_hands_a_weighting_selections_weights_to_training(monkeypatch):
+    import graftlab.workflows.configured as configured
+    from graftlab.config import AdaptConfig
+
+    handed = {}
+    weights = np.linspace(0.5, 1.5, 100)
+    monkeypatch.setattr(configured, "select_source", lambda source, *a, **k: (
+        source, {"selector": "kliep", "kept": len(source)}, weights))
+    monkeypatch.setattr(configured, "adapt_to_folder",
+                        lambda *d, **kw: handed.update(kw) or {"run_folder": "."})
+    monkeypatch.setattr(configured, "_with_selection", lambda result, selection: result)
+    config = AdaptConfig.model_validate({"data": {"source": "digits", "target": "digits",
+                                                  "limit": 100},
+                                         "model": {"image_size": 32, "head": "mlp"},
+                                         "select": {"selector": "kliep"}})
+    configured.run_adapt_config(config)
+    assert np.array_equal(handed["source_weight"], weights)
+    assert handed["selection"]["selector"] == "kliep"
 
 
 def test_adapt_selects_from_a_folder_of_part_folders_and_reports_what_it_kept(tmp_path):
@@ -501,3 +524,20 @@ def test_adapt_selects_from_a_folder_of_part_folders_and_reports_what_it_kept(tm
     assert saved["selection"]["kept"] == 24  # half of the pool, the default
     report = (out / "report.md").read_text()
     assert "## Source selection" in report and "selector knn kept 24 of 48" in report
+
+
+def test_a_saved_model_of_unsorted_class_names_keeps_its_answers_in_sorted_order(tmp_path):
+    from graftlab import Grafter
+    from graftlab.workflows.adapt import adapt_to_folder
+
+    source, target = _domains()
+    flipped = Domain("light", "image", source.inputs, labels=source.labels,
+                     classes=["r", "l"])  # id 0 is "r": the names are not in id order
+    kept = Domain("dark", "image", target.inputs, labels=target.labels, classes=["r", "l"])
+    adapt_to_folder(flipped, kept, methods=["coral"], strategy="head_only", head="mlp",
+                    epochs=30, lr=1e-2, batch_size=8, backbone_options=OPTS,
+                    out=tmp_path / "run", feature_map=False)
+    model = Grafter.load(tmp_path / "run" / "model")
+    assert model.classes_.tolist() == ["l", "r"]  # sorted, as a fitted model's are
+    truth = np.asarray(flipped.classes)[flipped.labels]
+    assert (model.predict(flipped.inputs) == truth).mean() >= 0.9  # rows moved with names

@@ -31,7 +31,7 @@ def test_fit_gives_scikit_learn_style_results():
     assert res["split0_test_score"] == [f[0] for f in res["fold_scores"]]
     assert res["std_test_score"][0] == pytest.approx(np.std(res["fold_scores"][0]))
     assert res["rank_test_score"][t.best_trial_] == 1
-    assert sorted(res["rank_test_score"]) == list(range(1, 9))
+    assert min(res["rank_test_score"]) == 1 and max(res["rank_test_score"]) <= 8
     assert t.best_params_ == {k: res[f"param_{k}"][t.best_trial_] for k in t.best_params_}
     assert t.best_estimator_.get_params()["lr"] == t.best_params_["lr"]
     assert t.best_estimator_.epochs == 3  # the space's fixed settings hold

@@ -95,7 +95,8 @@ def adapt(
             with _progress() as update:
                 result = run_adapt_config(cfg, progress=update)
         except AdaptInterrupted as stop:
-            err.print(f"interrupted: the {len(stop.results['runs'])} finished run(s) are in "
+            done = len(stop.results["runs"]) + len(stop.results.get("refined", []))
+            err.print(f"interrupted: the {done} finished run(s) are in "
                       f"{stop.folder}/report.md (nothing selected, no model kept)")
             raise typer.Exit(130) from None
     _print_adapt(result)

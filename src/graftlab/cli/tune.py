@@ -67,8 +67,11 @@ def tune(
                 stop.tuner, "cv_results_") else 0
             where = f"; their report is in {stop.folder}" if getattr(stop, "folder", None) \
                 else ""
-            err.print(f"interrupted: {finished} finished trial(s){where}. The same command "
-                      "with the same --storage and --study resumes the study.")
+            resume = ("The same command (the same --storage and --study) resumes the study, "
+                      "the stopped trial first." if cfg.tune.storage and cfg.tune.study else
+                      "The study was in memory: give --storage FILE --study NAME to make the "
+                      "next one resumable.")
+            err.print(f"interrupted: {finished} finished trial(s){where}. {resume}")
             raise typer.Exit(130) from None
     best = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in result["best_params"].items())

@@ -92,7 +92,7 @@ def export(model_path: str | Path, out: str | Path, *, sample: str | None = None
     int8 = _int8_data(eager, (inputs, described), sample, calibration, text_column) if mode \
         else None
     inputs = inputs[:SAMPLE_SIZE]
-    described = described if sample is None else f"{sample} (first {len(inputs)})"
+    described = described if sample is None else _taken(sample, described, len(inputs))
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
     try:
         _build(eager, Path(model_path), tmp, inputs[:2])
@@ -308,6 +308,13 @@ def _read(predictor: Predictor, data: str, option: str, text_column: str, size: 
     return items, how
 
 
+def _taken(data: str, described: str, n: int) -> str:
+    """``n`` inputs of ``data`` described as they were taken: drawn at random (when the data
+    held more than were read) or its first ones."""
+    return f"{data} ({n} drawn at random)" if "at random" in described else \
+        f"{data} (first {n})"
+
+
 def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str | None,
                calibration: str | None, text_column: str) -> Int8Data:
     """What ``--quantize`` reads (:class:`~graftlab.deploy.quantize.Int8Data`): an image model
@@ -338,8 +345,8 @@ def _int8_data(predictor: Predictor, sample: tuple[list, str], sample_data: str 
         sample_data is None and calibration is not None) else sample
     if image and (calibration is None or sample_data is None):  # checked where calibrated
         about = f"{about[:-1]}; the first {len(calibrate)} calibrated)"
-    return Int8Data(calibrate, f"{source} (first {len(calibrate)})" if image else None, check,
-                    about)
+    return Int8Data(calibrate, _taken(source, how or sample[1], len(calibrate)) if image
+                    else None, check, about)
 
 
 _WORDS = ("the film was good bad long short fun dull a great plot and it not very much I "

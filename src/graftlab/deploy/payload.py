@@ -133,6 +133,7 @@ def images(files: list[bytes], limits: Limits) -> list[np.ndarray]:
             height, width = image_size(io.BytesIO(data))
         except ImageProblem:
             continue  # image() names it, in order
+        _check_pixels(height, width, i, limits)  # one image over its own limit: that one
         total += height * width
         if total > limits.max_request_pixels:
             raise too_large(f"the request's images hold over {total:,} pixels (up to input "
@@ -140,14 +141,18 @@ def images(files: list[bytes], limits: Limits) -> list[np.ndarray]:
     return [image(data, i, limits) for i, data in enumerate(files)]
 
 
+def _check_pixels(height: int, width: int, position: int, limits: Limits) -> None:
+    if height * width > limits.max_pixels:
+        raise too_large(f"input {position} is {width}x{height} = {height * width:,} pixels",
+                        "--max-pixels", limits.max_pixels)
+
+
 def image(data: bytes, position: int, limits: Limits) -> np.ndarray:
     """One image file's bytes as RGB uint8; its size is read from the header and checked
     against ``max_pixels`` before any pixel is decoded."""
     try:
         height, width = image_size(io.BytesIO(data))
-        if height * width > limits.max_pixels:
-            raise too_large(f"input {position} is {width}x{height} = {height * width:,} pixels",
-                            "--max-pixels", limits.max_pixels)
+        _check_pixels(height, width, position, limits)
         return read_image(io.BytesIO(data))
     except ImageProblem as problem:
         if problem.too_large:

@@ -63,6 +63,11 @@ def selection_summary(record: dict, curve: Sequence[dict]) -> str:
     text = (f"# Source selection: {record['selector']}, keep fraction "
             f"{record['keep_fraction']}\n\nKept {record['kept']} of {record['pool']} pool "
             "samples.\n\n" + markdown_table(rows) + "\n")
+    if record.get("dropped_shared"):
+        text += ("\nLeft out before selection, as samples the target was made from (no target "
+                 "image may blend one trained on): " + ", ".join(
+                     f"{n} of {part}" for part, n in record["dropped_shared"].items())
+                 + ".\n")
     if record["emptied_parts"]:
         text += f"\nNo sample left of: {', '.join(record['emptied_parts'])}.\n"
     if record.get("part_scores"):

@@ -6,7 +6,7 @@ pool it belongs to."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class Pool:
 
     parts: list[tuple[str, Domain]]
     classes: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)  # per part: made the target
 
     @property
     def groups(self) -> np.ndarray:
@@ -44,11 +45,30 @@ class Pool:
 
 
 def load_pool(spec: str, *, text_column: str = "text", label_column: str = "label",
-              source_column: str = "source", skip_corrupt: bool = False) -> Pool:
-    """The pool that ``spec`` names (see the module's docstring)."""
+              source_column: str = "source", skip_corrupt: bool = False,
+              target: Domain | None = None) -> Pool:
+    """The pool that ``spec`` names (see the module's docstring); with ``target``, each part
+    without the samples the target was made from (mnist's digits behind mnist_m: see
+    :func:`~graftlab.data.without_shared`), their number per part in ``Pool.dropped``."""
+    pool = _load_pool(spec, text_column, label_column, source_column, skip_corrupt)
+    if target is not None:
+        from graftlab.data import without_shared
+
+        parts, pool.dropped = [], {}
+        for name, d in pool.parts:
+            kept, _, dropped = without_shared(d, target)
+            parts.append((name, kept))
+            if dropped["source"]:
+                pool.dropped[name] = dropped["source"]
+        pool.parts = parts
+    return pool
+
+
+def _load_pool(spec: str, text_column: str, label_column: str, source_column: str,
+               skip_corrupt: bool) -> Pool:
     path = Path(spec).expanduser()
     if path.is_dir():
-        subs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        subs = part_folders(path)
         if not subs:
             raise DataError(f"pool folder {str(path)!r} has no sub-folders; each part of the "
                             "pool is a sub-folder (of class folders).")
@@ -64,6 +84,24 @@ def load_pool(spec: str, *, text_column: str = "text", label_column: str = "labe
                             "or give a folder of part folders or a table with a source column.")
         parts = [(n, load_data(n)) for n in names]
     return Pool(*_aligned(parts))
+
+
+def part_folders(path: Path) -> list[Path]:
+    """The non-hidden sub-folders of ``path``, sorted: a folder pool's parts."""
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def looks_like_pool(path: Path) -> bool:
+    """A folder laid out as parts of class folders: two parts or more, each holding no image
+    of its own and the same two class folders or more (hidden ones aside). A labelled set
+    whose class folders hold sub-folders of their own can look the same; who reads a folder
+    this way says so."""
+    parts = part_folders(path)
+    if len(parts) < 2 or any(q.is_file() and not q.name.startswith(".") for p in parts
+                             for q in p.iterdir()):
+        return False
+    classes = [{q.name for q in part_folders(p)} for p in parts]
+    return len(classes[0]) >= 2 and all(c == classes[0] for c in classes)
 
 
 def _table_parts(path: Path, text_column: str, label_column: str, source_column: str

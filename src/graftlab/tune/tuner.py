@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedKFold
 
@@ -269,9 +270,8 @@ class Tuner(BaseEstimator):
         # spread and the rank (a pruned trial, unscored, ranks last)
         folds = [t.user_attrs.get("fold_scores") or [] for t in trials]
         means = np.asarray(self.cv_results_["mean_test_score"], dtype=float)
-        order = np.argsort(-np.nan_to_num(means, nan=-np.inf), kind="stable")
-        rank = np.empty(len(trials), dtype=int)
-        rank[order] = np.arange(1, len(trials) + 1)
+        rank = rankdata(-np.nan_to_num(means, nan=-np.inf), method="min").astype(int)  # ties
+        # share the best rank, as in scikit-learn
         self.cv_results_.update(
             params=[dict(t.params) for t in trials],
             std_test_score=[float(np.std(f)) if f else float("nan") for f in folds],

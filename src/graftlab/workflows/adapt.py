@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
@@ -61,10 +62,12 @@ def interrupted_report(results: dict) -> str:
     """report.md of an interrupted adaptation: the runs that finished, and what did not."""
     from graftlab.report import markdown_table
 
-    held = all("heldout_target_accuracy" in r for r in results["runs"])
+    finished = results["runs"] + results.get("refined", [])
+    held = all("heldout_target_accuracy" in r for r in finished)
     rows = []
-    for r in results["runs"]:
-        row = {"method": r["method"], "seed": r["seed"],
+    for r in finished:
+        row = {"method": r["method"] if r["method"] != "refined" else
+               f"refined ({r.get('student')})", "seed": r["seed"],
                "held-out source accuracy %": round(100 * r["source_accuracy"], 1)}
         if "target_accuracy" in r:
             key = "heldout_target_accuracy" if held else "target_accuracy"
@@ -72,7 +75,7 @@ def interrupted_report(results: dict) -> str:
         row.update({v: round(float(x), 3) for v, x in r.get("validators", {}).items()})
         rows.append(row)
     return (f"# Domain adaptation: interrupted\n\n{results['source']['name']} -> "
-            f"{results['target']['name']}. Stopped after {len(results['runs'])} of "
+            f"{results['target']['name']}. Stopped after {len(finished)} of "
             f"{results['planned_runs']} runs, so no method was selected and no model kept. "
             "Re-run the command to finish (this folder: `--out` it with `--overwrite`)."
             f"\n\nRuns that finished:\n\n{markdown_table(rows)}\n")
@@ -434,8 +437,19 @@ def _named(grafter, source: Domain):
 
     if not isinstance(grafter.targets_, ClassTargets) or not source.classes:
         return grafter
+    names = np.asarray(class_names(source, grafter.classes_))
+    order = np.argsort(names, kind="stable")  # sorted, as a fitted model's classes are
     named = copy.copy(grafter)
-    named._set_targets(ClassTargets(class_names(source, grafter.classes_)), np.zeros(0))
+    linears = [m for m in grafter.model_.head.modules() if isinstance(m, torch.nn.Linear)]
+    if (order != np.arange(len(order))).any() and linears and \
+            linears[-1].out_features == len(order):  # the output rows, in the names' order
+        named.model_ = copy.deepcopy(grafter.model_)
+        last = [m for m in named.model_.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.copy_(last.weight[torch.as_tensor(order)])
+            last.bias.copy_(last.bias[torch.as_tensor(order)])
+        names = names[order]
+    named._set_targets(ClassTargets(names), np.zeros(0))
     return named
 
 

@@ -16,6 +16,7 @@ from graftlab.track import check_tracker
 from graftlab.workflows.adapt import adapt_to_folder
 from graftlab.workflows.adapt_regression import adapt_regression_to_folder, is_regression
 from graftlab.workflows.adapt_checks import (check_keep, check_methods, check_options,
+                                             check_setups, check_target_size,
                                              parse_label_map)
 from graftlab.errors import ConfigError
 from graftlab.workflows.common import (check_augment, check_backbone, check_cache, check_out_folder,
@@ -73,6 +74,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     exists; then :func:`adapt_to_folder`."""
     data, m, t = config.data, config.model, config.train
     chosen = check_methods(t.methods)
+    check_setups(chosen, {"strategy": m.strategy, "head": m.head})
     check_keep(t.keep, chosen)
     check_options({"select_epoch": t.select_epoch, "pseudo_fraction": t.pseudo_fraction})
     check_selector(config.select)
@@ -91,6 +93,9 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
                          text_column=data.text_column,
                          label_column=data.label_column, skip_corrupt=data.skip_corrupt)
     groups, loaded = loaded[1], [loaded[0], target]
+    if groups is None and config.select.selector is not None:  # one data set, not a pool
+        check_selector(config.select, pooled=False)
+    check_target_size(target, data.target_holdout, warn=False)  # adapt_to_folder warns
     # before sampling: a target made from source samples (mnist_m) shares none with it
     source, target, _ = without_shared(*loaded)
     # the source sampled stratified by its labels, the target at random: its labels are not

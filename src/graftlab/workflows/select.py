@@ -20,7 +20,7 @@ from graftlab.data.domain import Domain, dataset_rows
 from graftlab.errors import ConfigError
 from graftlab.select import SELECTORS, check_fraction, select_pool
 from graftlab.select.curve import fraction_curve
-from graftlab.select.parts import Pool, load_pool
+from graftlab.select.parts import Pool, load_pool, looks_like_pool
 from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
                                        load_with_columns, run_folder)
 
@@ -84,12 +84,13 @@ def run_select(config: SelectConfig, *,
     check_selector(s)
     modality = check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
     check_cache()
-    pool = load_pool(data.pool, text_column=data.text_column, label_column=data.label_column,
-                     source_column=data.source_column, skip_corrupt=data.skip_corrupt)
     target = load_with_columns(data.target, text_column=data.text_column,
                                label_column=data.label_column, labelled=None,
                                skip_corrupt=data.skip_corrupt)
-    pool = pool_without_shared(pool, target)  # no target image blends a kept digit
+    # no target image may blend a pool sample it was made from (mnist_m's digits)
+    pool = load_pool(data.pool, text_column=data.text_column, label_column=data.label_column,
+                     source_column=data.source_column, skip_corrupt=data.skip_corrupt,
+                     target=target)
     check_modality(pool.parts[0][1], modality, m.backbone)
     options = backbone_options(m)
     f_s = pool_features(pool, m.backbone, options, progress)
@@ -132,7 +133,7 @@ def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.nda
     from graftlab.report.select import fraction_curve as curve_svg
     from graftlab.report.select import kept_vs_dropped, selection_summary
 
-    record = selection.record()
+    record = {**selection.record(), "dropped_shared": dict(pool.dropped)}
     metrics = {**record, "curve": curve, "seconds": round(seconds, 2)}
     with run_folder(config.out, config.runs_dir, config.overwrite, "select") as folder:
         _atomic.write_npy(folder / "kept.npy", selection.kept)
@@ -154,27 +155,23 @@ def load_source(spec: str, target: Domain, *, pooled: bool = False, **load_kw
     samples ``target`` was made from, see :func:`~graftlab.data.without_shared`); anything
     else loads as usual (no parts)."""
     path = Path(spec).expanduser()
-    if ("+" in spec and not path.exists()) or (pooled and _pool_path(path, load_kw)):
-        pool = load_pool(spec, **{k: v for k, v in load_kw.items() if k in
-                                  ("text_column", "label_column", "skip_corrupt")})
-        return pool_without_shared(pool, target).domain(name=spec), pool.groups
+    if ("+" in spec and not path.exists()) or (pooled and _pool_path(path)):
+        pool = load_pool(spec, target=target, **{k: v for k, v in load_kw.items() if k in
+                                                 ("text_column", "label_column",
+                                                  "skip_corrupt")})
+        if path.is_dir():
+            log.warning("%s is read as a pool of %d parts (%s), each of classes %s; a labelled "
+                        "set whose class folders hold folders of their own looks the same: "
+                        "for one, drop --select", spec, len(pool.parts),
+                        ", ".join(n for n, _ in pool.parts), ", ".join(pool.classes))
+        return pool.domain(name=spec), pool.groups
     return load_with_columns(spec, **load_kw), None
 
 
-def pool_without_shared(pool: Pool, target: Domain) -> Pool:
-    """``pool`` with no sample that ``target`` was made from (mnist digits for mnist_m)."""
-    from graftlab.data import without_shared
-
-    pool.parts = [(n, without_shared(d, target)[0]) for n, d in pool.parts]
-    return pool
-
-
-def _pool_path(path: Path, load_kw: dict) -> bool:
-    """A folder whose sub-folders hold folders (parts of class folders), or a table with a
-    ``source`` column."""
+def _pool_path(path: Path) -> bool:
+    """A folder of parts of class folders, or a table with a ``source`` column."""
     if path.is_dir():
-        subs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        return bool(subs) and all(any(q.is_dir() for q in p.iterdir()) for p in subs)
+        return looks_like_pool(path)
     if path.is_file() and path.suffix in (".csv", ".jsonl"):
         from graftlab.data.tables import table_columns
 
