@@ -67,10 +67,26 @@ def test_weights_path_gives_the_same_model(lite0):
 
 
 def test_random_init_differs_from_pretrained(lite0):
+    torch.manual_seed(1)
     scratch = create_backbone("efficientnet_lite0", image_size=32, pretrained=False).eval()
-    assert scratch.cache_key()["weights"] == "random-init"
+    assert scratch.cache_key()["weights"].startswith("random:")
     assert scratch.cache_key() != lite0.cache_key()
+    torch.manual_seed(2)  # other random weights: another key (never the first's features)
+    other = create_backbone("efficientnet_lite0", image_size=32, pretrained=False).eval()
+    assert other.cache_key() != scratch.cache_key()
     assert not torch.equal(scratch.stem[0].weight, lite0.stem[0].weight)
+
+
+def test_weights_changed_after_loading_change_the_cache_key(lite0):
+    """A fine-tuned backbone object must not read the pretrained features from the cache."""
+    import copy
+
+    tuned = copy.deepcopy(lite0)
+    assert tuned.cache_key() == lite0.cache_key()  # a copy is the same weights
+    with torch.no_grad():
+        tuned.blocks_[3]._project_conv.weight.mul_(0.5)
+    assert tuned.cache_key()["weights"].startswith("changed:")
+    assert tuned.cache_key() != lite0.cache_key()
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
@@ -79,3 +95,12 @@ def test_bigger_variants_have_more_blocks(name, lite0):
     assert len(model.layer_names()) > len(lite0.layer_names())
     assert model.layer_names()[0] == "stem" and model.layer_names()[-1] == "head"
     assert model.num_features == 1280
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1",
+                                  "efficientnet_lite2"])
+def test_every_lite_backbone_builds_at_its_default_size(name):
+    from graftlab.backbones import create_backbone, get_spec
+
+    net = create_backbone(name)  # no image_size: the default must pass the size check
+    assert net.image_size == get_spec(name).input_size and net.image_size % 32 == 0

@@ -276,9 +276,33 @@ def test_a_ragged_entry_keeps_each_samples_rows_and_refuses_a_mismatched_pair(ca
     assert lengths.flags.writeable and lengths.tolist() == [2, 3, 4]
     # Lengths that no longer add up to the rows (a stale pair): the entry goes.
     bad = FeatureCache().ragged_entry({"test": "ragged"})
+    bad.lengths.meta_path.unlink()  # unpublished, so that finalize writes the stale lengths
     bad.lengths.save_chunk(0, 3, np.array([1, 1, 1]))
     bad.lengths.finalize([(0, 3)], {})
     with caplog.at_level(logging.WARNING):
         assert bad.load() is None
     assert "corrupt (9 rows for 3 tokens)" in caplog.text
     assert FeatureCache().entries() == []
+
+
+def test_a_second_process_finalizing_an_entry_another_finished_takes_that_one():
+    """Workers extracting the same features at once (tune's): the second to finish loads
+    what the first published instead of writing over it (or returning nothing)."""
+    first, second = (FeatureCache().entry({"test": "race"}) for _ in range(2))
+    first.save_chunk(0, 3, np.full((3, 2), 1.0, np.float32))
+    np.testing.assert_array_equal(first.finalize([(0, 3)], {}), 1.0)
+    # the second worker's chunk lands after the first published (and removed partial/)
+    second.save_chunk(0, 3, np.full((3, 2), 2.0, np.float32))
+    np.testing.assert_array_equal(second.finalize([(0, 3)], {}), 1.0)  # the published one
+
+
+def test_clear_removes_cache_entries_and_nothing_else(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("GRAFTLAB_CACHE", str(tmp_path))
+    entry = FeatureCache().entry({"test": "clear"})
+    entry.save_chunk(0, 1, np.zeros((1, 2), np.float32))
+    entry.finalize([(0, 1)], {})
+    (tmp_path / "my_project").mkdir()
+    (tmp_path / "my_project" / "thesis.tex").write_text("keep")
+    assert FeatureCache().clear() == 1
+    assert (tmp_path / "my_project" / "thesis.tex").read_text() == "keep"
+    assert "not feature cache entries: my_project" in caplog.text

@@ -8,6 +8,7 @@ use only this contract, never a family's internals.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,43 @@ def unit_image_batch(x: torch.Tensor, size: int, mean: Sequence[float] | torch.T
     return ((x - mean) / std).contiguous()
 
 
+def state_fingerprint(module: nn.Module) -> str:
+    """A cheap digest of a module's weights and buffers (each tensor's shape, exact sum and
+    ~64 evenly spaced values): any training step or edit changes it. Milliseconds where a
+    full hash of the bytes takes a good part of a second."""
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for key, tensor in module.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            total = flat.double().sum().item() if flat.is_floating_point() else \
+                float(flat.sum().item())
+            digest.update(f"{key}:{tuple(tensor.shape)}:{total!r}".encode())
+            step = max(1, flat.numel() // 64)
+            digest.update(flat[::step].cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
 class Backbone(nn.Module):
     """Base class: subclasses set the attributes below and implement the three methods;
     ``forward_from`` (resuming from a layer's cached output) is optional."""
 
     name: str = "backbone"
     modality: str = "image"
+
+    def mark_loaded(self) -> None:
+        """Remember the weights as loaded (a registered backbone's constructor ends here), so
+        that :meth:`weights_id` can tell them from weights changed since (fine-tuning)."""
+        self._loaded_state = state_fingerprint(self)
+
+    def weights_id(self) -> str:
+        """What the cache key calls these weights: the weight file's sha256 while they are the
+        file's; the live weights' fingerprint once training (or anything) changed them, or
+        when they were drawn at random (another seed, other weights)."""
+        sha = getattr(self, "weights_sha256", None)
+        now = state_fingerprint(self)
+        if sha and sha != "random-init" and now == getattr(self, "_loaded_state", None):
+            return sha
+        return f"{'random' if sha == 'random-init' else 'changed'}:{now}"
     num_features: int = 0
     default_pooling: str = "avg"
     # declared by each family (from its spec): the modules LoRA adapts (last part of their

@@ -27,13 +27,15 @@ from graftlab.backbones.registry import (
 from graftlab.errors import ConfigError, DataError
 
 _LITE = {
-    # digit: (weight file, sha256, default input size, number of MBConv blocks)
+    # digit: (weight file, sha256, default input size, number of MBConv blocks); the default
+    # sizes are the multiples of 32 nearest the papers' 240 and 260 px, which the trunk's
+    # inference copy computes exactly (the size check below)
     0: ("efficientnet-lite0-57934424.pth",
         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 224, 16),
     1: ("efficientnet-lite1-77cc7160.pth",
-        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240, 21),
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 256, 21),
     2: ("efficientnet-lite2-9656183e.pth",
-        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260, 21),
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 256, 21),
 }
 
 
@@ -42,18 +44,20 @@ def _image_size(spec: BackboneSpec, image_size: int | None) -> int:
     if size < 32 or size % 32:
         raise ConfigError(
             f"image_size for {spec.name} must be a multiple of 32 and at least 32 "
-            f"(the trunk downsamples 32x), got {image_size}.",
+            f"(the trunk downsamples 32x), got {size}.",
             hint="use 32, 64, 96, 128 ... (64 suits 28-px digits, 224 photos).",
         )
     return size
 
 
 def describe(spec: BackboneSpec, *, image_size: int | None = None,
-             weights: str | Path | None = None, pretrained: bool = True) -> Description:
-    """Cache key and layers without building the network (the built one reports the same)."""
+             weights: str | Path | None = None, pretrained: bool = True) -> Description | None:
+    """Cache key and layers without building the network (the built one reports the same);
+    None for random weights, whose key is their fingerprint (see ``Backbone.weights_id``)."""
+    _image_size(spec, image_size)  # refused here, before anything is built
     if not pretrained:
-        sha = "random-init"
-    elif weights is not None:
+        return None
+    if weights is not None:
         sha = verify_sha256(Path(weights), "", what=f"backbone {spec.name!r}")
     else:
         sha = spec.sha256  # the pinned hash: loading refuses any file that does not match it
@@ -103,6 +107,7 @@ class EfficientNetLite(Backbone):
         self.num_features = net._bn1.num_features
         self.register_buffer("_mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.mark_loaded()
 
     def for_inference(self) -> EfficientNetLite:
         """A copy for frozen, eval-mode forward passes (feature extraction) at the backbone's
@@ -168,7 +173,7 @@ class EfficientNetLite(Backbone):
                 ("head", self.head)]
 
     def cache_key(self) -> dict:
-        return {"name": self.name, "weights": self.weights_sha256, "image_size": self.image_size,
+        return {"name": self.name, "weights": self.weights_id(), "image_size": self.image_size,
                 "mean": list(self.spec.mean), "std": list(self.spec.std), "resize": "bilinear-aa"}
 
     def preprocess(self, inputs: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:

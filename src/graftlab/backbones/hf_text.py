@@ -98,6 +98,7 @@ class HFTextEncoder(Backbone):
         limit = getattr(self.tokenizer, "model_max_length", 512)
         limit = limit if isinstance(limit, int) and limit < 100_000 else 512
         self.max_length = int(max_length or limit)
+        self.mark_loaded()
 
     @property
     def _layers(self) -> nn.ModuleList:
@@ -111,7 +112,7 @@ class HFTextEncoder(Backbone):
                 *[(f"layer.{i}", layer) for i, layer in enumerate(self._layers)]]
 
     def cache_key(self) -> dict:
-        return _key(self.name, self.weights_sha256, self.max_length, self.folder)
+        return _key(self.name, self.weights_id(), self.max_length, self.folder)
 
     def sequence_lengths(self, inputs: Sequence[str]) -> np.ndarray:
         """Token counts (with special tokens, after truncation): sorting by these, not by
@@ -255,13 +256,13 @@ MINILM = BackboneSpec(
 
 
 def _describe_minilm(spec: BackboneSpec, *, max_length: int | None = None,
-                     pretrained: bool = True, weights: str | Path | None = None) -> Description:
+                     pretrained: bool = True, weights: str | Path | None = None) -> Description | None:
     import json
 
     folder = Path(weights) if weights else spec.weights_path().parent
     if not pretrained:
-        sha = "random-init"
-    elif weights:
+        return None  # random weights: the key is their fingerprint (Backbone.weights_id)
+    if weights:
         found = next((folder / f for f in _WEIGHT_FILES if (folder / f).is_file()), None)
         if found is None:
             return None  # let the builder raise its clear error

@@ -15,8 +15,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +27,29 @@ import numpy as np
 
 from graftlab import _atomic
 from graftlab.integrity import sha256_file
-from graftlab.errors import ConfigError
+from graftlab.errors import ConfigError, GraftlabError
 from graftlab.paths import feature_cache_dir
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+_ENTRY_NAME = re.compile(r"[0-9a-f]{24}")  # entry_key's names: nothing else is cleared
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX ``flock``; elsewhere, none)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def entry_key(key: dict) -> str:
@@ -105,13 +126,30 @@ class CacheEntry:
         return chunk
 
     def save_chunk(self, start: int, stop: int, chunk: np.ndarray) -> None:
-        _atomic.write_npy(self.chunk_path(start, stop), np.ascontiguousarray(chunk))
+        path = self.chunk_path(start, stop)
+        path.parent.mkdir(parents=True, exist_ok=True)  # another process may have finished
+        _atomic.write_npy(path, np.ascontiguousarray(chunk))
 
     def finalize(self, spans: list[tuple[int, int]], info: dict) -> np.ndarray:
-        """Join the chunks into one file (streamed: memory stays one chunk), then publish meta."""
+        """Join the chunks into one file (streamed: memory stays one chunk), then publish meta.
+        Processes that extract the same entry at once (tune's workers) take turns here: the
+        first publishes it, the others load what it published."""
+        with _locked(self.folder / ".lock"):
+            if self.complete:
+                done = self.load(verify=False)
+                if done is not None:
+                    return done
+            array = self._join(spans, info)
+        if array is None:
+            raise GraftlabError(f"feature cache entry {self.folder} could not be read back after "
+                             "it was written.", hint="check the disk (space, permissions) and "
+                             "run again; graftlab cache clear removes broken entries.")
+        return array
+
+    def _join(self, spans: list[tuple[int, int]], info: dict) -> np.ndarray | None:
         chunks = [np.load(self.chunk_path(a, b), mmap_mode="r") for a, b in spans]
         shape = (sum(len(chunk) for chunk in chunks), *chunks[0].shape[1:])
-        tmp = self.folder / ".features.npy.tmp"
+        tmp = self.folder / f".features.{os.getpid()}.npy.tmp"
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunks[0].dtype, shape=shape)
         row = 0
         for chunk in chunks:
@@ -223,9 +261,14 @@ class FeatureCache:
         """Remove every entry (complete or partial); returns how many folders went."""
         if not self.root.is_dir():
             return 0
-        n = 0
+        n, other = 0, []
         for folder in self.root.iterdir():
-            if folder.is_dir():
+            if folder.is_dir() and _ENTRY_NAME.fullmatch(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
                 n += 1
+            elif not folder.name.startswith("."):
+                other.append(folder.name)
+        if other:  # GRAFTLAB_CACHE pointed somewhere with other things in it
+            log.warning("left %d item(s) in %s that are not feature cache entries: %s",
+                        len(other), self.root, ", ".join(sorted(other)[:5]))
         return n
