@@ -355,3 +355,18 @@ def test_hidden_folder_reached_by_a_link_is_loaded(tmp_path, caplog):
         d = load_image_folder(root)
     assert d.classes == ["cat", "dog"] and np.bincount(d.labels).tolist() == [1, 2]
     assert not _link_warning(caplog)
+
+
+def test_class_folders_that_all_hold_the_same_folders_are_said_to(tmp_path, caplog):
+    from PIL import Image
+
+    from graftlab.data import load_image_folder
+
+    for split in ("train", "val"):
+        for label in ("cat", "dog"):
+            (tmp_path / "split" / split / label).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+                tmp_path / "split" / split / label / "0.png")
+    domain = load_image_folder(tmp_path / "split")
+    assert domain.classes == ["train", "val"]  # read as it is laid out, and said:
+    assert "holds the same sub-folders (cat, dog)" in caplog.text

@@ -271,3 +271,22 @@ def test_an_empty_csv_is_called_empty_not_short_of_a_column(tmp_path):
     empty.write_text("")
     with pytest.raises(DataError, match="is empty: it has no header and no rows"):
         list(iter_texts(empty))
+
+
+def test_an_unquoted_comma_is_refused_not_shifted_and_a_trailing_one_is_fine(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngreat, really great film,pos\nawful,neg\n")
+    with pytest.raises(DataError, match=r"line 2 of .* has 3 fields but the header 2"):
+        load_table(bad)
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("text,label\ngreat film,pos,\nawful,neg,\n")
+    assert load_table(trailing).inputs == ["great film", "awful"]
+
+
+def test_a_cut_off_emoji_in_jsonl_is_named_by_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "fine", "label": "neg"}\n'
+                    '{"text": "broken emoji \\ud83d here", "label": "pos"}\n')
+    with pytest.raises(DataError, match=r"line 2 of .*field 'text': character 13 .* lone "
+                       "surrogate"):
+        load_table(path)

@@ -162,3 +162,17 @@ def test_efficientnet_offers_its_imagenet_head_to_nce_and_leep(tmp_path):
                     layers=["blocks.10", "head"], poolings=["avg"], image_size=32,
                     scores=["logme"])
     assert len(FeatureCache().entries()) == before  # nothing extracted again
+
+
+def test_without_the_probe_the_recommendation_follows_the_first_score_asked():
+    from graftlab.scores import Advice, decide
+
+    cands = [{"backbone": "b", "layer": layer, "pooling": "avg",
+              "scores": {"knn": {"value": k, "status": "ok"},
+                         "logme": {"value": m, "status": "ok"}}}
+             for layer, k, m in (("l1", 0.9, -1.0), ("l2", 0.5, 2.0))]
+    asked = decide(Advice("d", "classification", 100, 2, ["knn", "logme"], cands))
+    assert (asked.recommendation.by, asked.recommendation.layer) == ("knn", "l1")
+    other = decide(Advice("d", "classification", 100, 2, ["logme", "knn"],
+                          [dict(c) for c in cands]))
+    assert (other.recommendation.by, other.recommendation.layer) == ("logme", "l2")

@@ -162,6 +162,24 @@ class _Listing:
         )
 
 
+def _say_nested(listing: _Listing) -> None:
+    """Warn when every class folder holds the same sub-folders (``split/train/cat``): those
+    are more likely the classes, one level down, than ways of filing one class."""
+    inner = []
+    for name in listing.classes:
+        try:
+            inner.append({e.name for e in os.scandir(listing.root / name)
+                          if e.is_dir() and not e.name.startswith(".")})
+        except OSError:
+            return
+    if len(inner) >= 2 and len(inner[0]) >= 2 and all(i == inner[0] for i in inner):
+        logger.warning(
+            "%s: each class folder (%s) holds the same sub-folders (%s), read as part of its "
+            "class; if those are the classes, point at one of the class folders instead "
+            "(e.g. %s)", listing.root, ", ".join(listing.classes), ", ".join(sorted(inner[0])),
+            listing.root / next(iter(listing.classes)))
+
+
 def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]]:
     """Files, class ids and class names of a folder laid out one sub-folder per class."""
     root = listing.root
@@ -191,6 +209,7 @@ def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]
         logger.warning(
             "ignored %d image(s) directly in %s, outside any class folder: %s",
             len(listing.loose), root, _preview([listing.show(p) for p in listing.loose], SHOWN))
+    _say_nested(listing)
     classes = list(listing.classes)
     files, labels = [], []
     for label, name in enumerate(classes):

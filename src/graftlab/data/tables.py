@@ -59,6 +59,17 @@ def _csv_error(path: Path, reader: csv.DictReader, error: csv.Error) -> DataErro
                      hint="check the quoting, or re-save it as a plain UTF-8 CSV.")
 
 
+def not_unicode(text: str) -> str | None:
+    """What makes ``text`` unusable by a tokenizer: a lone surrogate (from bytes that were not
+    UTF-8, decoded with errors='surrogateescape', or a broken \\u escape); None if it is fine."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"character {exc.start} ({text[exc.start]!r}) is a lone surrogate, not a "
+                "Unicode character (bytes that were not UTF-8, or a broken \\u escape)")
+    return None
+
+
 def table_columns(path: Path) -> list[str]:
     """A .csv's header or a .jsonl's first record's keys, read cheaply; [] when unreadable
     (loading the table names what is wrong)."""
@@ -87,6 +98,15 @@ def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[Row]:
     start, last_start, last = reader.line_num + 1, 0, None
     try:
         for row in reader:
+            extra = [v for v in row.pop(None, None) or [] if v and v.strip()]
+            if extra:  # DictReader files fields beyond the header's under None
+                raise DataError(
+                    f"line {reader.line_num} of {str(path)!r} has "
+                    f"{len(reader.fieldnames or []) + len(extra)} fields but the header "
+                    f"{len(reader.fieldnames or [])}: the extra {extra[0][:40]!r} would be "
+                    "lost and the columns shifted.",
+                    hint='quote a text that holds a comma ("great, really great film") or '
+                    "re-save the table from a spreadsheet as CSV.")
             yield reader.line_num, row
             last, last_start, start = row, start, reader.line_num + 1
     except csv.Error as e:
@@ -147,6 +167,12 @@ def _jsonl_rows(path: Path) -> Iterator[Row]:
                     "not an object.",
                     hint='each line must be one JSON object, e.g. {"text": "...", "label": "..."}.',
                 )
+            for key, value in record.items():
+                problem = not_unicode(value) if isinstance(value, str) else None
+                if problem:
+                    raise DataError(f"line {number} of {str(path)!r}, field {key!r}: {problem}.",
+                                    hint="repair or drop the character (a cut-off emoji "
+                                    "leaves half a \\ud83d-style pair).")
             yield number, record
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from graftlab.data.images import ImageProblem, read_image, to_rgb
+from graftlab.data.tables import not_unicode
 from graftlab.errors import DataError
 
 IMAGE_INPUTS = "RGB uint8 arrays (H, W, 3), PIL images, image file paths or image bytes"
@@ -57,15 +58,6 @@ UNICODE_HINT = ("decode the text as UTF-8 (or its real encoding) before predicti
                 "the character.")
 
 
-def not_unicode(text: str) -> str | None:
-    """What makes ``text`` unusable by a tokenizer: a lone surrogate (from bytes that were not
-    UTF-8, decoded with errors='surrogateescape', or a broken \\u escape); None if it is fine."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (f"character {exc.start} ({text[exc.start]!r}) is a lone surrogate, not a "
-                "Unicode character (bytes that were not UTF-8, or a broken \\u escape)")
-    return None
 
 
 def images(items: list, offset: int = 0) -> list[np.ndarray]:

@@ -94,9 +94,13 @@ def decide(advice: Advice) -> Advice:
 
 
 def recommend(advice: Advice) -> Recommendation | None:
-    """The best candidate by the first :data:`PRIMARY` score that ranked any, and probe or
-    fine-tune by the rule above; None when no score ranked any candidate."""
-    by = next((s for s in PRIMARY if advice.rankings.get(s)), None)
+    """The best candidate by the probe, where it ranked any; else by the first score asked
+    for (``scores``' order) that did, or, when every score ran (the default), the first of
+    :data:`PRIMARY`; and probe or fine-tune by the rule above. None when no score ranked any
+    candidate."""
+    every = sorted(advice.scores) == sorted(PRIMARY)
+    order = PRIMARY if every else ("probe", *advice.scores)
+    by = next((s for s in order if advice.rankings.get(s)), None)
     if by is None:
         return None
     best = advice.rankings[by][0]
