@@ -6,7 +6,9 @@ hooks), so layer choice, freezing and caching work as for the built-in families.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,8 +25,9 @@ def _default_image_preprocess(inputs: Any) -> dict[str, torch.Tensor]:
     x = torch.as_tensor(np.asarray(inputs)) if not torch.is_tensor(inputs) else inputs
     if x.ndim == 4 and x.shape[-1] in (1, 3):  # NHWC uint8 -> NCHW float in [0, 1]
         x = x.permute(0, 3, 1, 2)
+    pixels = x.dtype == torch.uint8  # 0-255 by its type, whatever this batch holds
     x = x.float()
-    return {"x": x / 255.0 if x.max() > 1.5 else x}
+    return {"x": x / 255.0 if pixels or x.max() > 1.5 else x}
 
 
 class ModuleBackbone(Backbone):
@@ -120,13 +123,41 @@ class ModuleBackbone(Backbone):
 
 
 def _callable_id(fn: Callable) -> str:
-    """A name for a preprocess function that is stable across processes (no addresses)."""
+    """A name for a preprocess function that is stable across processes (no addresses): its
+    code and constants, and what it was given (a ``functools.partial``'s arguments, the
+    values a closure holds), so that ``partial(prep, scale=1/255)`` and ``scale=1.0`` differ."""
+    if isinstance(fn, functools.partial):
+        return (f"partial({_callable_id(fn.func)}, {_plain(fn.args)}, "
+                f"{_plain(sorted(fn.keywords.items()))})")
     name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
     code = getattr(fn, "__code__", None)
     if code is not None:
         consts = [c for c in code.co_consts if not hasattr(c, "co_code")]  # no code objects
-        name += ":" + hashlib.sha256(code.co_code + repr(consts).encode()).hexdigest()[:12]
+        cells = [_plain(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ())
+                 if _has_contents(c)]
+        name += ":" + hashlib.sha256(code.co_code + repr((consts, cells)).encode()
+                                     ).hexdigest()[:12]
     return name
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> str:
+    """``repr`` without memory addresses (a callable by its own id; arrays by their bytes)."""
+    if callable(value) and not isinstance(value, type):
+        return _callable_id(value)
+    if isinstance(value, np.ndarray | torch.Tensor):
+        data = value.detach().cpu().numpy() if torch.is_tensor(value) else value
+        return f"array{data.shape}:{hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:12]}"
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_plain(v) for v in value) + ")"
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
 
 
 def wrap_module(module: nn.Module, **options: Any) -> ModuleBackbone:
