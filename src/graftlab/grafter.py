@@ -193,8 +193,12 @@ class Grafter(ClassifierMixin, BaseEstimator):
         if preset is not None and preset.texts is not None:
             from graftlab.augment import with_edited_texts
 
+            kept = train_idx
             domain, labels, train_idx = with_edited_texts(preset.texts, domain, labels, train_idx,
                                                      model.backbone, self.seed)
+            if weights is not None:  # each edited copy weighs as its original
+                copies = (len(train_idx) - len(kept)) // max(1, len(kept))
+                weights = torch.cat([weights, weights[kept].repeat(copies)])
         labels_t = torch.as_tensor(labels, dtype=targets.dtype)
         augment = self._augmenter(model.backbone.modality, strategy, model.backbone)
         route = self.training_route(model, strategy)
@@ -204,11 +208,19 @@ class Grafter(ClassifierMixin, BaseEstimator):
         teacher = teaching(self, domain, targets, model, load=Grafter.load,
                            per_step=self._changes_images(model.backbone.modality, strategy))
         pick = route.picker(model, domain)
-        uneven = weights is not None and bool((weights[train_idx] != weights[train_idx[0]]).any())
-        if strategy.solved and model.head.linear and not (self.label_smoothing or uneven or
-                                                          self.distill_from is not None):
+        if strategy.solved and model.head.linear:
+            trained = [name for name, on in (("label_smoothing", self.label_smoothing),
+                                             ("mixup", self.mixup),
+                                             ("distill_from", self.distill_from is not None))
+                       if on]
+            if trained:
+                raise ConfigError(f"{self.strategy} solves its head in closed form (a tuned "
+                                  f"logistic regression), which takes no {', '.join(trained)}.",
+                                  hint="use strategy='head_only' (--strategy head_only), which "
+                                  "trains the same head by SGD and takes them.")
             fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
-                                       targets, self.seed)
+                                       targets, self.seed,
+                                       None if weights is None else weights[train_idx].numpy())
             return self.set_fitted(model, fitted, t0, {"feature_cache": self.pretrained})
         method = ERM(route.net(model), num_classes=targets.loss_classes,
                      label_smoothing=self.label_smoothing, mixup=self.mixup, l2sp=self.l2sp,

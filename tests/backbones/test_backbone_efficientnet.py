@@ -87,6 +87,9 @@ def test_weights_changed_after_loading_change_the_cache_key(lite0):
         tuned.blocks_[3]._project_conv.weight.mul_(0.5)
     assert tuned.cache_key()["weights"].startswith("changed:")
     assert tuned.cache_key() != lite0.cache_key()
+    # the layers below the changed block compute what they did: their cached outputs hold
+    assert tuned.weights_id(upto="blocks.2") == lite0.weights_sha256
+    assert tuned.weights_id(upto="blocks.3").startswith("changed:")
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])

@@ -3,6 +3,8 @@ strategies within noise, and a warning when random weights do as well (negative 
 
 from __future__ import annotations
 
+import pytest
+
 from graftlab.evaluate.summary import paired, summarise, verdict
 
 
@@ -77,3 +79,26 @@ def test_the_decision_is_data_apart_from_its_words():
     assert verdict_text(d) == verdict(summary, runs, "classification")["text"]
     assert decide([row for row in summary if row["strategy"] == "scratch"], runs,
                   "classification") is None
+
+
+def test_a_lead_measured_from_the_best_mean_is_credited_to_it_not_to_the_pick():
+    v, _ = _verdict({"full": [0.95, 0.90, 0.97], "lora": [0.93, 0.91, 0.94],
+                     "linear_probe": [0.90, 0.86, 0.925]})
+    assert (v["best"], v["recommended"]) == ("full", "lora")
+    assert "full is clearly ahead of 1 other strategy" in v["text"]  # full's gap, not lora's
+    assert "It is clearly ahead" not in v["text"]
+    assert "(94.0 ± 3.6 %)" in v["text"]  # the scores keep their unit
+
+
+def test_a_class_the_test_set_lacks_has_no_recall_rather_than_zero():
+    import numpy as np
+
+    from graftlab.workflows.compare import _score
+
+    scored = _score(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 0]), 3)  # class 2 untested
+    assert scored["per_class_recall"] == [1.0, 0.5, None]
+    assert scored["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)  # over classes 0 and 1
+    runs = [{"strategy": "s", "seed": i, "accuracy": 0.75, "macro_f1": 0.7,
+             "per_class_recall": [1.0, 0.5, None], "trainable_params": 1, "total_params": 1,
+             "seconds": 1.0, "peak_rss_mib": 1.0} for i in range(2)]
+    assert summarise(runs, ["s"], "classification")[0]["per_class_recall"] == [1.0, 0.5, None]

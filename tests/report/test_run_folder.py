@@ -56,3 +56,17 @@ def test_a_run_of_another_kind_is_refused_when_a_kind_is_asked(tmp_path):
 
 def test_a_missing_folder_is_not_a_run(tmp_path):
     assert not is_graftlab_run(tmp_path / "absent")
+
+
+def test_overwrite_replaces_only_a_run_of_the_same_command(tmp_path):
+    import json
+
+    import pytest
+
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.common import check_out_folder
+
+    (tmp_path / "results.json").write_text(json.dumps({"format": "graftlab.advise/1"}))
+    check_out_folder(tmp_path, tmp_path, True, "advise")  # an earlier advise: replaceable
+    with pytest.raises(ConfigError, match="it holds a graftlab advise run, not a compare run"):
+        check_out_folder(tmp_path, tmp_path, True, "compare")

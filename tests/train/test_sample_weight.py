@@ -61,3 +61,59 @@ def test_weight_only_on_held_out_samples_is_refused(tiny_backbone, images):
     with pytest.raises(DataError, match="every sample of weight > 0 was held out"):
         Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
                 validation_fraction=0.5).fit(x, y, sample_weight=w)
+
+
+def test_a_linear_probe_stays_solved_with_uneven_weights(tiny_backbone, images):
+    """The probe's closed-form solve takes the weights (it used to fall back to a few epochs
+    of SGD, unsaid); options only SGD can apply are refused, naming head_only."""
+    from graftlab.errors import ConfigError
+
+    x, y = _data(images)
+    flipped = np.r_[y[:16], 1 - y[16:]]  # the second half poisoned, and weighed down to ~0
+    w = np.r_[np.ones(16), np.full(16, 1e-6)]
+    kw = dict(backbone=tiny_backbone, strategy="linear_probe", seed=0)
+    weighted = Grafter(**kw).fit(x, flipped, sample_weight=w)
+    assert weighted.record_.get("solver") == "LinearProbeClassifier"
+    assert (weighted.predict(x) == y).mean() > 0.9  # the poison weighs nothing
+    with pytest.raises(ConfigError, match=r"linear_probe solves its head in closed form .* "
+                       r"takes no label_smoothing"):
+        Grafter(**kw, label_smoothing=0.1).fit(x, y)
+
+
+def test_edited_text_copies_weigh_as_their_originals(monkeypatch, tiny_tagging_bert):
+    """token_edits appends edited copies of the training texts: they take their originals'
+    weights (indexing the weights by the new positions raised IndexError)."""
+    import graftlab.grafter as grafter_module
+
+    seen = {}
+    real = grafter_module._collate
+
+    def spy(pick, labels, teacher, weights=None):
+        seen["weights"], seen["labels"] = weights, labels
+        return real(pick, labels, teacher, weights)
+
+    monkeypatch.setattr(grafter_module, "_collate", spy)
+    texts = ["john lives in paris", "mary visits london", "the city of york",
+             "john loves mary"] * 3
+    y = np.array([0, 1, 0, 1] * 3)
+    w = np.linspace(0.5, 2.0, len(texts))
+    Grafter(backbone=tiny_tagging_bert, strategy="head_only", augment="token_edits",
+            epochs=1, batch_size=4, seed=0).fit(texts, y, sample_weight=w)
+    weights = seen["weights"].numpy()
+    assert len(weights) == len(seen["labels"]) > len(texts)  # one per text, copies included
+    copies = (len(weights) - len(texts)) // len(texts)
+    np.testing.assert_allclose(weights[len(texts):], np.tile(weights[:len(texts)], copies),
+                               rtol=1e-6)
+
+
+def test_validation_images_of_another_size_and_too_few_to_hold_out(tiny_backbone, images):
+    x, y = _data(images)
+    big = images(8, size=20)
+    model = Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1, batch_size=8,
+                    early_stopping=1).fit(x, y, validation_data=(big, np.array([0, 1] * 4)))
+    assert len(model.history_) == 1  # scored on the resized validation images
+    lone = np.r_[y[:-1], 2]  # class 2 has one sample: nothing to hold out of it
+    with pytest.raises(DataError, match=r"needs two samples of each class; class id\(s\) "
+                       r"\[2\] have one"):
+        Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
+                early_stopping=1).fit(x, lone)

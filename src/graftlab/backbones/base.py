@@ -109,19 +109,26 @@ class Backbone(nn.Module):
     modality: str = "image"
 
     def mark_loaded(self) -> None:
-        """Remember the weights as loaded (a registered backbone's constructor ends here), so
-        that :meth:`weights_id` can tell them from weights changed since (fine-tuning)."""
-        self._loaded_state = state_fingerprint(self)
+        """Remember the weights as loaded, block by block (a registered backbone's constructor
+        ends here), so that :meth:`weights_id` tells them from weights changed since."""
+        self._loaded_blocks = {name: state_fingerprint(m) for name, m in self.blocks()}
 
-    def weights_id(self) -> str:
-        """What the cache key calls these weights: the weight file's sha256 while they are the
-        file's; the live weights' fingerprint once training (or anything) changed them, or
-        when they were drawn at random (another seed, other weights)."""
+    def weights_id(self, upto: str | None = None) -> str:
+        """What the cache key calls the weights that compute layer ``upto`` (the blocks up to
+        it; None: all): the weight file's sha256 while they are the file's; their fingerprint
+        once training (or anything) changed them, or when they were drawn at random. A layer
+        below the blocks fine-tuning changed keeps the file's name: its cached outputs hold."""
         sha = getattr(self, "weights_sha256", None)
-        now = state_fingerprint(self)
-        if sha and sha != "random-init" and now == getattr(self, "_loaded_state", None):
+        blocks = self.blocks()
+        names = [name for name, _ in blocks]
+        used = blocks[:names.index(upto) + 1] if upto in names else blocks
+        now = {name: state_fingerprint(m) for name, m in used}
+        loaded = getattr(self, "_loaded_blocks", {})
+        if sha and sha != "random-init" and all(loaded.get(n) == f for n, f in now.items()) \
+                and (upto in names or len(now) == len(loaded)):
             return sha
-        return f"{'random' if sha == 'random-init' else 'changed'}:{now}"
+        joined = hashlib.sha256(repr(sorted(now.items())).encode()).hexdigest()[:32]
+        return f"{'random' if sha == 'random-init' else 'changed'}:{joined}"
     num_features: int = 0
     default_pooling: str = "avg"
     # declared by each family (from its spec): the modules LoRA adapts (last part of their

@@ -190,6 +190,15 @@ def _check_options(call: Callable, options: dict, backbone: str) -> None:
                 f"{', '.join(known) or '(none)'}." + (f" Did you mean {guess!r}?" if guess else ""))
 
 
+def layer_key(desc: Description, model: Any, layer: str) -> dict:
+    """The cache key of ``layer``'s outputs: the backbone's, its weights named by the blocks
+    that compute that layer where the model is a live object (a fine-tuned top leaves the
+    layers below it, and their cached outputs, as they were)."""
+    if "weights" in desc.key and callable(getattr(model, "weights_id", None)):
+        return {**desc.key, "weights": model.weights_id(upto=layer)}
+    return desc.key
+
+
 def describe_backbone(backbone: str | Backbone, **options: Any) -> Description | None:
     """The backbone's :class:`Description` without loading weights, or None if that needs the
     model (``hf:`` folders, wrapped modules: build it and use ``Description.of``)."""

@@ -42,7 +42,9 @@ def summarise(runs: list[dict], strategies: list[str], task: str) -> list[dict]:
             row[f"{metric}_mean"], row[f"{metric}_std"] = _mean_std([r[metric] for r in done])
         if task == "classification":
             recalls = [r["per_class_recall"] for r in done]
-            row["per_class_recall"] = [statistics.fmean(col) for col in zip(*recalls)]
+            row["per_class_recall"] = [  # None: a class no test split held
+                statistics.fmean(kept) if (kept := [v for v in col if v is not None]) else None
+                for col in zip(*recalls)]
         row["trainable_params"] = done[0]["trainable_params"]
         row["total_params"] = done[0]["total_params"]
         row["seconds_median"] = statistics.median(r["seconds"] for r in done)
@@ -163,9 +165,10 @@ def verdict_text(d: Decision) -> str:
         parts[-1] += "."
     else:
         gain, se, n = d.gap
+        per = "" if pct == 1 else " %"
         parts.append(
-            f"**{best['strategy']}** has the highest mean {name} ({score(best)}), but its "
-            f"paired gain over {recommended['strategy']} ({score(recommended)}) is "
+            f"**{best['strategy']}** has the highest mean {name} ({score(best)}{per}), but its "
+            f"paired gain over {recommended['strategy']} ({score(recommended)}{per}) is "
             f"{gain * pct:+.1f}{unit} ± {se * pct:.1f} (standard error over {n} seeds), "
             f"within noise, while {best['strategy']} trains "
             f"{_ratio(best['trainable_params'], recommended['trainable_params'])} as many "
@@ -177,7 +180,10 @@ def verdict_text(d: Decision) -> str:
                      "--seeds 3 or more before trusting small differences.")
     elif d.closest is not None:
         row, gain, se, _ = d.closest
-        parts.append(f"It is clearly ahead of {len(d.beaten)} other strateg"
+        # measured against the best mean: name it where the recommendation is another
+        who = "It" if best is recommended or best["strategy"] == recommended["strategy"] else \
+            best["strategy"]
+        parts.append(f"{who} is clearly ahead of {len(d.beaten)} other strateg"
                      f"{'y' if len(d.beaten) == 1 else 'ies'}: the closest of those, "
                      f"{row['strategy']}, trails by {gain * pct:.1f}{unit} ± {se * pct:.1f}.")
     if d.scratch is not None:

@@ -12,7 +12,7 @@ import torch
 
 from graftlab.backbones import Backbone
 from graftlab.backbones.base import resolve_layers
-from graftlab.backbones.registry import Description
+from graftlab.backbones.registry import Description, layer_key
 from graftlab.data.domain import Domain
 from graftlab.features.cache import FeatureCache
 from graftlab.features.extract import (Progress, Reduce, _check_backend, _check_batch_size,
@@ -79,7 +79,8 @@ def _activations(backbone: str | Backbone, model: Backbone | None, options: dict
     ragged = desc.modality == "text"
 
     def entry_for(d: Domain):
-        key = {"backbone": desc.key, "layer": layer, "activations": "unpooled",
+        key = {"backbone": layer_key(desc, model, layer), "layer": layer,
+               "activations": "unpooled",
                "data": d.fingerprint(), "n": len(d)}
         return store.ragged_entry(key) if ragged else store.entry(key)
 

@@ -22,7 +22,7 @@ import torch
 
 from graftlab.backbones import Backbone, create_backbone
 from graftlab.backbones.base import Prepared, resolve_layers, resolve_pooling
-from graftlab.backbones.registry import Description, describe_backbone
+from graftlab.backbones.registry import Description, describe_backbone, layer_key
 from graftlab.data.arrays import in_memory
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
@@ -303,8 +303,8 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
 
     def entries_for(d: Domain) -> dict:
         fingerprint = d.fingerprint()
-        return {layer: store.entry({"backbone": desc.key, "layer": layer, "pooling": pooling,
-                                    "data": fingerprint, "n": len(d)})
+        return {layer: store.entry({"backbone": layer_key(desc, model, layer), "layer": layer,
+                                    "pooling": pooling, "data": fingerprint, "n": len(d)})
                 for layer in layer_list}
 
     if store and domain.origin is not None:

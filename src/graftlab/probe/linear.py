@@ -110,38 +110,44 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.random_state = random_state
 
-    def fit(self, X, y) -> LinearProbeClassifier:
+    def fit(self, X, y, sample_weight=None) -> LinearProbeClassifier:
+        """``sample_weight`` (one >= 0 per sample, e.g. a source selection's) weighs each
+        sample's loss, in choosing ``C`` as in the final fit."""
         X, y = _features(self, X, y, fit=True, classify=True)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         scaler = StandardScaler().fit(X)
         Xs = scaler.transform(X)
         counts = np.unique(y, return_counts=True)[1]
         if len(X) >= self.holdout_min and counts.min() >= 2:
-            clf = self._fit_holdout(Xs, y)
+            clf = self._fit_holdout(Xs, y, w)
         else:
             clf = LogisticRegressionCV(
                 Cs=list(self.Cs), cv=int(max(2, min(self.cv, counts.min()))),
                 max_iter=self.max_iter, scoring="neg_log_loss", l1_ratios=(0.0,),
                 class_weight=self.class_weight, random_state=self.random_state,
                 use_legacy_attributes=False,
-            ).fit(Xs, y)
+            ).fit(Xs, y, sample_weight=w)
             self.C_ = float(np.ravel(clf.C_)[0])
         self.model_ = Pipeline([("scale", scaler), ("clf", clf)])
         self.classes_ = clf.classes_
         self.n_iter_ = int(np.max(clf.n_iter_))
         return self
 
-    def _fit_holdout(self, Xs: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    def _fit_holdout(self, Xs: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
+                     ) -> LogisticRegression:
         train, val = train_test_split(np.arange(len(y)), test_size=self.validation_fraction,
                                       stratify=y, random_state=self.random_state)
         clf = LogisticRegression(warm_start=True, max_iter=self.max_iter,
                                  class_weight=self.class_weight, random_state=self.random_state)
         scores = {}
         for C in sorted(self.Cs):
-            clf.set_params(C=C).fit(Xs[train], y[train])
-            scores[C] = log_loss(y[val], clf.predict_proba(Xs[val]), labels=clf.classes_)
+            clf.set_params(C=C).fit(Xs[train], y[train],
+                                    sample_weight=None if w is None else w[train])
+            scores[C] = log_loss(y[val], clf.predict_proba(Xs[val]), labels=clf.classes_,
+                                 sample_weight=None if w is None else w[val])
         self.C_ = float(min(scores, key=scores.get))
         self.validation_log_loss_ = scores
-        return clf.set_params(C=self.C_).fit(Xs, y)
+        return clf.set_params(C=self.C_).fit(Xs, y, sample_weight=w)
 
     def predict(self, X) -> np.ndarray:
         self._check()
@@ -168,10 +174,11 @@ class LinearProbeRegressor(_Fitted, RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True  # a 2-D y: one ridge fit per column, as RidgeCV
         return tags
 
-    def fit(self, X, y) -> LinearProbeRegressor:
+    def fit(self, X, y, sample_weight=None) -> LinearProbeRegressor:
         X, y = _features(self, X, y, fit=True)
         ridge = RidgeCV(alphas=list(self.alphas))
-        self.model_ = Pipeline([("scale", StandardScaler()), ("ridge", ridge)]).fit(X, y)
+        self.model_ = Pipeline([("scale", StandardScaler()), ("ridge", ridge)]).fit(
+            X, y, **({} if sample_weight is None else {"ridge__sample_weight": sample_weight}))
         self.alpha_ = float(ridge.alpha_)
         return self
 

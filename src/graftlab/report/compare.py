@@ -66,7 +66,8 @@ WIDE_CLASSES = 10  # more classes than this: one row per class, so the table fit
 
 def _recall_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     head = ["strategy"] + [str(c) for c in results["classes"]]
-    rows = [[row["strategy"]] + [f"{v * 100:.1f}" for v in row["per_class_recall"]]
+    rows = [[row["strategy"]] + [f"{v * 100:.1f}" if v is not None else "— (untested)"
+                                  for v in row["per_class_recall"]]
             for row in results["summary"]]
     if len(results["classes"]) > WIDE_CLASSES:  # transposed: a column per strategy
         return ["class"] + [r[0] for r in rows], [list(col) for col in zip(head[1:], *(

@@ -24,6 +24,16 @@ def holdout(labels: np.ndarray, fraction: float, seed: int, *, stratify: bool
     idx = np.arange(len(labels))
     if not fraction:
         return idx, idx[:0]
+    if stratify:
+        values, counts = np.unique(labels, return_counts=True)
+        few = values[counts < 2]
+        if len(few):
+            raise DataError(f"holding out {fraction:g} of the training data for validation "
+                            "(early stopping) needs two samples of each class; class id(s) "
+                            f"{few.tolist()} have one.",
+                            hint="add samples of those classes, give validation data "
+                            "explicitly (validation_data=, data.test_data), or turn early "
+                            "stopping off.")
     return tuple(train_test_split(idx, test_size=fraction, random_state=seed,
                                   stratify=labels if stratify else None))
 
@@ -42,6 +52,10 @@ def join_validation(domain: Domain, labels: np.ndarray, validation_data: tuple, 
         # two splits of one data set: still a subset of it, so caches of the whole serve it
         joined = domain.origin[0].subset(np.concatenate([domain.origin[1], val.origin[1]]))
     else:
+        if modality == "image" and val.inputs.shape[1:3] != domain.inputs.shape[1:3]:
+            from graftlab.data.transforms import resized  # the network resizes both anyway
+
+            val = resized(val, domain.inputs.shape[1:3])
         inputs = (np.concatenate([domain.inputs, val.inputs]) if modality == "image"
                   else [*domain.inputs, *val.inputs])
         joined = Domain(domain.name, modality, inputs)
@@ -50,13 +64,15 @@ def join_validation(domain: Domain, labels: np.ndarray, validation_data: tuple, 
 
 
 def solve_linear_head(model: GraftedModel, plan: Plan, pick: Picker, labels: torch.Tensor,
-                      train_idx: np.ndarray, val_idx: np.ndarray, targets: Any, seed: int
-                      ) -> Fitted:
+                      train_idx: np.ndarray, val_idx: np.ndarray, targets: Any, seed: int,
+                      sample_weight: Any = None) -> Fitted:
     """The linear head solved, not trained: graftlab's tuned logistic (or ridge) regression
     on standardised pooled features, folded into the head's weights, so the probe is the
-    converged optimum rather than a few epochs of SGD. Validation, when given, is scored."""
+    converged optimum rather than a few epochs of SGD (``sample_weight``: one per training
+    position, weighing its loss). Validation, when given, is scored."""
     x, y = pick(train_idx)["features"].numpy(), labels[train_idx].numpy()
-    weight, bias, solver = targets.solve(x, y, seed)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    weight, bias, solver = targets.solve(x, y, seed, sample_weight=weights)
     with torch.no_grad():
         model.head.fc.weight.copy_(torch.as_tensor(weight))
         model.head.fc.bias.copy_(torch.as_tensor(bias))

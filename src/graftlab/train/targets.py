@@ -69,12 +69,12 @@ class ClassTargets:
                 hint="add training samples of those classes, or drop them from validation.")
         return np.searchsorted(self.classes, y_val)
 
-    def solve(self, x: np.ndarray, y: np.ndarray, seed: int
-              ) -> tuple[np.ndarray, np.ndarray, dict]:
+    def solve(self, x: np.ndarray, y: np.ndarray, seed: int,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
         """graftlab's tuned logistic regression, as a linear head's weight and bias."""
         from graftlab.probe import LinearProbeClassifier
 
-        probe = LinearProbeClassifier(random_state=seed).fit(x, y)
+        probe = LinearProbeClassifier(random_state=seed).fit(x, y, sample_weight=sample_weight)
         scaler, clf = probe.model_.named_steps["scale"], probe.model_.named_steps["clf"]
         w = clf.coef_ / scaler.scale_                       # (C or 1, D) on raw features
         b = clf.intercept_ - w @ scaler.mean_
@@ -126,12 +126,12 @@ class ContinuousTargets:
     def encode(self, y_val: np.ndarray) -> np.ndarray:
         return ((np.asarray(y_val, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
 
-    def solve(self, x: np.ndarray, y: np.ndarray, seed: int
-              ) -> tuple[np.ndarray, np.ndarray, dict]:
+    def solve(self, x: np.ndarray, y: np.ndarray, seed: int,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
         """graftlab's ridge regression (``alpha`` by leave-one-out) as the head's weights."""
         from graftlab.probe import LinearProbeRegressor
 
-        probe = LinearProbeRegressor().fit(x, y)
+        probe = LinearProbeRegressor().fit(x, y, sample_weight=sample_weight)
         scaler, ridge = probe.model_.named_steps["scale"], probe.model_.named_steps["ridge"]
         w = np.atleast_2d(ridge.coef_ / scaler.scale_)
         b = np.atleast_1d(ridge.intercept_ - w @ scaler.mean_)

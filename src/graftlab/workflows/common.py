@@ -139,8 +139,8 @@ def check_out_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bo
                               "never overwrites a run.",
                               hint="choose another --out, drop --out for a fresh dated folder, "
                               "or pass --overwrite to replace it.")
-        if not is_graftlab_run(folder):  # only a run folder graftlab wrote, of any command
-            raise not_a_run_error(folder)
+        if not is_graftlab_run(folder, kind):  # only a run of this command graftlab wrote
+            raise not_a_run_error(folder, kind)
     check_writable(folder, "--out")
 
 

@@ -137,11 +137,14 @@ def _score(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict:
     if not n_classes:
         return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
     labels = np.arange(n_classes)
+    tested = np.isin(labels, y)  # a class with no test sample has no recall to report
+    recall = recall_score(y, pred, average=None, labels=labels, zero_division=0)
     return {"accuracy": float(accuracy_score(y, pred)),
-            "macro_f1": float(f1_score(y, pred, average="macro", labels=labels,
+            # over the classes tested or predicted: one neither tested nor predicted is no 0
+            "macro_f1": float(f1_score(y, pred, average="macro", labels=np.union1d(y, pred),
                                        zero_division=0)),
-            "per_class_recall": recall_score(y, pred, average=None, labels=labels,
-                                             zero_division=0).tolist(),
+            "per_class_recall": [float(r) if t else None for r, t in zip(recall, tested,
+                                                                         strict=True)],
             "confusion": confusion_matrix(y, pred, labels=labels).tolist()}
 
 
