@@ -316,6 +316,13 @@ class Grafter(ClassifierMixin, BaseEstimator):
         scores = self.decision_function(X)  # raises the not-fitted error first
         return self.classes_[scores.argmax(-1)]
 
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X``; ``y`` None takes a Domain's own label ids, as ``fit(domain,
+        None)`` does."""
+        if y is None:
+            y = self._targets().of(X)
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __sklearn_clone__(self) -> Grafter:
         """scikit-learn's clone, except that a teacher estimator (``distill_from``) is handed on
         as it is: it is the fitted model the student learns from, and a clone of it would be

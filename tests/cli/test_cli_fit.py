@@ -153,3 +153,21 @@ def test_fit_refuses_a_bad_teacher_before_any_work(tmp_path, words, message):
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_interrupted_fit_says_what_was_kept(tmp_path, monkeypatch):
+    import graftlab.workflows.fit as fit_module
+
+    runs = tmp_path / "runs"
+
+    def stopped(config, progress=None):
+        folder = fit_module.resume_folder(config)
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"x")  # what the epochs done left
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "run_fit", stopped)
+    result = CliRunner().invoke(app, ["fit", "data.path=digits", f"runs_dir={runs}"])
+    assert result.exit_code == 130
+    said = " ".join(result.output.split())
+    assert "interrupted: no model saved" in said and "the same command resumes" in said

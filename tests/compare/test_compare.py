@@ -139,6 +139,19 @@ def test_ctrl_c_leaves_a_report_of_what_finished(tmp_path, monkeypatch):
     assert "Run interrupted" in page and 'id="results"' in page
 
 
+def test_ctrl_c_before_any_run_finished_leaves_no_folder_in_the_way(tmp_path, monkeypatch):
+    import graftlab.workflows.compare as run_module
+
+    def interrupt(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "_one", interrupt)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        run_compare(tiny_domain(), strategies=["linear_probe"], out=tmp_path / "r", **KW)
+    assert not isinstance(stop.value, CompareInterrupted)  # nothing to report
+    assert not (tmp_path / "r").exists()  # the same --out works again
+
+
 def test_unknown_strategy_lists_the_valid_ones():
     with pytest.raises(NotFoundError, match="linar_probe.*Known strategies.*linear_probe") as info:
         run_compare(tiny_domain(), strategies=["linar_probe"])
@@ -306,3 +319,16 @@ def test_overwrite_keeps_the_earlier_run_until_the_new_one_has_results(tmp_path,
     monkeypatch.undo()
     again = run_compare(tiny_domain(), overwrite=True, **kw)
     assert again["run_folder"] == str(out) and not (tmp_path / ".run.previous").exists()
+
+
+def test_the_setup_names_a_given_test_set_and_a_missing_scratch_baseline(compared):
+    import copy
+
+    from graftlab.report.compare import _setup_lines
+
+    results = copy.deepcopy(compared[0])
+    results["config"]["test_data"] = {"name": "my-test", "size": 12}
+    results["runs"] = [r for r in results["runs"] if r["strategy"] != "scratch"]
+    text = " ".join(_setup_lines(results))
+    assert "Test set: my-test (12 samples), given (--test-data)" in text
+    assert "train/test split" not in text and "No from-scratch baseline ran" in text

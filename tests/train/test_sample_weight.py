@@ -117,3 +117,18 @@ def test_validation_images_of_another_size_and_too_few_to_hold_out(tiny_backbone
                        r"\[2\] have one"):
         Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
                 early_stopping=1).fit(x, lone)
+
+
+def test_score_takes_a_domains_own_labels_and_settings_are_checked(tiny_backbone, images):
+    from graftlab.data import Domain
+    from graftlab.errors import ConfigError
+
+    x, y = _data(images)
+    domain = Domain("d", "image", x, labels=y, classes=["a", "b"])
+    model = Grafter(backbone=tiny_backbone, strategy="linear_probe").fit(domain, None)
+    assert model.score(domain) == model.score(domain, domain.labels)
+    for bad, words in (({"validation_fraction": 1.0}, "validation_fraction must be"),
+                       ({"lr_decay": 5}, "lr_decay must be"),
+                       ({"early_stopping": 0}, "early_stopping must be")):
+        with pytest.raises(ConfigError, match=words):
+            Grafter(backbone=tiny_backbone, **bad).fit(x, y)

@@ -185,21 +185,34 @@ def fit(
     distill_weight: Annotated[float, typer.Option(
         help="alpha: the weight of the teacher's soft targets (1 - alpha on the labels).")]
     = 0.9,
+    test_data: TestData = None,
     track: Track = None,
     select: SelectOption = None,
     keep_fraction: KeepFraction = 0.5,
     select_target: SelectTarget = None,
     augment: Augment = None,
 ) -> None:
-    """Fine-tune a backbone as configured; score it on a held-out split; save the model."""
+    """Fine-tune a backbone as configured; score it on a held-out split (or --test-data);
+    save the model. Data and model come from a YAML config or dotted overrides
+    (data.path=reviews.csv model.backbone=minilm_l6)."""
     from graftlab.cli.configs import configured
     from graftlab.config import FitConfig
     from graftlab.workflows.fit import run_fit
 
     with _errors():
         cfg = configured(ctx, FitConfig, words, renames=SELECT_KEYS)
-        with _progress() as update:
-            result = run_fit(cfg, progress=update)
+        try:
+            with _progress() as update:
+                result = run_fit(cfg, progress=update)
+        except KeyboardInterrupt:
+            from graftlab.workflows.fit import resume_folder
+
+            kept = resume_folder(cfg)
+            err.print("interrupted: no model saved." + (
+                f" The epochs done are checkpointed in {kept}: the same command resumes "
+                "from there." if kept.is_dir() and any(kept.iterdir()) else ""),
+                highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
     taught = result["record"].get("distillation")
     console.print(f"{cfg.data.path} with {cfg.model.backbone} ({cfg.train.strategy}"
                   + (f", distilled from {taught['backbone']}" if taught else "")

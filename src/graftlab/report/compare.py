@@ -134,14 +134,20 @@ def _setup_lines(results: dict) -> list[str]:
     lines = [
         f"Data: {data['name']} ({data['modality']}, {data['size']:,} samples, {what})"
         f"{' limited to ' + str(c['limit']) if c['limit'] else ''}.",
-        f"Splits: {c['seeds']} seed(s), each a{' stratified' if results['task'] == 'classification' else ''} {1 - c['test_size']:.0%}/"
-        f"{c['test_size']:.0%} train/test split shared by every strategy.",
+        (f"Test set: {c['test_data']['name']} ({c['test_data']['size']:,} samples), given "
+         f"(--test-data), the same for every strategy and seed; {c['seeds']} seed(s)."
+         if c.get("test_data") else
+         f"Splits: {c['seeds']} seed(s), each a"
+         f"{' stratified' if results['task'] == 'classification' else ''} "
+         f"{1 - c['test_size']:.0%}/{c['test_size']:.0%} train/test split shared by every "
+         "strategy."),
         f"Backbone: {c['backbone']} {c['backbone_options'] or ''}; epochs {c['epochs']}, "
         f"batch {c['batch_size']}"
         + "".join(f", {k} {c[k]}" for k in ("lr", "lr_backbone") if k in c) + ".",
-        "scratch is the same network from random weights with everything trained "
-        "(BatchNorm statistics updated): if it matches the transfer strategies, the "
-        "pretrained weights do not help.",
+        ("scratch is the same network from random weights with everything trained "
+         "(BatchNorm statistics updated): if it matches the transfer strategies, the "
+         "pretrained weights do not help." if any(r["strategy"] == "scratch" for r in runs)
+         else "No from-scratch baseline ran (--no-scratch)."),
         f"Reused from the feature cache: {', '.join(features) or 'none'}; trained from "
         f"cached activations (frozen lower blocks run once): {', '.join(cached) or 'none'}.",
         f"Status: {results['status']}; {len(runs)} run(s), total "

@@ -67,7 +67,8 @@ def make_plan(model: GraftedModel, strategy: Strategy, *, lr_head: float,
 # the estimator settings checked before training, in the ranges the fit command's schema
 # names (``graftlab.config``: one place for every range)
 NUMBERS = ("epochs", "batch_size", "lr", "lr_backbone", "weight_decay", "k", "lora_r",
-           "lora_alpha")
+           "lora_alpha", "lr_decay", "early_stopping", "validation_fraction",
+           "label_smoothing")
 
 
 def check_numbers(settings: dict[str, Any]) -> None:

@@ -284,6 +284,8 @@ def _compare(domain: Domain, test: Domain | None, folder: Path, chosen: list[str
                 _atomic.write_json(folder / "results.json", results)
         results["status"] = "complete"
     except KeyboardInterrupt:
+        if not results["runs"]:  # nothing finished: the folder goes, as with any failure
+            raise
         results["status"] = "interrupted"
         _finish(results, folder, chosen, splits, fitted, backbone, options,
                 feature_map=False, t_start=t_start)
