@@ -92,3 +92,13 @@ def test_a_choice_out_of_a_list_suggests_the_closest():
                     options={"data.source": "a", "data.target": "b",
                              "train.select_epoch": "infomax"},
                     flags={"train.select_epoch": "--select-epoch"})
+
+
+def test_a_dotted_override_reaches_into_a_mapping_setting():
+    from graftlab.config import FitConfig
+    from graftlab.config.loading import load_config
+
+    config = load_config(None, ["data.path=digits", "model.head=mlp",
+                                "model.head_options.hidden=[64]",
+                                "model.head_options.dropout=0.2"], schema=FitConfig)
+    assert config.model.head_options == {"hidden": [64], "dropout": 0.2}

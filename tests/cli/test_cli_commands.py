@@ -236,3 +236,14 @@ def test_probe_regression_on_a_numeric_column(cli, tmp_path):
 def test_probe_regression_needs_targets(cli, squares):
     result = cli("probe", str(squares), "--task", "regression", "--image-size", "32", code=2)
     assert "no continuous targets" in result.stderr
+
+
+def test_extract_out_must_be_an_npy_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from graftlab.cli import app
+
+    result = CliRunner().invoke(app, ["extract", "digits", "--out", str(tmp_path / "f.csv")])
+    assert result.exit_code == 2 and "the name must end in .npy" in " ".join(
+        result.output.split())
+    assert not (tmp_path / "f.csv").exists()

@@ -370,3 +370,18 @@ def test_class_folders_that_all_hold_the_same_folders_are_said_to(tmp_path, capl
     domain = load_image_folder(tmp_path / "split")
     assert domain.classes == ["train", "val"]  # read as it is laid out, and said:
     assert "holds the same sub-folders (cat, dog)" in caplog.text
+
+
+def test_images_of_a_format_not_read_are_counted_and_named(tmp_path, caplog):
+    from PIL import Image
+
+    from graftlab.data import load_image_folder
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / label / "0.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a" / "web.jfif", "JPEG")
+    (tmp_path / "b" / "phone.heic").write_bytes(b"not readable here")
+    domain = load_image_folder(tmp_path)
+    assert len(domain) == 3  # the .jfif (a JPEG) is read
+    assert "left out 1 image(s)" in caplog.text and "b/phone.heic" in caplog.text

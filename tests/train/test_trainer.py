@@ -184,8 +184,8 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
     path = tmp_path / "checkpoint.pt"
     with pytest.raises(ConfigError, match=(
             rf"cannot resume from checkpoint {path}: it was written by another configuration "
-            r"\(config hash aaaa\); this run's config hash is bbbb\.\nHINT: delete "
-            rf"{path} to train this run from the start, or give this run another "
+            r"or other data \(config hash aaaa\); this run's config hash is bbbb\.\nHINT: "
+            rf"delete {path} to train this run from the start \(in Python, another "
             r"checkpoint_dir")):
         _run(tmp_path, config_hash="bbbb")
     _, history, trainer = _run(tmp_path, config_hash="aaaa")  # the same configuration resumes

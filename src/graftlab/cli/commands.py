@@ -110,6 +110,11 @@ def _check_extract_out(out: str | None) -> None:
         if Path(out).is_dir():
             raise ConfigError(f"--out {out} is a folder; give a file name, e.g. "
                               f"{Path(out) / 'features.npy'}.")
+        if Path(out).suffix.lower() != ".npy":
+            raise ConfigError(f"--out {out}: features are written as a NumPy .npy file, so "
+                              "the name must end in .npy.",
+                              hint=f"e.g. --out {Path(out).with_suffix('.npy')} "
+                              "(numpy.load reads it).")
 
 
 def _print_and_save(feats: dict, out: str | None) -> None:

@@ -73,6 +73,13 @@ def _set(raw: dict, key: str, value: Any, schema: type[BaseModel]) -> None:
     for depth, part in enumerate(path[:-1]):
         if part not in _fields(schema, path[:depth]):
             raise _unknown_key(path[:depth + 1], schema)
+        if "dict" in str(_field(schema, path[:depth + 1]).annotation):
+            # a mapping setting (model.head_options): the rest of the key is its own keys
+            inner = node.setdefault(part, {})
+            for sub in path[depth + 1:-1]:
+                inner = inner.setdefault(sub, {})
+            inner[path[-1]] = value
+            return
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"config key {'.'.join(path[:depth + 1])!r} is a section; "

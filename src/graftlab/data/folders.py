@@ -23,7 +23,10 @@ from graftlab.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                  ".ppm", ".pgm", ".pbm")
+# image formats Pillow cannot read as installed: files of these are counted and named
+UNREADABLE_IMAGES = (".heic", ".heif", ".avif", ".svg", ".dng", ".cr2", ".nef", ".arw", ".raw")
 DEFAULT_SIZE = (224, 224)
 LAYOUT = "expected one sub-folder per class, e.g. photos/cat/1.jpg, photos/dog/2.png"
 SHOWN = 5  # file names a warning shows before "and N more"
@@ -67,6 +70,7 @@ class _Listing:
     classes: dict[str, list[Path]] = field(default_factory=dict)  # sub-folder -> its images
     loose: list[Path] = field(default_factory=list)  # images directly in the root
     links: list[tuple[str, str]] = field(default_factory=list)  # (link, why it was skipped)
+    unreadable: list[str] = field(default_factory=list)  # images of a format not read
     seen: dict[Path, str] = field(default_factory=dict)  # real file -> where it was found
 
     def __post_init__(self) -> None:
@@ -101,6 +105,8 @@ class _Listing:
                 continue
             path = Path(entry.path)
             image = path.suffix.lower() in IMAGE_SUFFIXES
+            if path.suffix.lower() in UNREADABLE_IMAGES:
+                self.unreadable.append(self.show(path))
             try:
                 is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow links
             except OSError:
@@ -148,6 +154,12 @@ class _Listing:
         return target, None
 
     def warn_links(self) -> None:
+        if self.unreadable:
+            logger.warning(
+                "left out %d image(s) in %s of a format graftlab does not read (%s): %s; "
+                "convert them (e.g. to .jpg or .png) to use them", len(self.unreadable),
+                self.root, ", ".join(sorted({Path(u).suffix.lower() for u in self.unreadable})),
+                _preview(self.unreadable, SHOWN))
         if not self.links:
             return
         shown = [f"{link} {why}" for link, why in self.links[:SHOWN]]

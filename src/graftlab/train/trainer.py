@@ -259,8 +259,8 @@ class Trainer:
     def _refuse(self, path: Path, problem: str) -> ConfigError:
         return ConfigError(
             f"cannot resume from checkpoint {path}: {problem}",
-            hint=f"delete {path} to train this run from the start, or give this run another "
-            "checkpoint_dir (the old checkpoint then stays for the run that wrote it).")
+            hint=f"delete {path} to train this run from the start (in Python, another "
+            "checkpoint_dir keeps the old checkpoint for the run that wrote it).")
 
     def _load_checkpoint(self, path: Path) -> dict:
         if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
@@ -295,7 +295,8 @@ class Trainer:
                                + "; ".join(differ) + ").")
         theirs = state.get("config_hash")
         if self.config_hash is not None and theirs != self.config_hash:
-            written = (f"another configuration (config hash {theirs})" if theirs else
+            written = (f"another configuration or other data (config hash {theirs})"
+                       if theirs else
                        "a run that recorded no configuration hash (an older graftlab, or one "
                        "that gave none), so it cannot be matched to this one")
             raise self._refuse(path, f"it was written by {written}; this run's config hash is "
@@ -343,8 +344,9 @@ class Trainer:
                 else "no checkpoint had been written yet")
         raise TrainingDivergedError(
             f"the loss became {value} at epoch {epoch + 1}, step {step}; {kept}.",
-            hint=f"lower the learning rate (now {lrs}), the transfer weight lambda, or enable "
-            "gradient clipping (max_grad_norm); then run again (it resumes from the checkpoint).",
+            hint=f"lower the learning rate (now {lrs}; lr, lr_backbone) or, adapting, the "
+            "transfer weight (transfer_weight), and run again: other settings are another run, "
+            "which starts from the start (delete the checkpoint to reuse its folder).",
         )
 
 
