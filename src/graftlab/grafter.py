@@ -175,15 +175,18 @@ class Grafter(ClassifierMixin, BaseEstimator):
         check_numbers(self.get_params(deep=False))
         backbone_modality_ = backbone_modality(self.backbone, self.backbone_options)
         preset = self._preset(backbone_modality_)  # a preset that does not fit fails here
+        check_solved(self, preset)  # before any data is read or teacher run
         domain = as_domain(X, backbone_modality_)
         targets = self._targets()
         y = np.asarray(y if y is not None else targets.of(domain))
         if len(y) != len(domain):
             raise DataError(f"{len(domain)} inputs but {len(y)} labels; give one per input.")
         labels = self._set_targets(targets, targets.fit(y))
-        fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
+        fraction = 0.0 if validation_data is not None else \
+            self.validation_fraction or (0.1 if self.early_stopping else 0.0)
         train_idx, val_idx = holdout(labels, fraction, self.seed,
-                                     stratify=bool(targets.loss_classes))
+                                     stratify=bool(targets.loss_classes),
+                                     names=getattr(targets, "classes", None))
         weights = None if sample_weight is None else check_weights(sample_weight, len(domain))
         if validation_data is not None:
             domain, labels, train_idx, val_idx = join_validation(
@@ -209,15 +212,6 @@ class Grafter(ClassifierMixin, BaseEstimator):
                            per_step=self._changes_images(model.backbone.modality, strategy))
         pick = route.picker(model, domain)
         if strategy.solved and model.head.linear:
-            trained = [name for name, on in (("label_smoothing", self.label_smoothing),
-                                             ("mixup", self.mixup),
-                                             ("distill_from", self.distill_from is not None))
-                       if on]
-            if trained:
-                raise ConfigError(f"{self.strategy} solves its head in closed form (a tuned "
-                                  f"logistic regression), which takes no {', '.join(trained)}.",
-                                  hint="use strategy='head_only' (--strategy head_only), which "
-                                  "trains the same head by SGD and takes them.")
             fitted = solve_linear_head(model, plan, pick, labels_t, train_idx, val_idx,
                                        targets, self.seed,
                                        None if weights is None else weights[train_idx].numpy())
@@ -320,7 +314,9 @@ class Grafter(ClassifierMixin, BaseEstimator):
         """Mean accuracy on ``X``; ``y`` None takes a Domain's own label ids, as ``fit(domain,
         None)`` does."""
         if y is None:
-            y = self._targets().of(X)
+            y = self._targets().of(X)  # label ids; a model fitted on names gets the names
+            if getattr(X, "classes", None) and not np.isin(y, self.classes_).all():
+                y = np.asarray(X.classes)[y]
         return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_clone__(self) -> Grafter:
@@ -359,6 +355,26 @@ class Grafter(ClassifierMixin, BaseEstimator):
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
         self.distilled_from_ = config.get("distilled_from")
+
+
+def check_solved(est: Any, preset: Any = None) -> None:
+    """Refuse, naming them, the settings a closed-form head cannot apply (only SGD can):
+    ``linear_probe`` with a linear head solves a tuned logistic regression once."""
+    from graftlab.heads.heads import HEADS
+    from graftlab.train.strategies import STRATEGIES
+
+    if not (STRATEGIES.get(est.strategy).solved and HEADS.get(est.head).linear):
+        return
+    trained = [name for name, on in (
+        ("label_smoothing", est.label_smoothing), ("mixup", est.mixup),
+        ("distill_from", est.distill_from is not None),
+        (f"augment={est.augment!r}", preset is not None and (
+            preset.mix is not None or preset.changes_inputs))) if on]
+    if trained:
+        raise ConfigError(f"{est.strategy} solves its head in closed form (a tuned logistic "
+                          f"regression), which takes no {', '.join(trained)}.",
+                          hint="use strategy='head_only' (--strategy head_only), which trains "
+                          "the same head by SGD and takes them.")
 
 
 def _weighted(weights: np.ndarray | None, n: int, train_idx: np.ndarray, val_idx: np.ndarray

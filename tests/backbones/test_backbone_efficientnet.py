@@ -107,3 +107,9 @@ def test_every_lite_backbone_builds_at_its_default_size(name):
 
     net = create_backbone(name)  # no image_size: the default must pass the size check
     assert net.image_size == get_spec(name).input_size and net.image_size % 32 == 0
+
+
+def test_the_inference_copy_answers_for_the_weights_it_was_made_from(lite0):
+    fast = lite0.for_inference()
+    assert fast.cache_key() == lite0.cache_key()
+    assert fast.weights_id(upto="blocks.2") == lite0.weights_sha256

@@ -53,3 +53,21 @@ def test_the_default_preprocess_scales_pixels_by_their_type_not_the_batch():
     backbone = wrap_module(nn.Sequential(nn.Conv2d(3, 2, 3)))
     dark = np.ones((1, 8, 8, 3), np.uint8)  # the brightest pixel is 1 of 255
     assert float(backbone.preprocess(dark)["x"].max()) == pytest.approx(1 / 255)
+
+
+def test_a_callable_objects_settings_are_in_the_key():
+    from torch import nn
+
+    from graftlab.backbones import wrap_module
+
+    class Prep:
+        def __init__(self, scale):
+            self.scale = scale
+
+        def __call__(self, inputs):
+            return {"x": torch.as_tensor(inputs).float().permute(0, 3, 1, 2) * self.scale}
+
+    net = nn.Sequential(nn.Conv2d(3, 2, 3))
+    keys = {wrap_module(net, preprocess=Prep(s)).cache_key()["preprocess"]
+            for s in (1 / 255, 1.0)}
+    assert len(keys) == 2

@@ -331,4 +331,8 @@ def test_the_setup_names_a_given_test_set_and_a_missing_scratch_baseline(compare
     results["runs"] = [r for r in results["runs"] if r["strategy"] != "scratch"]
     text = " ".join(_setup_lines(results))
     assert "Test set: my-test (12 samples), given (--test-data)" in text
-    assert "train/test split" not in text and "No from-scratch baseline ran" in text
+    assert "train/test split" not in text
+    assert "asked for, but the run stopped before it ran" in text  # scratch was asked for
+    results["config"]["strategies"] = [s for s in results["config"]["strategies"]
+                                       if s != "scratch"]
+    assert "No from-scratch baseline ran" in " ".join(_setup_lines(results))

@@ -306,3 +306,24 @@ def test_clear_removes_cache_entries_and_nothing_else(tmp_path, monkeypatch, cap
     assert FeatureCache().clear() == 1
     assert (tmp_path / "my_project" / "thesis.tex").read_text() == "keep"
     assert "not feature cache entries: my_project" in caplog.text
+
+
+def test_random_weights_are_drawn_once_per_extraction_and_keyed_by_themselves(
+        tmp_path, monkeypatch):
+    """A split served from its whole data set is extracted by the network drawn for the
+    call (one draw, one cache entry, keyed by those weights, never by "random-init")."""
+    from graftlab.backbones import create_backbone
+    from graftlab.data import Domain
+    from graftlab.features import extract_features
+
+    monkeypatch.setenv("GRAFTLAB_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    whole = Domain("d", "image", rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8))
+    extract_features("efficientnet_lite0", whole.subset(np.arange(0, 15)),
+                     backbone_options={"image_size": 32, "pretrained": False})
+    (entry,) = FeatureCache().entries()
+    assert entry["key"]["backbone"]["weights"].startswith("random:")
+    net = create_backbone("efficientnet_lite0", image_size=32, pretrained=False)
+    a = extract_features(net, whole.subset(np.arange(0, 15)))
+    b = extract_features(net, whole.subset(np.arange(5, 20)))
+    np.testing.assert_array_equal(a[5:], b[:10])  # one network object: the same features

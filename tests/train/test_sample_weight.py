@@ -113,8 +113,8 @@ def test_validation_images_of_another_size_and_too_few_to_hold_out(tiny_backbone
                     early_stopping=1).fit(x, y, validation_data=(big, np.array([0, 1] * 4)))
     assert len(model.history_) == 1  # scored on the resized validation images
     lone = np.r_[y[:-1], 2]  # class 2 has one sample: nothing to hold out of it
-    with pytest.raises(DataError, match=r"needs two samples of each class; class id\(s\) "
-                       r"\[2\] have one"):
+    with pytest.raises(DataError, match=r"needs two samples of each class; class\(es\) "
+                       r"\['2'\] have one"):
         Grafter(backbone=tiny_backbone, strategy="head_only", epochs=1,
                 early_stopping=1).fit(x, lone)
 
@@ -132,3 +132,20 @@ def test_score_takes_a_domains_own_labels_and_settings_are_checked(tiny_backbone
                        ({"early_stopping": 0}, "early_stopping must be")):
         with pytest.raises(ConfigError, match=words):
             Grafter(backbone=tiny_backbone, **bad).fit(x, y)
+
+
+def test_a_model_fitted_on_names_scores_a_domain_and_a_solved_head_refuses_early(
+        tiny_backbone, images, monkeypatch):
+    from graftlab.data import Domain
+    from graftlab.errors import ConfigError
+
+    x, y = _data(images)
+    domain = Domain("d", "image", x, labels=y, classes=["dark", "bright"])
+    named = Grafter(backbone=tiny_backbone, strategy="linear_probe").fit(
+        x, np.asarray(domain.classes)[y])
+    assert named.score(domain) == named.score(x, np.asarray(domain.classes)[y])
+    import graftlab.grafter as grafter_module
+
+    monkeypatch.setattr(grafter_module, "as_domain", lambda *a: pytest.fail("data was read"))
+    with pytest.raises(ConfigError, match=r"takes no augment='mix'"):
+        Grafter(backbone=tiny_backbone, strategy="linear_probe", augment="mix").fit(x, y)

@@ -359,3 +359,11 @@ def test_an_adapter_without_a_target_and_inputs_without_labels_are_named():
         _tuner(estimator=Adapter(backbone=tiny_backbone())).fit(x, y)
     with pytest.raises(DataError, match=r"Tuner.fit\(X\) needs labels"):
         _tuner().fit(x)
+
+
+def test_a_setting_the_refit_would_refuse_stops_the_study_at_its_first_trial():
+    x, y = tiny_data()
+    space = {"params": {"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+             "fixed": {"strategy": "linear_probe", "label_smoothing": 0.1}}
+    with pytest.raises(ConfigError, match="linear_probe solves its head in closed form"):
+        _tuner(space=space, n_trials=3, pruner="none").fit(x, y)

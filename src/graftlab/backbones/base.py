@@ -90,14 +90,17 @@ def state_fingerprint(module: nn.Module) -> str:
     ~64 evenly spaced values): any training step or edit changes it. Milliseconds where a
     full hash of the bytes takes a good part of a second."""
     digest = hashlib.sha256()
+    ints = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
     with torch.no_grad():
         for key, tensor in module.state_dict().items():
-            flat = tensor.detach().reshape(-1)
-            total = flat.double().sum().item() if flat.is_floating_point() else \
-                float(flat.sum().item())
-            digest.update(f"{key}:{tuple(tensor.shape)}:{total!r}".encode())
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            # the sum of the values' bit patterns, as integers: the same in any order, on
+            # any machine or thread count (a float sum is not)
+            total = int(flat.view(ints[flat.element_size()]).to(torch.int64).sum()) \
+                if flat.element_size() in ints and flat.numel() else 0
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}:{total}".encode())
             step = max(1, flat.numel() // 64)
-            digest.update(flat[::step].cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(flat[::step].contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:32]
 
 
@@ -118,6 +121,9 @@ class Backbone(nn.Module):
         it; None: all): the weight file's sha256 while they are the file's; their fingerprint
         once training (or anything) changed them, or when they were drawn at random. A layer
         below the blocks fine-tuning changed keeps the file's name: its cached outputs hold."""
+        source = self.__dict__.get("_source_ids")  # an inference copy: its source's
+        if source is not None:
+            return source.get(upto, source[None])
         sha = getattr(self, "weights_sha256", None)
         blocks = self.blocks()
         names = [name for name, _ in blocks]

@@ -129,6 +129,11 @@ def _callable_id(fn: Callable) -> str:
     if isinstance(fn, functools.partial):
         return (f"partial({_callable_id(fn.func)}, {_plain(fn.args)}, "
                 f"{_plain(sorted(fn.keywords.items()))})")
+    if not hasattr(fn, "__code__") and hasattr(type(fn), "__call__") and \
+            hasattr(fn, "__dict__"):  # a callable object: its class's code and what it holds
+        call = type(fn).__call__
+        return (f"{_callable_id(call) if hasattr(call, '__code__') else type(fn).__qualname__}"
+                f"({_plain(sorted(vars(fn).items()))})")
     name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
     code = getattr(fn, "__code__", None)
     if code is not None:
@@ -150,6 +155,10 @@ def _has_contents(cell: Any) -> bool:
 
 def _plain(value: Any) -> str:
     """``repr`` without memory addresses (a callable by its own id; arrays by their bytes)."""
+    if isinstance(value, nn.Module):  # a module held by the preprocess: its weights
+        from graftlab.backbones.base import state_fingerprint
+
+        return f"{type(value).__qualname__}:{state_fingerprint(value)}"
     if callable(value) and not isinstance(value, type):
         return _callable_id(value)
     if isinstance(value, np.ndarray | torch.Tensor):

@@ -145,6 +145,9 @@ class EfficientNetLite(Backbone):
                 module.inplace = True
         fast.map_sizes = {layer: tuple(x.shape[-2:]) for layer, x in out.items()}
         fast.channels_last = fast.inference_only = True
+        # its convs are reshaped, not its weights: it answers for them as they are now
+        fast._source_ids = {None: self.weights_id(),
+                            **{name: self.weights_id(name) for name, _ in self.blocks()}}
         return fast
 
     def train(self, mode: bool = True) -> EfficientNetLite:

@@ -124,7 +124,7 @@ def cache_clear(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not as
             err.print(f"[bold red]error:[/] refusing to delete {store.root} without confirmation."
                       "\nHINT: pass --yes to clear the cache non-interactively.")
             raise typer.Exit(2)
-        if not typer.confirm(f"Delete everything in {store.root}?"):
+        if not typer.confirm(f"Delete every feature cache entry in {store.root}?"):
             raise typer.Exit(1)
     console.print(f"removed {store.clear()} cache entries from {store.root}")
 

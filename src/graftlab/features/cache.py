@@ -138,6 +138,7 @@ class CacheEntry:
             if self.complete:
                 done = self.load(verify=False)
                 if done is not None:
+                    shutil.rmtree(self.partial, ignore_errors=True)  # this worker's chunks
                     return done
             array = self._join(spans, info)
         if array is None:

@@ -312,10 +312,12 @@ def extract_layers(backbone: str | Backbone, data: Domain | np.ndarray | Sequenc
         # A split that is most of its data set (or whose data set is cached already) is served
         # from one extraction of the whole: every other split, strategy and seed then hits.
         if 2 * len(domain) >= len(root) or all(e.complete for e in entries_for(root).values()):
-            whole = extract_layers(backbone, root, layers=layer_list, pooling=pooling,
-                                   batch_size=batch_size, cache_dir=cache_dir,
-                                   chunk_size=chunk_size, progress=progress,
-                                   backbone_options=backbone_options, backend=backend)
+            built = model is not None and not isinstance(backbone, Backbone)
+            whole = extract_layers(model if built else backbone, root, layers=layer_list,
+                                   pooling=pooling, batch_size=batch_size,
+                                   cache_dir=cache_dir, chunk_size=chunk_size,
+                                   progress=progress, backend=backend,
+                                   backbone_options=None if built else backbone_options)
             return {layer: np.asarray(whole[layer][rows]) for layer in layer_list}
 
     def pool(model: Backbone) -> Reduce:

@@ -112,7 +112,8 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None) -> LinearProbeClassifier:
         """``sample_weight`` (one >= 0 per sample, e.g. a source selection's) weighs each
-        sample's loss, in choosing ``C`` as in the final fit."""
+        sample's loss in the fit, and in choosing ``C`` on a held-out part (on data too small
+        for one, the cross-validated choice of ``C`` scores its folds unweighted)."""
         X, y = _features(self, X, y, fit=True, classify=True)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         scaler = StandardScaler().fit(X)

@@ -147,7 +147,9 @@ def _setup_lines(results: dict) -> list[str]:
         ("scratch is the same network from random weights with everything trained "
          "(BatchNorm statistics updated): if it matches the transfer strategies, the "
          "pretrained weights do not help." if any(r["strategy"] == "scratch" for r in runs)
-         else "No from-scratch baseline ran (--no-scratch)."),
+         else "The from-scratch baseline was asked for, but the run stopped before it ran."
+         if "scratch" in (c.get("strategies") or []) else
+         "No from-scratch baseline ran (--no-scratch)."),
         f"Reused from the feature cache: {', '.join(features) or 'none'}; trained from "
         f"cached activations (frozen lower blocks run once): {', '.join(cached) or 'none'}.",
         f"Status: {results['status']}; {len(runs)} run(s), total "

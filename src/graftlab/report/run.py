@@ -21,7 +21,7 @@ from graftlab.errors import ConfigError
 
 RESULTS = "results.json"
 # What graftlab writes as results.json's "format": "graftlab.compare/1", "graftlab.adapt/1"...
-_FORMAT = re.compile(r"graftlab\.([a-z_]+)/(\d+)")
+_FORMAT = re.compile(r"graftlab\.([a-z_-]+)/(\d+)")
 
 
 def new_run_folder(root: str | Path = "runs", name: str = "run") -> Path:

@@ -18,9 +18,10 @@ from graftlab.train.routes import Picker
 from graftlab.train.strategies import Plan, trainable_parameters
 
 
-def holdout(labels: np.ndarray, fraction: float, seed: int, *, stratify: bool
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation positions: ``fraction`` held out (none when it is 0)."""
+def holdout(labels: np.ndarray, fraction: float, seed: int, *, stratify: bool,
+            names: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation positions: ``fraction`` held out (none when it is 0); ``names``
+    the classes ``labels`` index, for messages."""
     idx = np.arange(len(labels))
     if not fraction:
         return idx, idx[:0]
@@ -28,11 +29,12 @@ def holdout(labels: np.ndarray, fraction: float, seed: int, *, stratify: bool
         values, counts = np.unique(labels, return_counts=True)
         few = values[counts < 2]
         if len(few):
+            shown = [str(names[i]) for i in few] if names is not None else few.tolist()
             raise DataError(f"holding out {fraction:g} of the training data for validation "
-                            "(early stopping) needs two samples of each class; class id(s) "
-                            f"{few.tolist()} have one.",
-                            hint="add samples of those classes, give validation data "
-                            "explicitly (validation_data=, data.test_data), or turn early "
+                            "(early stopping) needs two samples of each class; class(es) "
+                            f"{shown} have one.",
+                            hint="add samples of those classes, give the validation data "
+                            "yourself (Grafter.fit(..., validation_data=(X, y))), or turn early "
                             "stopping off.")
     return tuple(train_test_split(idx, test_size=fraction, random_state=seed,
                                   stratify=labels if stratify else None))

@@ -18,7 +18,7 @@ from sklearn.base import clone
 
 from graftlab.backbones import Backbone
 from graftlab.data.domain import Domain
-from graftlab.grafter import Grafter
+from graftlab.grafter import Grafter, check_solved
 from graftlab.methods import ERM
 from graftlab.train.build import strategy_from
 from graftlab.train.callbacks import Callback
@@ -101,6 +101,7 @@ def _on_features(est: Grafter, folds: Folds, train: np.ndarray, val: np.ndarray,
     """The fold trained on cached pooled features, as ``Grafter.fit`` would train it there
     (closed-form linear head for linear_probe, else ERM on the head); None when the
     estimator's route is not the pooled one."""
+    check_solved(est, est._preset(folds.domain.modality))  # what the refit would refuse
     strategy = strategy_from(est.strategy, est.get_params(), est.strategy_options)
     if folds.backbone is None or (strategy.moves_backbone and not strategy.solved) or \
             not est.pretrained:

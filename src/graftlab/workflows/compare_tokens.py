@@ -76,7 +76,7 @@ def check_tokens_compare(config: CompareConfig) -> list[str]:
     if check_backbone(m.backbone, max_length=m.max_length) != "text":
         raise ConfigError(f"backbone {m.backbone!r} is not a text encoder; tagging words needs "
                           "one.", hint="use minilm_l6 or hf:PATH (`graftlab backbones`).")
-    check_out_folder(config.out, config.runs_dir, config.overwrite, "compare")
+    check_out_folder(config.out, config.runs_dir, config.overwrite, "compare-tokens")
     return chosen
 
 
@@ -93,7 +93,7 @@ def run_compare_tokens(config: CompareConfig, *, progress: Progress | None = Non
     splits = {seed: held_out(tag_config(config, seed, chosen[0]))
               for seed in range(t.seeds)}  # every bad file is named before training
     todo = [(seed, s) for seed in range(t.seeds) for s in chosen]
-    with run_folder(config.out, config.runs_dir, config.overwrite, "compare") as folder:
+    with run_folder(config.out, config.runs_dir, config.overwrite, "compare-tokens") as folder:
         t0 = time.perf_counter()
         results = {"format": FORMAT, "task": "tokens", "status": "running",
                    "config": config.model_dump(), "strategies": chosen,
