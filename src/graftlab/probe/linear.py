@@ -127,8 +127,13 @@ class LinearProbeClassifier(_Fitted, ClassifierMixin, BaseEstimator):
                 max_iter=self.max_iter, scoring="neg_log_loss", l1_ratios=(0.0,),
                 class_weight=self.class_weight, random_state=self.random_state,
                 use_legacy_attributes=False,
-            ).fit(Xs, y, sample_weight=w)
+            ).fit(Xs, y)  # C from unweighted folds (scikit-learn's weighted CV fails here)
             self.C_ = float(np.ravel(clf.C_)[0])
+            if w is not None:
+                clf = LogisticRegression(C=self.C_, max_iter=self.max_iter,
+                                         class_weight=self.class_weight,
+                                         random_state=self.random_state).fit(
+                    Xs, y, sample_weight=w)
         self.model_ = Pipeline([("scale", scaler), ("clf", clf)])
         self.classes_ = clf.classes_
         self.n_iter_ = int(np.max(clf.n_iter_))
