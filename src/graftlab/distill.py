@@ -78,8 +78,10 @@ def resolve_teacher(distill_from: Any, load: Callable[[Path], Any]) -> tuple[Any
 
 
 def _not_a_classifier(what: str) -> ConfigError:
-    return ConfigError(f"{what}, a regression model: distillation learns a classifier "
-                       "teacher's class probabilities, which a regressor does not have.",
+    kind = ("a token tagger (a tag per word)" if "TokenTagger" in what else
+            "a multi-task model" if "MultiTask" in what else "a regression model")
+    return ConfigError(f"{what}, {kind}: distillation learns a classifier teacher's class "
+                       "probabilities, one set per input, which it does not give.",
                        hint="distil from a classifier (Grafter) fitted on the same labels, or "
                        "drop distill_from.")
 

@@ -59,3 +59,18 @@ def test_without_a_test_file_distinct_sentences_are_held_out(tiny_tagging_bert, 
     metrics = json.loads((folder / "metrics.json").read_text())
     assert (metrics["train"], metrics["test"]) == (8, 4)  # 2 distinct held out, both copies
     assert metrics["test_data"] == f"34% of {train} held out (seed 0)"
+
+
+def test_an_interrupted_tag_or_multitask_says_so(monkeypatch):
+    import graftlab.workflows.multitask as multitask_module
+    import graftlab.workflows.tag as tag_module
+
+    def stop(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tag_module, "run_tag", stop)
+    monkeypatch.setattr(multitask_module, "run_multitask", stop)
+    for args in (["tag", "wnut16:train"],
+                 ["multitask", "tasks=[{name: a, type: classification, data: digits}]"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 130 and "interrupted:" in result.output, result.output

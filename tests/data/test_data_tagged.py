@@ -104,3 +104,20 @@ def test_a_missing_file_is_named():
 def test_a_class_data_set_is_not_tagged():
     with pytest.raises(DataError, match="one label per text, not tags per word"):
         load_tagged("digits")
+
+
+def test_conll_reading_names_encoding_and_columns_and_skips_comments(tmp_path):
+    from graftlab.data.tagged import read_conll
+
+    latin = tmp_path / "latin.conll"
+    latin.write_bytes("John\tB-per\ncaf\xe9\tO\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.conll:2 is not UTF-8 text"):
+        read_conll(latin)
+    four = tmp_path / "four.conll"
+    four.write_text("John NNP B-NP B-per\n")
+    with pytest.raises(DataError, match="there is no column 5"):
+        read_conll(four, column=5)
+    noted = tmp_path / "noted.conll"
+    noted.write_text("\ufeff# a comment line\nJohn\tB-per\n#\tO\nlives\tO\n")
+    got = read_conll(noted)
+    assert got.tokens == [["John", "#", "lives"]]  # a '#' token stays a token

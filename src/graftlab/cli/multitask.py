@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from graftlab.cli.app import _errors, _print_table, _progress, app, console
+from graftlab.cli.app import _errors, _print_table, _progress, app, console, err
 
 
 @app.command()
@@ -26,8 +26,14 @@ def multitask(
 
     with _errors():
         cfg = configured(ctx, MultiTaskConfig, words)
-        with _progress() as update:
-            result = run_multitask(cfg, progress=update)
+        try:
+            with _progress() as update:
+                result = run_multitask(cfg, progress=update)
+        except KeyboardInterrupt:
+            err.print("interrupted: the runs that finished (if any) are in the run folder's "
+                      "summary.md and results.json; the same command starts again.",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
     print_multitask(cfg, result)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from graftlab.cli.app import _errors, _progress, app, console
+from graftlab.cli.app import _errors, _progress, app, console, err
 
 
 @app.command()
@@ -34,8 +34,13 @@ def tag(
 
     with _errors():
         cfg = configured(ctx, TagConfig, words, positional="data.path")
-        with _progress() as update:
-            result = run_tag(cfg, progress=update)
+        try:
+            with _progress() as update:
+                result = run_tag(cfg, progress=update)
+        except KeyboardInterrupt:
+            err.print("interrupted: no tagger saved; the same command trains it again.",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
     table = Table(title=f"{cfg.data.path} with {cfg.model.backbone} ({cfg.train.strategy}): "
                   f"entities in {result['test_data']}")
     for column in ("type", "precision", "recall", "f1", "support"):

@@ -133,6 +133,9 @@ class MultiTaskTrain(_Section):
 
 class MultiTaskConfig(_Section):
     tasks: list[MultiTaskTaskConfig]
+    # a text two rows of one task label differently (WNUT tags a few repeated tweets twice):
+    # "error" names it, "first" keeps the first label
+    conflicts: Literal["error", "first"] = "error"
     model: MultiTaskModel = MultiTaskModel()
     train: MultiTaskTrain = MultiTaskTrain()
     runs_dir: str = "runs"

@@ -125,10 +125,18 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
         raise DataError(f"{path}: no such file.", hint="give the path of a CoNLL-style file.")
     sentences: list[tuple[list[str], list[str], list[int]]] = []
     current: tuple[list[str], list[str], list[int]] = ([], [], [])
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the first word
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line} is not UTF-8 text (byte {exc.start}).",
+                        hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
     for number, line in enumerate(text.splitlines(), start=1):
         fields = [f.strip() for f in (line.split("\t") if "\t" in line.strip()
                                       else line.split()) if f.strip()]
+        if line.startswith("#") and (path.suffix.lower() == ".conllu" or
+                                     (column is None and len(fields) > 2)):
+            continue  # a comment ('# a note'), not the token '#' with its tag
         if not fields:
             if current[0]:
                 sentences.append(current)
@@ -146,6 +154,9 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
         if len(fields[0].split()) != 1:
             raise DataError(f"{where}: the token {fields[0]!r} holds whitespace.",
                             hint="one word per line: split it over lines, one tag each.")
+        if column is not None and not -len(fields) <= column < len(fields):
+            raise DataError(f"{where} holds {len(fields)} fields: there is no column {column}.",
+                            hint="column counts from 0 (the token); -1 is the last field.")
         current[0].append(fields[0])
         current[1].append(fields[-1 if column is None else column])
         current[2].append(number)

@@ -41,7 +41,8 @@ def join_tasks(parts: dict[str, tuple[Any, Any]], *, conflicts: str = "error"
             if old is not None and old != value and conflicts == "error":
                 raise DataError(f"task {task!r}: the text {item[:60]!r} is labelled both "
                                 f"{old!r} and {value!r}.", hint="keep one label per text, "
-                                "or join_tasks(..., conflicts='first') to keep the first.")
+                                "or keep the first (a multi-task config's conflicts: first; "
+                                "in Python join_tasks(..., conflicts='first')).")
             if old is None:
                 labels[task][row] = value
     if inputs and not isinstance(inputs[0], str):

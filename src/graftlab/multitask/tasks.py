@@ -285,7 +285,12 @@ def check_labels(tasks: dict[str, TaskType], y: Any, n: int) -> dict[str, np.nda
         out[name] = column
     present = np.zeros(n, dtype=bool)
     for name, column in out.items():
-        present |= tasks[name].present_in(column)
+        mine = tasks[name].present_in(column)
+        if not mine.any():  # its head would train on nothing (a regressor on NaN statistics)
+            raise DataError(f"task {name!r} has no labelled training sample.",
+                            hint="give it labelled samples (a split may have left its few in "
+                            "the test part: add more, or drop the task).")
+        present |= mine
     if not present.all():
         rows = np.flatnonzero(~present)
         raise DataError(f"{len(rows)} samples carry no label for any task (rows "

@@ -23,8 +23,11 @@ def table(results: dict) -> tuple[list[str], list[list[str]]]:
         cells = [row["model"]]
         for c in columns:
             v = row["metrics"].get(c)
-            cells.append("-" if v is None else f"{v['mean']:.4f} ± {v['std']:.4f}"
-                         if row["seeds"] > 1 else f"{v['mean']:.4f}")
+            scored = v.get("seeds", row["seeds"]) if v is not None else 0
+            cells.append("-" if v is None else (f"{v['mean']:.4f} ± {v['std']:.4f}"
+                         if scored > 1 else f"{v['mean']:.4f}")
+                         + (f" ({scored} of {row['seeds']} seeds)" if scored < row["seeds"]
+                            else ""))
         rows.append([*cells, f"{row['total_params']:,}"])
     return head, rows
 

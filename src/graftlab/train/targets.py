@@ -117,6 +117,9 @@ class ContinuousTargets:
                             hint="use Grafter (the classifier) for class labels.") from None
         if not np.isfinite(y).all():
             raise DataError("regression targets hold NaN or inf; drop or fill those rows.")
+        if len(y) < 2:
+            raise DataError(f"{len(y)} regression target(s): a scale needs two or more.",
+                            hint="give more labelled samples.")
         std = float(y.std())
         if std == 0:
             raise DataError(f"every regression target is {y[0]:g}: there is nothing to learn.")

@@ -59,7 +59,7 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
                             hint="give target_column (a CSV/JSONL numeric column), or a "
                             "regression data set such as vader_ratings:tweets.")
         parts[t.name] = (domain, domain.targets if regression else None)
-    return join_tasks(parts)
+    return join_tasks(parts, conflicts=config.conflicts)
 
 
 def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str, str]]:
@@ -173,10 +173,13 @@ def summarise(runs: list[dict]) -> list[dict]:
     out = []
     for name in dict.fromkeys(r["model"] for r in runs):
         mine = [r for r in runs if r["model"] == name]
-        metrics = {f"{task}.{metric}": [r["tasks"][task][metric] for r in mine]
-                   for task, scores in mine[0]["tasks"].items() for metric in scores
-                   if metric != "n"}
+        metrics: dict[str, list[float]] = {}  # over the seeds whose test split scored it
+        for r in mine:
+            for task, scores in r["tasks"].items():
+                for metric, value in scores.items():
+                    if metric != "n":
+                        metrics.setdefault(f"{task}.{metric}", []).append(value)
         out.append({"model": name, "seeds": len(mine), "total_params": mine[0]["total_params"],
-                    "metrics": {k: {"mean": float(np.mean(v)), "std": float(np.std(v))}
-                                for k, v in metrics.items()}})
+                    "metrics": {k: {"mean": float(np.mean(v)), "std": float(np.std(v)),
+                                    "seeds": len(v)} for k, v in metrics.items()}})
     return out

@@ -1,0 +1,40 @@
+"""Joining the tasks' data by input: a text labelled twice in one task."""
+
+from __future__ import annotations
+
+import pytest
+
+from graftlab.errors import DataError
+
+
+def test_a_config_may_keep_the_first_of_two_labels_a_text_was_given(tmp_path):
+    from graftlab.config import MultiTaskConfig
+    from graftlab.workflows.multitask import load_tasks
+
+    (tmp_path / "a.csv").write_text("text,label\ngood,pos\ngood,neg\nbad,neg\nfine,pos\n")
+    (tmp_path / "b.csv").write_text("text,label\ngood,x\nbad,y\n")
+    raw = {"tasks": [{"name": "a", "type": "classification", "data": str(tmp_path / "a.csv")},
+                     {"name": "b", "type": "classification", "data": str(tmp_path / "b.csv")}]}
+    with pytest.raises(DataError, match=r"conflicts: first"):
+        load_tasks(MultiTaskConfig.model_validate(raw))
+    inputs, labels = load_tasks(MultiTaskConfig.model_validate({**raw, "conflicts": "first"}))
+    assert labels["a"][list(inputs).index("good")] == "pos"
+
+
+def test_a_task_without_a_training_label_is_named_and_seeds_without_one_are_said():
+    import numpy as np
+
+    from graftlab.multitask.tasks import check_labels, tasks_from
+    from graftlab.workflows.multitask import summarise
+
+    tasks = tasks_from({"a": "classification", "r": "regression"})
+    with pytest.raises(DataError, match="task 'r' has no labelled training sample"):
+        check_labels(tasks, {"a": ["x", "y", "x"], "r": [None, None, None]}, 3)
+    runs = [{"model": "m", "total_params": 1,
+             "tasks": {"a": {"accuracy": 0.5, "n": 2}, **({"r": {"rmse": 1.0, "n": 2}}
+                                                         if seed else {})}}
+            for seed in range(2)]
+    (row,) = summarise(runs)  # seed 0 had no test rating: no KeyError, and it is counted
+    assert row["metrics"]["r.rmse"] == {"mean": 1.0, "std": 0.0, "seeds": 1}
+    assert row["metrics"]["a.accuracy"]["seeds"] == 2 and np.isfinite(
+        row["metrics"]["a.accuracy"]["mean"])
