@@ -298,3 +298,16 @@ def test_words_past_the_models_tokens_are_counted_and_said(structured, caplog):
     assert set(answer["tags"][-answer["unread_words"]:]) == {"O"}
     assert "unread_words" not in short
     assert "1 of 2 texts are longer than the model's" in caplog.text
+
+
+def test_a_jsonl_list_of_words_is_a_taggers_words_not_its_repr(structured, tmp_path):
+    path = tmp_path / "tok.jsonl"
+    path.write_text(json.dumps({"tokens": ["good", "film", "and", "bad", "plot"]}) + "\n")
+    out = tmp_path / "tags.jsonl"
+    result = CliRunner().invoke(app, ["predict", str(structured["tagger"]), str(path),
+                                      "--text-column", "tokens", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    eager = Predictor.load(structured["tagger"]).details([["good", "film", "and", "bad",
+                                                            "plot"]])[0]
+    assert row["tags"] == " ".join(eager["tags"]) and len(row["tags"].split()) == 5

@@ -377,7 +377,15 @@ def _texts(rows: Iterator[Row], path: Path, column: str) -> Iterator[tuple[int, 
             raise _absent(path, [column], list(row), _TEXT_COLUMN_HINT, line=line)
         if _blank(row[column]):
             raise _empty_texts(path, column, [line])
-        yield number, str(row[column])
+        value = row[column]
+        if isinstance(value, list) and value and all(isinstance(w, str) for w in value):
+            yield number, value  # a JSONL list of words: a tagger's input as it is
+            continue
+        if isinstance(value, list | dict):
+            raise DataError(f"line {line} of {str(path)!r}: column {column!r} holds a JSON "
+                            f"{type(value).__name__}, not a text.",
+                            hint="give a text (or, for a tagger, a list of words).")
+        yield number, str(value)
     if not number:
         raise _empty(path)
 
