@@ -54,6 +54,10 @@ def test_select_writes_kept_weights_and_report(tmp_path):
     assert metrics["curve"] and {r["fraction"] for r in metrics["curve"]} >= {0.5, 1.0}
     summary = (out / "summary.md").read_text()
     assert "kept_vs_dropped.svg" in summary and (out / "fraction_curve.svg").exists()
+    again = CliRunner().invoke(app, ["select", "--pool", str(pool), "--target", str(target),
+                                     "--image-size", "32", "--out", str(out), "--overwrite"])
+    assert again.exit_code == 0, again.output  # its own run folder: replaceable
+    assert json.loads((out / "results.json").read_text())["format"] == "graftlab.select/1"
 
 
 def test_select_refuses_a_keep_fraction_outside_0_1(tmp_path):

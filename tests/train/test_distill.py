@@ -358,3 +358,19 @@ def test_a_student_of_a_saved_teacher_round_trips(tmp_path):
     assert loaded.distilled_from_ == named
     np.testing.assert_allclose(loaded.decision_function(x), student.decision_function(x),
                                atol=1e-5)
+
+
+def test_the_soft_term_weighs_each_sample_as_the_task_loss_does():
+    import torch
+
+    from graftlab.methods.distill import Distillation, distill_loss
+
+    student, teacher = torch.randn(4, 3), torch.randn(4, 3)
+    even = distill_loss(student, teacher, 2.0, torch.ones(4))
+    assert torch.allclose(even, distill_loss(student, teacher, 2.0))  # weights of 1: the mean
+    only_first = distill_loss(student, teacher, 2.0, torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    assert torch.allclose(only_first, distill_loss(student[:1], teacher[:1], 2.0))
+    term = Distillation(temperature=2.0, weight=1.0)
+    out = term(torch.tensor(0.0), student, {}, {"teacher_logits": teacher,
+                                                "weights": torch.tensor([1.0, 0, 0, 0])})
+    assert torch.allclose(out["distill"], only_first)

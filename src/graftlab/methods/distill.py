@@ -31,13 +31,19 @@ from graftlab.errors import ConfigError
 TeacherFn = Callable[[dict], torch.Tensor]  # the student's model-ready inputs -> (B, C) logits
 
 
-def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float
-                 ) -> torch.Tensor:
-    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch:
-    (B, C) and (B, C) logits -> a scalar (0 where the two agree)."""
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch (with
+    per-sample ``weights``, their weighted mean, as the task loss takes them): (B, C) and
+    (B, C) logits -> a scalar (0 where the two agree)."""
     t = float(temperature)
-    return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1),
-                    reduction="batchmean", log_target=True) * (t * t)
+    if weights is None:
+        return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1),
+                        reduction="batchmean", log_target=True) * (t * t)
+    per = F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1),
+                   reduction="none", log_target=True).sum(-1)
+    w = weights.to(per.dtype)
+    return (per * w).sum() / w.sum().clamp_min(1e-12) * (t * t)
 
 
 def check_distill_settings(temperature: float, weight: float) -> None:
@@ -82,6 +88,6 @@ class Distillation(nn.Module):
                 batch: dict) -> dict[str, torch.Tensor]:
         """``{"loss": (1 - alpha) task_loss + alpha * soft, "distill": soft}``."""
         teacher = self.teacher_logits(inputs, batch).to(logits.device, logits.dtype)
-        soft = distill_loss(logits, teacher, self.temperature)
+        soft = distill_loss(logits, teacher, self.temperature, batch.get("weights"))
         return {"loss": (1 - self.weight) * task_loss + self.weight * soft,
                 "distill": soft.detach()}

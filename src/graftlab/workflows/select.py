@@ -1,9 +1,10 @@
 """``graftlab select``: choose what of a source pool to train on for a target, from the
 frozen backbone's cached features (seconds once they are cached), and report it.
 
-The run folder holds ``kept.npy`` (indices into the pool, parts in the order given),
-``weights.npy`` (one per pool sample, 0 where dropped), ``metrics.json`` (the selection's
-record: kept per part, emptied parts, part scores; the curve), ``summary.md`` and the figures.
+The run folder holds ``results.json`` (``graftlab.select/1``: the record below),
+``kept.npy`` (indices into the pool, parts in the order given), ``weights.npy`` (one per pool
+sample, 0 where dropped), ``metrics.json`` (the selection's record: kept per part, emptied
+parts, part scores; the curve), ``summary.md`` and the figures.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.nda
             _atomic.write_text(folder / "fraction_curve.svg", curve_svg(curve))
         write_run(folder, config=config.model_dump(), metrics=metrics,
                   summary=selection_summary(record, curve))
+        # a run folder graftlab wrote, of this command: --overwrite may replace it later
+        _atomic.write_json(folder / "results.json", {"format": "graftlab.select/1",
+                                                     "status": "complete", **metrics})
     return {**metrics, "run_folder": str(folder)}
 
 
