@@ -182,3 +182,15 @@ def test_the_head_pools_tokens_as_the_text_backbones_pool_them(pooling):
     assert head.input_kind == "tokens" and list(out) == ["e", "s"]
     assert out["e"].shape == (3, 5, 3)
     torch.testing.assert_close(out["s"], head.tasks["s"](expected))
+
+
+def test_a_tokens_task_refuses_tags_outside_bio_before_training():
+    import numpy as np
+    import pytest
+
+    from graftlab.errors import DataError
+    from graftlab.multitask.tasks import tasks_from
+
+    task = tasks_from({"ner": "tokens"})["ner"]
+    with pytest.raises(DataError, match=r"task 'ner': row 0, word 0: .*PER"):
+        task.fit(np.array([["PER", "O"]], dtype=object))

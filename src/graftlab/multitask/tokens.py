@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graftlab.data.tagged import TaggedSentences
+from graftlab.data.tagged import BIO_HINT, TaggedSentences, bio_problem
 from graftlab.errors import ConfigError, DataError
 from graftlab.methods.tokens import IGNORE, token_loss
 from graftlab.multitask.tasks import TaskType, register_task_type
@@ -91,6 +91,10 @@ class TokensTask(TaskType):
                                 "task's label is a list of tags, one per word.",
                                 hint="give e.g. ['B-person', 'O'] (None where a sample has "
                                 "no tags).")
+            problem = bio_problem(list(value))
+            if problem is not None:  # as TokenTagger and read_conll refuse it, before training
+                raise DataError(f"task {self.task!r}: row {row}, word {problem[0]}: "
+                                f"{problem[1]}", hint=BIO_HINT)
             tags.append(list(value))
         return keep, tags
 
