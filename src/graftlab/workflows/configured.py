@@ -54,7 +54,7 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
     domain, selection, weights = select_for(domain, test, config.select, m.backbone, options,
                                             text_column=data.text_column,
                                             skip_corrupt=data.skip_corrupt)  # the kept subset
-    if weights is not None and bool((weights != weights[0]).any()):
+    if weights is not None:  # a weighting selector's
         log.warning("compare trains every strategy on the subset %s kept, unweighted: its "
                     "per-sample weights are used by fit and adapt, not by compare",
                     config.select.selector)
@@ -114,8 +114,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     # a source with numeric targets and no classes: the methods that apply to regression
     regression = is_regression(domains[0])
     run = adapt_regression_to_folder if regression else adapt_to_folder
-    uneven = weights is not None and bool((weights != weights[0]).any())
-    if uneven and regression:
+    if weights is not None and regression:
         raise ConfigError(f"selector {config.select.selector!r} gives per-sample weights, "
                           "which adapting a regression does not take.",
                           hint="use a subset selector (knn, mmd_herding, task_similarity).")
@@ -129,7 +128,7 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
         epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, transfer_weight=t.transfer_weight,
         select_epoch=t.select_epoch, backbone_options=options or None,
         pseudo_fraction=t.pseudo_fraction, track=config.track,
-        **({"source_weight": weights} if uneven else {}),
+        **({"source_weight": weights} if weights is not None else {}),
         **({"selection": selection} if selection is not None and not regression else {}),
         **({"augment": t.augment} if t.augment else {}))
     return _with_selection(result, selection)

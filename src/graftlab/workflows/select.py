@@ -188,8 +188,9 @@ def select_source(source: Domain, target: Domain, groups: np.ndarray | None, sec
                   ) -> tuple[Domain, dict | None, np.ndarray | None]:
     """``source`` reduced to what ``section.selector`` keeps for ``target`` (from the frozen
     backbone's cached features; the target's labels are never given to it), the selection's
-    record and the kept samples' weights (mean 1; all 1 for a subset selector); unchanged
-    (and None, None) when no selector is set."""
+    record and the kept samples' weights (mean 1) where the selector declares it gives
+    weights (``output == "weights"``), else None; unchanged (and None, None) when no selector
+    is set."""
     from graftlab.features import extract_features
 
     if section.selector is None:
@@ -205,7 +206,8 @@ def select_source(source: Domain, target: Domain, groups: np.ndarray | None, sec
     kept = source.subset(selection.kept)
     _name_lost_classes(source, kept, f"selection by {section.selector} at keep fraction "
                        f"{section.fraction:g}")
-    return kept, selection.record(), selection.weights[selection.kept]
+    weighs = SELECTORS.get(section.selector).output == "weights"  # a subset's are all 1
+    return kept, selection.record(), selection.weights[selection.kept] if weighs else None
 
 
 def _name_lost_classes(source: Domain, kept: Domain, what: str) -> None:
