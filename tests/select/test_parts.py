@@ -132,3 +132,16 @@ def test_a_selector_of_pool_parts_is_refused_where_there_is_one_data_set():
         check_selector(section, pooled=False)
     assert "knn" in exc.value.hint and "task_similarity" not in exc.value.hint.split(";")[0]
     check_selector(section)  # a pool (adapt, select): fine
+
+
+def test_a_selection_that_keeps_too_few_is_blamed_not_the_limit():
+    from graftlab.data import Domain
+    from graftlab.errors import ConfigError
+    from graftlab.workflows.common import check_source_size
+
+    kept = Domain("s", "image", np.zeros((6, 4, 4, 3), np.uint8), labels=np.arange(6) % 3,
+                  classes=["a", "b", "c"])
+    with pytest.raises(ConfigError, match=r"selection by knn at keep fraction 0.2 kept too "
+                       r"few: source 's' has 6 samples of 3 classes") as exc:
+        check_source_size(kept, 0.1, 300, selected="selection by knn at keep fraction 0.2")
+    assert "--keep-fraction" in exc.value.hint and "--limit" not in str(exc.value)

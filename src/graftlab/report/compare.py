@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from graftlab import _atomic
-from graftlab.evaluate.summary import LABELS, METRICS
+from graftlab.evaluate.summary import BASELINE, LABELS, METRICS
 from graftlab.report import markdown_table, plots
 from graftlab.report.run import interrupt_deferred
 
@@ -146,9 +146,9 @@ def _setup_lines(results: dict) -> list[str]:
         + "".join(f", {k} {c[k]}" for k in ("lr", "lr_backbone") if k in c) + ".",
         ("scratch is the same network from random weights with everything trained "
          "(BatchNorm statistics updated): if it matches the transfer strategies, the "
-         "pretrained weights do not help." if any(r["strategy"] == "scratch" for r in runs)
+         "pretrained weights do not help." if any(r["strategy"] == BASELINE for r in runs)
          else "The from-scratch baseline was asked for, but the run stopped before it ran."
-         if "scratch" in (c.get("strategies") or []) else
+         if BASELINE in (c.get("strategies") or []) else
          "No from-scratch baseline ran (--no-scratch)."),
         f"Reused from the feature cache: {', '.join(features) or 'none'}; trained from "
         f"cached activations (frozen lower blocks run once): {', '.join(cached) or 'none'}.",
