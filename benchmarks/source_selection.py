@@ -6,9 +6,12 @@ section of BENCHMARKS.md and ``benchmarks/results/source_selection.json``.
     .venv/bin/python benchmarks/source_selection.py --quick    # a smoke run; writes nothing
     .venv/bin/python benchmarks/source_selection.py --render   # the section again from the stored JSON
     .venv/bin/python benchmarks/source_selection.py --partial-design  # PADA's design pair only
+    .venv/bin/python benchmarks/source_selection.py --partial-control  # its whole-target control
     .venv/bin/python benchmarks/source_selection.py --partial  # setting 3 again, pools as stored
     .venv/bin/python benchmarks/source_selection.py --image    # setting 1 again, the rest as stored
     .venv/bin/python benchmarks/source_selection.py --partial-fresh  # a fresh partial pair
+    .venv/bin/python benchmarks/source_selection.py --partial --partial-fresh  # both, side by side
+    .venv/bin/python benchmarks/source_selection.py --hindsight  # what no selector can beat
 
 1. Poisoned image pool: MNIST (the half of each class mnist_m is not made from) + Fashion-MNIST
    relabelled onto the same ten labels (Debian's dataset-fashion-mnist) + UCI digits ->
@@ -132,6 +135,37 @@ def run_pool(s: dict, p: dict) -> dict:
             "kept": kept, "runs": runs, "curve": curve, "n_keep": n_keep}
 
 
+def hindsight(s: dict, p: dict) -> dict:
+    """What no label-free selector can beat, measured the same way as the rows above: every
+    pool without one of its parts, and an oracle that reads the target's labels (the pool
+    samples whose label a logistic regression fitted on the labelled target finds most
+    likely, as many as the keep budget), each with the same linear head and seeds."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from graftlab.features import extract_features
+
+    pool, target = load_setting(s, p)
+    domain, groups, labels = pool.domain(), pool.groups, pool.labels
+    f_s = np.asarray(extract_features(s["backbone"], domain, backbone_options=_options(s, p)))
+    f_t = np.asarray(extract_features(s["backbone"], target, backbone_options=_options(s, p)))
+    n_keep = round(p["fraction"] * len(domain))
+    clf = LogisticRegression(max_iter=2000).fit(f_t, target.labels)  # the oracle's hindsight
+    likely = clf.predict_proba(f_s)
+    index = {c: i for i, c in enumerate(clf.classes_)}
+    agree = np.array([likely[i, index[y]] if y in index else 0.0
+                      for i, y in enumerate(labels)])
+    oracle = np.zeros(len(domain))
+    oracle[np.argsort(-agree, kind="stable")[:n_keep]] = 1.0
+    weights = {f"all but {n}": (groups != n).astype(float) for n in s["parts"]}
+    weights["oracle (reads target labels)"] = oracle
+    runs = [{"row": row, "seed": seed, "target_accuracy": head_accuracy(
+        s, p, domain, labels, w, target, seed)}
+        for seed in range(p["seeds"]) for row, w in weights.items()]
+    kept = {n: float(oracle[groups == n].mean()) for n in s["parts"]}
+    return {"runs": runs, "oracle_kept": kept}
+
+
 def _stats(runs: list[dict], row: str, key: str = "target_accuracy") -> tuple[float, float]:
     values = [100 * r[key] for r in runs if r["row"] == row]
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -156,7 +190,6 @@ def _run_partial(p: dict, classes: tuple, augment: str | None) -> dict:
 
     from graftlab.adapt import Adapter
     from graftlab.data import load_dataset, without_shared
-    from graftlab.evaluate.selection import select
     from graftlab.evaluate.validators import ensemble_agreement, validate
 
     full_target = load_dataset("mnist_m")
@@ -181,13 +214,33 @@ def _run_partial(p: dict, classes: tuple, augment: str | None) -> dict:
                          "target_accuracy": float((a.predict(target) == target.labels).mean()),
                          "source_accuracy": float((a.predict(held) == held.labels).mean()),
                          "validators": validate(probs[method], a.transform(target)),
+                         **class_scores(probs[method], a.predict_proba(held), held.labels,
+                                        a.classes_),
                          **a.method_summary_})
         agree = ensemble_agreement(list(probs.values()), members=[1, 2])
         for run, score in zip(runs[-3:], agree, strict=True):
             run["validators"]["ensv"] = score
-    guards = {m: select(runs, ["source_only", m], guard=True)["guard"] for m in ("dann", "pada")}
-    return {"runs": runs, "guards": guards, "source": len(train), "target": len(target),
+    return {"runs": runs, "guards": pair_guards(runs), "source": len(train), "target": len(target),
             "classes": list(classes)}
+
+
+def pair_guards(runs: list[dict]) -> dict:
+    """The guard on DANN and on PADA, each alone beside source_only, as ``graftlab adapt``
+    decides it now (runs stored before the class masses were recorded: no partial check)."""
+    from graftlab.evaluate.selection import select
+
+    out = {}
+    for m in ("dann", "pada"):
+        got = select(runs, ["source_only", m], guard=True)
+        out[m] = {**got["guard"], "partial": got.get("partial")}
+    return out
+
+
+def class_scores(probs_t, probs_held, labels_held, classes) -> dict:
+    """What the guard's class-level checks read (as ``graftlab adapt`` records them)."""
+    from graftlab.evaluate.selection import class_scores as scores
+
+    return scores(probs_t, probs_held, labels_held, classes)
 
 
 def measure(p: dict) -> dict:
@@ -202,6 +255,28 @@ def measure(p: dict) -> dict:
     partial = run_partial(p)
     return {"protocol": p, "image": image, "text": text, "partial": partial,
             "seconds": time.perf_counter() - t0}
+
+
+def hindsight_text(result: dict, key: str, setting: dict) -> str:
+    """The hindsight rows of one pool beside its whole pool and best single source: the most
+    any part-level choice, or a selection that reads the target's labels, reached here."""
+    got = result.get("hindsight", {}).get(key)
+    if not got:
+        return ""
+    pool = result[key]
+    whole = _stats(pool["runs"], "whole pool")[0]
+    single = max(_stats(pool["runs"], f"only {n}")[0] for n in setting["parts"])
+    rows = [[row, f"{mean:.1f} ± {std:.1f}", f"{mean - whole:+.1f}", f"{mean - single:+.1f}"]
+            for row in dict.fromkeys(r["row"] for r in got["runs"])
+            for mean, std in [_stats(got["runs"], row)]]
+    kept = " / ".join(f"{100 * v:.0f}%" for v in got["oracle_kept"].values())
+    return ("In hindsight (`--hindsight`, measured on "
+            f"{result['hindsight']['rerun']}, the same head and seeds): each pool without one "
+            "of its parts, and an oracle that keeps the half of the pool whose labels a "
+            "classifier fitted on the labelled target finds most likely (it kept "
+            f"{kept} of {' / '.join(setting['parts'])}).\n\n"
+            + table(rows, ["row", "target accuracy, %", "vs whole pool", "vs best single source"])
+            + "\n\n")
 
 
 def harm_sentence(img: dict) -> str:
@@ -250,6 +325,7 @@ def verdicts(result: dict) -> dict:
         "partial: PADA vs DANN (>= +3)": part["pada"] - part["dann"],
         "partial: guard keeps source_only over DANN":
             chosen["guards"]["dann"]["kept_source_only"],
+        "partial: guard keeps PADA": not chosen["guards"]["pada"]["kept_source_only"],
         **fresh_verdicts(result["partial"].get("fresh")),
     }
 
@@ -258,15 +334,47 @@ def fresh_verdicts(fresh: dict | None) -> dict:
     if not fresh:
         return {}
     acc = {r: _stats(fresh["runs"], r)[0] for r in ("source_only", "dann", "pada")}
+    guards = pair_guards(fresh["runs"])
     return {"partial, fresh pair: PADA vs source_only (>= +3)": acc["pada"] - acc["source_only"],
             "partial, fresh pair: PADA vs DANN (>= +3)": acc["pada"] - acc["dann"],
             "partial, fresh pair: guard keeps source_only over DANN":
-                fresh["guards"]["dann"]["kept_source_only"]}
+                guards["dann"]["kept_source_only"],
+            "partial, fresh pair: guard keeps PADA": not guards["pada"]["kept_source_only"]}
 
 
 def partial_setups(part: dict) -> dict:
-    """Each set-up's runs and guards (a result stored before the set-ups: plain only)."""
-    return part.get("setups") or {"plain": {"runs": part["runs"], "guards": part["guards"]}}
+    """Each set-up's runs and its guards, decided again from the runs as the guard decides
+    now (a result stored before the set-ups: plain only)."""
+    setups = part.get("setups") or {"plain": {"runs": part["runs"]}}
+    return {name: {**got, "guards": pair_guards(got["runs"])} for name, got in setups.items()}
+
+
+def partial_check_sentence(part: dict) -> str:
+    """Per set-up, what the guard's partial-label check found: the classes the target seems
+    to lack, the target mass DANN and PADA put on them against source_only's, who is flagged."""
+    import numpy as np
+
+    from graftlab.evaluate.selection import ABSENT_SHARE
+
+    out = []
+    for name, got in partial_setups(part).items():
+        check = got["guards"]["dann"]["partial"]
+        if check is None:
+            mass = np.mean([r["target_class_mass"] for r in got["runs"]
+                            if r["method"] == "source_only"], axis=0)
+            left = np.flatnonzero(mass / mass.max() >= ABSENT_SHARE)
+            out.append(f"`{name}`: " + ("no class looks absent" if len(left) == len(mass) else
+                                        "source_only's predictions pile onto class "
+                                        f"{', '.join(map(str, left))}")
+                       + " (the check does not apply)")
+            continue
+        pada = got["guards"]["pada"]["partial"]
+        drawn = f"dann {100 * check['drawn']['dann']:+.1f}" + (
+            f", pada {100 * pada['drawn']['pada']:+.1f}" if pada else "")
+        out.append(f"`{name}`: absent {', '.join(map(str, check['absent']))}; target mass "
+                   f"drawn onto them against source_only, points: {drawn}; flagged: "
+                   + (", ".join(check["flagged"]) or "none"))
+    return "; ".join(out)
 
 
 def guard_evidence(part: dict) -> str:
@@ -325,9 +433,10 @@ def render(result: dict) -> str:
                                  "50% budget and dropping 95% of Fashion is possible at all"
                                  if img.get("rerun") else "") + ".\n\n"
         + pool_table(img, IMAGE["parts"]) + "\n\n"
-        + harm_sentence(img) +
+        + harm_sentence(img) + hindsight_text(result, "image", IMAGE) +
         f"**Multi-source text** (MiniLM-L6, {p['max_length']} tokens): pool {txt['pool']} -> "
         f"tweets ({txt['target']}).\n\n" + pool_table(txt, TEXT["parts"]) + "\n\n"
+        + hindsight_text(result, "text", TEXT) +
         "Accuracy against the fraction kept (text; a logistic regression on the kept features, "
         "one fit per point):\n\n" + table(curve, ["selector", "fraction", "kept",
                                                   "target accuracy, %"]) + "\n\n"
@@ -357,6 +466,7 @@ def render(result: dict) -> str:
            "ensemble agreement left out, DANN being one of its two members): "
            + guard_evidence(design) + ".\n\n"
            if design else "")
+        + partial_check_text(design, part, fresh)
         + "**The issue's criteria**:\n\n" + table(checks, ["criterion", "value"]) + "\n\n"
         f"Run time: {result['seconds']:.0f} s for the whole protocol"
         + "".join(f"; the {what} re-measured since in {got['seconds']:.0f} s"
@@ -365,8 +475,36 @@ def render(result: dict) -> str:
                   if got.get("rerun")) + ".\n")
 
 
+def partial_check_text(design: dict | None, part: dict, fresh: dict | None) -> str:
+    """The guard's partial-label check: its rule, what it found on the design pair and the
+    whole-target control (where its two values were chosen), then on the evaluation pairs."""
+    from graftlab.evaluate.selection import ABSENT_SHARE, MAX_DRAWN
+
+    control = json.loads(PARTIAL_CONTROL.read_text()) if PARTIAL_CONTROL.exists() else None
+    if not (design and control and any("target_class_mass" in r for r in design["runs"])):
+        return ""
+    text = ("**The guard's partial-label check** (in `graftlab adapt` since 2026-12-01): the "
+            "classes source_only predicts on the target under "
+            f"{ABSENT_SHARE:g} times as often as its most predicted class (mean over seeds) "
+            "look absent, unless fewer than two classes are left; a method that puts more of "
+            "the target's predicted mass on them than source_only"
+            + (f" (by over {100 * MAX_DRAWN:g} points)" if MAX_DRAWN else "")
+            + " is left out of the vote, and held-out source accuracy is counted on "
+            "the classes left. Both values were chosen on the design pair and its control, "
+            "MNIST -> the whole of MNIST-M (`--partial-control`), before the evaluation pairs "
+            "ran with the check. Design pair: " + partial_check_sentence(design)
+            + ". Control: " + partial_check_sentence(control) + ".")
+    if any("target_class_mass" in r for r in part["runs"]):
+        text += " Evaluation pair (0-4): " + partial_check_sentence(part) + "."
+    if fresh and any("target_class_mass" in r for r in fresh["runs"]):
+        text += (" Fresh pair (even digits): "
+                 + partial_check_sentence({"setups": {fresh["setup"]: fresh}}) + ".")
+    return text + "\n\n"
+
+
 STORED = ROOT / "benchmarks" / "results" / "source_selection.json"
 PARTIAL_DESIGN = ROOT / "benchmarks" / "results" / "partial_design.json"
+PARTIAL_CONTROL = ROOT / "benchmarks" / "results" / "partial_control.json"
 
 
 def partial_chosen() -> str:
@@ -382,18 +520,19 @@ def partial_chosen() -> str:
     return max(setups, key=lambda name: lead(setups[name]))
 
 
-def partial_design(p: dict, quick: bool = False) -> None:
+def partial_design(p: dict, quick: bool = False, control: bool = False) -> None:
     """The design pair for partial adaptation, MNIST -> MNIST-M digits 5-9 (the evaluation
     pair is 0-4): where a change to PADA is tried before the evaluation pair runs again.
-    Writes ``PARTIAL_DESIGN``, not BENCHMARKS.md."""
+    Writes ``PARTIAL_DESIGN``, not BENCHMARKS.md. ``control``: the same with the whole
+    target, all ten digits (``PARTIAL_CONTROL``): where a partial-label check must not fire."""
     import torch
 
     torch.set_num_threads(p["threads"])
     t0 = time.perf_counter()
-    got = run_partial(p, classes=(5, 6, 7, 8, 9))
+    got = run_partial(p, classes=tuple(range(10)) if control else (5, 6, 7, 8, 9))
     got["seconds"] = time.perf_counter() - t0
     if not quick:  # a smoke run writes nothing
-        PARTIAL_DESIGN.write_text(json.dumps(got, indent=1))
+        (PARTIAL_CONTROL if control else PARTIAL_DESIGN).write_text(json.dumps(got, indent=1))
     for name, setup in got["setups"].items():
         for m in ("source_only", "dann", "pada"):
             print(name, m, "target %.1f ± %.1f" % _stats(setup["runs"], m),
@@ -413,6 +552,36 @@ def rerun_fresh(p: dict) -> dict:
     return {**stored, "partial": {**stored["partial"], "fresh": {**fresh, "setup": setup}}}
 
 
+def _timed(job: str, p: dict) -> dict:
+    """One of ``rerun_both``'s jobs in a worker process (one torch thread each)."""
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    got = run_partial(p) if job == "partial" else {
+        **_run_partial(p, FRESH_CLASSES, PARTIAL_SETUPS[partial_chosen()]),
+        "setup": partial_chosen()}
+    return {**got, "seconds": time.perf_counter() - t0, "rerun": time.strftime("%Y-%m-%d")}
+
+
+def rerun_both(p: dict) -> dict:
+    """The partial setting and the fresh pair measured again side by side, a process each
+    (``--partial --partial-fresh``); the pools as stored."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    stored = json.loads(STORED.read_text())
+    with ProcessPoolExecutor(2) as pool:
+        partial, fresh = pool.map(_timed, ("partial", "fresh"), (p, p))
+    return {**stored, "partial": {**partial, "fresh": fresh}}
+
+
+def rerun_hindsight(p: dict) -> dict:
+    """The stored result with the hindsight rows of both pools added (``--hindsight``)."""
+    stored, got = remeasure(STORED, p["threads"], lambda: {
+        "image": hindsight(IMAGE, p), "text": hindsight(TEXT, p)})
+    return {**stored, "hindsight": got}
+
+
 def rerun_image(p: dict) -> dict:
     """The stored result with the image pool measured again (text and partial as stored)."""
     stored, image = remeasure(STORED, p["threads"], lambda: run_pool(IMAGE, p))
@@ -429,6 +598,8 @@ def main() -> None:
     parser = sections.parser(__doc__, "source_selection.json")
     parser.add_argument("--partial-design", action="store_true",
                         help="run the partial-adaptation design pair (digits 5-9) only")
+    parser.add_argument("--partial-control", action="store_true",
+                        help="run the partial design's control, the whole MNIST-M target")
     parser.add_argument("--partial", action="store_true",
                         help="measure the partial setting again; keep the stored pools")
     parser.add_argument("--partial-fresh", action="store_true",
@@ -436,13 +607,20 @@ def main() -> None:
                         "the rest as stored")
     parser.add_argument("--image", action="store_true",
                         help="measure the image pool again; keep the stored text and partial")
+    parser.add_argument("--hindsight", action="store_true",
+                        help="add the hindsight rows (pools without a part, a target-label "
+                        "oracle); the rest as stored")
+    parser.add_argument("--threads", type=int, default=PROTOCOL["threads"],
+                        help="torch threads (two runs side by side: 1 each)")
     args = parser.parse_args()
-    p = QUICK if args.quick else PROTOCOL
-    if args.partial_design:
-        return partial_design(p, quick=args.quick)
+    p = {**(QUICK if args.quick else PROTOCOL), "threads": args.threads}
+    if args.partial_design or args.partial_control:
+        return partial_design(p, quick=args.quick, control=args.partial_control)
     publish("select", "Source selection", quick=args.quick, render_only=args.render,
             stored=STORED, render=render,
-            measure=(lambda: rerun_partial(p)) if args.partial else
+            measure=(lambda: rerun_hindsight(p)) if args.hindsight else
+            (lambda: rerun_both(p)) if args.partial and args.partial_fresh else
+            (lambda: rerun_partial(p)) if args.partial else
             (lambda: rerun_fresh(p)) if args.partial_fresh else
             (lambda: rerun_image(p)) if args.image else (lambda: measure(p)))
 

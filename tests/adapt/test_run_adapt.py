@@ -28,6 +28,9 @@ def test_run_adapt_scores_selects_and_reports_distances():
     for run in r["runs"]:
         assert set(run["validators"]) == {"entropy", "info_max", "snd", "iwv", "ensv"}
         assert 0 <= run["target_accuracy"] <= 1 and 0 <= run["source_accuracy"] <= 1
+        # what the partial-label check reads: class masses on the target, per-class source
+        assert sum(run["target_class_mass"]) == pytest.approx(1.0)
+        assert len(run["source_class_accuracy"]) == len(run["source_class_count"]) == 2
     assert r["selected"] in ("source_only", "coral", "dann")
     assert set(r["validator_picks"]) == {"entropy", "info_max", "snd", "iwv", "ensv"}
     assert r["oracle"] in ("source_only", "coral", "dann")
@@ -541,3 +544,4 @@ def test_a_saved_model_of_unsorted_class_names_keeps_its_answers_in_sorted_order
     assert model.classes_.tolist() == ["l", "r"]  # sorted, as a fitted model's are
     truth = np.asarray(flipped.classes)[flipped.labels]
     assert (model.predict(flipped.inputs) == truth).mean() >= 0.9  # rows moved with names
+

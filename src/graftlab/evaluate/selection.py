@@ -28,6 +28,89 @@ def loses_source(drop: float) -> bool:
     return drop > MAX_SOURCE_DROP + 1e-9
 
 
+def class_scores(probs_t: np.ndarray, probs_val: np.ndarray, labels_val: np.ndarray,
+                 classes: np.ndarray) -> dict:
+    """A run's class-level scores, for the guard's partial-label check: the mean predicted
+    probability of each class on the target (``target_class_mass``, in ``classes`` order) and
+    the held-out source accuracy on each class (``source_class_accuracy``; None for a class
+    with no held-out sample) with the number of held-out samples of each class."""
+    predicted = np.asarray(classes)[np.asarray(probs_val).argmax(1)]
+    labels_val = np.asarray(labels_val)
+    counts = [int((labels_val == c).sum()) for c in classes]
+    accuracy = [float((predicted[labels_val == c] == c).mean()) if n else None
+                for c, n in zip(classes, counts, strict=True)]
+    return {"target_class_mass": [float(m) for m in np.asarray(probs_t).mean(0)],
+            "source_class_accuracy": accuracy, "source_class_count": counts}
+
+
+# The partial-label check (a target that lacks some source classes, where unweighted alignment
+# draws target samples onto the classes it does not hold). Both values were chosen on the
+# design pair, MNIST -> MNIST-M digits 5-9, and its whole-target control before the evaluation
+# pairs ran (BENCHMARKS.md "Source selection", ``benchmarks/source_selection.py``).
+ABSENT_SHARE = 0.5  # a class source_only predicts under half as often as its most predicted one
+MAX_DRAWN = 0.0  # more target mass on those classes than source_only puts there: flagged
+
+
+def partial_label(runs: list[dict]) -> dict | None:
+    """Which classes the target seems to lack, from source_only's mean predicted class mass on
+    the target (mean over seeds, over its largest): those under ``ABSENT_SHARE``. None when
+    no run recorded class masses, when no class is that rare, or when fewer than two classes
+    are left (source_only's predictions then pile onto one class: a sign they are too poor
+    to tell which classes the target holds, not that it holds one)."""
+    got = [r["target_class_mass"] for r in runs
+           if r["method"] == "source_only" and r.get("target_class_mass")]
+    if not got:
+        return None
+    mass = np.mean(got, axis=0)
+    share = mass / mass.max()
+    absent = share < ABSENT_SHARE
+    if not absent.any() or (~absent).sum() < 2:
+        return None
+    return {"absent": np.flatnonzero(absent).tolist(),
+            "class_share": [round(float(x), 4) for x in share]}
+
+
+def absent_mass(runs: list[dict], method: str, absent: list[int]) -> float:
+    """The method's mean predicted mass on the ``absent`` classes (mean over seeds)."""
+    values = [float(np.sum(np.asarray(r["target_class_mass"])[absent])) for r in runs
+              if r["method"] == method and r.get("target_class_mass")]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def present_source_accuracy(runs: list[dict], method: str, absent: list[int]) -> float:
+    """Held-out source accuracy on the classes the target seems to hold (mean over seeds):
+    what a model that gave up the absent classes, as PADA does, still knows of the rest."""
+    values = []
+    for r in runs:
+        if r["method"] != method or "source_class_accuracy" not in r:
+            continue
+        keep = [k for k, (a, n) in enumerate(zip(r["source_class_accuracy"],
+                                                 r["source_class_count"], strict=True))
+                if k not in absent and n]
+        counts = np.array([r["source_class_count"][k] for k in keep], dtype=float)
+        accuracy = np.array([r["source_class_accuracy"][k] for k in keep], dtype=float)
+        if counts.sum():
+            values.append(float((counts * accuracy).sum() / counts.sum()))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def partial_check(runs: list[dict], chosen: list[str]) -> dict | None:
+    """The partial-label check over ``chosen``: the classes the target seems to lack, how much
+    more target mass each method puts on them than source_only (``drawn``), the methods that
+    put more than ``MAX_DRAWN`` (``flagged``), and held-out source accuracy on the classes
+    left (``present_source_accuracy``). None where :func:`partial_label` is."""
+    found = partial_label(runs)
+    if found is None:
+        return None
+    absent = found["absent"]
+    base = absent_mass(runs, "source_only", absent)
+    drawn = {m: absent_mass(runs, m, absent) - base for m in chosen}
+    return {**found, "drawn": drawn,
+            "flagged": [m for m in chosen if m != "source_only" and drawn[m] > MAX_DRAWN],
+            "present_source_accuracy": {m: present_source_accuracy(runs, m, absent)
+                                        for m in chosen}}
+
+
 def rank_vote(means: dict[str, dict[str, float]], voters: list[str]) -> dict[str, float]:
     """Borda count: each validator ranks the methods (0 = worst; tied scores share their
     average rank; a NaN score ranks worst), the ranks are summed."""
@@ -59,17 +142,24 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
     and evaluation pairs: BENCHMARKS.md, "Domain adaptation" (``benchmarks/adapt.py``).
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
+    partial = partial_check(runs, chosen)
+    # a method that drew the target onto classes it seems to lack is left out of the vote
+    voted = [m for m in chosen if not (guard and partial and m in partial["flagged"])]
     means = {m: {v: mean_score(runs, m, v, True) for v in names} for m in chosen}
     picks = {v: max(chosen, key=lambda m: np.nan_to_num(means[m][v], nan=-np.inf))
              for v in names}
     voters = [v for v in vote if v in names] or names
-    points = rank_vote(means, voters)
+    points = rank_vote({m: means[m] for m in voted}, voters)
     # ties: source_only first (the guard's side), then the higher ensemble agreement
-    ranked = sorted(chosen, key=lambda m: (-points[m], m != "source_only",
+    ranked = sorted(voted, key=lambda m: (-points[m], m != "source_only",
                                            -np.nan_to_num(means[m].get("ensv", 0.0), nan=-1)))
     best = ranked[0]
-    source_drop = mean_score(runs, "source_only", "source_accuracy") - \
-        mean_score(runs, best, "source_accuracy")
+    if partial:  # what is lost on the classes the target seems to hold
+        held = partial["present_source_accuracy"]
+        source_drop = held["source_only"] - held[best]
+    else:
+        source_drop = mean_score(runs, "source_only", "source_accuracy") - \
+            mean_score(runs, best, "source_accuracy")
     hurts = best == "source_only" or loses_source(source_drop)
     if guard and hurts:
         selected = "source_only"
@@ -82,6 +172,8 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
            "guard": {"enabled": guard, "kept_source_only": bool(guard and hurts and
                                                                  len(chosen) > 1),
                      "source_accuracy_drop": source_drop}}
+    if partial:
+        out["partial"] = partial
     if all("target_accuracy" in r for r in runs):
         oracle = max(chosen, key=lambda m: mean_score(runs, m, "target_accuracy"))
         out["oracle"] = oracle

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from graftlab import _atomic
+from graftlab.evaluate.selection import MAX_DRAWN
 from graftlab.report import plots
 from graftlab.report.compare import _table_html, bold_html, html_page, md_table
 from graftlab.report.run import interrupt_deferred
@@ -94,7 +95,8 @@ def _validators_table(results: dict) -> tuple[list[str], list[list[tuple]]]:
     for m in results["methods"]:
         scores = {v: _mean(runs, m, lambda r, v=v: r["validators"][v]) for v in names}
         rows.append([("method", m, m)] + [(v, scores[v], f"{scores[v]:.4f}") for v in names]
-                    + ([("rank_points", points[m], f"{points[m]:g}")] if points else []))
+                    + ([("rank_points", points[m], f"{points[m]:g}") if m in points else
+                        ("rank_points", None, "left out (partial check)")] if points else []))
     picks = {**results["validator_picks"], **({"rank_points": results["rank_pick"]}
                                               if points else {})}
     rows.append([("method", "pick", "picks")] + [(v, p, p) for v, p in picks.items()])
@@ -162,10 +164,16 @@ def verdict(results: dict) -> str:
                      "source_only's: its target clusters grew denser, the sign that most often "
                      "came with a collapse onto wrong classes, so the guard keeps "
                      "**source_only** (--no-guard keeps the student).")
+    if results.get("partial"):
+        parts.append(partial_sentence(results))
     if guard.get("refined_rejected"):
-        parts.append(f"The refined model lost {guard['refined_source_drop'] * 100:.1f} points "
-                     "of held-out source accuracy against source_only, so the guard keeps "
-                     f"**{results['kept']}** instead.")
+        drawn = guard.get("refined_drawn", 0.0)
+        why = (f"drew {drawn * 100:.1f} points more of the target onto the classes it seems to "
+               "lack than source_only" if drawn > MAX_DRAWN else
+               f"lost {guard['refined_source_drop'] * 100:.1f} points of held-out source "
+               "accuracy against source_only")
+        parts.append(f"The refined model {why}, so the guard keeps **{results['kept']}** "
+                     "instead.")
     if "oracle" in results:
         runs = results["runs"]
         key = "heldout_target_accuracy" if all("heldout_target_accuracy" in r for r in runs) \
@@ -191,6 +199,26 @@ def verdict(results: dict) -> str:
                  f"with frozen features{trained}, {d['after']['proxy_a_distance']:.2f} in "
                  f"{d['after']['model']}'s (2 = separable, 0 = indistinguishable).")
     return " ".join(parts)
+
+
+def partial_sentence(results: dict) -> str:
+    """The partial-label check in words: the classes the target seems to lack, the methods
+    that drew the target onto them, and how held-out source accuracy was counted."""
+    part = results["partial"]
+    names = results.get("classes") or [str(k) for k in range(len(part["class_share"]))]
+    absent = ", ".join(names[k] for k in part["absent"])
+    drawn = "; ".join(f"{m} {d * 100:+.1f}" for m, d in part["drawn"].items()
+                      if m != "source_only")
+    flagged = part["flagged"]
+    left = (f"{', '.join(flagged)} drew more of it onto them than source_only and "
+            + ("was" if len(flagged) == 1 else "were") + " left out of the vote"
+            + ("" if results["guard"]["enabled"] else " (not with --no-guard)")
+            if flagged else "no method drew more of it onto them than source_only")
+    return (f"The target seems to lack {absent}: source_only predicts each under half as often "
+            f"as its most predicted class. {left} (points of the target's predicted mass on "
+            f"those classes against source_only: {drawn}), and held-out source accuracy is "
+            "counted on the classes it seems to hold. Unweighted alignment draws a partial "
+            "target onto classes it does not have; pada weighs them down.")
 
 
 def class_weights(results: dict) -> tuple[list[str], np.ndarray, np.ndarray] | None:

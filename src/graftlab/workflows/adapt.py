@@ -15,7 +15,12 @@ held-out source accuracy against source_only, the guarded pick is kept instead. 
 checks the student for collapse: when its SND (soft neighbourhood density, a validator) is
 above source_only's, the target was most often drawn into wrong, tight clusters, and
 source_only is kept (chosen on 28 pairs and measured on unseen ones: BENCHMARKS.md "Domain
-adaptation", round 4).
+adaptation", round 4). When the target seems to lack some source classes (source_only
+predicts them under half as often as its most predicted class: the partial-label check of
+:mod:`graftlab.evaluate.selection`), a method, or the student, that draws more of the target
+onto them than source_only is left out (unweighted alignment does that on a partial target;
+PADA weighs those classes down), and held-out source accuracy is counted on the classes left,
+so PADA is not refused for the classes it gave up on purpose.
 Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
@@ -39,7 +44,9 @@ from graftlab.adapt.adapter import Adapter
 from graftlab.evaluate.validators import (ensemble_agreement, mmd, proxy_a_distance,
                                        validate)
 from graftlab.data.domain import Domain, dataset_rows, without_shared
-from graftlab.evaluate.selection import collapsed, loses_source, mean_score, select
+from graftlab.evaluate.selection import (MAX_DRAWN, absent_mass, class_scores, collapsed,
+                                         loses_source, mean_score, present_source_accuracy,
+                                         select)
 from graftlab.report.run import environment
 from graftlab.track import Tracker, check_tracker, open_tracker
 from graftlab.workflows.adapt_checks import (_check_labels, check_keep, check_methods,
@@ -180,14 +187,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
         _atomic.write_text(folder / "report.md", interrupted_report(results))
         raise AdaptInterrupted(results, folder) from None
     results.update(select(results["runs"], chosen, guard))
-    if mode == "refined":
-        # the guard's source check applies to the student too: it is not the vote's pick
-        drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
-            float(np.mean([r["source_accuracy"] for r in results["refined"]]))
-        results["guard"]["refined_source_drop"] = drop
-        if guard and loses_source(drop):
-            results["guard"]["refined_rejected"] = True
-            mode = "selected"  # keep the guarded pick instead
+    if mode == "refined" and not _student_passes(results, guard):
+        mode = "selected"  # keep the guarded pick instead
     results["kept"] = results["selected"] if results["guard"]["kept_source_only"] or \
         mode == "selected" else mode
     if results["kept"] == "refined" and collapsed(results, guard):
@@ -200,6 +201,31 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     results["distances"] = _distances(models, results["shown"], source, target_in)
     results["_models"] = models
     return results
+
+
+def _student_passes(results: dict, guard: bool) -> bool:
+    """The guard's source check on the refined student (it is not the vote's pick): its
+    held-out source accuracy against source_only's, on the classes the target seems to hold
+    when the partial-label check found some it lacks; and that check's own test, whether the
+    student drew more of the target onto those classes than source_only. Records what it
+    measured in ``results["guard"]``; False (keep the guarded pick) only with the guard on."""
+    partial, student = results.get("partial"), results["refined"]
+    if partial:
+        absent = partial["absent"]
+        drop = partial["present_source_accuracy"]["source_only"] - \
+            present_source_accuracy(student, "refined", absent)
+        drawn = absent_mass(student, "refined", absent) - \
+            absent_mass(results["runs"], "source_only", absent)
+        results["guard"]["refined_drawn"] = drawn
+    else:
+        drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
+            float(np.mean([r["source_accuracy"] for r in student]))
+        drawn = 0.0
+    results["guard"]["refined_source_drop"] = drop
+    if guard and (loses_source(drop) or drawn > MAX_DRAWN):
+        results["guard"]["refined_rejected"] = True
+        return False
+    return True
 
 
 def _run_seed(results: dict, models: dict[str, Adapter], data: SeedData, seed: int,
@@ -300,7 +326,8 @@ def _score(adapter: Adapter, data: SeedData, weights: np.ndarray | None = None) 
     labels_v = np.searchsorted(adapter.classes_, data.src_val.labels)
     run = {"validators": validate(probs_t, f_t, features_s=f_s, features_val_s=f_v,
                                   probs_val_s=probs_v, labels_val_s=labels_v, weights=weights),
-           "source_accuracy": _accuracy(data.src_val.labels, adapter.classes_, probs_v)}
+           "source_accuracy": _accuracy(data.src_val.labels, adapter.classes_, probs_v),
+           **class_scores(probs_t, probs_v, data.src_val.labels, adapter.classes_)}
     held = adapter.predict_proba(data.held) if data.held is not None else None
     _target_scores(run, adapter.classes_, data, probs_t, held)
     return Scored(run, probs_t, probs_v, held)

@@ -1,0 +1,129 @@
+"""The guard's partial-label check: the classes a target seems to lack (from source_only's
+predicted class mass), a method that draws the target onto them left out of the vote, and
+held-out source accuracy counted on the classes the target seems to hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graftlab.evaluate.selection import (ABSENT_SHARE, absent_mass, class_scores,
+                                         partial_check, partial_label, select)
+
+# four classes; the target holds 0 and 1 only
+SHARES = {"source_only": [0.40, 0.40, 0.10, 0.10], "dann": [0.25, 0.25, 0.25, 0.25],
+          "pada": [0.48, 0.48, 0.02, 0.02]}
+# held-out source accuracy per class: pada gave up the two classes the target lacks
+CLASS_ACC = {"source_only": [0.9, 0.9, 0.9, 0.9], "dann": [0.9, 0.9, 0.9, 0.9],
+             "pada": [0.9, 0.88, 0.2, 0.2]}
+
+
+def _runs(methods=("source_only", "dann", "pada"), seeds=(0, 1), shares=SHARES,
+          better="dann") -> list[dict]:
+    """Runs whose validators all favour ``better`` (so the vote picks it unless left out)."""
+    runs = []
+    for seed in seeds:
+        for m in methods:
+            score = 2.0 if m == better else 1.0 if m != "source_only" else 0.5
+            acc = CLASS_ACC[m]
+            runs.append({"method": m, "seed": seed, "target_class_mass": shares[m],
+                         "source_class_accuracy": acc, "source_class_count": [10] * 4,
+                         "source_accuracy": float(np.mean(acc)),
+                         "validators": {"info_max": score, "snd": score, "ensv": score}})
+    return runs
+
+
+def test_the_classes_source_only_rarely_predicts_are_the_absent_ones():
+    found = partial_label(_runs())
+    assert found["absent"] == [2, 3]
+    assert found["class_share"] == [1.0, 1.0, 0.25, 0.25]
+    assert 0.25 < ABSENT_SHARE < 1.0
+
+
+def test_no_check_without_class_masses_a_rare_class_or_two_classes_left():
+    assert partial_label([{"method": "source_only", "validators": {}}]) is None
+    even = {**SHARES, "source_only": [0.25, 0.25, 0.25, 0.25]}
+    assert partial_label(_runs(shares=even)) is None
+    piled = {**SHARES, "source_only": [0.85, 0.05, 0.05, 0.05]}  # one class left: too poor
+    assert partial_label(_runs(shares=piled)) is None
+
+
+def test_a_method_that_draws_the_target_onto_absent_classes_is_flagged():
+    check = partial_check(_runs(), ["source_only", "dann", "pada"])
+    assert check["flagged"] == ["dann"]
+    assert check["drawn"]["dann"] == pytest.approx(0.5 - 0.2)
+    assert check["drawn"]["pada"] == pytest.approx(0.04 - 0.2)
+    assert absent_mass(_runs(), "pada", [2, 3]) == pytest.approx(0.04)
+
+
+def test_the_guard_leaves_the_flagged_method_out_and_keeps_pada():
+    """The vote would pick DANN; it is left out, and PADA, whose held-out source accuracy
+    fell on the classes it gave up only, is not refused by the source check."""
+    out = select(_runs(), ["source_only", "dann", "pada"], guard=True)
+    assert out["rank_pick"] == "pada" and out["selected"] == "pada"
+    assert "dann" not in out["rank_points"]
+    assert out["guard"]["source_accuracy_drop"] == pytest.approx(0.9 - 0.89)
+    assert not out["guard"]["kept_source_only"]
+    # the plain source check would have refused pada: 0.9 against a mean of 0.545
+    assert np.mean(CLASS_ACC["pada"]) < 0.9 - 0.05
+
+
+def test_dann_alone_against_source_only_is_refused_and_no_guard_keeps_it():
+    pair = _runs(methods=("source_only", "dann"))
+    guarded = select(pair, ["source_only", "dann"], guard=True)
+    assert guarded["selected"] == "source_only" and guarded["guard"]["kept_source_only"]
+    assert guarded["partial"]["flagged"] == ["dann"]
+    unguarded = select(pair, ["source_only", "dann"], guard=False)
+    assert unguarded["selected"] == "dann" and not unguarded["guard"]["kept_source_only"]
+
+
+def test_a_whole_target_changes_nothing():
+    even = {**SHARES, "source_only": [0.25, 0.25, 0.25, 0.25]}
+    out = select(_runs(shares=even), ["source_only", "dann", "pada"], guard=True)
+    assert "partial" not in out and out["selected"] == "dann"
+
+
+def test_class_scores_follow_the_class_order_and_count_empty_classes():
+    probs_t = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    probs_v = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    got = class_scores(probs_t, probs_v, np.array(["a", "b", "b"]), np.array(["a", "b", "c"]))
+    assert got["target_class_mass"] == pytest.approx([0.4, 0.5, 0.1])
+    assert got["source_class_accuracy"] == [1.0, 0.5, None]
+    assert got["source_class_count"] == [1, 2, 0]
+
+
+def _partial_results(student_shares, student_acc, guard=True):
+    """Results of a partial target (classes 2 and 3 look absent) with a refined student."""
+    runs = _runs()
+    results = {"runs": runs, "classes": ["a", "b", "c", "d"],
+               "refined": [{"method": "refined", "seed": s, "target_class_mass": student_shares,
+                            "source_class_accuracy": student_acc,
+                            "source_class_count": [10] * 4} for s in (0, 1)]}
+    results.update(select(runs, ["source_only", "dann", "pada"], guard))
+    return results
+
+
+def test_the_student_is_refused_when_it_draws_the_target_onto_absent_classes():
+    from graftlab.workflows.adapt import _student_passes
+
+    ok = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9, 0.9, 0.3, 0.3])
+    assert _student_passes(ok, guard=True)  # gave up the absent classes only: no loss
+    assert ok["guard"]["refined_source_drop"] == pytest.approx(0.0)
+    drawn = _partial_results([0.3, 0.3, 0.2, 0.2], [0.9, 0.9, 0.9, 0.9])
+    assert not _student_passes(drawn, guard=True)
+    assert drawn["guard"]["refined_rejected"]
+    assert drawn["guard"]["refined_drawn"] == pytest.approx(0.4 - 0.2)
+    assert _student_passes(_partial_results([0.3, 0.3, 0.2, 0.2], [0.9] * 4, guard=False),
+                           guard=False)
+
+
+def test_the_verdict_names_the_absent_classes_and_the_method_left_out():
+    from graftlab.report.adapt import partial_sentence
+
+    results = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4)
+    text = partial_sentence(results)
+    assert text.startswith("The target seems to lack c, d: source_only predicts each under half")
+    assert "dann drew more of it onto them than source_only and was left out of the vote" in text
+    assert "dann +30.0; pada -16.0" in text
+    unguarded = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, guard=False)
+    assert "(not with --no-guard)" in partial_sentence(unguarded)
