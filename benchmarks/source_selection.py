@@ -225,14 +225,18 @@ def _run_partial(p: dict, classes: tuple, augment: str | None) -> dict:
 
 
 def pair_guards(runs: list[dict]) -> dict:
-    """The guard on DANN and on PADA, each alone beside source_only, as ``graftlab adapt``
-    decides it now (runs stored before the class masses were recorded: no partial check)."""
+    """The guard as ``graftlab adapt`` decides it now: on DANN and on PADA, each alone beside
+    source_only, and on the three together (``together``: its pick, and the partial-label
+    check, which acts only with PADA among the methods; runs stored before the class masses
+    were recorded: no check)."""
     from graftlab.evaluate.selection import select
 
-    out = {}
-    for m in ("dann", "pada"):
-        got = select(runs, ["source_only", m], guard=True)
-        out[m] = {**got["guard"], "partial": got.get("partial")}
+    out = {m: select(runs, ["source_only", m], guard=True)["guard"] for m in ("dann", "pada")}
+    got = select(runs, ["source_only", "dann", "pada"], guard=True)
+    part = got.get("partial")
+    out["together"] = {"selected": got["selected"], "partial": part,
+                       "dann_left_out": bool(part and part["acts"] and
+                                             "dann" in part["flagged"])}
     return out
 
 
@@ -323,9 +327,12 @@ def verdicts(result: dict) -> dict:
         "text: vs best single source (>= +1)": t_best - t_single,
         "partial: PADA vs source_only (>= +3)": part["pada"] - part["source_only"],
         "partial: PADA vs DANN (>= +3)": part["pada"] - part["dann"],
-        "partial: guard keeps source_only over DANN":
+        "partial: guard keeps source_only over DANN (DANN alone)":
             chosen["guards"]["dann"]["kept_source_only"],
-        "partial: guard keeps PADA": not chosen["guards"]["pada"]["kept_source_only"],
+        "partial: guard leaves DANN out (beside PADA)":
+            chosen["guards"]["together"]["dann_left_out"],
+        "partial: guard keeps PADA (PADA alone)":
+            not chosen["guards"]["pada"]["kept_source_only"],
         **fresh_verdicts(result["partial"].get("fresh")),
     }
 
@@ -337,9 +344,12 @@ def fresh_verdicts(fresh: dict | None) -> dict:
     guards = pair_guards(fresh["runs"])
     return {"partial, fresh pair: PADA vs source_only (>= +3)": acc["pada"] - acc["source_only"],
             "partial, fresh pair: PADA vs DANN (>= +3)": acc["pada"] - acc["dann"],
-            "partial, fresh pair: guard keeps source_only over DANN":
+            "partial, fresh pair: guard keeps source_only over DANN (DANN alone)":
                 guards["dann"]["kept_source_only"],
-            "partial, fresh pair: guard keeps PADA": not guards["pada"]["kept_source_only"]}
+            "partial, fresh pair: guard leaves DANN out (beside PADA)":
+                guards["together"]["dann_left_out"],
+            "partial, fresh pair: guard keeps PADA (PADA alone)":
+                not guards["pada"]["kept_source_only"]}
 
 
 def partial_setups(part: dict) -> dict:
@@ -358,7 +368,10 @@ def partial_check_sentence(part: dict) -> str:
 
     out = []
     for name, got in partial_setups(part).items():
-        check = got["guards"]["dann"]["partial"]
+        check = got["guards"]["together"]["partial"]
+        if check is None and not all("target_class_mass" in r for r in got["runs"]):
+            out.append(f"`{name}`: class masses not recorded (measured before the check)")
+            continue
         if check is None:
             mass = np.mean([r["target_class_mass"] for r in got["runs"]
                             if r["method"] == "source_only"], axis=0)
@@ -368,12 +381,11 @@ def partial_check_sentence(part: dict) -> str:
                                         f"{', '.join(map(str, left))}")
                        + " (the check does not apply)")
             continue
-        pada = got["guards"]["pada"]["partial"]
-        drawn = f"dann {100 * check['drawn']['dann']:+.1f}" + (
-            f", pada {100 * pada['drawn']['pada']:+.1f}" if pada else "")
+        drawn = ", ".join(f"{m} {100 * check['drawn'][m]:+.1f}" for m in ("dann", "pada"))
         out.append(f"`{name}`: absent {', '.join(map(str, check['absent']))}; target mass "
                    f"drawn onto them against source_only, points: {drawn}; flagged: "
-                   + (", ".join(check["flagged"]) or "none"))
+                   + (", ".join(check["flagged"]) or "none") + "; the guard's pick of the "
+                   f"three: {got['guards']['together']['selected']}")
     return "; ".join(out)
 
 
@@ -490,7 +502,10 @@ def partial_check_text(design: dict | None, part: dict, fresh: dict | None) -> s
             "the target's predicted mass on them than source_only"
             + (f" (by over {100 * MAX_DRAWN:g} points)" if MAX_DRAWN else "")
             + " is left out of the vote, and held-out source accuracy is counted on "
-            "the classes left. Both values were chosen on the design pair and its control, "
+            "the classes left; it acts only with PADA among the methods (the user's sign that "
+            "the target may lack classes: on a whole target that source_only predicts unevenly, "
+            "a method that evens the classes out looks the same), and without PADA the report "
+            "names the classes and suggests it. Both values were chosen on the design pair and its control, "
             "MNIST -> the whole of MNIST-M (`--partial-control`), before the evaluation pairs "
             "ran with the check. Design pair: " + partial_check_sentence(design)
             + ". Control: " + partial_check_sentence(control) + ".")
@@ -537,7 +552,8 @@ def partial_design(p: dict, quick: bool = False, control: bool = False) -> None:
         for m in ("source_only", "dann", "pada"):
             print(name, m, "target %.1f ± %.1f" % _stats(setup["runs"], m),
                   "source %.1f ± %.1f" % _stats(setup["runs"], m, "source_accuracy"))
-        print(name, "guards:", {m: g["kept_source_only"] for m, g in setup["guards"].items()})
+        print(name, "guards:", {m: g.get("kept_source_only", g.get("selected"))
+                                for m, g in setup["guards"].items()})
 
 
 FRESH_CLASSES = (0, 2, 4, 6, 8)  # a partial pair no PADA change was tried or measured on

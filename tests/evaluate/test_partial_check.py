@@ -68,13 +68,39 @@ def test_the_guard_leaves_the_flagged_method_out_and_keeps_pada():
     assert np.mean(CLASS_ACC["pada"]) < 0.9 - 0.05
 
 
-def test_dann_alone_against_source_only_is_refused_and_no_guard_keeps_it():
+def test_without_pada_the_check_reports_and_does_not_act():
+    """Only pada among the methods says the target may lack classes: without it the finding is
+    reported, and the vote and the plain source check decide as before."""
     pair = _runs(methods=("source_only", "dann"))
-    guarded = select(pair, ["source_only", "dann"], guard=True)
-    assert guarded["selected"] == "source_only" and guarded["guard"]["kept_source_only"]
-    assert guarded["partial"]["flagged"] == ["dann"]
-    unguarded = select(pair, ["source_only", "dann"], guard=False)
-    assert unguarded["selected"] == "dann" and not unguarded["guard"]["kept_source_only"]
+    out = select(pair, ["source_only", "dann"], guard=True)
+    assert out["partial"]["flagged"] == ["dann"] and not out["partial"]["acts"]
+    assert out["selected"] == "dann" and not out["guard"]["kept_source_only"]
+
+
+def test_dann_beside_pada_is_left_out_and_no_guard_keeps_it():
+    out = select(_runs(better="dann"), ["source_only", "dann", "pada"], guard=True)
+    assert out["partial"]["acts"] and "dann" not in out["rank_points"]
+    unguarded = select(_runs(), ["source_only", "dann", "pada"], guard=False)
+    assert unguarded["selected"] == "dann" and "dann" in unguarded["rank_points"]
+
+
+def test_every_method_flagged_keeps_source_only():
+    shares = {**SHARES, "pada": [0.2, 0.2, 0.3, 0.3]}
+    out = select(_runs(shares=shares), ["source_only", "dann", "pada"], guard=True)
+    assert out["partial"]["flagged"] == ["dann", "pada"]
+    assert out["selected"] == "source_only" and out["guard"]["kept_source_only"]
+
+
+def test_runs_without_class_scores_are_judged_as_before():
+    """A method whose runs lack class scores (stored before they were recorded) turns the
+    check off, rather than passing it with NaN."""
+    runs = _runs()
+    for r in runs:
+        if r["method"] == "pada":
+            del r["target_class_mass"], r["source_class_accuracy"]
+    assert partial_check(runs, ["source_only", "dann", "pada"]) is None
+    out = select(runs, ["source_only", "dann", "pada"], guard=True)
+    assert "partial" not in out and out["selected"] == "dann"
 
 
 def test_a_whole_target_changes_nothing():
@@ -122,8 +148,36 @@ def test_the_verdict_names_the_absent_classes_and_the_method_left_out():
 
     results = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4)
     text = partial_sentence(results)
-    assert text.startswith("The target seems to lack c, d: source_only predicts each under half")
+    assert text.startswith("The target seems to lack c, d: source_only predicts each under 50%")
     assert "dann drew more of it onto them than source_only and was left out of the vote" in text
     assert "dann +30.0; pada -16.0" in text
     unguarded = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, guard=False)
     assert "(not with --no-guard)" in partial_sentence(unguarded)
+
+
+def test_without_pada_the_verdict_suggests_it():
+    from graftlab.report.adapt import partial_sentence
+
+    runs = _runs(methods=("source_only", "dann"))
+    results = {"runs": runs, "classes": ["a", "b", "c", "d"]}
+    results.update(select(runs, ["source_only", "dann"], guard=True))
+    text = partial_sentence(results)
+    assert text.startswith("The target seems to lack c, d: source_only predicts each under 50%")
+    assert "add pada (--method pada)" in text and "(here dann)" in text
+
+
+def test_the_average_is_refused_when_it_would_hold_a_method_left_out():
+    from graftlab.report.adapt import verdict
+    from graftlab.workflows.adapt import _average_passes
+
+    results = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4)
+    assert not _average_passes(results, guard=True)
+    assert results["guard"]["average_rejected"] == ["dann"]
+    results.update(kept=results["selected"], methods=["source_only", "dann", "pada"],
+                   distances={"before": {"proxy_a_distance": 1.0},
+                              "after": {"proxy_a_distance": 0.5, "model": "pada"}})
+    text = verdict(results)
+    assert "The average would hold dann, left out by the partial-label check, so the guard " \
+        "keeps **pada** instead." in text
+    assert _average_passes(_partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, guard=False),
+                           guard=False)

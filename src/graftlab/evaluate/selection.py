@@ -49,6 +49,7 @@ def class_scores(probs_t: np.ndarray, probs_val: np.ndarray, labels_val: np.ndar
 # pairs ran (BENCHMARKS.md "Source selection", ``benchmarks/source_selection.py``).
 ABSENT_SHARE = 0.5  # a class source_only predicts under half as often as its most predicted one
 MAX_DRAWN = 0.0  # more target mass on those classes than source_only puts there: flagged
+# (the check acts only with pada among the methods: see partial_check)
 
 
 def partial_label(runs: list[dict]) -> dict | None:
@@ -98,14 +99,23 @@ def partial_check(runs: list[dict], chosen: list[str]) -> dict | None:
     """The partial-label check over ``chosen``: the classes the target seems to lack, how much
     more target mass each method puts on them than source_only (``drawn``), the methods that
     put more than ``MAX_DRAWN`` (``flagged``), and held-out source accuracy on the classes
-    left (``present_source_accuracy``). None where :func:`partial_label` is."""
+    left (``present_source_accuracy``). None where :func:`partial_label` is, or where a
+    chosen method's runs lack class scores (runs stored before they were recorded).
+
+    It ``acts`` (the guard leaves the flagged methods out and counts source accuracy on the
+    classes left) only with ``pada`` among the methods: the user's sign that the target may
+    lack classes. Without it the finding is reported, not acted on: on a whole target whose
+    classes source_only predicts unevenly, a method that evens them out looks the same."""
+    if not all(r.get("target_class_mass") and r.get("source_class_accuracy") is not None
+               for r in runs if r["method"] in chosen):
+        return None
     found = partial_label(runs)
     if found is None:
         return None
     absent = found["absent"]
     base = absent_mass(runs, "source_only", absent)
     drawn = {m: absent_mass(runs, m, absent) - base for m in chosen}
-    return {**found, "drawn": drawn,
+    return {**found, "drawn": drawn, "acts": "pada" in chosen,
             "flagged": [m for m in chosen if m != "source_only" and drawn[m] > MAX_DRAWN],
             "present_source_accuracy": {m: present_source_accuracy(runs, m, absent)
                                         for m in chosen}}
@@ -143,8 +153,9 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
     """
     names = [v for v in VALIDATORS if all(v in r["validators"] for r in runs)]
     partial = partial_check(runs, chosen)
+    acts = bool(partial and partial["acts"])
     # a method that drew the target onto classes it seems to lack is left out of the vote
-    voted = [m for m in chosen if not (guard and partial and m in partial["flagged"])]
+    voted = [m for m in chosen if not (guard and acts and m in partial["flagged"])]
     means = {m: {v: mean_score(runs, m, v, True) for v in names} for m in chosen}
     picks = {v: max(chosen, key=lambda m: np.nan_to_num(means[m][v], nan=-np.inf))
              for v in names}
@@ -154,7 +165,7 @@ def select(runs: list[dict], chosen: list[str], guard: bool,
     ranked = sorted(voted, key=lambda m: (-points[m], m != "source_only",
                                            -np.nan_to_num(means[m].get("ensv", 0.0), nan=-1)))
     best = ranked[0]
-    if partial:  # what is lost on the classes the target seems to hold
+    if acts:  # what is lost on the classes the target seems to hold
         held = partial["present_source_accuracy"]
         source_drop = held["source_only"] - held[best]
     else:

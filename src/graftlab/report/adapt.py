@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from graftlab import _atomic
-from graftlab.evaluate.selection import MAX_DRAWN
+from graftlab.evaluate.selection import ABSENT_SHARE, MAX_DRAWN, loses_source
 from graftlab.report import plots
 from graftlab.report.compare import _table_html, bold_html, html_page, md_table
 from graftlab.report.run import interrupt_deferred
@@ -137,7 +137,14 @@ def row_notes(results: dict) -> list[str]:
 def verdict(results: dict) -> str:
     sel, guard = results["selected"], results["guard"]
     parts = []
-    if guard["kept_source_only"]:
+    part = results.get("partial") or {}
+    every = part.get("acts") and guard["enabled"] and set(part["flagged"]) >= {
+        m for m in results["methods"] if m != "source_only"}
+    if guard["kept_source_only"] and every:
+        parts.append("Every method drew more of the target onto the classes it seems to lack "
+                     "than source_only (below): graftlab keeps **source_only** (the "
+                     "negative-transfer guard; --no-guard overrides it).")
+    elif guard["kept_source_only"]:
         parts.append(f"{results['primary_validator']}, computed without target labels, says "
                      "adaptation does not help here (or the best method loses source accuracy): "
                      "graftlab keeps **source_only** (the negative-transfer guard; --no-guard "
@@ -167,12 +174,17 @@ def verdict(results: dict) -> str:
     if results.get("partial"):
         parts.append(partial_sentence(results))
     if guard.get("refined_rejected"):
-        drawn = guard.get("refined_drawn", 0.0)
-        why = (f"drew {drawn * 100:.1f} points more of the target onto the classes it seems to "
-               "lack than source_only" if drawn > MAX_DRAWN else
-               f"lost {guard['refined_source_drop'] * 100:.1f} points of held-out source "
-               "accuracy against source_only")
-        parts.append(f"The refined model {why}, so the guard keeps **{results['kept']}** "
+        drawn, drop = guard.get("refined_drawn", 0.0), guard["refined_source_drop"]
+        why = [f"drew {drawn * 100:.1f} points more of the target onto the classes it seems to "
+               "lack than source_only"] if drawn > MAX_DRAWN else []
+        if loses_source(drop):
+            why.append(f"lost {drop * 100:.1f} points of held-out source accuracy against "
+                       "source_only")
+        parts.append(f"The refined model {' and '.join(why)}, so the guard keeps "
+                     f"**{results['kept']}** instead.")
+    if guard.get("average_rejected"):
+        parts.append(f"The average would hold {', '.join(guard['average_rejected'])}, left out "
+                     f"by the partial-label check, so the guard keeps **{results['kept']}** "
                      "instead.")
     if "oracle" in results:
         runs = results["runs"]
@@ -203,22 +215,30 @@ def verdict(results: dict) -> str:
 
 def partial_sentence(results: dict) -> str:
     """The partial-label check in words: the classes the target seems to lack, the methods
-    that drew the target onto them, and how held-out source accuracy was counted."""
+    that drew the target onto them, and what the guard did about it (only with pada among
+    the methods; otherwise a hint to add it)."""
     part = results["partial"]
     names = results.get("classes") or [str(k) for k in range(len(part["class_share"]))]
     absent = ", ".join(names[k] for k in part["absent"])
     drawn = "; ".join(f"{m} {d * 100:+.1f}" for m, d in part["drawn"].items()
                       if m != "source_only")
     flagged = part["flagged"]
-    left = (f"{', '.join(flagged)} drew more of it onto them than source_only and "
-            + ("was" if len(flagged) == 1 else "were") + " left out of the vote"
-            + ("" if results["guard"]["enabled"] else " (not with --no-guard)")
-            if flagged else "no method drew more of it onto them than source_only")
-    return (f"The target seems to lack {absent}: source_only predicts each under half as often "
-            f"as its most predicted class. {left} (points of the target's predicted mass on "
-            f"those classes against source_only: {drawn}), and held-out source accuracy is "
-            "counted on the classes it seems to hold. Unweighted alignment draws a partial "
-            "target onto classes it does not have; pada weighs them down.")
+    seems = (f"The target seems to lack {absent}: source_only predicts each under "
+             f"{ABSENT_SHARE:.0%} as often as its most predicted class (points of the target's "
+             f"predicted mass on them against source_only: {drawn}).")
+    if not part.get("acts", True):
+        return (seems + " If it does, unweighted alignment draws target samples onto classes "
+                "it does not have: add pada (--method pada), which weighs them down, and the "
+                "guard then leaves out the methods that draw more of the target onto them "
+                "than source_only" + (f" (here {', '.join(flagged)})" if flagged else "") + ".")
+    if not flagged:
+        done = "No method drew more of it onto them than source_only"
+    else:
+        done = (f"{', '.join(flagged)} drew more of it onto them than source_only and "
+                + ("was" if len(flagged) == 1 else "were") + " left out of the vote"
+                + ("" if results["guard"]["enabled"] else " (not with --no-guard)"))
+    return (f"{seems} {done}; held-out source accuracy is counted on the classes it seems to "
+            "hold, so pada is not judged on the classes it gives up.")
 
 
 def class_weights(results: dict) -> tuple[list[str], np.ndarray, np.ndarray] | None:

@@ -17,10 +17,11 @@ above source_only's, the target was most often drawn into wrong, tight clusters,
 source_only is kept (chosen on 28 pairs and measured on unseen ones: BENCHMARKS.md "Domain
 adaptation", round 4). When the target seems to lack some source classes (source_only
 predicts them under half as often as its most predicted class: the partial-label check of
-:mod:`graftlab.evaluate.selection`), a method, or the student, that draws more of the target
-onto them than source_only is left out (unweighted alignment does that on a partial target;
-PADA weighs those classes down), and held-out source accuracy is counted on the classes left,
-so PADA is not refused for the classes it gave up on purpose.
+:mod:`graftlab.evaluate.selection`) and ``pada`` is among the methods, a method, the student
+or the average that draws more of the target onto them than source_only is left out
+(unweighted alignment does that on a partial target; PADA weighs those classes down), and
+held-out source accuracy is counted on the classes left, so PADA is not refused for the
+classes it gave up on purpose. Without ``pada`` the report says which classes look absent.
 Every validator's pick is reported.
 Target labels, when the target has them, are read only to report target accuracy and how
 often each validator's pick matches the oracle's.
@@ -189,6 +190,8 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     results.update(select(results["runs"], chosen, guard))
     if mode == "refined" and not _student_passes(results, guard):
         mode = "selected"  # keep the guarded pick instead
+    if mode == "average" and not _average_passes(results, guard):
+        mode = "selected"
     results["kept"] = results["selected"] if results["guard"]["kept_source_only"] or \
         mode == "selected" else mode
     if results["kept"] == "refined" and collapsed(results, guard):
@@ -203,6 +206,16 @@ def run_adapt(source: Domain, target: Domain, *, methods: list[str], seeds: int 
     return results
 
 
+def _average_passes(results: dict, guard: bool) -> bool:
+    """Whether the guard lets the average of the adapted models be kept: not when it would
+    hold methods the partial-label check left out (recorded as ``average_rejected``)."""
+    partial = results.get("partial")
+    if guard and partial and partial["acts"] and partial["flagged"]:
+        results["guard"]["average_rejected"] = partial["flagged"]
+        return False
+    return True
+
+
 def _student_passes(results: dict, guard: bool) -> bool:
     """The guard's source check on the refined student (it is not the vote's pick): its
     held-out source accuracy against source_only's, on the classes the target seems to hold
@@ -210,7 +223,7 @@ def _student_passes(results: dict, guard: bool) -> bool:
     student drew more of the target onto those classes than source_only. Records what it
     measured in ``results["guard"]``; False (keep the guarded pick) only with the guard on."""
     partial, student = results.get("partial"), results["refined"]
-    if partial:
+    if partial and partial["acts"]:
         absent = partial["absent"]
         drop = partial["present_source_accuracy"]["source_only"] - \
             present_source_accuracy(student, "refined", absent)
