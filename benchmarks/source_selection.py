@@ -458,7 +458,7 @@ def render(result: dict) -> str:
         "batches augmented by the `expand` preset (every method alike; its photo blend draws "
         "patches from the two photos MNIST-M was made from, so it knows the target's "
         "textures: an optimistic case, as in \"Augmentation\")."
-        + (f" Re-measured alone on {part['rerun']} (`--partial`, {part['seconds']:.0f} s)."
+        + (f" Re-measured on {part['rerun']} (`--partial`, {part['seconds']:.0f} s)."
            if part.get("rerun") else "")
         + " PADA's class weights follow the paper's schedule (all ones for the first tenth of "
         "training, then its own mean target prediction over each tenth). The criteria read "
@@ -468,8 +468,8 @@ def render(result: dict) -> str:
         "evaluation pair is not fresh: it was measured after each earlier PADA change too "
         "(first the schedule, then the set-ups).\n\n" + partial_table(part) + "\n\n"
         + (f"Fresh pair, MNIST -> MNIST-M digits {', '.join(map(str, fresh['classes']))} "
-           f"({fresh['target']}), in the `{fresh['setup']}` set-up only, measured once on "
-           f"{fresh['rerun']} after the choice was committed (`--partial-fresh`, "
+           f"({fresh['target']}), in the `{fresh['setup']}` set-up only, measured after the "
+           f"choice was committed (last on {fresh['rerun']}, `--partial-fresh`, "
            f"{fresh['seconds']:.0f} s):\n\n"
            + partial_table({"setups": {fresh["setup"]: fresh}}) + "\n\n" if fresh else "")
         + ("Design pair (digits 5-9, benchmarks/results/partial_design.json):\n\n"
@@ -497,7 +497,7 @@ def partial_check_text(design: dict | None, part: dict, fresh: dict | None) -> s
         return ""
     text = ("**The guard's partial-label check** (in `graftlab adapt` since 2026-12-01): the "
             "classes source_only predicts on the target under "
-            f"{ABSENT_SHARE:g} times as often as its most predicted class (mean over seeds) "
+            f"{ABSENT_SHARE:.0%} as often as its most predicted class (mean over seeds) "
             "look absent, unless fewer than two classes are left; a method that puts more of "
             "the target's predicted mass on them than source_only"
             + (f" (by over {100 * MAX_DRAWN:g} points)" if MAX_DRAWN else "")
@@ -505,7 +505,8 @@ def partial_check_text(design: dict | None, part: dict, fresh: dict | None) -> s
             "the classes left; it acts only with PADA among the methods (the user's sign that "
             "the target may lack classes: on a whole target that source_only predicts unevenly, "
             "a method that evens the classes out looks the same), and without PADA the report "
-            "names the classes and suggests it. Both values were chosen on the design pair and its control, "
+            "names the classes and suggests it (so DANN alone beside source_only is not "
+            "refused: the criteria's \"DANN alone\" rows). Both values were chosen on the design pair and its control, "
             "MNIST -> the whole of MNIST-M (`--partial-control`), before the evaluation pairs "
             "ran with the check. Design pair: " + partial_check_sentence(design)
             + ". Control: " + partial_check_sentence(control) + ".")
