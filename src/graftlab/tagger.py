@@ -15,6 +15,7 @@ texts otherwise (full, lora, ...). Each word is labelled at its first sub-token
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from graftlab.train.routes import INPUTS, Pick, choose_route
 from graftlab.train.solve import holdout
 from graftlab.train.strategies import Plan, Strategy
 from graftlab.train.tokens import (TagTargets, check_tokenizer, decode, first_subtokens,
-                                   token_labels)
+                                   token_labels, unread_words, warn_unread)
+
+log = logging.getLogger(__name__)
 
 
 class TokenTagger(BaseEstimator):
@@ -111,8 +114,9 @@ class TokenTagger(BaseEstimator):
         route = choose_route(model, strategy, cache=self.cache_activations)
         pick = route.picker(model, domain)
         backbone = model.backbone
-        labels = token_labels(first_subtokens(backbone.tokenizer, data.tokens,
-                                              backbone.max_length), ids)
+        positions = first_subtokens(backbone.tokenizer, data.tokens, backbone.max_length)
+        warn_unread(positions, backbone.max_length, "not trained on")
+        labels = token_labels(positions, ids)
         method = TokenERM(route.net(model), num_classes=targets.num_outputs,
                           label_smoothing=self.label_smoothing, l2sp=self.l2sp)
         method.anchor_pretrained()
@@ -147,6 +151,7 @@ class TokenTagger(BaseEstimator):
         texts = [" ".join(words) for words in sentences]
         pick = INPUTS.picker(model, Domain(name="predict", modality="text", inputs=texts))
         positions = first_subtokens(backbone.tokenizer, sentences, backbone.max_length)
+        warn_unread(positions, backbone.max_length, "tagged O")
         order = np.argsort(-pick.lengths, kind="stable")  # batches of similar length
         out: list[list[str]] = [[] for _ in sentences]
         for start in range(0, len(order), batch_size):
@@ -160,7 +165,15 @@ class TokenTagger(BaseEstimator):
         """Entity-level precision, recall and F1 (seqeval's default scoring), micro and per
         type, of the predictions for ``X`` against tags ``y``."""
         data = as_tagged(X, y)
-        return entity_scores(data.tags, self.predict(data.tokens))
+        predicted = self.predict(data.tokens)  # says how many sentences ran past max_length
+        backbone = self.model_.backbone
+        missed = entities_unread(data.tags, first_subtokens(
+            backbone.tokenizer, data.tokens, backbone.max_length))
+        if missed:
+            log.warning("%d of the %d entities in the tags lie (at least partly) in words past "
+                        "the model's %d tokens: they count as missed (split long sentences, or "
+                        "raise max_length)", missed[0], missed[1], backbone.max_length)
+        return entity_scores(data.tags, predicted)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Entity-level micro F1 (scikit-learn's ``score``: higher is better)."""
@@ -184,6 +197,20 @@ class TokenTagger(BaseEstimator):
         self.model_ = model.eval()
         self.history_ = config.get("history", [])
         self.trainable_params_ = config.get("trainable_params")
+
+
+def entities_unread(tags: list[list[str]], positions: list[np.ndarray]) -> tuple[int, ...]:
+    """(entities with a word past max_length, all entities) in gold ``tags``; () when none
+    is cut."""
+    from graftlab.evaluate.entities import entity_spans
+
+    cut = total = 0
+    for sentence, where in zip(tags, positions, strict=True):
+        spans = entity_spans(sentence)
+        total += len(spans)
+        unread = unread_words(where)
+        cut += sum(last >= len(sentence) - unread for _, _, last in spans) if unread else 0
+    return (cut, total) if cut else ()
 
 
 def as_tagged(X: Any, y: Any = None) -> TaggedSentences:

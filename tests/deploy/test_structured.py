@@ -297,7 +297,7 @@ def test_words_past_the_models_tokens_are_counted_and_said(structured, caplog):
     assert len(answer["tags"]) == 600 and answer["unread_words"] > 0
     assert set(answer["tags"][-answer["unread_words"]:]) == {"O"}
     assert "unread_words" not in short
-    assert "1 of 2 texts are longer than the model's" in caplog.text
+    assert "1 of 2 sentences are longer than the model's" in caplog.text
 
 
 def test_a_jsonl_list_of_words_is_a_taggers_words_not_its_repr(structured, tmp_path):

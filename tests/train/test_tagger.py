@@ -161,3 +161,26 @@ def test_the_token_heads_hidden_layer_can_be_normed():
     assert normed(x).shape == (2, 5, 3)
     assert set(plain.state_dict()) == {"net.1.weight", "net.1.bias", "net.4.weight",
                                        "net.4.bias"}
+
+
+def test_words_past_max_length_are_said_in_fit_predict_and_evaluate(tiny_tagging_bert, caplog):
+    """[CLS] john lives in [SEP] at max_length 5: 'paris' is not read. fit says it is not
+    trained on, predict that it is tagged O, evaluate that its entity counts as missed."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    tagger = _tagger(tiny_tagging_bert, epochs=1,
+                     backbone_options={"max_length": 5}).fit(SENTENCES, TAGS)
+    assert "are not trained on" in caplog.text and "longer than the model's 5 tokens" in caplog.text
+    caplog.clear()
+    assert tagger.predict([SENTENCES[0]])[0][-1] == "O"
+    assert "1 of 1 sentences are longer than the model's 5 tokens" in caplog.text
+    assert "are tagged O" in caplog.text
+    caplog.clear()
+    tagger.evaluate([SENTENCES[0], SENTENCES[4]], [TAGS[0], TAGS[4]])
+    # john (read) and paris (cut) in the first; mary and john (both read) in the second
+    assert "1 of the 4 entities in the tags lie (at least partly) in words past the model's " \
+        "5 tokens: they count as missed" in caplog.text
+    caplog.clear()
+    tagger.evaluate([SENTENCES[4]], [TAGS[4]])
+    assert "count as missed" not in caplog.text and "longer than" not in caplog.text

@@ -63,7 +63,7 @@ def tokenizer_of(engine: Any) -> tuple[Any, int]:
 def tag(predictor: Any, items: list) -> list[dict]:
     """``{"words", "tags", "entities"}`` for each input."""
     from graftlab.evaluate.entities import entity_spans
-    from graftlab.train.tokens import decode, first_subtokens
+    from graftlab.train.tokens import decode, first_subtokens, warn_unread
 
     words = sentences(items)
     if not words:
@@ -71,29 +71,18 @@ def tag(predictor: Any, items: list) -> list[dict]:
     outputs = predictor._token_outputs(words)
     tokenizer, max_length = tokenizer_of(predictor._engine)
     positions = first_subtokens(tokenizer, words, max_length)
+    unread = warn_unread(positions, max_length, "tagged O")
     answers = []
-    for sentence, logits, where in zip(words, outputs, positions, strict=True):
+    for sentence, logits, where, cut in zip(words, outputs, positions, unread, strict=True):
         tags = decode(logits, where, predictor.labels)
         entities = [{"type": kind, "start": first, "end": last + 1,
                      "text": " ".join(sentence[first:last + 1])}
                     for kind, first, last in entity_spans(tags)]
         answer = {"words": sentence, "tags": tags, "entities": entities}
-        unread = _unread(where)
-        if unread:  # past max_length tokens: tagged O without being read, and said
-            answer["unread_words"] = unread
+        if cut:  # past max_length tokens: tagged O without being read, and said
+            answer["unread_words"] = cut
         answers.append(answer)
-    cut = [a["unread_words"] for a in answers if "unread_words" in a]
-    if cut:
-        log.warning("%d of %d texts are longer than the model's %d tokens: their last %s "
-                    "word(s) were not read and are tagged O (split long texts into sentences)",
-                    len(cut), len(answers), max_length, max(cut))
     return answers
-
-
-def _unread(positions: Any) -> int:
-    """Words at the end of a sentence that no kept token starts (cut at max_length)."""
-    read = np.flatnonzero(np.asarray(positions) >= 0)
-    return int(len(positions) - (read[-1] + 1)) if len(read) else len(positions)
 
 
 # ------------------------------------------------------------------ multi-task

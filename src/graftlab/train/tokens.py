@@ -13,6 +13,7 @@ off (past ``max_length``) has no position (-1): it is not trained on and is pred
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from graftlab.errors import ConfigError, DataError
 from graftlab.methods.tokens import IGNORE
 
 OUTSIDE = "O"
+log = logging.getLogger(__name__)
 
 
 def check_tokenizer(backbone) -> None:
@@ -56,6 +58,25 @@ def first_subtokens(tokenizer, sentences: Sequence[Sequence[str]], max_length: i
                     first[word] = position
         out.append(first)
     return out
+
+
+def unread_words(positions: np.ndarray) -> int:
+    """Words at the end of a sentence that no kept token starts (cut at max_length)."""
+    read = np.flatnonzero(np.asarray(positions) >= 0)
+    return int(len(positions) - (read[-1] + 1)) if len(read) else len(positions)
+
+
+def warn_unread(positions: Sequence[np.ndarray], max_length: int, doing: str) -> list[int]:
+    """Each sentence's unread words; a warning naming how many sentences ran past
+    ``max_length`` tokens and what that means for ``doing`` ("tagged O", "not trained on")."""
+    counts = [unread_words(p) for p in positions]
+    cut = [c for c in counts if c]
+    if cut:
+        log.warning("%d of %d sentences are longer than the model's %d tokens: their last %d "
+                    "word(s) at most were not read and are %s (split long texts into "
+                    "sentences, or raise max_length)", len(cut), len(counts), max_length,
+                    max(cut), doing)
+    return counts
 
 
 def token_labels(positions: Sequence[np.ndarray], tag_ids: Sequence[np.ndarray]
