@@ -60,6 +60,8 @@ def test_compare_on_tagged_sentences_scores_entities_per_strategy_and_type(
     (["--backbone", "efficientnet_lite0"], "is not a text encoder"),
     (["--strategies", ","], "no strategies to compare"),
     (["--strategies", "head_only,lora,head_only"], "names 'head_only' more than once"),
+    (["--text-column", "sentence"], "--text-column cannot be used when comparing token taggers"),
+    (["--label-column", "ner"], "a multi-column CoNLL file: data.column=-1 names the tag's"),
 ])
 def test_a_token_comparison_refuses_what_it_cannot_do(tmp_path, args, message):
     train = write_conll(tmp_path / "train.conll", 3)
@@ -272,3 +274,35 @@ def test_single_task_false_in_the_file_is_kept_and_other_yaml_goes_to_compare(
     plain.write_text("data: {path: missing.csv}\nmodel: {backbon: minilm_l6}\n")
     result = CliRunner().invoke(app, ["compare", str(plain)])
     assert result.exit_code == 2 and "model.backbon" in result.output  # CompareConfig's check
+
+
+def test_a_multi_column_conll_file_is_compared_with_its_tag_column(tiny_tagging_bert, tmp_path):
+    """CoNLL 2003's layout (word, POS, chunk, NER): data.column=-1 reads the last as the tag,
+    as graftlab tag does; without it the file is refused naming the option."""
+    from tests._tagged import SENTENCES, TAGS
+
+    blocks = ["\n".join(f"{w} NN I-NP {t}" for w, t in zip(words, tags, strict=True))
+              for words, tags in zip(SENTENCES, TAGS, strict=True)]
+    train = tmp_path / "train.conll"
+    train.write_text("-DOCSTART- -X- -X- O\n\n" + "\n\n".join(blocks * 3) + "\n")
+    args = ["compare", "--data", str(train), "--backbone", tiny_tagging_bert, "--strategies",
+            "head_only", "--seeds", "1", "--epochs", "1", "--no-scratch",
+            "--runs-dir", str(tmp_path / "runs")]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "data.column=-1" in " ".join(refused.output.split())
+    result = CliRunner().invoke(app, [*args, "data.column=-1"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (folder,) = (tmp_path / "runs").iterdir()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["train"] + results["test"] == 18 and results["config"]["data"]["column"] == -1
+
+
+def test_data_column_is_refused_where_the_data_is_not_tagged(tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n"
+                                             for i in range(6)))
+    result = CliRunner().invoke(app, ["compare", "--data", str(data), "--backbone", "minilm_l6",
+                                      "data.column=-1", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert "data.column=-1 names the tag's column" in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()

@@ -49,6 +49,7 @@ class ProbeData(DataConfig):
 
 class CompareData(ProbeData):
     limit: Limit | None = None
+    column: int | None = None  # tagged sentences: the tag's column in multi-column CoNLL files
 
 
 class ExtractData(_Section):

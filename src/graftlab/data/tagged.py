@@ -150,7 +150,8 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
         if column is None and len(fields) > 2:
             raise DataError(f"{where} holds {len(fields)} fields, not one token and one tag.",
                             hint=LINE_HINT + " For a multi-column file (CoNLL 2003) pass "
-                            "column=-1, the tag's column (graftlab tag: data.column=-1).")
+                            "column=-1, the tag's column (graftlab tag or compare: "
+                            "data.column=-1).")
         if len(fields[0].split()) != 1:
             raise DataError(f"{where}: the token {fields[0]!r} holds whitespace.",
                             hint="one word per line: split it over lines, one tag each.")

@@ -42,7 +42,8 @@ def tag_config(config: CompareConfig, seed: int, strategy: str) -> TagConfig:
              "batch_size": t.batch_size,
              **{k: v for k, v in (("lr", t.lr), ("lr_backbone", t.lr_backbone)) if v is not None}}
     return TagConfig.model_validate({
-        "data": {"path": data.path, "test_data": data.test_data, "test_size": data.test_size},
+        "data": {"path": data.path, "test_data": data.test_data, "test_size": data.test_size,
+                 "column": data.column},
         "model": {"backbone": m.backbone, "max_length": m.max_length},
         "train": train, "runs_dir": config.runs_dir})
 
@@ -56,11 +57,17 @@ def check_tokens_compare(config: CompareConfig) -> list[str]:
                "--select": config.select.selector, "--image-size": m.image_size,
                "--track": config.track}
     given = [name for name, value in refused.items() if value is not None]
+    given += [name for name, value, default in (("--text-column", data.text_column, "text"),
+                                                ("--label-column", data.label_column, "label"))
+              if value != default]
     if given:
         raise ConfigError(f"{', '.join(given)} cannot be used when comparing token taggers "
                           f"({data.path!r} holds tagged sentences).",
                           hint="drop those options; token comparisons score entities on "
-                          "held-out sentences.")
+                          "held-out sentences" + (
+                              " read one word and its tag per line (a multi-column CoNLL file: "
+                              "data.column=-1 names the tag's column)" if any(
+                                  g.endswith("column") for g in given) else "") + ".")
     chosen = list(DEFAULT_STRATEGIES if t.strategies is None else t.strategies)
     solved = [n for n, cls in STRATEGIES.items() if cls.solved]  # a head on pooled features
     for name in chosen:

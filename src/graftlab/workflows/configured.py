@@ -41,6 +41,11 @@ def run_compare_config(config: CompareConfig, *, progress: Progress | None = Non
             config = config.model_copy(update={"model": m.model_copy(
                 update={"backbone": "minilm_l6"})})
         return run_compare_tokens(config, progress=progress)
+    if data.column is not None:
+        raise ConfigError(f"data.column={data.column} names the tag's column of a tagged "
+                          f"(CoNLL-style) file, and {data.path!r} is not read as one.",
+                          hint="drop data.column; for a tagged file give task=tokens (--task "
+                          "tokens) or a .conll/.bio name.")
     check_compare(strategies=t.strategies, scratch=t.scratch, epochs=t.epochs,
                   batch_size=t.batch_size, backbone=m.backbone, image_size=m.image_size,
                   max_length=m.max_length, out=config.out, runs_dir=config.runs_dir,
