@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,6 +38,12 @@ def test_a_corrupt_image_stops_extract_and_names_the_flag_that_skips_it(tmp_path
     result = _run("extract", folder, "--image-size", 32, "--out", out, "--skip-corrupt")
     assert result.exit_code == 0, result.output
     assert np.load(out).shape[0] == 8  # the broken file left out, every readable one kept
+    # which file each row came from, the broken one absent
+    rows = (tmp_path / "f.files.txt").read_text().splitlines()
+    assert len(rows) == 8 and not any("broken" in r for r in rows)
+    assert [Path(r).name for r in rows] == [f"{c}{i}.png" for c in ("cat", "dog")
+                                             for i in range(4)]
+    assert "row order:" in result.output
 
 
 @pytest.mark.parametrize("layout", ["loose", "one class"])

@@ -99,6 +99,18 @@ def extract(
                                    backbone_options=opts,
                                    progress=lambda d, t: update(f"extract {domain.name}", d, t))
         _print_and_save(feats, cfg.out)
+        if cfg.out is not None and domain.meta.get("files"):
+            _save_rows(domain.meta["files"], Path(cfg.out))
+
+
+def _save_rows(files: list[str], out: Path) -> None:
+    """Beside the .npy, which file each row came from (``<out>.files.txt``, one path a line):
+    a folder's rows follow its sorted files, less any that --skip-corrupt left out."""
+    from graftlab import _atomic
+
+    path = out.with_name(f"{out.stem}.files.txt")
+    _atomic.write_text(path, "".join(f"{name}\n" for name in files))
+    console.print(f"  row order: {path} (the file of each row)")
 
 
 def _check_extract_out(out: str | None) -> None:
