@@ -118,13 +118,14 @@ def test_class_scores_follow_the_class_order_and_count_empty_classes():
     assert got["source_class_count"] == [1, 2, 0]
 
 
-def _partial_results(student_shares, student_acc, guard=True):
+def _partial_results(student_shares, student_acc, guard=True, members=("pada",)):
     """Results of a partial target (classes 2 and 3 look absent) with a refined student."""
     runs = _runs()
     results = {"runs": runs, "classes": ["a", "b", "c", "d"],
                "refined": [{"method": "refined", "seed": s, "target_class_mass": student_shares,
-                            "source_class_accuracy": student_acc,
-                            "source_class_count": [10] * 4} for s in (0, 1)]}
+                            "source_class_accuracy": student_acc, "members": list(members),
+                            "student": members[0], "source_class_count": [10] * 4}
+                           for s in (0, 1)]}
     results.update(select(runs, ["source_only", "dann", "pada"], guard))
     return results
 
@@ -152,7 +153,8 @@ def test_the_verdict_names_the_absent_classes_and_the_method_left_out():
     assert "dann drew more of it onto them than source_only and was left out of the vote" in text
     assert "dann +30.0; pada -16.0" in text
     unguarded = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, guard=False)
-    assert "(not with --no-guard)" in partial_sentence(unguarded)
+    assert "dann drew more of it onto them than source_only and would be left out of the " \
+        "vote; --no-guard keeps it in" in partial_sentence(unguarded)
 
 
 def test_without_pada_the_verdict_suggests_it():
@@ -181,3 +183,47 @@ def test_the_average_is_refused_when_it_would_hold_a_method_left_out():
         "keeps **pada** instead." in text
     assert _average_passes(_partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, guard=False),
                            guard=False)
+
+
+def test_a_student_taught_by_a_method_left_out_is_refused():
+    """The refined student learns from its members' consensus: one the check left out
+    (here dann) refuses it, as it refuses the average."""
+    from graftlab.report.adapt import verdict
+    from graftlab.workflows.adapt import _student_passes
+
+    results = _partial_results([0.45, 0.45, 0.05, 0.05], [0.9] * 4, members=("pada", "dann"))
+    assert not _student_passes(results, guard=True)
+    assert results["guard"]["refined_taught_by_flagged"] == ["dann"]
+    results.update(kept=results["selected"], methods=["source_only", "dann", "pada"],
+                   distances={"before": {"proxy_a_distance": 1.0},
+                              "after": {"proxy_a_distance": 0.5, "model": "pada"}})
+    assert "The refined model learned from dann, left out by the partial-label check, so the " \
+        "guard keeps **pada** instead." in verdict(results)
+
+
+def test_the_verdict_quotes_the_source_drop_when_it_refuses_the_vote_pick():
+    from graftlab.report.adapt import verdict
+
+    acc = {**CLASS_ACC, "pada": [0.7, 0.7, 0.2, 0.2]}  # loses 20 points on the classes kept
+    runs = _runs(better="pada")
+    for r in runs:
+        r["source_class_accuracy"] = acc[r["method"]]
+    results = {"runs": runs, "classes": ["a", "b", "c", "d"],
+               "methods": ["source_only", "dann", "pada"]}
+    results.update(select(runs, ["source_only", "dann", "pada"], guard=True))
+    results.update(kept="source_only", distances={"before": {"proxy_a_distance": 1.0},
+                                                  "after": {"proxy_a_distance": 0.5,
+                                                            "model": "source_only"}})
+    assert results["rank_pick"] == "pada" and results["guard"]["kept_source_only"]
+    assert "picks **pada**, but it loses 20.0 points of held-out source accuracy on the " \
+        "classes the target seems to hold against source_only" in verdict(results)
+
+
+def test_no_minus_zero_in_the_drawn_points():
+    from graftlab.report.adapt import partial_sentence
+
+    shares = {**SHARES, "pada": [0.4, 0.4, 0.1000001, 0.0999998]}
+    runs = _runs(shares=shares)
+    results = {"runs": runs, "classes": ["a", "b", "c", "d"]}
+    results.update(select(runs, ["source_only", "dann", "pada"], guard=True))
+    assert "pada +0.0" in partial_sentence(results) and "-0.0" not in partial_sentence(results)

@@ -60,3 +60,13 @@ def test_weights_change_the_losses_and_are_saved():
     labels = torch.tensor([0, 1, 2, 0])
     only_first = task_loss(logits, labels, 3, weights=torch.tensor([1.0, 0, 0, 0]))
     assert torch.allclose(only_first, torch.nn.functional.cross_entropy(logits[:1], labels[:1]))
+
+
+def test_mixed_soft_labels_are_weighted_by_their_class_shares():
+    """A mixing augmentation hands PADA soft labels (B, C): each sample weighs its classes'
+    weights by their shares (mixup of classes 0 and 2 at 0.25/0.75 -> 0.25 w0 + 0.75 w2)."""
+    method = _method("pada", update_every=1).train()
+    method.class_weights.copy_(torch.tensor([1.0, 0.5, 0.1]))
+    soft = torch.tensor([[0.25, 0.0, 0.75], [0.0, 1.0, 0.0]])
+    w = method.source_weights({"labels": soft}, torch.zeros(2, 3))
+    assert torch.allclose(w, torch.tensor([0.25 + 0.075, 0.5]))

@@ -50,7 +50,9 @@ class PADA(DANN):
             probs = torch.softmax(logits_t.detach() / self.temperature, -1)
             self._sum += probs.sum(0)
             self._count += len(probs)
-        weights = self.class_weights[source["labels"]]
+        labels = source["labels"]  # class ids, or soft labels (B, C) where batches are mixed
+        weights = labels.to(self.class_weights.dtype) @ self.class_weights \
+            if labels.is_floating_point() else self.class_weights[labels]
         selected = super().source_weights(source, logits_t)
         self._weights_s = weights if selected is None else weights * selected
         return self._weights_s

@@ -144,11 +144,17 @@ def verdict(results: dict) -> str:
         parts.append("Every method drew more of the target onto the classes it seems to lack "
                      "than source_only (below): graftlab keeps **source_only** (the "
                      "negative-transfer guard; --no-guard overrides it).")
+    elif guard["kept_source_only"] and results.get("rank_pick", "source_only") != "source_only":
+        held = " on the classes the target seems to hold" if part.get("acts") else ""
+        parts.append(f"{results['primary_validator']}, computed without target labels, picks "
+                     f"**{results['rank_pick']}**, but it loses "
+                     f"{guard['source_accuracy_drop'] * 100:.1f} points of held-out source "
+                     f"accuracy{held} against source_only: graftlab keeps **source_only** (the "
+                     "negative-transfer guard; --no-guard overrides it).")
     elif guard["kept_source_only"]:
         parts.append(f"{results['primary_validator']}, computed without target labels, says "
-                     "adaptation does not help here (or the best method loses source accuracy): "
-                     "graftlab keeps **source_only** (the negative-transfer guard; --no-guard "
-                     "overrides it).")
+                     "adaptation does not help here: graftlab keeps **source_only** (the "
+                     "negative-transfer guard; --no-guard overrides it).")
     else:
         agree = sum(p == sel for p in results["validator_picks"].values())
         parts.append(f"Selected without target labels: **{sel}**, by "
@@ -173,7 +179,11 @@ def verdict(results: dict) -> str:
                      "**source_only** (--no-guard keeps the student).")
     if results.get("partial"):
         parts.append(partial_sentence(results))
-    if guard.get("refined_rejected"):
+    if guard.get("refined_taught_by_flagged"):
+        parts.append(f"The refined model learned from {', '.join(guard['refined_taught_by_flagged'])}"
+                     ", left out by the partial-label check, so the guard keeps "
+                     f"**{results['kept']}** instead.")
+    elif guard.get("refined_rejected"):
         drawn, drop = guard.get("refined_drawn", 0.0), guard["refined_source_drop"]
         why = [f"drew {drawn * 100:.1f} points more of the target onto the classes it seems to "
                "lack than source_only"] if drawn > MAX_DRAWN else []
@@ -220,8 +230,8 @@ def partial_sentence(results: dict) -> str:
     part = results["partial"]
     names = results.get("classes") or [str(k) for k in range(len(part["class_share"]))]
     absent = ", ".join(names[k] for k in part["absent"])
-    drawn = "; ".join(f"{m} {d * 100:+.1f}" for m, d in part["drawn"].items()
-                      if m != "source_only")
+    drawn = "; ".join(f"{m} {round(d * 100, 1) + 0.0:+.1f}" for m, d in part["drawn"].items()
+                      if m != "source_only")  # + 0.0: no "-0.0"
     flagged = part["flagged"]
     seems = (f"The target seems to lack {absent}: source_only predicts each under "
              f"{ABSENT_SHARE:.0%} as often as its most predicted class (points of the target's "
@@ -236,7 +246,10 @@ def partial_sentence(results: dict) -> str:
     else:
         done = (f"{', '.join(flagged)} drew more of it onto them than source_only and "
                 + ("was" if len(flagged) == 1 else "were") + " left out of the vote"
-                + ("" if results["guard"]["enabled"] else " (not with --no-guard)"))
+                if results["guard"]["enabled"] else
+                f"{', '.join(flagged)} drew more of it onto them than source_only and would be "
+                "left out of the vote; --no-guard keeps "
+                + ("it" if len(flagged) == 1 else "them") + " in")
     return (f"{seems} {done}; held-out source accuracy is counted on the classes it seems to "
             "hold, so pada is not judged on the classes it gives up.")
 

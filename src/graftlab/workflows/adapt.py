@@ -219,23 +219,29 @@ def _average_passes(results: dict, guard: bool) -> bool:
 def _student_passes(results: dict, guard: bool) -> bool:
     """The guard's source check on the refined student (it is not the vote's pick): its
     held-out source accuracy against source_only's, on the classes the target seems to hold
-    when the partial-label check found some it lacks; and that check's own test, whether the
-    student drew more of the target onto those classes than source_only. Records what it
-    measured in ``results["guard"]``; False (keep the guarded pick) only with the guard on."""
+    when the partial-label check acts; and that check's own tests: whether the student drew
+    more of the target onto those classes than source_only, and whether it learned from (or
+    is) a method the check left out (as the average is refused). Records what it measured in
+    ``results["guard"]``; False (keep the guarded pick) only with the guard on."""
     partial, student = results.get("partial"), results["refined"]
-    if partial and partial["acts"]:
+    acts = bool(partial and partial["acts"])
+    if acts:
         absent = partial["absent"]
         drop = partial["present_source_accuracy"]["source_only"] - \
             present_source_accuracy(student, "refined", absent)
         drawn = absent_mass(student, "refined", absent) - \
             absent_mass(results["runs"], "source_only", absent)
         results["guard"]["refined_drawn"] = drawn
+        taught = sorted({m for r in student for m in [*r["members"], r["student"]]}
+                        & set(partial["flagged"]))
     else:
         drop = mean_score(results["runs"], "source_only", "source_accuracy") - \
             float(np.mean([r["source_accuracy"] for r in student]))
-        drawn = 0.0
+        drawn, taught = 0.0, []
     results["guard"]["refined_source_drop"] = drop
-    if guard and (loses_source(drop) or drawn > MAX_DRAWN):
+    if guard and taught:
+        results["guard"]["refined_taught_by_flagged"] = taught
+    if guard and (loses_source(drop) or drawn > MAX_DRAWN or taught):
         results["guard"]["refined_rejected"] = True
         return False
     return True
