@@ -167,7 +167,8 @@ def test_extract_errors_are_exit_code_2(cli, reviews_csv, tmp_path):
     result = cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "layer.9", code=2)
     assert "unknown layer 'layer.9'" in result.stderr
     result = cli("extract", str(reviews_csv), "-b", "efficientnet_lite0", code=2)
-    assert "is text but the backbone takes image" in result.stderr
+    assert "holds texts but backbone 'efficientnet_lite0' reads images" in result.stderr
+    assert "--backbone/-b" in result.stderr
 
 
 def test_cache_list_and_clear(cli, reviews_csv):
@@ -247,3 +248,54 @@ def test_extract_out_must_be_an_npy_file(tmp_path):
     assert result.exit_code == 2 and "the name must end in .npy" in " ".join(
         result.output.split())
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_extract_out_expands_home_and_does_not_overwrite_unasked(cli, reviews_csv, tmp_path,
+                                                                 monkeypatch):
+    """``--out=~/f.npy`` (a shell leaves the ~ after =) lands in the home folder, not in a
+    folder named ~; an existing file is replaced only with --overwrite."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "--out=~/f.npy")
+    assert (tmp_path / "home" / "f.npy").is_file() and not (tmp_path / "~").exists()
+    result = cli("extract", str(reviews_csv), "-b", "minilm_l6", "--out=~/f.npy", code=2)
+    assert "already exists" in result.stderr and "--overwrite" in result.stderr
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "--out=~/f.npy", "--overwrite")
+
+
+def test_a_run_folder_out_expands_home(tmp_path, monkeypatch):
+    from graftlab.workflows.common import run_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with run_folder("~/runs/one", "runs", False, "advise") as folder:
+        (folder / "results.json").write_text('{"format": "graftlab.advise/1"}')
+    assert (tmp_path / "home" / "runs" / "one" / "results.json").is_file()
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_max_length_without_room_for_a_word_is_refused(cli, reviews_csv):
+    result = cli("extract", str(reviews_csv), "-b", "minilm_l6", "--max-length", "2", code=2)
+    assert "leaves no room for a word" in result.stderr and "at least 3" in result.stderr
+
+
+def test_cache_list_skips_a_folder_whose_meta_is_not_an_entry(cli, reviews_csv):
+    cli("extract", str(reviews_csv), "-b", "minilm_l6", "-l", "layer.1")
+    root = FeatureCache().root
+    for name, meta in (("b" * 24, '{"backbone": "x"}'), ("c" * 24, "[1, 2]")):
+        (root / name).mkdir()
+        (root / name / "meta.json").write_text(meta)
+    assert len(FeatureCache().entries()) == 1
+    assert "layer.1" in cli("cache", "list").output
+
+
+def test_extract_with_an_image_size_decodes_a_mixed_folder_to_it(cli, tmp_path, caplog):
+    """Images of several sizes and --image-size 32: decoded to 32 once, not to 224 first
+    (whose warning named the option the user had passed)."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, side in enumerate((20, 40, 60)):
+        Image.new("RGB", (side, side), (i * 80, 10, 10)).save(folder / f"{i}.png")
+    cli("extract", str(folder), "--image-size", "32", "--no-cache")
+    assert "224" not in caplog.text

@@ -176,3 +176,16 @@ def test_without_the_probe_the_recommendation_follows_the_first_score_asked():
     other = decide(Advice("d", "classification", 100, 2, ["logme", "knn"],
                           [dict(c) for c in cands]))
     assert (other.recommendation.by, other.recommendation.layer) == ("logme", "l2")
+
+
+def test_a_constant_regression_target_is_refused():
+    d = _images()
+    d = Domain(name="flat", modality="image", inputs=d.inputs, targets=np.full(len(d), 5.0))
+    with pytest.raises(DataError, match="every target is 5; a constant has nothing"):
+        graftlab.advise(d, backbones=[_backbone()], scores=["logme"])
+
+
+def test_a_layer_pooling_or_score_named_twice_is_scored_once():
+    advice = graftlab.advise(_images(), backbones=[_backbone()], layers=["1", "1"],
+                             poolings=["avg", "avg"], scores=["knn", "knn"])
+    assert len(advice.candidates) == 1 and advice.scores == ["knn"]

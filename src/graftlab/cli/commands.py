@@ -72,35 +72,40 @@ def extract(
         help="CSV/JSONL label column (optional: extraction needs no labels).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
     skip_corrupt: SkipCorrupt = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Extract pooled features from any layer(s), through the on-disk cache (no labels
     needed: a folder of loose images, or of one class, extracts too)."""
     from graftlab.cli.configs import configured
     from graftlab.config import ExtractConfig
     from graftlab.features import extract_layers
-    from graftlab.workflows.common import check_backbone, check_cache, load_with_columns
+    from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
+                                           load_with_columns)
 
     with _errors():
         cfg = configured(ctx, ExtractConfig, words, positional="data.path",
                          renames={"layer": "model.layers", "no_cache": "cache"},
                          convert={"no_cache": lambda v: not v})
         d, m = cfg.data, cfg.model
-        check_backbone(m.backbone, image_size=m.image_size, max_length=m.max_length)
-        _check_extract_out(cfg.out)
+        modality = check_backbone(m.backbone, image_size=m.image_size,
+                                  max_length=m.max_length)
+        out = None if cfg.out is None else str(Path(cfg.out).expanduser())  # --out=~/x
+        _check_extract_out(out, cfg.overwrite)
         check_cache(cfg.cache)
         with _progress() as update:
             domain = load_with_columns(d.path, text_column=d.text_column,
                                        label_column=d.label_column, labelled=None,
-                                       skip_corrupt=d.skip_corrupt)
+                                       skip_corrupt=d.skip_corrupt, image_size=m.image_size)
+            check_modality(domain, modality, m.backbone)  # names the backbone and -b
             opts = {k: v for k, v in (("image_size", m.image_size),
                                       ("max_length", m.max_length)) if v is not None}
             feats = extract_layers(m.backbone, domain, layers=m.layers or None,
                                    pooling=m.pooling, batch_size=m.batch_size, cache=cfg.cache,
                                    backbone_options=opts,
                                    progress=lambda d, t: update(f"extract {domain.name}", d, t))
-        _print_and_save(feats, cfg.out)
-        if cfg.out is not None and domain.meta.get("files"):
-            _save_rows(domain.meta["files"], Path(cfg.out))
+        _print_and_save(feats, out)
+        if out is not None and domain.meta.get("files"):
+            _save_rows(domain.meta["files"], Path(out))
 
 
 def _save_rows(files: list[str], out: Path) -> None:
@@ -113,12 +118,13 @@ def _save_rows(files: list[str], out: Path) -> None:
     console.print(f"  row order: {path} (the file of each row)")
 
 
-def _check_extract_out(out: str | None) -> None:
-    """extract --out: a file name in a folder that can be written."""
+def _check_extract_out(out: str | None, overwrite: bool = False) -> None:
+    """extract --out: a file name in a folder that can be written; an existing file only
+    with --overwrite."""
     from graftlab.workflows.common import check_writable
 
     if out is not None:
-        check_writable(Path(out).expanduser().parent, "--out")
+        check_writable(Path(out).parent, "--out")
         if Path(out).is_dir():
             raise ConfigError(f"--out {out} is a folder; give a file name, e.g. "
                               f"{Path(out) / 'features.npy'}.")
@@ -127,6 +133,10 @@ def _check_extract_out(out: str | None) -> None:
                               "the name must end in .npy.",
                               hint=f"e.g. --out {Path(out).with_suffix('.npy')} "
                               "(numpy.load reads it).")
+        if Path(out).is_file() and not overwrite:
+            raise ConfigError(f"--out {out} already exists; extract does not overwrite it "
+                              "unasked.", hint="give another name, or pass --overwrite to "
+                              "replace it.")
 
 
 def _print_and_save(feats: dict, out: str | None) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from graftlab.cli.app import _errors, app, cache_app, console, err
+from graftlab.cli.app import _errors, _print_table, app, cache_app, console, err
 
 
 @app.command()
@@ -30,7 +30,7 @@ def backbones() -> None:
         unit = "px" if spec.modality == "image" else "tokens"
         table.add_row(spec.name, spec.modality, str(spec.num_features),
                       f"{spec.input_size} {unit}", spec.licence, spec.weight_package, installed)
-    console.print(table)
+    _print_table(table)
     console.print("Also: [bold]hf:PATH[/] for any local Hugging Face encoder folder, and "
                   "graftlab.backbones.wrap_module(your_module) in Python.")
 
@@ -108,7 +108,7 @@ def cache_list() -> None:
         table.add_row(e["id"][:12], e.get("backbone", ""), e.get("layer", ""),
                       e.get("pooling", ""), e.get("data", ""), "x".join(map(str, e["shape"])),
                       f"{e.get('bytes', 0) / 2**20:.1f}", e.get("created", ""))
-    console.print(table)
+    _print_table(table)
     console.print(f"total {store.size_bytes() / 2**20:.1f} MiB")
 
 

@@ -93,6 +93,7 @@ class ExtractConfig(_Section):
     data: ExtractData
     model: ExtractModel = ExtractModel()
     out: str | None = None
+    overwrite: bool = False  # replace an existing --out file
     cache: bool = True
 
 

@@ -256,8 +256,8 @@ def _labels(rows: list[Row], column: str, path: Path
         raise DataError(
             f"label column {column!r} of {str(path)!r} holds a single class {classes[0]!r}; "
             "classification needs at least two.",
-            hint="add rows of other classes, pass label_column=None for unlabelled data, or "
-            "target_column=... for regression.",
+            hint="add rows of other classes, or for regression name a numeric column as the "
+            "target (--target-column, target_column=...).",
         )
     index = {c: i for i, c in enumerate(classes)}
     return np.asarray([index[n] for n in names], dtype=np.int64), classes, merged

@@ -249,8 +249,8 @@ class FeatureCache:
             return out
         for folder in self.root.iterdir():
             meta = CacheEntry(folder, {}).meta() if folder.is_dir() else None
-            if meta is not None:
-                out.append({"id": folder.name, **meta})
+            if isinstance(meta, dict) and isinstance(meta.get("shape"), list):
+                out.append({"id": folder.name, **meta})  # else not an entry graftlab wrote
         return sorted(out, key=lambda m: m.get("created", ""), reverse=True)
 
     def size_bytes(self) -> int:

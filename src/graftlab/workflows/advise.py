@@ -47,6 +47,8 @@ def advise(data: Domain | str | Path, backbones: Sequence[str] | None = None,
     scores = _check_scores(scores)
     regression = _check_task(domain, task)
     domain = limit_domain(domain, limit, "regression" if regression else "classification", seed)
+    if regression and limit is not None:
+        _check_task(domain, task)  # the sample may hold one value
     if not regression:
         _check_counts(domain, limit)
     options = {k: v for k, v in (("image_size", image_size), ("max_length", max_length)) if v}
@@ -112,7 +114,7 @@ def run_advise_config(config, *, progress: Progress | None = None) -> tuple[Advi
     domain = load_with_columns(d.path, text_column=d.text_column, target_column=d.target_column,
                                label_column=None if d.target_column else d.label_column,
                                labelled=None if d.target_column else True,
-                               skip_corrupt=d.skip_corrupt)
+                               skip_corrupt=d.skip_corrupt, image_size=m.image_size)
     return run_advise(domain, out=config.out, runs_dir=config.runs_dir,
                       overwrite=config.overwrite, backbones=m.backbones, layers=m.layers,
                       poolings=m.poolings, scores=config.scores, task=config.task,
@@ -121,7 +123,7 @@ def run_advise_config(config, *, progress: Progress | None = None) -> tuple[Advi
 
 
 def _check_scores(scores: Sequence[str] | None) -> list[str]:
-    names = list(scores) if scores else SCORES.names()
+    names = list(dict.fromkeys(scores)) if scores else SCORES.names()  # once each
     for name in names:
         SCORES.get(name)  # did-you-mean
     return names
@@ -137,6 +139,12 @@ def _check_task(domain: Domain, task: str) -> bool:
         if domain.targets is None:
             raise DataError(f"data {domain.name!r} has no continuous targets to score against.",
                             hint="for CSV/JSONL name the numeric column with --target-column.")
+        targets = np.asarray(domain.targets, dtype=float)
+        if np.nanstd(targets) == 0:
+            raise DataError(f"data {domain.name!r}: every target is {targets[0]:g}; a constant "
+                            "has nothing for features to predict (R² is undefined), so no score "
+                            "can rank them.", hint="check the --target-column (or --limit: a "
+                            "sample that drew one value).")
         return True
     if not domain.labelled:
         raise DataError(f"data {domain.name!r} has no labels; advise scores features against "
@@ -187,8 +195,9 @@ def _plan(domain: Domain, backbones, layers, poolings, image_size, max_length
         wanted = list(layers) if layers else list(dict.fromkeys(
             known[round(f * (len(known) - 1))] for f in DEPTHS))
         pools = list(poolings) if poolings else list(DEFAULT_POOLINGS[desc.modality])
-        plan[name] = (resolve_layers(name, known, wanted),
-                      [resolve_pooling(desc.modality, p, desc.default_pooling) for p in pools])
+        plan[name] = (list(dict.fromkeys(resolve_layers(name, known, wanted))),  # once each
+                      list(dict.fromkeys(resolve_pooling(desc.modality, p, desc.default_pooling)
+                                         for p in pools)))
     return plan
 
 

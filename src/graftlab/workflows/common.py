@@ -28,17 +28,25 @@ if TYPE_CHECKING:
 
 def load_with_columns(data: str | Path, *, text_column: str = "text",
                       label_column: str | None = "label", target_column: str | None = None,
-                      labelled: bool | None = True, skip_corrupt: bool = False) -> Domain:
+                      labelled: bool | None = True, skip_corrupt: bool = False,
+                      image_size: int | None = None) -> Domain:
     """load_data, with the column options only for a table (folders and bundled data sets take
     no such options and would refuse them). ``labelled`` and ``skip_corrupt`` as in
-    :func:`graftlab.data.load_data`."""
+    :func:`graftlab.data.load_data`; ``image_size``: an image folder is decoded straight to
+    that size (once, not to 224 first; a bundled set keeps its own)."""
     if Path(data).expanduser().is_file() or str(data).endswith((".csv", ".jsonl")):
         return load_data(str(data), text_column=text_column, label_column=label_column,
                          target_column=target_column, labelled=labelled)
+    if image_size is not None and Path(data).expanduser().is_dir():
+        return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt,
+                         image_size=image_size)
     return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt)
 
 
 # ------------------------------------------------------------------------------ the backbone
+MIN_TOKENS = 3  # a text encoder's [CLS] and [SEP], and one token of the text
+
+
 def check_backbone(name: Any, *, image_size: int | None = None,
                    max_length: int | None = None) -> str | None:
     """The backbone's modality, after checking the name (registered, or an ``hf:`` folder that
@@ -74,6 +82,11 @@ def check_backbone(name: Any, *, image_size: int | None = None,
         raise ConfigError(f"--max-length (model.max_length) applies to text backbones; "
                           f"{name} is an {modality} backbone.",
                           hint="drop --max-length (images are resized with --image-size).")
+    if max_length is not None and max_length < MIN_TOKENS:  # the tokenizer would not cut
+        raise ConfigError(f"--max-length (model.max_length) {max_length} leaves no room for a "
+                          f"word: a text takes its two special tokens ([CLS], [SEP]) and at "
+                          f"least one more, so at least {MIN_TOKENS}.",
+                          hint="e.g. --max-length 64 (texts longer than that are cut).")
     if not prefix_modality(name):
         options = {"image_size": image_size} if image_size is not None else {}
         describe_backbone(name, **options)  # e.g. an image size the trunk cannot take
@@ -97,7 +110,8 @@ def check_modality(domain: Domain, modality: str | None, backbone: Any,
     if modality is not None and domain.modality != modality:
         raise DataError(f"{what} {domain.name!r} holds {domain.modality}s but backbone "
                         f"{getattr(backbone, 'name', backbone)!r} reads {modality}s.",
-                        hint=f"pick a {domain.modality} backbone (`graftlab backbones`).")
+                        hint=f"pick a {domain.modality} backbone with --backbone/-b "
+                        "(`graftlab backbones` lists them).")
 
 
 # ---------------------------------------------------------------------- the output location
@@ -123,9 +137,15 @@ def check_cache(cache: bool = True) -> None:
         FeatureCache().check_writable()
 
 
+def user_path(path: str | Path | None) -> Path | None:
+    """A path as the user meant it: ``~`` expanded (a shell leaves it in ``--out=~/x``)."""
+    return None if path is None else Path(path).expanduser()
+
+
 def check_out_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
                      kind: str) -> None:
     """What :func:`prepare_run_folder` will accept, checked without creating anything."""
+    out, runs_dir = user_path(out), user_path(runs_dir)
     if out is None:
         check_writable(runs_dir, "--runs-dir")
         return
@@ -150,6 +170,7 @@ def prepare_run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: 
     folder graftlab wrote (its results.json in a graftlab format; never anything else). The
     earlier run is removed: :func:`run_folder` keeps it aside until the new one has results.
     OS errors become ConfigErrors."""
+    out, runs_dir = user_path(out), user_path(runs_dir)
     with _os_errors(out or runs_dir):
         return _fresh(out, runs_dir, overwrite, kind)
 
@@ -188,6 +209,7 @@ def run_folder(out: str | Path | None, runs_dir: str | Path, overwrite: bool,
     settled if the work fails (see :func:`settled`). An earlier run that ``--overwrite``
     replaces is kept aside until the new run finished something: if it fails before that, the
     earlier run is put back, so nothing already written is lost."""
+    out, runs_dir = user_path(out), user_path(runs_dir)
     created = out is None or not Path(out).exists()
     aside = None if out is None else Path(out).with_name(f".{Path(out).name}.previous")
     with _os_errors(out or runs_dir):
