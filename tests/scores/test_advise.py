@@ -189,3 +189,15 @@ def test_a_layer_pooling_or_score_named_twice_is_scored_once():
     advice = graftlab.advise(_images(), backbones=[_backbone()], layers=["1", "1"],
                              poolings=["avg", "avg"], scores=["knn", "knn"])
     assert len(advice.candidates) == 1 and advice.scores == ["knn"]
+
+
+def test_an_undecided_verdict_says_why_the_probe_gave_nothing():
+    from dataclasses import asdict
+
+    from graftlab.report.advise import verdict
+
+    d = _images()
+    d = Domain(name="toy", modality="image", inputs=d.inputs, targets=d.labels * 1.5)
+    advice = graftlab.advise(d, backbones=[_backbone()], layers=["2"], poolings=["avg"],
+                             scores=["logme"])
+    assert "which was not asked for (--score probe adds it)" in verdict(asdict(advice))

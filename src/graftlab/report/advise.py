@@ -34,8 +34,10 @@ def verdict(advice: dict) -> str:
             f"(the best candidate by `{r['by']}`, {r['value']:.4g}). ")
     metric = "R²" if advice["task"] == "regression" else "accuracy"
     if r["strategy"] == "undecided":
-        return text + "Probe or fine-tune: undecided (the rule reads the `probe` score, which " \
-            "did not run)."
+        why = ("gave no finite value for this candidate" if "probe" in advice.get("scores", [])
+               else "was not asked for (--score probe adds it)")
+        return text + f"Probe or fine-tune: undecided (the rule reads the `probe` score, which " \
+            f"{why})."
     probe = f"the probe's cross-validated {metric} {r['probe_value']:.3f}"
     if r["strategy"] == "fine-tune":
         why = (f"{probe} is below {r['probe_enough']} and there are {r['samples']} samples "
