@@ -70,3 +70,16 @@ def test_a_target_of_another_pixel_size_is_resized_to_the_sources(caplog):
     assert (dataset_rows(same) == dataset_rows(target)).all()  # still found in its data set
     assert "target images are 40x40, the source's 28x28" in caplog.text
     assert configured._sized_like(source, source) is source
+
+
+def test_the_target_table_may_name_its_own_columns(tmp_path, monkeypatch):
+    texts = [f"review number {i}" for i in range(20)]
+    source = _table(tmp_path / "s.csv", texts, ["pos", "neg"] * 10)
+    target = tmp_path / "t.csv"
+    with open(target, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["tweet", "sentiment"])
+        writer.writerows((f"tweet {i}", "pos" if i % 2 else "neg") for i in range(20))
+    _, got = _handed(monkeypatch, source=source, target=str(target),
+                     target_text_column="tweet", target_label_column="sentiment")
+    assert got.inputs[:2] == ["tweet 0", "tweet 1"] and got.classes == ["neg", "pos"]

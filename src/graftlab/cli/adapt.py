@@ -67,8 +67,13 @@ def adapt(
     select_epoch: Annotated[str | None, typer.Option(
         help="Keep each method's epoch that this label-free validator scores best on the "
              "target: entropy, info_max or snd (default: the last epoch).")] = None,
-    text_column: Annotated[str, typer.Option()] = "text",
-    label_column: Annotated[str, typer.Option()] = "label",
+    text_column: Annotated[str, typer.Option(help="CSV/JSONL text column (both sides).")] = "text",
+    label_column: Annotated[str, typer.Option(
+        help="CSV/JSONL label column (both sides; the target's only scores).")] = "label",
+    target_text_column: Annotated[str | None, typer.Option(
+        help="The target table's text column, where it differs from --text-column.")] = None,
+    target_label_column: Annotated[str | None, typer.Option(
+        help="The target table's label column, where it differs.")] = None,
     runs_dir: Annotated[Path, typer.Option()] = Path("runs"),
     out: Annotated[Path | None, typer.Option()] = None,
     overwrite: Annotated[bool, typer.Option()] = False,

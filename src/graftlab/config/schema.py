@@ -64,6 +64,8 @@ class AdaptData(_Section):
     target: str
     text_column: str = "text"
     label_column: str = "label"
+    target_text_column: str | None = None  # the target table's, where it differs (default: ^)
+    target_label_column: str | None = None
     limit: Limit | None = None
     skip_corrupt: bool = False
     label_map: str | dict[str, str] | None = None

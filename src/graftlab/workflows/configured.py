@@ -91,9 +91,9 @@ def run_adapt_config(config: AdaptConfig, *, progress: Progress | None = None) -
     check_tracker(config.track)
     # the target's labels, where it has them, only ever score the result
     # the source may be a pool of named parts (mnist+fashion_mnist+digits)
-    target = load_with_columns(data.target, text_column=data.text_column,
-                               label_column=data.label_column, labelled=None,
-                               skip_corrupt=data.skip_corrupt)
+    target = load_with_columns(data.target, text_column=data.target_text_column or
+                               data.text_column, label_column=data.target_label_column or
+                               data.label_column, labelled=None, skip_corrupt=data.skip_corrupt)
     loaded = load_source(data.source, target, pooled=config.select.selector is not None,
                          text_column=data.text_column,
                          label_column=data.label_column, skip_corrupt=data.skip_corrupt)
