@@ -145,3 +145,24 @@ def test_a_selection_that_keeps_too_few_is_blamed_not_the_limit():
                        r"few: source 's' has 6 samples of 3 classes") as exc:
         check_source_size(kept, 0.1, 300, selected="selection by knn at keep fraction 0.2")
     assert "--keep-fraction" in exc.value.hint and "--limit" not in str(exc.value)
+
+
+def test_parts_whose_class_names_partly_overlap_are_refused(tmp_path):
+    """{cat, dog} and {dog, zebra}: by position b's dog would become cat; refused, naming
+    both lists (disjoint names, as a relabelled poisoned part has, still go by position)."""
+    for part, labels in [("a", ("cat", "dog")), ("b", ("dog", "zebra"))]:
+        for label in labels:
+            (tmp_path / part / label).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+                tmp_path / part / label / "0.png")
+    with pytest.raises(DataError, match=r"they share \['dog'\] but not the rest"):
+        load_pool(str(tmp_path))
+
+
+def test_a_table_row_without_a_part_is_named(tmp_path):
+    path = tmp_path / "pool.csv"
+    path.write_text("text,label,source\ngood film,pos,movies\nbad film,neg,\n"
+                    "nice phone,pos,amazon\nbroken,neg,amazon\n")
+    with pytest.raises(DataError, match=r"1 row\(s\) name no part in column 'source' "
+                                        r"\(line\(s\) 3\)"):
+        load_pool(str(path))

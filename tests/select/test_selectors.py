@@ -124,3 +124,23 @@ def test_kliep_kernels_are_bounded_by_its_centres(monkeypatch):
     sel = SELECTORS.create("kliep", n_centres=20).fit(f_s, f_t)
     assert shapes == [20, 20]  # target x 20 and source x 20: never source x target
     assert sel.weights_[:120].mean() > 5 * sel.weights_[120:].mean()
+
+
+def test_a_curve_point_that_keeps_one_class_has_no_accuracy_and_the_report_says_so():
+    """A small fraction of a small pool may keep one class: no classifier to fit, so the
+    point is left empty (it crashed the whole selection before)."""
+    from graftlab.report.select import fraction_curve as curve_svg
+    from graftlab.report.select import selection_summary
+    from graftlab.select.curve import fraction_curve, probe_accuracy
+
+    f_s, f_t, groups, labels = _pool()
+    one = (labels == 1).astype(float)
+    assert probe_accuracy(f_s, labels, one, f_t, np.zeros(len(f_t), int)) is None
+    near_first = np.r_[np.zeros(120, int), np.ones(120, int)]  # the near part: all class 0
+    rows = fraction_curve(["knn"], f_s, near_first, f_t, np.zeros(len(f_t), int),
+                          fractions=(0.25, 1.0))
+    assert rows[0]["target_accuracy"] is None and rows[1]["target_accuracy"] is not None
+    assert curve_svg(rows).startswith("<svg") or "<svg" in curve_svg(rows)
+    record = {"selector": "knn", "keep_fraction": 0.25, "kept": 60, "pool": 240,
+              "parts": {"near": {"kept": 60, "total": 120}}, "emptied_parts": []}
+    assert "— (one class kept)" in selection_summary(record, rows)

@@ -45,7 +45,8 @@ def fraction_curve(rows: Sequence[dict], metric: str = "target_accuracy") -> str
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for i, name in enumerate(dict.fromkeys(r["selector"] for r in rows)):
-        mine = sorted((r for r in rows if r["selector"] == name), key=lambda r: r["fraction"])
+        mine = sorted((r for r in rows if r["selector"] == name and r[metric] is not None),
+                      key=lambda r: r["fraction"])  # a point of one class has no accuracy
         ax.plot([r["fraction"] for r in mine], [100 * r[metric] for r in mine], "o-",
                 color=color(i), label=name, markersize=4)
     ax.set_xlabel("fraction of the pool kept")
@@ -77,7 +78,9 @@ def selection_summary(record: dict, curve: Sequence[dict]) -> str:
     if curve:
         text += ("\nTarget accuracy of a logistic regression on the kept features (target "
                  "labels score the curve only; the selector never reads them):\n\n"
-                 + markdown_table([{k: r[k] for k in ("selector", "fraction", "kept",
-                                                      "target_accuracy")} for r in curve])
+                 + markdown_table([{**{k: r[k] for k in ("selector", "fraction", "kept")},
+                                    "target_accuracy": "— (one class kept)"
+                                    if r["target_accuracy"] is None else r["target_accuracy"]}
+                                   for r in curve])
                  + "\n\n![accuracy vs fraction kept](fraction_curve.svg)\n")
     return text

@@ -18,9 +18,13 @@ FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def probe_accuracy(f_s: np.ndarray, y_s: np.ndarray, weights: np.ndarray | None,
-                   f_t: np.ndarray, y_t: np.ndarray, seed: int = 0, C: float = 1.0) -> float:
-    """Target accuracy of a logistic regression fitted on the source samples of weight > 0."""
+                   f_t: np.ndarray, y_t: np.ndarray, seed: int = 0, C: float = 1.0
+                   ) -> float | None:
+    """Target accuracy of a logistic regression fitted on the source samples of weight > 0;
+    None where they hold one class (no classifier to fit: a small fraction of a small pool)."""
     keep = np.ones(len(f_s), bool) if weights is None else weights > 0
+    if len(np.unique(np.asarray(y_s)[keep])) < 2:
+        return None
     scaler = StandardScaler().fit(f_s[keep])
     clf = LogisticRegression(C=C, max_iter=500, random_state=seed)
     clf.fit(scaler.transform(f_s[keep]), y_s[keep],
@@ -43,7 +47,7 @@ def fraction_curve(selectors: Sequence[str], f_s: np.ndarray, y_s: np.ndarray,
         for fraction in fractions:
             chosen = select_pool(sel, f_s, f_t, fraction=fraction, groups=groups,
                                  source_labels=y_s, refit=False)
+            accuracy = probe_accuracy(f_s, y_s, chosen.weights, f_t, y_t, seed)
             rows.append({"selector": name, "fraction": fraction, "kept": len(chosen.kept),
-                         "target_accuracy": round(probe_accuracy(
-                             f_s, y_s, chosen.weights, f_t, y_t, seed), 4)})
+                         "target_accuracy": None if accuracy is None else round(accuracy, 4)})
     return rows

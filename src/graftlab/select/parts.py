@@ -117,6 +117,13 @@ def _table_parts(path: Path, text_column: str, label_column: str, source_column:
     if len(domain) != len(table):
         raise DataError(f"table {str(path)!r}: {len(table)} rows but {len(domain)} samples "
                         "loaded; remove empty rows so each row keeps its part.")
+    missing = np.flatnonzero(table[source_column].isna().to_numpy()
+                             | (table[source_column].astype(str).str.strip() == "").to_numpy())
+    if len(missing):
+        lines = ", ".join(str(i + 2) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"table {str(path)!r}: {len(missing)} row(s) name no part in column "
+                        f"{source_column!r} (line(s) {lines}).",
+                        hint="fill in each row's part of the pool, or drop those rows.")
     sources = table[source_column].astype(str).to_numpy()
     return [(name, domain.subset(np.flatnonzero(sources == name), name=name))
             for name in dict.fromkeys(sources.tolist())]
@@ -141,6 +148,14 @@ def _aligned(parts: list[tuple[str, Domain]]) -> tuple[list[tuple[str, Domain]],
                         tuple(first.inputs.shape[1:3]), first_name)
             d = resized(d, first.inputs.shape[1:3])
         if d.classes != first.classes:
+            shared = sorted(set(d.classes) & set(first.classes))
+            if shared:  # by position would turn one part's class into another of the same name
+                raise DataError(
+                    f"pool part {name!r} has classes {sorted(d.classes)} and {first_name!r} "
+                    f"{sorted(first.classes)}: they share {shared} but not the rest, so "
+                    "neither their names nor their positions line them up.",
+                    hint="give the parts the same class names (rename or drop the odd "
+                    "folders or labels).")
             if len(d.classes) != len(first.classes):
                 raise DataError(f"pool part {name!r} has {len(d.classes)} classes but "
                                 f"{first_name!r} {len(first.classes)}; the parts must share "
