@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from graftlab.errors import ConfigError, NotFittedError
+from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
 from graftlab.grafter import Grafter
 from graftlab.methods.multitask import WEIGHTINGS, MultiTask, TaskLoss
@@ -159,7 +159,8 @@ class MultiTaskGrafter(BaseEstimator):
         tasks = self._check_options()
         domain = as_domain(as_texts(X), backbone_modality(self.backbone, self.backbone_options))
         columns = check_labels(tasks, y, len(domain))
-        fitted_labels = {name: task.fit(columns[name]) for name, task in tasks.items()}
+        fitted_labels = {name: _fit_task(name, task, columns[name])
+                         for name, task in tasks.items()}
         taskset = TaskSet(tasks)
         fraction = self.validation_fraction or (0.1 if self.early_stopping else 0.0)
         train_idx, val_idx = holdout(np.zeros(len(domain)), fraction, self.seed, stratify=False)
@@ -321,3 +322,15 @@ def _per_task(history: dict, tasks: dict) -> dict:
         for key in (f"val_{name}_loss", f"val_{name}_{tasks[name].metric}"):
             out[key] = out[key] / labelled
     return out
+
+
+def _fit_task(name: str, task: Any, column: np.ndarray) -> np.ndarray:
+    """The task's encoded training labels; a label problem (one class left by the split, say)
+    names the task and what may have caused it."""
+    try:
+        return task.fit(column)
+    except DataError as exc:
+        raise DataError(f"task {name!r}: {exc.message}",
+                        hint="the training part is what the split left of the task's labels: "
+                        "its data may be too small or too uneven for the split (add samples, "
+                        "change train.seed or test_size, or drop the task)") from None

@@ -16,6 +16,7 @@ first model trained: the first strategy's first weighting, seed ``train.seed``).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from graftlab import _atomic
 from graftlab.config import MultiTaskConfig
 from graftlab.data import load_tagged
+from graftlab.data.tagged import TaggedSentences
 from graftlab.errors import ConfigError, DataError, named_once
 from graftlab.methods.multitask import WEIGHTINGS
 from graftlab.multitask import MultiTaskGrafter, join_tasks
@@ -55,11 +57,44 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
                                    target_column=t.target_column if regression else None,
                                    labelled=None if regression else True)
         if regression and domain.targets is None:
-            raise DataError(f"task {t.name!r}: data {t.data!r} has no numeric targets.",
+            given = f" (target_column {t.target_column!r} is not one of its numeric columns" \
+                f"{_columns(t.data)})" if t.target_column else ""
+            raise DataError(f"task {t.name!r}: data {t.data!r} has no numeric targets{given}.",
                             hint="give target_column (a CSV/JSONL numeric column), or a "
                             "regression data set such as vader_ratings:tweets.")
+        if not regression and not domain.labelled:
+            raise DataError(f"task {t.name!r} (classification): data {t.data!r} has no class "
+                            "labels" + ("; it holds numeric targets" if domain.targets is not None
+                                        else "") + ".",
+                            hint="make it a regression task (type: regression)"
+                            if domain.targets is not None else "name its label column "
+                            "(label_column: in the task).")
         parts[t.name] = (domain, domain.targets if regression else None)
+    kinds = {name: "text" if isinstance(got, TaggedSentences) else got.modality
+             for name, (got, _) in parts.items()}
+    if len(set(kinds.values())) > 1:
+        raise DataError("the tasks hold different kinds of input ("
+                        + ", ".join(f"{n}: {k}" for n, k in kinds.items()) + "); one "
+                        "multi-task model reads one kind through one backbone.",
+                        hint="keep the tasks of one kind, and train another model for the "
+                        "others.")
     return join_tasks(parts, conflicts=config.conflicts)
+
+
+def _columns(data: str) -> str:
+    """``; its columns: a, b`` for a CSV/JSONL file, else nothing."""
+    import pandas as pd
+
+    path = Path(data).expanduser()
+    try:
+        if path.suffix == ".csv":
+            return "; its columns: " + ", ".join(map(str, pd.read_csv(path, nrows=0).columns))
+        if path.suffix == ".jsonl":
+            return "; its columns: " + ", ".join(map(str, pd.read_json(path, lines=True,
+                                                                       nrows=1).columns))
+    except (OSError, ValueError):
+        pass
+    return ""
 
 
 def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str, str]]:
