@@ -166,3 +166,22 @@ def test_a_table_row_without_a_part_is_named(tmp_path):
     with pytest.raises(DataError, match=r"1 row\(s\) name no part in column 'source' "
                                         r"\(line\(s\) 3\)"):
         load_pool(str(path))
+
+
+def test_target_samples_found_in_the_pool_are_left_out_and_a_target_part_refused(tmp_path,
+                                                                                  caplog):
+    from graftlab.data import load_data
+
+    path = tmp_path / "pool.csv"
+    path.write_text("text,label,source\ngood film,pos,movies\nbad film,neg,movies\n"
+                    "nice phone,pos,amazon\nbroken,neg,amazon\nfine,pos,amazon\n")
+    target = tmp_path / "target.csv"
+    target.write_text("text,label\nnice phone,pos\ngreat tweet,pos\nsad tweet,neg\n")
+    pool = load_pool(str(path), target=load_data(target))
+    assert pool.duplicates == {"amazon": 1} and "nice phone" not in pool.domain().inputs
+    assert "as samples also in the target: 1 of amazon" in caplog.text
+    whole = tmp_path / "whole.csv"
+    whole.write_text("text,label\ngood film,pos\nbad film,neg\n")
+    with pytest.raises(DataError, match="every sample of pool part 'movies' is also in the "
+                                        "target"):
+        load_pool(str(path), target=load_data(whole))

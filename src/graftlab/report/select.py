@@ -69,6 +69,9 @@ def selection_summary(record: dict, curve: Sequence[dict]) -> str:
                  "image may blend one trained on): " + ", ".join(
                      f"{n} of {part}" for part, n in record["dropped_shared"].items())
                  + ".\n")
+    if record.get("dropped_duplicates"):
+        text += ("\nLeft out before selection, as samples also in the target: " + ", ".join(
+            f"{n} of {part}" for part, n in record["dropped_duplicates"].items()) + ".\n")
     if record["emptied_parts"]:
         text += f"\nNo sample left of: {', '.join(record['emptied_parts'])}.\n"
     if record.get("part_scores"):

@@ -25,6 +25,7 @@ class Pool:
     parts: list[tuple[str, Domain]]
     classes: list[str]
     dropped: dict[str, int] = field(default_factory=dict)  # per part: made the target
+    duplicates: dict[str, int] = field(default_factory=dict)  # per part: also in the target
 
     @property
     def groups(self) -> np.ndarray:
@@ -54,14 +55,39 @@ def load_pool(spec: str, *, text_column: str = "text", label_column: str = "labe
     if target is not None:
         from graftlab.data import without_shared
 
-        parts, pool.dropped = [], {}
+        parts, pool.dropped, pool.duplicates = [], {}, {}
+        seen = {_content(target, i) for i in range(len(target))}
         for name, d in pool.parts:
             kept, _, dropped = without_shared(d, target)
-            parts.append((name, kept))
             if dropped["source"]:
                 pool.dropped[name] = dropped["source"]
+            twins = np.array([_content(kept, i) in seen for i in range(len(kept))], bool)
+            if twins.any():  # the target itself in the pool: selection would find it first
+                if twins.all():
+                    raise DataError(f"every sample of pool part {name!r} is also in the target: "
+                                    "the target is a part of the pool.",
+                                    hint="leave the target out of the pool.")
+                pool.duplicates[name] = int(twins.sum())
+                kept = kept.subset(np.flatnonzero(~twins))
+            parts.append((name, kept))
         pool.parts = parts
+        if pool.duplicates:
+            log.warning("left out of the pool, as samples also in the target: %s",
+                        ", ".join(f"{n} of {p}" for p, n in pool.duplicates.items()))
     return pool
+
+
+def _content(domain: Domain, i: int) -> bytes:
+    """A digest of a sample's content (an image's pixels with its shape, a text's UTF-8)."""
+    import hashlib
+
+    x = domain.inputs[i]
+    if isinstance(x, str):
+        data = x.encode("utf-8", "surrogatepass")
+    else:
+        x = np.ascontiguousarray(x)
+        data = str(x.shape).encode() + x.tobytes()
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _load_pool(spec: str, text_column: str, label_column: str, source_column: str,

@@ -134,7 +134,8 @@ def _write(config: SelectConfig, pool: Pool, selection, curve: list, f_s: np.nda
     from graftlab.report.select import fraction_curve as curve_svg
     from graftlab.report.select import kept_vs_dropped, selection_summary
 
-    record = {**selection.record(), "dropped_shared": dict(pool.dropped)}
+    record = {**selection.record(), "dropped_shared": dict(pool.dropped),
+              "dropped_duplicates": dict(pool.duplicates)}
     metrics = {**record, "curve": curve, "seconds": round(seconds, 2)}
     with run_folder(config.out, config.runs_dir, config.overwrite, "select") as folder:
         _atomic.write_npy(folder / "kept.npy", selection.kept)
