@@ -19,6 +19,8 @@ def save_grafter(est: Any, folder: str | Path, targets: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     params = {k: v for k, v in est.get_params(deep=False).items() if k != "callbacks"}
+    if "checkpoint_dir" in params:  # the run's, not the model's: a refit would write there
+        params["checkpoint_dir"] = None
     teacher = params.get("distill_from")  # a folder is kept; a teacher object is not saved
     if teacher is not None:
         params["distill_from"] = str(teacher) if isinstance(teacher, str | Path) else None
@@ -42,6 +44,10 @@ def load_grafter(cls: type, folder: str | Path) -> Any:
     if (folder / "average.json").is_file():
         raise ConfigError(f"{folder} holds an average of adapted models, not one Grafter.",
                           hint="load it with graftlab.adapt.average.AveragedModel.load.")
+    if (folder / "model" / "model.safetensors").is_file() and \
+            not (folder / "model.safetensors").is_file():  # a run folder: its model inside
+        raise ConfigError(f"{folder} is a run folder; its model is {folder / 'model'}.",
+                          hint=f"load {folder / 'model'}.")
     integrity.verify_manifest(folder)
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise ConfigError(f"{folder} is not a saved Grafter (needs config.json and "

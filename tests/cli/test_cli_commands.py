@@ -299,3 +299,14 @@ def test_extract_with_an_image_size_decodes_a_mixed_folder_to_it(cli, tmp_path, 
         Image.new("RGB", (side, side), (i * 80, 10, 10)).save(folder / f"{i}.png")
     cli("extract", str(folder), "--image-size", "32", "--no-cache")
     assert "224" not in caplog.text
+
+
+def test_a_test_size_that_leaves_too_few_to_train_on_is_refused(cli, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("text,label\n" + "".join(f"good {i},pos\nbad {i},neg\n" for i in range(10)))
+    result = cli("probe", str(path), "-b", "minilm_l6", "--test-size", "0.95",
+                 "--runs-dir", str(tmp_path / "r"), code=2)
+    assert "too small to split" in result.stderr and "training part" in result.stderr
+    result = cli("fit", f"data.path={path}", "model.backbone=minilm_l6", "data.test_size=0.95",
+                 f"runs_dir={tmp_path / 'r'}", code=2)
+    assert "leaves 1 of 20 samples to train on, fewer than the 2 classes" in result.stderr

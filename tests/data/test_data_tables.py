@@ -115,7 +115,8 @@ def test_many_empty_cells_are_abbreviated(tmp_path):
 
 def test_empty_label_cells(tmp_path):
     path = _csv(tmp_path / "t.csv", "text,label\na,x\nb,\nc,y\n")
-    with pytest.raises(DataError, match=r"label column 'label' .* empty at line\(s\) 3"
+    with pytest.raises(DataError, match=r"label column 'label' .* empty \(or nan/null\) at "
+                                        r"line\(s\) 3"
                                         r"(.|\n)*label_column=None"):
         load_table(path)
 
@@ -290,3 +291,15 @@ def test_a_cut_off_emoji_in_jsonl_is_named_by_line(tmp_path):
     with pytest.raises(DataError, match=r"line 2 of .*field 'text': character 13 .* lone "
                        "surrogate"):
         load_table(path)
+
+
+def test_a_nan_or_null_label_is_a_missing_label_not_a_class(tmp_path):
+    path = _csv(tmp_path / "t.csv", "text,label\nok,pos\nbad,neg\nmeh,nan\nfine,pos\nugh,NULL\n")
+    with pytest.raises(DataError, match=r"label column 'label' .* is empty \(or nan/null\) at "
+                                        r"line\(s\) 4, 6"):
+        load_table(path)
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text('{"text": "ok", "label": "pos"}\n{"text": "no", "label": NaN}\n'
+                     '{"text": "bad", "label": "neg"}\n')
+    with pytest.raises(DataError, match=r"is empty \(or nan/null\) at line\(s\) 2"):
+        load_table(jsonl)

@@ -40,3 +40,18 @@ def test_bad_values_and_missing_keys():
         load_config(None, ["train.epochs"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/no/such/fit.yaml")
+
+
+def test_a_section_with_every_key_commented_out_takes_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {path: x.csv}\ntrain:\n  # epochs: 3\nmodel:\n  head_options:\n")
+    cfg = load_config(path, ["train.epochs=2", "model.head_options.hidden=[8]"])
+    assert cfg.train.epochs == 2 and cfg.model.head_options == {"hidden": [8]}
+    assert load_config(path).model.head_options == {}
+
+
+def test_a_key_given_twice_in_the_file_is_refused_with_its_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  path: train.csv\n  path: test.csv\n")
+    with pytest.raises(ConfigError, match=r"key 'path' is given twice \(lines 2 and 3\)"):
+        load_config(path)

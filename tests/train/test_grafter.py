@@ -318,3 +318,16 @@ def test_fit_on_an_hf_folder_builds_the_encoder_once(monkeypatch, offline):
                 epochs=1, batch_size=4, backbone_options={"max_length": 16}).fit(
             texts, [1, 0, 1, 0] * 2)
     assert len(built) == 1
+
+
+def test_a_saved_model_does_not_carry_its_runs_checkpoint_folder(tmp_path):
+    """A refit of a loaded model must not write into (and leave behind) the folder of the run
+    that trained it; a run folder given to load names its model folder."""
+    x, y = _images()
+    g = Grafter(strategy="head_only", epochs=1, batch_size=8, backbone_options=OPTS,
+                checkpoint_dir=str(tmp_path / "ckpt")).fit(x, y)
+    folder = g.save(tmp_path / "run" / "model")
+    assert json.loads((folder / "config.json").read_text())["params"]["checkpoint_dir"] is None
+    assert Grafter.load(folder).checkpoint_dir is None
+    with pytest.raises(ConfigError, match=r"is a run folder; its model is .*model"):
+        Grafter.load(tmp_path / "run")

@@ -75,12 +75,16 @@ def _set(raw: dict, key: str, value: Any, schema: type[BaseModel]) -> None:
             raise _unknown_key(path[:depth + 1], schema)
         if "dict" in str(_field(schema, path[:depth + 1]).annotation):
             # a mapping setting (model.head_options): the rest of the key is its own keys
-            inner = node.setdefault(part, {})
+            if node.get(part) is None:  # "head_options:" left empty in the file
+                node[part] = {}
+            inner = node[part]
             for sub in path[depth + 1:-1]:
                 inner = inner.setdefault(sub, {})
             inner[path[-1]] = value
             return
-        node = node.setdefault(part, {})
+        if node.get(part) is None:  # a section whose keys are all commented out
+            node[part] = {}
+        node = node[part]
         if not isinstance(node, dict):
             raise ConfigError(f"config key {'.'.join(path[:depth + 1])!r} is a section; "
                               "give it a mapping, not a value.")
@@ -141,16 +145,38 @@ def check_ranges(section: type[BaseModel], values: dict[str, Any]) -> None:
             raise ConfigError(f"{name} must be {_bounds(field)}, got {value!r}.")
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (YAML keeps the last silently:
+    a second ``path:`` would train on the wrong file)."""
+
+
+def _unique_mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_yaml_file(path: str | Path, what: str, hint: str) -> Any:
-    """A YAML file's content ({} when empty); a missing file or invalid YAML is a ConfigError
-    naming it as ``what`` (e.g. "config file"), with ``hint`` for a missing one."""
+    """A YAML file's content ({} when empty); a missing file, invalid YAML or a key given
+    twice is a ConfigError naming it as ``what`` (e.g. "config file"), with ``hint`` for a
+    missing one."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{what} {path} does not exist.", hint=hint)
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeys) or {}  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
+    return raw
 
 
 def _read_yaml(path: str | Path) -> dict:
@@ -162,6 +188,20 @@ def _read_yaml(path: str | Path) -> dict:
     return raw
 
 
+def _empty_is_empty(raw: dict, schema: type[BaseModel]) -> None:
+    """A section or mapping setting left empty in the file ("train:" with every key commented
+    out, "head_options:") is an empty mapping, not None; in place, sections opened."""
+    for key, value in list(raw.items()):
+        if key not in schema.model_fields:
+            continue
+        section = _section(schema, key)
+        if value is None and (section is not None or
+                              "dict" in str(schema.model_fields[key].annotation)):
+            raw[key] = {}
+        elif section is not None and isinstance(value, dict):
+            _empty_is_empty(value, section)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = (), *,
                 schema: type[BaseModel] = FitConfig, options: dict[str, Any] | None = None,
                 flags: dict[str, str] | None = None) -> Any:
@@ -169,6 +209,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *,
     given), then ``overrides`` (``key=value``), and validate against ``schema``. Errors name
     the key (and ``flags[key]``, the option that set it), what is allowed, and the fix."""
     raw: dict = _read_yaml(path) if path is not None else {}
+    _empty_is_empty(raw, schema)
     given: set[str] = set()
     for key, value in (options or {}).items():
         _set(raw, key, value, schema)

@@ -240,12 +240,24 @@ def _merge_spellings(names: list[str], column: str, path: Path) -> tuple[list[st
     return [rename.get(n, n) for n in names], merged
 
 
+MISSING_LABELS = {"nan", "null"}  # how a missing value is spelt once written out
+
+
+def _missing_label(value: object) -> bool:
+    """Blank, a float NaN (JSON's NaN), or a missing value written out ('nan', 'null'): a
+    class of that name is almost always a hole in the data, not a class."""
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return _blank(value) or (isinstance(value, str) and value.strip().lower() in MISSING_LABELS)
+
+
 def _labels(rows: list[Row], column: str, path: Path
             ) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
-    missing = [line for line, row in rows if _blank(row.get(column))]
+    missing = [line for line, row in rows if _missing_label(row.get(column))]
     if missing:
         raise DataError(
-            f"label column {column!r} of {str(path)!r} is empty at line(s) {_preview(missing)}.",
+            f"label column {column!r} of {str(path)!r} is empty (or nan/null) at line(s) "
+            f"{_preview(missing)}.",
             hint="fill in those labels, drop the rows, or pass label_column=None to load the "
             "table unlabelled.",
         )

@@ -134,12 +134,15 @@ def _check_classes(domain: Domain, test_size: float, test: Domain | None) -> Non
     counts = np.bincount(domain.labels, minlength=domain.num_classes)
     if test is not None:
         return
-    if (counts[counts > 0] < 2).any() or len(domain) * test_size < domain.num_classes:
+    train_part = len(domain) - int(np.ceil(len(domain) * test_size))
+    if (counts[counts > 0] < 2).any() or len(domain) * test_size < domain.num_classes or \
+            train_part < domain.num_classes:
         raise DataError(
             f"data {domain.name!r} is too small to split: {len(domain)} samples, "
             f"{domain.num_classes} classes, smallest class {int(counts.min())}.",
-            hint="each class needs at least 2 samples and the held-out part at least one "
-            "sample per class; add data, raise --test-size, or give --test-data.",
+            hint="each class needs at least 2 samples, and the held-out part and the "
+            "training part at least one sample per class each; add data, change --test-size "
+            "(0.2 is usual), or give --test-data.",
         )
 
 
