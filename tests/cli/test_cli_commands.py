@@ -310,3 +310,18 @@ def test_a_test_size_that_leaves_too_few_to_train_on_is_refused(cli, tmp_path):
     result = cli("fit", f"data.path={path}", "model.backbone=minilm_l6", "data.test_size=0.95",
                  f"runs_dir={tmp_path / 'r'}", code=2)
     assert "leaves 1 of 20 samples to train on, fewer than the 2 classes" in result.stderr
+
+
+def test_a_held_out_file_of_one_training_class_is_scored(cli, tmp_path):
+    """A test set may hold some of the training classes only (here all 'pos'); a training
+    set of one class is still refused."""
+    train = tmp_path / "tr.csv"
+    train.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n"
+                                              for i in range(10)))
+    test = tmp_path / "te.csv"
+    test.write_text("text,label\n" + "".join(f"great movie {i},pos\n" for i in range(4)))
+    result = cli("probe", str(train), "-b", "minilm_l6", "--test-data", str(test),
+                 "--runs-dir", str(tmp_path / "r"))
+    assert "held-out accuracy" in result.output
+    result = cli("probe", str(test), "-b", "minilm_l6", "--runs-dir", str(tmp_path / "r"), code=2)
+    assert "holds a single class 'pos'" in result.stderr

@@ -192,7 +192,8 @@ def _say_nested(listing: _Listing) -> None:
             listing.root / next(iter(listing.classes)))
 
 
-def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]]:
+def _labelled_files(listing: _Listing, min_classes: int = 2
+                    ) -> tuple[list[Path], list[int], list[str]]:
     """Files, class ids and class names of a folder laid out one sub-folder per class."""
     root = listing.root
     if not listing.classes:
@@ -210,7 +211,7 @@ def _labelled_files(listing: _Listing) -> tuple[list[Path], list[int], list[str]
                 f"({'/'.join(IMAGE_SUFFIXES)}).",
                 hint=f"add images to {name!r} or remove the empty folder.",
             )
-    if len(listing.classes) < 2:
+    if len(listing.classes) < min_classes:
         raise DataError(
             f"image folder {str(root)!r} has a single class {next(iter(listing.classes))!r}; "
             "classification needs at least two class sub-folders.",
@@ -359,6 +360,7 @@ def load_image_folder(
     labelled: bool | None = True,
     follow_symlinks: bool = False,
     name: str | None = None,
+    min_classes: int = 2,
 ) -> Domain:
     """Load the images below ``path`` into an image :class:`Domain`.
 
@@ -366,7 +368,8 @@ def load_image_folder(
     sub-folder names. ``labelled=False`` loads every image below ``path`` (loose in it or in
     sub-folders, sorted by path) without labels, for feature extraction or an adaptation
     target. ``labelled=None`` decides from the layout: labelled when there are two or more
-    class sub-folders, else unlabelled.
+    class sub-folders, else unlabelled. ``min_classes``: fewer labelled class folders are
+    refused (1 for a held-out set, which may hold some of the training classes only).
 
     ``image_size`` (an int or ``(h, w)``) resizes every image; left as None, images keep their
     size when they all share one and are otherwise resized to 224x224. Each image mode is
@@ -384,7 +387,7 @@ def load_image_folder(
     root = _root(path)
     listing = _Listing(root, follow_symlinks)
     listing.warn_links()
-    files, labels, classes = _chosen_files(listing, labelled)
+    files, labels, classes = _chosen_files(listing, labelled, min_classes)
     images, kept, problems = _decode(files, hw, root)
     if problems and not skip_corrupt:
         raise unreadable_error(root, problems)
@@ -404,7 +407,7 @@ def load_image_folder(
                   classes=classes, meta=meta)
 
 
-def _chosen_files(listing: _Listing, labelled: bool | None
+def _chosen_files(listing: _Listing, labelled: bool | None, min_classes: int = 2
                   ) -> tuple[list[Path], list[int] | None, list[str]]:
     """The files to load, their class ids (None unlabelled) and the class names;
     ``labelled=None`` decides from the layout (two or more class sub-folders: labelled)."""
@@ -418,7 +421,7 @@ def _chosen_files(listing: _Listing, labelled: bool | None
                            "images, not one class: a labelled set holds two classes or more",
                            listing.root, filled[0])
     if labelled:
-        return _labelled_files(listing)
+        return _labelled_files(listing, min_classes)
     return _all_files(listing), None, []
 
 

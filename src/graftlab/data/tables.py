@@ -251,7 +251,7 @@ def _missing_label(value: object) -> bool:
     return _blank(value) or (isinstance(value, str) and value.strip().lower() in MISSING_LABELS)
 
 
-def _labels(rows: list[Row], column: str, path: Path
+def _labels(rows: list[Row], column: str, path: Path, min_classes: int = 2
             ) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     missing = [line for line, row in rows if _missing_label(row.get(column))]
     if missing:
@@ -264,7 +264,7 @@ def _labels(rows: list[Row], column: str, path: Path
     names, merged = _merge_spellings([str(row[column]).strip() for _, row in rows], column,
                                      path)
     classes = sorted(set(names), key=_class_key)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise DataError(
             f"label column {column!r} of {str(path)!r} holds a single class {classes[0]!r}; "
             "classification needs at least two.",
@@ -283,6 +283,7 @@ def load_table(
     target_column: str | None = None,
     labelled: bool | None = True,
     name: str | None = None,
+    min_classes: int = 2,
 ) -> Domain:
     """Load a text :class:`Domain` from a .csv (with a header row) or .jsonl file.
 
@@ -292,6 +293,8 @@ def load_table(
     ``target_column`` keeps a float per row as ``targets`` for regression. ``labelled=False``
     ignores the label and target columns; ``labelled=None`` uses them only where the table has
     them (and, for labels, holds two classes or more); True (the default) uses them as given.
+    ``min_classes``: labels of fewer classes are refused (1 for a held-out set, which may
+    hold some of the training classes only).
     """
     check_labelled(labelled)
     path = _table_path(path)
@@ -302,7 +305,7 @@ def load_table(
         label_column, target_column = _present(rows, columns, label_column, target_column)
     _check_columns(path, columns, rows, text_column, label_column, target_column)
     labels, classes, merged = ((None, [], {}) if label_column is None
-                               else _labels(rows, label_column, path))
+                               else _labels(rows, label_column, path, min_classes))
     meta = {"source": str(path)}
     if merged:
         meta["merged_labels"] = merged

@@ -29,17 +29,19 @@ if TYPE_CHECKING:
 def load_with_columns(data: str | Path, *, text_column: str = "text",
                       label_column: str | None = "label", target_column: str | None = None,
                       labelled: bool | None = True, skip_corrupt: bool = False,
-                      image_size: int | None = None) -> Domain:
+                      image_size: int | None = None, min_classes: int = 2) -> Domain:
     """load_data, with the column options only for a table (folders and bundled data sets take
     no such options and would refuse them). ``labelled`` and ``skip_corrupt`` as in
     :func:`graftlab.data.load_data`; ``image_size``: an image folder is decoded straight to
     that size (once, not to 224 first; a bundled set keeps its own)."""
+    few = {} if min_classes == 2 else {"min_classes": min_classes}  # files and folders only
     if Path(data).expanduser().is_file() or str(data).endswith((".csv", ".jsonl")):
         return load_data(str(data), text_column=text_column, label_column=label_column,
-                         target_column=target_column, labelled=labelled)
-    if image_size is not None and Path(data).expanduser().is_dir():
-        return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt,
-                         image_size=image_size)
+                         target_column=target_column, labelled=labelled, **few)
+    if Path(data).expanduser().is_dir():
+        sized = {} if image_size is None else {"image_size": image_size}
+        return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt, **sized,
+                         **few)
     return load_data(str(data), labelled=labelled, skip_corrupt=skip_corrupt)
 
 
@@ -322,7 +324,8 @@ def load_test(path: str | None, train: Domain, *, text_column: str = "text",
     if path is None:
         return None
     test = load_with_columns(path, text_column=text_column, label_column=label_column,
-                             target_column=target_column, skip_corrupt=skip_corrupt)
+                             target_column=target_column, skip_corrupt=skip_corrupt,
+                             min_classes=1)  # some of the training classes may do
     return align_test(train, test)
 
 
