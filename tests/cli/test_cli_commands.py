@@ -325,3 +325,14 @@ def test_a_held_out_file_of_one_training_class_is_scored(cli, tmp_path):
     assert "held-out accuracy" in result.output
     result = cli("probe", str(test), "-b", "minilm_l6", "--runs-dir", str(tmp_path / "r"), code=2)
     assert "holds a single class 'pos'" in result.stderr
+
+
+def test_a_held_out_file_that_spells_the_class_numbers_otherwise_is_aligned(cli, tmp_path):
+    train = tmp_path / "tr.csv"
+    train.write_text("text,label\n" + "".join(f"good film {i},1\nbad film {i},0\n"
+                                              for i in range(10)))
+    test = tmp_path / "te.csv"
+    test.write_text("text,label\ngreat movie,01\nawful movie,00\nnice movie,1.0\n")
+    result = cli("probe", str(train), "-b", "minilm_l6", "--test-data", str(test),
+                 "--runs-dir", str(tmp_path / "r"))
+    assert "held-out accuracy" in result.output

@@ -207,7 +207,7 @@ def _targets(rows: list[Row], column: str, path: Path) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def _number(name: str) -> str | None:
+def canonical_number(name: str) -> str | None:
     """The canonical spelling of a label that is a plain decimal number ("01", "1.0" and
     "+1" -> "1"; "2.50" -> "2.5"), else None."""
     if not _NUMBER.fullmatch(name):
@@ -224,7 +224,7 @@ def _merge_spellings(names: list[str], column: str, path: Path) -> tuple[list[st
     not collide keep their spelling (codes such as "007" stay as written)."""
     spellings: dict[str, dict[str, None]] = {}  # canonical -> spellings, first seen first
     for name in dict.fromkeys(names):
-        canonical = _number(name)
+        canonical = canonical_number(name)
         if canonical is not None:
             spellings.setdefault(canonical, {})[name] = None
     merged = {c: list(s) for c, s in spellings.items() if len(s) > 1}

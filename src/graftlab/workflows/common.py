@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -21,6 +22,8 @@ from graftlab.data import load_data
 from graftlab.data.domain import Domain
 from graftlab.errors import ConfigError, DataError
 from graftlab.report import is_graftlab_run, not_a_run_error
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from graftlab.config import ProbeData
@@ -308,6 +311,15 @@ def align_test(train: Domain, test: Domain, what: str = "--test-data") -> Domain
                         "its labels.", hint="give it labels laid out like the training data's.")
     if not (train.classes and test.classes):
         return test
+    from graftlab.data.tables import canonical_number as number
+
+    same = {number(c): c for c in train.classes if number(c) is not None}
+    spelt = {c: same[number(c)] for c in test.classes
+             if c not in train.classes and number(c) is not None and number(c) in same}
+    if spelt:  # one number spelt two ways across the files ("01" and "1"): one class
+        log.warning("%s %r spells training classes otherwise: %s", what, test.name,
+                    ", ".join(f"{a!r} taken as {b!r}" for a, b in spelt.items()))
+        test = dataclasses.replace(test, classes=[spelt.get(c, c) for c in test.classes])
     extra = [c for c in test.classes if c not in train.classes]
     if extra:
         raise DataError(f"{what} {test.name!r} has classes the training data lacks: {extra} "
