@@ -200,7 +200,8 @@ def _guarded(s: dict, value: float) -> float:
 
 
 def _rejected(s: dict, which: str = "refined") -> bool:
-    """The guard's source check on a student, as graftlab applies it."""
+    """The guard's source check on a student, as graftlab applies it to these runs (no pada
+    among their methods, so the partial-label check never acts on them)."""
     from graftlab.evaluate.selection import loses_source
 
     return loses_source(next(r["source_accuracy"] for r in s["runs"]
