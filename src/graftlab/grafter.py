@@ -20,6 +20,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._available_if import available_if
 
+from graftlab._fitted import restores_on_failure
 from graftlab.distill import Teaching, teaching
 from graftlab.errors import ConfigError, DataError, NotFittedError
 from graftlab.features.extract import as_domain
@@ -160,6 +161,7 @@ class Grafter(ClassifierMixin, BaseEstimator):
                            config_hash=run_hash(params, *data) if self.checkpoint_dir else None)
 
     # ------------------------------------------------------------------ fit / predict
+    @restores_on_failure
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
             progress=None, sample_weight: Any = None) -> Grafter:
         """Train on inputs ``X`` (uint8 images (N, H, W, 3), a list of texts, or a Domain).

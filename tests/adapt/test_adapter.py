@@ -71,6 +71,12 @@ def test_bad_target_input_is_explained():
         a.fit(xs, ys, target=np.zeros((0, 32, 32, 3), np.uint8))
     with pytest.raises(DataError, match="single class"):
         a.fit(xs, np.zeros(len(xs)), target=xs)
+    # the labels checked as a Grafter checks them: NaN is not a class, one label per input
+    with pytest.raises(DataError, match="source labels hold NaN"):
+        a.fit(xs, np.r_[ys[:-1].astype(float), np.nan], target=xs)
+    with pytest.raises(DataError, match=r"one per input \(1-D\)"):
+        a.fit(xs, np.c_[ys, ys], target=xs)
+    assert not hasattr(a, "classes_")  # no failed fit left classes behind
     with pytest.raises(DataError, match=r"^target: 'inputs': got a pair \(images, labels\?\)"
                                         r".*\nHINT: pass the images alone[^\n]*$"):
         a.fit(xs, ys, target=(xs, ys))  # one message, one hint: the inner error's

@@ -331,3 +331,45 @@ def test_a_saved_model_does_not_carry_its_runs_checkpoint_folder(tmp_path):
     assert Grafter.load(folder).checkpoint_dir is None
     with pytest.raises(ConfigError, match=r"is a run folder; its model is .*model"):
         Grafter.load(tmp_path / "run")
+
+
+def test_a_second_fit_that_fails_leaves_the_first_model_as_it_was():
+    x, y = _images()
+    g = Grafter(strategy="head_only", epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
+    before = g.predict(x[:6])
+    with pytest.raises(DataError):  # a validation class training lacks: refused mid-fit
+        g.fit(x[:20], ["a", "b"] * 10, validation_data=(x[:4], ["a", "b", "a", "zzz"]))
+    assert list(g.classes_) == ["cat", "dog"] and list(g.predict(x[:6])) == list(before)
+    fresh = Grafter(strategy="head_only", epochs=1, batch_size=8, backbone_options=OPTS)
+    with pytest.raises(DataError):
+        fresh.fit(x[:20], ["a"] * 20)
+    assert not hasattr(fresh, "classes_")
+
+
+def test_bool_images_are_black_and_white_not_almost_black():
+    from graftlab.data.arrays import in_memory
+
+    x = np.zeros((2, 8, 8, 3), bool)
+    x[1] = True
+    assert in_memory(x, "image").inputs.max() == 255
+
+
+def test_images_of_one_size_but_mixed_channels_are_named_so():
+    from PIL import Image
+
+    from graftlab.data.arrays import in_memory
+
+    grey, colour = Image.new("L", (8, 8)), Image.new("RGB", (8, 8))
+    with pytest.raises(DataError, match=r"of one size but differ in channels(?s:.*)"
+                                        r"convert\('RGB'\)"):
+        in_memory([np.asarray(grey), np.asarray(colour)], "image")
+
+
+def test_sample_weights_of_two_dimensions_are_refused():
+    from graftlab.select import check_weights
+
+    with pytest.raises(DataError, match=r"one number per sample \(1-D\), got shape \(15, 2\)"):
+        check_weights(np.ones((15, 2)), 30)
+    assert check_weights(np.ones((30, 1)), 30).shape == (30,)
+    with pytest.raises(DataError, match="must be numbers"):
+        check_weights("abc", 3)

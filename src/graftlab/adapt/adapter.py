@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from graftlab._fitted import restores_on_failure
 from graftlab.data.domain import Domain
 from graftlab.adapt.refine import teacher_pseudo_labels
 from graftlab.augment import (augment_pairs, build_preset, check_pairs_route,
@@ -91,6 +92,7 @@ class Adapter(ClassifierMixin, BaseEstimator):
                        cache_activations=self.cache_activations, augment=False,
                        checkpoint_dir=self.checkpoint_dir, callbacks=self.callbacks)
 
+    @restores_on_failure
     def fit(self, X: Any, y: Any, *, target: Any, teacher_proba: np.ndarray | None = None,
             progress=None, sample_weight: Any = None) -> Adapter:
         """``X, y``: labelled source inputs; ``target``: unlabelled target inputs (only).
@@ -176,12 +178,12 @@ class Adapter(ClassifierMixin, BaseEstimator):
         y = np.asarray(y if y is not None else source.labels)
         if len(y) != len(source):
             raise DataError(f"{len(source)} source inputs but {len(y)} labels.")
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        self.targets_ = ClassTargets(self.classes_)
-        if len(self.classes_) < 2:
-            raise DataError(f"source labels hold a single class ({self.classes_[0].item()!r}); "
-                            "adaptation trains a classifier, which needs at least two.",
-                            hint="check the source's label column.")
+        targets = ClassTargets()
+        try:  # one label per input, no NaN or None, two classes or more
+            encoded = targets.fit(y)
+        except DataError as exc:
+            raise DataError(f"source {exc.message}", hint=exc.hint) from None
+        self.classes_, self.targets_ = targets.classes, targets
         pseudo = None if teacher_proba is None else torch.as_tensor(teacher_pseudo_labels(
             teacher_proba, len(tgt), len(self.classes_), self.pseudo_fraction))
         return source, tgt, encoded, pseudo

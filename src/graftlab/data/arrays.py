@@ -60,7 +60,9 @@ def _images(X: object, name: str) -> np.ndarray:
                 "[0, 1] first (undo any mean/std normalisation).",
             )
         return np.round(arr * 255).astype(np.uint8)
-    if arr.dtype.kind in "iub":
+    if arr.dtype.kind == "b":  # a 1-bit image (PIL mode "1"): False black, True white
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind in "iu":
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
             raise DataError(
@@ -182,6 +184,11 @@ def _checked_images(X: object, name: str) -> np.ndarray:
                             "first (graftlab.data.load_image_folder, or PIL.Image.open); "
                             "graftlab predict and the Predictor read paths.")
         shapes = sorted({np.asarray(x).shape for x in X}, key=str)
+        if len({shape[:2] for shape in shapes}) == 1 and len(shapes) > 1:
+            raise DataError(f"{name!r}: the images are of one size but differ in channels "
+                            f"({', '.join(map(str, shapes[:5]))}): greyscale, colour or "
+                            "alpha mixed.", hint="convert each to RGB first (PIL: "
+                            "image.convert('RGB')); load_image_folder does it for you.")
         if len(shapes) > 1:
             raise DataError(f"{name!r}: the images differ in size ({', '.join(map(str, shapes[:5]))}"
                             f"{' ...' if len(shapes) > 5 else ''}); an array needs one size.",

@@ -53,7 +53,15 @@ def check_fraction(fraction: Any) -> float:
 def check_weights(weights: Any, n: int | None = None, what: str = "sample weights"
                   ) -> np.ndarray:
     """Per-sample weights that training can use: one per sample, finite, >= 0, not all 0."""
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numbers, got {type(weights).__name__} "
+                        f"{str(weights)[:40]!r}.", hint="give one number >= 0 per sample.") from None
+    if w.ndim > 1 and not (w.ndim == 2 and w.shape[1] == 1):  # (n, 1) is a column
+        raise DataError(f"{what} must be one number per sample (1-D), got shape {w.shape}.",
+                        hint="give one weight per sample, e.g. w.ravel() of an (n, 1) column.")
+    w = w.reshape(-1)
     if n is not None and len(w) != n:
         raise DataError(f"{len(w)} {what} for {n} samples; give one per sample.")
     if not np.isfinite(w).all():
