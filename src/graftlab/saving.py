@@ -17,6 +17,10 @@ def save_grafter(est: Any, folder: str | Path, targets: dict) -> Path:
     from safetensors.torch import save_model
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; a model is saved as a folder.",
+                          hint="give a folder name (new, or one a model was saved in).")
+    _check_not_theirs(folder)
     folder.mkdir(parents=True, exist_ok=True)
     params = {k: v for k, v in est.get_params(deep=False).items() if k != "callbacks"}
     if "checkpoint_dir" in params:  # the run's, not the model's: a refit would write there
@@ -34,6 +38,27 @@ def save_grafter(est: Any, folder: str | Path, targets: dict) -> Path:
     _atomic.write_json(folder / "config.json", config)
     integrity.write_manifest(folder, ["model.safetensors", "config.json"])
     return folder
+
+
+def _check_not_theirs(folder: Path) -> None:
+    """Refuse to replace a config.json or manifest.json that graftlab did not write (a web
+    app's manifest, the user's own config) in the folder a model is saved to."""
+    import json
+
+    for name in ("config.json", "manifest.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, ValueError):
+            found = None
+        kind = found.get("format") if isinstance(found, dict) else None
+        if not (isinstance(kind, str) and kind.startswith("graftlab")):
+            raise ConfigError(f"{folder} holds a {name} that graftlab did not write; saving a "
+                              f"model there would replace it.",
+                              hint="save the model into a new folder (or one a model was "
+                              "saved in).")
 
 
 def load_grafter(cls: type, folder: str | Path) -> Any:

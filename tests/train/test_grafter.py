@@ -373,3 +373,19 @@ def test_sample_weights_of_two_dimensions_are_refused():
     assert check_weights(np.ones((30, 1)), 30).shape == (30,)
     with pytest.raises(DataError, match="must be numbers"):
         check_weights("abc", 3)
+
+
+def test_save_does_not_replace_files_graftlab_did_not_write(tmp_path):
+    x, y = _images()
+    g = Grafter(strategy="head_only", epochs=1, batch_size=8, backbone_options=OPTS).fit(x, y)
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"name": "my web app"}')
+    with pytest.raises(ConfigError, match="holds a manifest.json that graftlab did not write"):
+        g.save(folder)
+    assert json.loads((folder / "manifest.json").read_text()) == {"name": "my web app"}
+    g.save(tmp_path / "model")
+    g.save(tmp_path / "model")  # its own earlier save is replaced
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; a model is saved as a folder"):
+        g.save(tmp_path / "file")
