@@ -121,3 +121,25 @@ def test_conll_reading_names_encoding_and_columns_and_skips_comments(tmp_path):
     noted.write_text("\ufeff# a comment line\nJohn\tB-per\n#\tO\nlives\tO\n")
     got = read_conll(noted)
     assert got.tokens == [["John", "#", "lives"]]  # a '#' token stays a token
+
+
+def test_a_conllu_file_trains_on_its_words_and_prediction_reads_the_same_words(tmp_path):
+    """CoNLL-U: ID FORM ... with the tag last (column=-1): the words are FORM, not the IDs,
+    and multi-word and empty-node lines are skipped, as prediction reads the file."""
+    from graftlab.data.tagged import iter_word_sentences
+
+    path = tmp_path / "ner.conllu"
+    path.write_text("# sent_id = 0\n1\tApple\tapple\tX\t_\tB-org\n1-2\tApple's\t_\t_\t_\t_\n"
+                    "2\thired\thire\tV\t_\tO\n2.1\tghost\t_\t_\t_\t_\n3\tBob\tbob\tN\t_\tB-per\n")
+    got = read_conll(path, column=-1)
+    assert got.tokens == [["Apple", "hired", "Bob"]] and got.tags == [["B-org", "O", "B-per"]]
+    assert [words for _, words in iter_word_sentences(path)] == got.tokens
+
+
+def test_prediction_skips_comment_lines_as_training_does(tmp_path):
+    from graftlab.data.tagged import iter_word_sentences
+
+    path = tmp_path / "cm.conll"
+    path.write_text("# sent_id = 1\nJohn\tB-per\nSmith\tI-per\nlives\tO\n")
+    assert read_conll(path).tokens == [["John", "Smith", "lives"]]
+    assert [words for _, words in iter_word_sentences(path)] == [["John", "Smith", "lives"]]

@@ -119,7 +119,9 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
     """Read a CoNLL-style file: ``word<TAB or spaces>tag`` per line; a line holding only
     whitespace separates sentences; ``-DOCSTART-`` lines are skipped. A line must hold exactly
     a token and a tag, unless ``column`` names the tag's column in a multi-column file (CoNLL
-    2003: ``column=-1``; the token is the first). Errors name the file and line."""
+    2003: ``column=-1``; the token is the first). In a ``.conllu`` file the token is FORM (the
+    second field), and multi-word (``1-2``) and empty-node (``1.1``) lines are skipped, as
+    prediction reads them. Errors name the file and line."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: no such file.", hint="give the path of a CoNLL-style file.")
@@ -131,11 +133,11 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
         line = path.read_bytes()[:exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line} is not UTF-8 text (byte {exc.start}).",
                         hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+    conllu = path.suffix.lower() == ".conllu"
     for number, line in enumerate(text.splitlines(), start=1):
         fields = [f.strip() for f in (line.split("\t") if "\t" in line.strip()
                                       else line.split()) if f.strip()]
-        if line.startswith("#") and (path.suffix.lower() == ".conllu" or
-                                     (column is None and len(fields) > 2)):
+        if is_comment(line, fields, conllu, column):
             continue  # a comment ('# a note'), not the token '#' with its tag
         if not fields:
             if current[0]:
@@ -144,6 +146,10 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
             continue
         if fields[0] == "-DOCSTART-":
             continue
+        if conllu:  # ID FORM ... : the word is FORM; multi-word (1-2) and empty (1.1) lines go
+            if not fields[0].isdigit():
+                continue
+            fields = fields[1:]
         where = f"{path}:{number}: {line.strip()!r}"
         if len(fields) < 2:
             raise DataError(f"{where} has a token but no tag.", hint=LINE_HINT)
@@ -173,6 +179,14 @@ def read_conll(path: str | Path, *, column: int | None = None) -> TaggedSentence
                            source=str(path))
 
 
+def is_comment(line: str, fields: list[str], conllu: bool, column: int | None = None
+               ) -> bool:
+    """A ``#`` line that is a comment, not the token '#' with its tag: in a .conllu file any,
+    elsewhere one of more than two fields when no tag column was named. Training and
+    prediction read files by this one rule."""
+    return line.startswith("#") and (conllu or (column is None and len(fields) > 2))
+
+
 def iter_word_sentences(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     """The sentences of a CoNLL-style file for prediction, read lazily: ``(line number of the
     first word, words)``. The word is a line's first field (CoNLL-U's FORM, the second, for a
@@ -194,8 +208,10 @@ def iter_word_sentences(path: str | Path) -> Iterator[tuple[int, list[str]]]:
                         yield start, words
                     words = []
                     continue
-                if conllu and (line.startswith("#") or not fields[0].isdigit()):
-                    continue  # a comment, a multi-word token (1-2) or an empty node (1.1)
+                if is_comment(line, [f for f in fields if f], conllu):
+                    continue
+                if conllu and not fields[0].isdigit():
+                    continue  # a multi-word token (1-2) or an empty node (1.1)
                 word = fields[1] if conllu and len(fields) > 1 else fields[0]
                 if word == "-DOCSTART-":
                     continue
