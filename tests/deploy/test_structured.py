@@ -136,7 +136,7 @@ def test_predict_writes_a_column_per_task_and_the_tags(structured, tmp_path, suf
 
 
 def test_predict_reads_a_conll_file_for_a_tagger_and_refuses_it_for_a_classifier(
-        structured, models, tmp_path):
+        structured, models, tmp_path, caplog):
     data = tmp_path / "test.conll"  # a tag column (ignored), a DOCSTART, blank-line sentences
     data.write_text("-DOCSTART-\tO\n\ngood\tO\nfilm\tB-obj\n\n\nbad\tO\nplot\tB-obj\n"
                     "now\tO\n")
@@ -154,6 +154,15 @@ def test_predict_reads_a_conll_file_for_a_tagger_and_refuses_it_for_a_classifier
     assert refused.exit_code == 2
     assert "holds sentences a word a line (CoNLL), but this model is not a tagger" in \
         " ".join(refused.output.split())
+    # the same file by another name: a .txt is read a line a text, and said; a .tsv refused
+    txt = tmp_path / "test.txt"
+    txt.write_text(data.read_text())
+    said = CliRunner().invoke(app, ["predict", str(structured["tagger"]), str(txt)])
+    assert said.exit_code == 0 and "looks like a CoNLL file" in caplog.text
+    tsv = tmp_path / "test.tsv"
+    tsv.write_text(data.read_text())
+    refused = CliRunner().invoke(app, ["predict", str(structured["tagger"]), str(tsv)])
+    assert refused.exit_code == 2 and "rename it .conll" in " ".join(refused.output.split())
 
 
 def test_a_file_of_words_is_read_a_sentence_at_a_time_and_its_problems_named(tmp_path):

@@ -17,6 +17,7 @@ import csv
 import io
 import itertools
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from graftlab.deploy.inputs import not_unicode
 from graftlab.data.tagged import iter_word_sentences
 from graftlab.deploy import structured
 from graftlab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 OUT_SUFFIXES = (".csv", ".jsonl")
 Progress = Callable[[int, int | None], None]
@@ -75,8 +78,17 @@ def open_source(data: str, modality: str, *, text_column: str = "text",
                             "line; a file of words goes to a tagger (graftlab tag).")
         return Source(str(path), iter_word_sentences(path))
     if path.is_file() and path.suffix.lower() == ".txt":
+        if task == structured.TAGGING and _looks_tagged(path):
+            log.warning("%s looks like a CoNLL file (a word and a BIO tag a line): read as one "
+                        "text a line, as every .txt is; to tag its sentences rename it .conll",
+                        path)
         return _lines(_read_lines(path), str(path), modality, skip_corrupt)
     if modality == "text" and not table:
+        if task == structured.TAGGING and path.is_file() and _looks_tagged(path):
+            raise DataError(f"{str(path)!r} looks like a CoNLL file (a word and a BIO tag a "
+                            "line), but its name does not say so.",
+                            hint="rename it .conll (or .bio) so it is read a sentence at a "
+                            "time, or give a .txt/.csv/.jsonl of texts.")
         if path.is_file() and path.suffix.lower() in (".tsv", ".json", ".parquet", ".xlsx"):
             raise DataError(f"{str(path)!r} is a {path.suffix} file; predict reads texts from "
                             ".csv and .jsonl tables and .txt files (one text a line).",
@@ -138,6 +150,28 @@ def _stdin() -> TextIO:
     if buffer is None:
         return sys.stdin
     return io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape")
+
+
+def _looks_tagged(path: Path, lines: int = 20) -> bool:
+    """Whether a file's first lines are ``word<sep>tag`` with a BIO tag: a CoNLL file by
+    another name."""
+    import re
+
+    seen = 0
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 2 or not re.fullmatch(r"O|[BIES]-\S+", fields[1]):
+                    return False
+                seen += 1
+                if seen >= lines:
+                    break
+    except OSError:
+        return False
+    return seen >= 2
 
 
 def _lines(stream: Iterable[str], name: str, modality: str, skip_corrupt: bool) -> Source:
