@@ -184,3 +184,23 @@ def test_words_past_max_length_are_said_in_fit_predict_and_evaluate(tiny_tagging
     caplog.clear()
     tagger.evaluate([SENTENCES[4]], [TAGS[4]])
     assert "count as missed" not in caplog.text and "longer than" not in caplog.text
+
+
+def test_a_word_the_tokenizer_drops_is_not_said_to_be_past_max_length(tiny_tagging_bert,
+                                                                      caplog):
+    """A zero-width character at the end of a sentence that fits gets no token: it is tagged
+    O but was not cut, so no warning says the sentence ran past max_length."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from graftlab.train.tokens import unread_words, warn_unread
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tagging_bert[3:])
+    (fits,) = first_subtokens(tokenizer, [["john", "lives", "\u200b"]], 16)
+    assert fits[-1] == -2 and unread_words(fits) == 0
+    caplog.set_level(logging.WARNING)
+    warn_unread([fits], 16, "tagged O")
+    assert "longer than" not in caplog.text
+    (cut,) = first_subtokens(tokenizer, [SENTENCES[0]], 5)
+    assert unread_words(cut) == 1

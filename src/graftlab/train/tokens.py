@@ -43,12 +43,15 @@ def check_tokenizer(backbone) -> None:
 def first_subtokens(tokenizer, sentences: Sequence[Sequence[str]], max_length: int
                     ) -> list[np.ndarray]:
     """For each sentence, the position (in its token ids, special tokens included) of each
-    word's first sub-token; -1 for a word without one (dropped or truncated)."""
+    word's first sub-token; -1 for a word without one (cut off at ``max_length``, or dropped by
+    the tokenizer in a sentence that was cut), -2 for one the tokenizer dropped (a zero-width
+    or control character) in a sentence that fits."""
     texts = [" ".join(words) for words in sentences]
     enc = tokenizer(texts, truncation=True, max_length=max_length,
                     return_offsets_mapping=True)
     out = []
-    for words, offsets in zip(sentences, enc["offset_mapping"], strict=True):
+    for words, offsets, ids in zip(sentences, enc["offset_mapping"], enc["input_ids"],
+                                   strict=True):
         starts = np.cumsum([0, *[len(w) + 1 for w in words[:-1]]]).tolist()
         first = np.full(len(words), -1, dtype=np.int64)
         for position, (begin, end) in enumerate(offsets):
@@ -56,14 +59,19 @@ def first_subtokens(tokenizer, sentences: Sequence[Sequence[str]], max_length: i
                 word = bisect_right(starts, begin) - 1
                 if first[word] < 0:
                     first[word] = position
+        if len(ids) < max_length:  # nothing was cut: a word without a token was dropped
+            first[first < 0] = -2
         out.append(first)
     return out
 
 
 def unread_words(positions: np.ndarray) -> int:
-    """Words at the end of a sentence that no kept token starts (cut at max_length)."""
-    read = np.flatnonzero(np.asarray(positions) >= 0)
-    return int(len(positions) - (read[-1] + 1)) if len(read) else len(positions)
+    """Words at the end of a sentence that no kept token starts because the sentence was cut
+    at max_length (-1); words the tokenizer dropped from one that fits (-2) are not."""
+    positions = np.asarray(positions)
+    read = np.flatnonzero(positions >= 0)
+    tail = positions[read[-1] + 1:] if len(read) else positions
+    return int((tail == -1).sum())
 
 
 def warn_unread(positions: Sequence[np.ndarray], max_length: int, doing: str) -> list[int]:
