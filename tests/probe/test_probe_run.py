@@ -55,7 +55,7 @@ def test_run_probe_needs_labels(tiny_backbone, tmp_path):
 def test_run_probe_refuses_data_too_small_to_split(tiny_backbone, tmp_path):
     tiny = colour_domain(n_per_class=2)
     with pytest.raises(DataError, match=r"too small to split: 4 samples, 2 classes(.|\n)*"
-                                        r"raise --test-size"):
+                                        r"change --test-size"):
         run_probe(tiny, backbone=tiny_backbone, runs_dir=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
