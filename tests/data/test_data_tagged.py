@@ -143,3 +143,25 @@ def test_prediction_skips_comment_lines_as_training_does(tmp_path):
     path.write_text("# sent_id = 1\nJohn\tB-per\nSmith\tI-per\nlives\tO\n")
     assert read_conll(path).tokens == [["John", "Smith", "lives"]]
     assert [words for _, words in iter_word_sentences(path)] == [["John", "Smith", "lives"]]
+
+
+@pytest.mark.parametrize(("tag", "why"), [("0", "a zero where the letter O was meant"),
+                                          ("b-per", "BIO prefixes are capitals"),
+                                          ("S-per", "BIOES/BILOU: write S-/U- as B-")])
+def test_a_tag_outside_bio_says_what_it_likely_is(tag, why):
+    from graftlab.data.tagged import bio_problem
+
+    assert why in bio_problem(["O", tag])[1]
+
+
+def test_a_tag_column_reads_a_file_not_a_bundled_test_set(tmp_path):
+    """data.column names the training file's tag column; a bundled held-out set takes none."""
+    from graftlab.config import TagConfig
+    from graftlab.workflows.tag import held_out
+
+    path = tmp_path / "train.conll"
+    path.write_text("John NN I-NP B-person\nlives VB I-VP O\n\nMary NN I-NP B-person\n")
+    config = TagConfig.model_validate({"data": {"path": str(path), "column": -1,
+                                                "test_data": "wnut16:test"}})
+    train, test, name = held_out(config)
+    assert train.tags[0] == ["B-person", "O"] and name == "wnut16:test" and len(test) > 100

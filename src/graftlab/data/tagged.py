@@ -100,6 +100,17 @@ BIO_HINT = ("tags follow the BIO scheme: B-TYPE starts an entity, I-TYPE continu
             "the same TYPE, O is outside; fix the tag (often the I- should be a B-).")
 
 
+def _why(tag: str) -> str:
+    """What a tag outside BIO most likely is (said beside the refusal)."""
+    if tag == "0":
+        return " (a zero where the letter O was meant?)"
+    if tag[:2] in ("b-", "i-") or tag.lower() == "o":
+        return " (BIO prefixes are capitals: B-, I-, O)"
+    if tag[:2] in ("S-", "E-", "L-", "U-"):
+        return (" (BIOES/BILOU: write S-/U- as B-, and E-/L- as I-, to read it as BIO)")
+    return ""
+
+
 def bio_problem(tags: Sequence[str]) -> tuple[int, str] | None:
     """``(position, what is wrong)`` for the first tag that breaks BIO, else None."""
     previous = OUTSIDE
@@ -107,7 +118,7 @@ def bio_problem(tags: Sequence[str]) -> tuple[int, str] | None:
         if not isinstance(tag, str):
             return pos, f"tag {tag!r} is not a string."
         if tag != OUTSIDE and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
-            return pos, f"tag {tag!r} is neither 'O' nor 'B-TYPE' / 'I-TYPE'."
+            return pos, f"tag {tag!r} is neither 'O' nor 'B-TYPE' / 'I-TYPE'" + _why(tag) + "."
         if tag.startswith("I-") and previous[2:] != tag[2:]:
             after = "the sentence's start" if pos == 0 else f"{previous!r}"
             return pos, f"{tag!r} follows {after}: an I- tag must continue an entity of its type."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from graftlab.config import TagConfig
 from graftlab.data import TaggedSentences, load_tagged
@@ -25,7 +26,8 @@ def held_out(config: TagConfig) -> tuple[TaggedSentences, TaggedSentences, str]:
     if test_name is None and data.path.startswith("wnut16") and data.path != "wnut16:test":
         test_name = "wnut16:test"
     if test_name is not None:
-        return train, load_tagged(test_name, **options), test_name
+        test_options = options if Path(test_name).expanduser().exists() else {}  # a file
+        return train, load_tagged(test_name, **test_options), test_name  # a bundled set: none
     keys = [tuple(words) for words in train.tokens]
     train_idx, test_idx = held_out_split(keys, data.test_size, config.train.seed)
     if not len(train_idx) or not len(test_idx):
