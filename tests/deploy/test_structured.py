@@ -54,8 +54,11 @@ def test_a_tagger_predicts_as_the_estimator_and_its_export_the_same(structured):
 def test_inputs_are_texts_or_lists_of_words():
     assert st.sentences(["New York  now", ("in", "Paris")]) == [["New", "York", "now"],
                                                                 ["in", "Paris"]]
-    with pytest.raises(DataError, match="input 1 is neither a text nor a list of words"):
+    with pytest.raises(DataError, match="input 1 is a list of words whose 'two words' is not "
+                                        "one word"):
         st.sentences(["fine", ["two words"]])
+    with pytest.raises(DataError, match="input 0 is an empty list"):
+        st.sentences([[]])
 
 
 def test_a_multitask_model_predicts_as_the_estimator_and_its_export_the_same(structured):
@@ -88,7 +91,7 @@ def test_the_refusals_name_the_fix(structured, models, tmp_path):
     tagger = Predictor.load(structured["tagger"])
     with pytest.raises(ConfigError, match="tag per word.*\n.*details"):
         tagger.predict_proba(["a film"])
-    with pytest.raises(DataError, match="input 0 is neither a text nor a list of words"):
+    with pytest.raises(DataError, match="input 0 is a int; a tagging model takes texts"):
         tagger.predict([3])
     with pytest.raises(ConfigError, match="details\\(\\) is for tagging and multi-task"):
         Predictor.load(models["text"]).details(["a film"])
@@ -320,3 +323,14 @@ def test_a_jsonl_list_of_words_is_a_taggers_words_not_its_repr(structured, tmp_p
     eager = Predictor.load(structured["tagger"]).details([["good", "film", "and", "bad",
                                                             "plot"]])[0]
     assert row["tags"] == " ".join(eager["tags"]) and len(row["tags"].split()) == 5
+
+
+def test_a_bad_jsonl_row_is_named_by_its_id_not_its_place_in_a_chunk(structured, tmp_path):
+    path = tmp_path / "words.jsonl"
+    rows = [{"text": ["good", "film"]}] * 7 + [{"text": ["New York", "is", "big"]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["predict", str(structured["tagger"]), str(path),
+                                      "--batch-size", "3"])
+    assert result.exit_code == 2
+    assert "row 8 is a list of words whose 'New York' is not one word" in \
+        " ".join(result.output.split())

@@ -244,8 +244,16 @@ def predict_rows(predictor: Any, items: Iterable[tuple[Any, Any]], batch_size: i
         ids = [i for i, _ in chunk]
         inputs = [x for _, x in chunk]
         if predictor.task in (structured.TAGGING, structured.MULTITASK):
+            try:
+                answers = predictor.details(inputs)
+            except DataError as exc:  # "input 5" of this chunk: name its row's id instead
+                index = getattr(exc, "index", None)
+                if index is None:
+                    raise
+                raise DataError(exc.message.replace(f"input {index}", f"row {ids[index]}", 1),
+                                hint=exc.hint) from None
             rows = [{"id": i, **structured.flat_row(answer, _short)} for i, answer in
-                    zip(ids, predictor.details(inputs), strict=True)]
+                    zip(ids, answers, strict=True)]
         elif labels is None:
             rows = [{"id": i, "value": _short(v)} for i, v in
                     zip(ids, predictor.predict(inputs), strict=True)]

@@ -43,12 +43,18 @@ def sentences(items: list) -> list[list[str]]:
             out.append(item.split())
             continue
         words = list(item) if isinstance(item, list | tuple | np.ndarray) else None
-        if words is None or not all(isinstance(w, str) and w.split() == [w] for w in words):
-            raise DataError(f"input {i} is neither a text nor a list of words; a "
-                            "tagging model takes texts (split on whitespace) or lists of words "
-                            "(str, no whitespace inside a word).",
-                            hint="e.g. ['John lives in Paris'] or [['John', 'lives', 'in', "
-                            "'Paris']].")
+        bad = None if words is None else next(
+            (w for w in words if not (isinstance(w, str) and w.split() == [w])), None)
+        if words is None or bad is not None or not words:
+            what = (f"a {type(item).__name__}" if words is None else "an empty list" if not
+                    words else f"a list of words whose {bad!r} is not one word (a str without "
+                    "whitespace)")
+            error = DataError(f"input {i} is {what}; a tagging model takes texts (split on "
+                              "whitespace) or lists of words.",
+                              hint="e.g. ['John lives in Paris'] or [['John', 'lives', 'in', "
+                              "'Paris']]; split a word that holds a space into two.")
+            error.index = i  # which input, for a caller that knows its row's id
+            raise error
         out.append(words)
     return out
 
