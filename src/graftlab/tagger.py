@@ -173,6 +173,11 @@ class TokenTagger(BaseEstimator):
             log.warning("%d of the %d entities in the tags lie (at least partly) in words past "
                         "the model's %d tokens: they count as missed (split long sentences, or "
                         "raise max_length)", missed[0], missed[1], backbone.max_length)
+        known = {c[2:] for c in self.classes_ if c != "O"}
+        unseen = sorted({t[2:] for tags in data.tags for t in tags if t != "O"} - known)
+        if unseen:
+            log.warning("entity type(s) %s occur in these tags but never in training: the "
+                        "model cannot predict them, so they count as missed", unseen)
         return entity_scores(data.tags, predicted)
 
     def score(self, X: Any, y: Any = None) -> float:

@@ -204,3 +204,12 @@ def test_a_word_the_tokenizer_drops_is_not_said_to_be_past_max_length(tiny_taggi
     assert "longer than" not in caplog.text
     (cut,) = first_subtokens(tokenizer, [SENTENCES[0]], 5)
     assert unread_words(cut) == 1
+
+
+def test_evaluate_says_when_the_tags_hold_a_type_training_never_had(tiny_tagging_bert, caplog):
+    import logging
+
+    tagger = _tagger(tiny_tagging_bert, epochs=1).fit(SENTENCES, TAGS)
+    caplog.set_level(logging.WARNING)
+    tagger.evaluate([["john", "loves", "paris"]], [["B-per", "O", "B-car"]])
+    assert "entity type(s) ['car'] occur in these tags but never in training" in caplog.text
