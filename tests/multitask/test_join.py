@@ -58,8 +58,8 @@ def test_tasks_whose_data_cannot_serve_them_are_named_before_training(tmp_path):
                                         r"numeric targets(?s:.*)type: regression"):
         _load(tmp_path, {"name": "c", "type": "classification", "data": "vader_ratings:tweets"})
     # a misspelled target column is named, with the columns there are
-    with pytest.raises(DataError, match=r"target_column 'nope' is not one of its numeric "
-                                        r"columns; its columns: text, score"):
+    with pytest.raises(DataError, match=r"task 'r': column\(s\) 'nope' not found in .*; its "
+                                        r"columns are: 'text', 'score'"):
         _load(tmp_path, {"name": "r", "type": "regression", "data": str(rating),
                          "target_column": "nope"})
     # texts and images: one model reads one kind

@@ -16,7 +16,6 @@ first model trained: the first strategy's first weighting, seed ``train.seed``).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,14 +51,16 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
             parts[t.name] = (load_tagged(t.data), None)
             continue
         regression = t.type == "regression"
-        domain = load_with_columns(t.data, text_column=t.text_column,
-                                   label_column=None if regression else t.label_column or "label",
-                                   target_column=t.target_column if regression else None,
-                                   labelled=None if regression else True)
+        try:  # a named target column must exist: the table loader names the ones there are
+            domain = load_with_columns(
+                t.data, text_column=t.text_column,
+                label_column=None if regression else t.label_column or "label",
+                target_column=t.target_column if regression else None,
+                labelled=None if regression and not t.target_column else True)
+        except DataError as exc:
+            raise DataError(f"task {t.name!r}: {exc.message}", hint=exc.hint) from None
         if regression and domain.targets is None:
-            given = f" (target_column {t.target_column!r} is not one of its numeric columns" \
-                f"{_columns(t.data)})" if t.target_column else ""
-            raise DataError(f"task {t.name!r}: data {t.data!r} has no numeric targets{given}.",
+            raise DataError(f"task {t.name!r}: data {t.data!r} has no numeric targets.",
                             hint="give target_column (a CSV/JSONL numeric column), or a "
                             "regression data set such as vader_ratings:tweets.")
         if not regression and not domain.labelled:
@@ -79,22 +80,6 @@ def load_tasks(config: MultiTaskConfig) -> tuple[Any, dict[str, list]]:
                         hint="keep the tasks of one kind, and train another model for the "
                         "others.")
     return join_tasks(parts, conflicts=config.conflicts)
-
-
-def _columns(data: str) -> str:
-    """``; its columns: a, b`` for a CSV/JSONL file, else nothing."""
-    import pandas as pd
-
-    path = Path(data).expanduser()
-    try:
-        if path.suffix == ".csv":
-            return "; its columns: " + ", ".join(map(str, pd.read_csv(path, nrows=0).columns))
-        if path.suffix == ".jsonl":
-            return "; its columns: " + ", ".join(map(str, pd.read_json(path, lines=True,
-                                                                       nrows=1).columns))
-    except (OSError, ValueError):
-        pass
-    return ""
 
 
 def candidates(config: MultiTaskConfig, specs: list[dict]) -> list[tuple[str, list, str, str]]:
