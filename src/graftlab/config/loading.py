@@ -173,10 +173,9 @@ def read_yaml_file(path: str | Path, what: str, hint: str) -> Any:
     if not path.is_file():
         raise ConfigError(f"{what} {path} does not exist.", hint=hint)
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeys) or {}  # noqa: S506 (safe)
+        return yaml.load(path.read_text(), Loader=_UniqueKeys) or {}  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
-    return raw
 
 
 def _read_yaml(path: str | Path) -> dict:

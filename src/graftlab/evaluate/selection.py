@@ -85,12 +85,10 @@ def present_source_accuracy(runs: list[dict], method: str, absent: list[int]) ->
     for r in runs:
         if r["method"] != method or "source_class_accuracy" not in r:
             continue
-        keep = [k for k, (a, n) in enumerate(zip(r["source_class_accuracy"],
-                                                 r["source_class_count"], strict=True))
-                if k not in absent and n]
-        counts = np.array([r["source_class_count"][k] for k in keep], dtype=float)
-        accuracy = np.array([r["source_class_accuracy"][k] for k in keep], dtype=float)
+        counts = np.array(r["source_class_count"], dtype=float)
+        counts[absent] = 0  # a class without held-out samples has count 0 (its accuracy None)
         if counts.sum():
+            accuracy = np.nan_to_num(np.array(r["source_class_accuracy"], dtype=float))
             values.append(float((counts * accuracy).sum() / counts.sum()))
     return float(np.mean(values)) if values else float("nan")
 
