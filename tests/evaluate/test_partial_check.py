@@ -27,6 +27,7 @@ def _runs(methods=("source_only", "dann", "pada"), seeds=(0, 1), shares=SHARES,
             score = 2.0 if m == better else 1.0 if m != "source_only" else 0.5
             acc = CLASS_ACC[m]
             runs.append({"method": m, "seed": seed, "target_class_mass": shares[m],
+                         **({"class_weights": [1.0, 1.0, 0.2, 0.2]} if m == "pada" else {}),
                          "source_class_accuracy": acc, "source_class_count": [10] * 4,
                          "source_accuracy": float(np.mean(acc)),
                          "validators": {"info_max": score, "snd": score, "ensv": score}})

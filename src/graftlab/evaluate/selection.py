@@ -101,9 +101,10 @@ def partial_check(runs: list[dict], chosen: list[str]) -> dict | None:
     chosen method's runs lack class scores (runs stored before they were recorded).
 
     It ``acts`` (the guard leaves the flagged methods out and counts source accuracy on the
-    classes left) only with ``pada`` among the methods: the user's sign that the target may
-    lack classes. Without it the finding is reported, not acted on: on a whole target whose
-    classes source_only predicts unevenly, a method that evens them out looks the same."""
+    classes left) only with a class-weighting method among the methods (one whose runs record
+    their ``class_weights``: ``pada``), the user's sign that the target may lack classes.
+    Without one the finding is reported, not acted on: on a whole target whose classes
+    source_only predicts unevenly, a method that evens them out looks the same."""
     if not all(r.get("target_class_mass") and r.get("source_class_accuracy") is not None
                for r in runs if r["method"] in chosen):
         return None
@@ -113,7 +114,8 @@ def partial_check(runs: list[dict], chosen: list[str]) -> dict | None:
     absent = found["absent"]
     base = absent_mass(runs, "source_only", absent)
     drawn = {m: absent_mass(runs, m, absent) - base for m in chosen}
-    return {**found, "drawn": drawn, "acts": "pada" in chosen,
+    weighs_classes = any(r.get("class_weights") for r in runs if r["method"] in chosen)
+    return {**found, "drawn": drawn, "acts": weighs_classes,
             "flagged": [m for m in chosen if m != "source_only" and drawn[m] > MAX_DRAWN],
             "present_source_accuracy": {m: present_source_accuracy(runs, m, absent)
                                         for m in chosen}}
