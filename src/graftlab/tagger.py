@@ -141,9 +141,14 @@ class TokenTagger(BaseEstimator):
             raise NotFittedError("this TokenTagger is not fitted yet; call fit(sentences, tags) "
                                  "first.")
 
-    @torch.no_grad()
     def predict(self, X: Any, batch_size: int = 64) -> list[list[str]]:
         """A list of tags per sentence (one per word)."""
+        return self._tagged(X, batch_size)[0]
+
+    @torch.no_grad()
+    def _tagged(self, X: Any, batch_size: int = 64) -> tuple[list[list[str]], list[np.ndarray]]:
+        """The tags per sentence, and each word's first sub-token position (-1 past
+        max_length), which evaluate reads too."""
         self._check()
         sentences = X.tokens if isinstance(X, TaggedSentences) else X
         check_words(sentences, where="predict")
@@ -159,20 +164,18 @@ class TokenTagger(BaseEstimator):
             logits = model(pick(idx)).float().numpy()
             for row, i in enumerate(idx):
                 out[i] = decode(logits[row], positions[i], self.classes_)
-        return out
+        return out, positions
 
     def evaluate(self, X: Any, y: Any = None) -> EntityReport:
         """Entity-level precision, recall and F1 (seqeval's default scoring), micro and per
         type, of the predictions for ``X`` against tags ``y``."""
         data = as_tagged(X, y)
-        predicted = self.predict(data.tokens)  # says how many sentences ran past max_length
-        backbone = self.model_.backbone
-        missed = entities_unread(data.tags, first_subtokens(
-            backbone.tokenizer, data.tokens, backbone.max_length))
+        predicted, positions = self._tagged(data.tokens)  # says if sentences ran past it
+        missed = entities_unread(data.tags, positions)
         if missed:
             log.warning("%d of the %d entities in the tags lie (at least partly) in words past "
                         "the model's %d tokens: they count as missed (split long sentences, or "
-                        "raise max_length)", missed[0], missed[1], backbone.max_length)
+                        "raise max_length)", missed[0], missed[1], self.model_.backbone.max_length)
         known = {c[2:] for c in self.classes_ if c != "O"}
         unseen = sorted({t[2:] for tags in data.tags for t in tags if t != "O"} - known)
         if unseen:

@@ -80,7 +80,7 @@ def extract(
     from graftlab.config import ExtractConfig
     from graftlab.features import extract_layers
     from graftlab.workflows.common import (check_backbone, check_cache, check_modality,
-                                           load_with_columns)
+                                           load_with_columns, user_path)
 
     with _errors():
         cfg = configured(ctx, ExtractConfig, words, positional="data.path",
@@ -89,7 +89,7 @@ def extract(
         d, m = cfg.data, cfg.model
         modality = check_backbone(m.backbone, image_size=m.image_size,
                                   max_length=m.max_length)
-        out = None if cfg.out is None else str(Path(cfg.out).expanduser())  # --out=~/x
+        out = user_path(cfg.out)  # --out=~/x: the shell left the ~
         _check_extract_out(out, cfg.overwrite)
         check_cache(cfg.cache)
         with _progress() as update:
@@ -105,7 +105,7 @@ def extract(
                                    progress=lambda d, t: update(f"extract {domain.name}", d, t))
         _print_and_save(feats, out)
         if out is not None and domain.meta.get("files"):
-            _save_rows(domain.meta["files"], Path(out))
+            _save_rows(domain.meta["files"], out)
 
 
 def _save_rows(files: list[str], out: Path) -> None:
@@ -118,7 +118,7 @@ def _save_rows(files: list[str], out: Path) -> None:
     console.print(f"  row order: {path} (the file of each row)")
 
 
-def _check_extract_out(out: str | None, overwrite: bool = False) -> None:
+def _check_extract_out(out: Path | None, overwrite: bool = False) -> None:
     """extract --out: a file name in a folder that can be written; an existing file only
     with --overwrite."""
     from graftlab.workflows.common import check_writable
@@ -139,7 +139,7 @@ def _check_extract_out(out: str | None, overwrite: bool = False) -> None:
                               "replace it.")
 
 
-def _print_and_save(feats: dict, out: str | None) -> None:
+def _print_and_save(feats: dict, out: Path | None) -> None:
     """Each layer's feature shape; with --out, its .npy (one file per layer if several)."""
     import numpy as np
 

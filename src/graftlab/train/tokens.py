@@ -8,7 +8,8 @@ tokens and the padding get -100 (not scored), as Hugging Face's token classifica
 The first sub-tokens are found from the fast tokenizer's character offsets; for whitespace-
 split words that is the first position of each word in ``word_ids()`` with
 ``is_split_into_words=True`` (tested). A word the tokenizer drops (a control character) or cuts
-off (past ``max_length``) has no position (-1): it is not trained on and is predicted ``O``.
+off (past ``max_length``) has no position (negative: -1 cut, -2 dropped from a sentence that
+fits): it is not trained on and is predicted ``O``.
 """
 
 from __future__ import annotations
