@@ -45,12 +45,12 @@ def split_check(domain: Domain, test_size: float, what: str = "data") -> None:
             f"--test-size {test_size} holds out {int(len(domain) * test_size)} of "
             f"{len(domain)} samples, fewer than the {(counts > 0).sum()} classes.",
             hint="raise --test-size (data.test_size) so each class has a held-out sample.")
-    if len(domain) - int(np.ceil(len(domain) * test_size)) < (counts > 0).sum():
+    training = len(domain) - int(np.ceil(len(domain) * test_size))  # what the split leaves
+    if training < (counts > 0).sum():
         raise ConfigError(
-            f"--test-size {test_size} leaves {len(domain) - int(np.ceil(len(domain) * test_size))}"
-            f" of {len(domain)} samples to train on, fewer than the {(counts > 0).sum()} "
-            "classes.", hint="lower --test-size (data.test_size), e.g. 0.2, so each class "
-            "keeps a training sample.")
+            f"--test-size {test_size} leaves {training} of {len(domain)} samples to train on, "
+            f"fewer than the {(counts > 0).sum()} classes.", hint="lower --test-size "
+            "(data.test_size), e.g. 0.2, so each class keeps a training sample.")
 
 
 def run_fit(config: FitConfig, *, progress: Callable[[str, int, int], None] | None = None
