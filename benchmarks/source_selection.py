@@ -245,23 +245,31 @@ def pseudo_design(p: dict, quick: bool = False) -> dict:
     return got
 
 
+STAND_INS = ("pseudo-label agreement", "joint ratio", "density x agreement")  # pseudo_scores' keys
+
+
+def pseudo_gains(got: dict) -> dict[str, list[float]]:
+    """Per stand-in, its gain on each design pool over the better of the whole pool and the
+    best single part (points of target accuracy)."""
+    gains = {row: [] for row in STAND_INS}
+    for runs in got["pools"].values():
+        base = max(_stats(runs, r)[0] for r in dict.fromkeys(x["row"] for x in runs)
+                   if r == "whole pool" or r.startswith("only "))
+        for row in STAND_INS:
+            gains[row].append(_stats(runs, row)[0] - base)
+    return gains
+
+
 def pseudo_text() -> str:
     """The design round's table: each stand-in's gain over the better of the whole pool and
     the best single part, per design pool."""
     if not PSEUDO_RESULT.exists():
         return ""
     got = json.loads(PSEUDO_RESULT.read_text())
-    names = list(got["pools"])
-    rows_by = ["pseudo-label agreement", "joint ratio", "density x agreement"]
-    cells = []
-    for row in rows_by:
-        line = [row]
-        for name in names:
-            runs = got["pools"][name]
-            base = max(_stats(runs, r)[0] for r in dict.fromkeys(x["row"] for x in runs)
-                       if r == "whole pool" or r.startswith("only "))
-            line.append(f"{_stats(runs, row)[0] - base:+.1f}")
-        cells.append(line)
+    gains = pseudo_gains(got)
+    cells = [[row, *(f"{g:+.1f}" for g in values)] for row, values in gains.items()]
+    # a candidate: a gain of a point or more over both baselines on most pools
+    candidate = any(sum(g >= 1.0 for g in values) > len(values) / 2 for values in gains.values())
     return ("Label-free stand-ins for that oracle, a design round on pools the text evaluation "
             "never used (`--pseudo-design`, "
             f"{got['seconds']:.0f} s on {got['date']}; each VADER domain but tweets as the "
@@ -269,23 +277,10 @@ def pseudo_text() -> str:
             "against the better of the whole pool and the best single part, at the same keep "
             "fraction, head and seeds. "
             + ("One gains a point over both on most of these pools: a candidate selector, to "
-               "be measured on the evaluation pool once added." if _gains_most(got) else
+               "be measured on the evaluation pool once added." if candidate else
                "None gains a point over both on most of these pools, so none was added to "
                "graftlab.") + "\n\n"
-            + table(cells, ["stand-in", *names]) + "\n\n")
-
-
-def _gains_most(got: dict) -> bool:
-    """Whether any stand-in gains at least a point over both baselines on most pools."""
-    for row in ("pseudo-label agreement", "joint ratio", "density x agreement"):
-        wins = 0
-        for runs in got["pools"].values():
-            base = max(_stats(runs, r)[0] for r in dict.fromkeys(x["row"] for x in runs)
-                       if r == "whole pool" or r.startswith("only "))
-            wins += _stats(runs, row)[0] - base >= 1.0
-        if wins > len(got["pools"]) / 2:
-            return True
-    return False
+            + table(cells, ["stand-in", *got["pools"]]) + "\n\n")
 
 
 def _stats(runs: list[dict], row: str, key: str = "target_accuracy") -> tuple[float, float]:
